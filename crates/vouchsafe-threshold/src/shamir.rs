@@ -1,0 +1,442 @@
+//! Shamir secret sharing over the ristretto255 scalar field.
+//!
+//! A [`SharePolynomial`] f of degree T−1 has the secret f(0) (the adkey secret a₀ of the design)
+//! as its constant coefficient. A [`Share`] is a point (x, f(x)) with x ≠ 0. Any T shares with
+//! distinct x determine f ([`interpolate`]) and f(0) ([`recover_secret`]); T−1 shares reveal
+//! nothing about f(0).
+//!
+//! Scalar arithmetic is curve25519-dalek's constant-time arithmetic. The only branches in this
+//! module depend on the x-coordinates being zero or equal, which are not secret towards the
+//! party that holds the shares.
+
+use core::fmt;
+
+use curve25519_dalek::Scalar;
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::{Error, MAX_THRESHOLD};
+
+/// One Shamir share: the point (x, f(x)).
+///
+/// `Debug` is redacted. The type is `Copy` (so it cannot zeroize itself on drop); it implements
+/// [`Zeroize`] for holders that want to wipe it.
+#[derive(Clone, Copy, PartialEq, Eq, Zeroize)]
+pub struct Share {
+    /// The x-coordinate (must be non-zero).
+    pub x: Scalar,
+    /// The y-coordinate f(x).
+    pub y: Scalar,
+}
+
+impl fmt::Debug for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Share { x: <redacted>, y: <redacted> }")
+    }
+}
+
+/// A secret polynomial f of degree `threshold − 1` over the scalar field; `f(0)` is the secret.
+///
+/// Zeroized on drop; `Debug` shows only the threshold.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SharePolynomial {
+    /// `coeffs[i]` is the coefficient of `x^i`; `coeffs[0]` is the secret; `len() == threshold`.
+    coeffs: Vec<Scalar>,
+}
+
+impl fmt::Debug for SharePolynomial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharePolynomial")
+            .field("threshold", &self.coeffs.len())
+            .field("coeffs", &"<redacted>")
+            .finish()
+    }
+}
+
+fn check_threshold(threshold: usize) -> Result<(), Error> {
+    if (2..=MAX_THRESHOLD).contains(&threshold) {
+        Ok(())
+    } else {
+        Err(Error::InvalidThreshold)
+    }
+}
+
+impl SharePolynomial {
+    /// A uniformly random polynomial of degree `threshold − 1` (so `threshold` shares are needed
+    /// to reconstruct it). `threshold` must be in `2..=MAX_THRESHOLD`.
+    pub fn random<R: CryptoRng + ?Sized>(threshold: usize, rng: &mut R) -> Result<Self, Error> {
+        check_threshold(threshold)?;
+        let coeffs = (0..threshold).map(|_| Scalar::random(rng)).collect();
+        Ok(SharePolynomial { coeffs })
+    }
+
+    /// The polynomial with the given coefficients (`coeffs[0]` is the secret). The threshold is
+    /// `coeffs.len()`, which must be in `2..=MAX_THRESHOLD`.
+    pub fn from_coefficients(coeffs: Vec<Scalar>) -> Result<Self, Error> {
+        let poly = SharePolynomial { coeffs };
+        check_threshold(poly.coeffs.len())?;
+        Ok(poly)
+    }
+
+    /// The number of shares needed to reconstruct: degree + 1.
+    pub fn threshold(&self) -> usize {
+        self.coeffs.len()
+    }
+
+    /// The secret f(0).
+    pub fn secret(&self) -> &Scalar {
+        // `coeffs` has at least 2 entries by construction; `first` keeps this panic-free anyway.
+        self.coeffs.first().unwrap_or(&Scalar::ZERO)
+    }
+
+    /// All coefficients, constant term first.
+    pub fn coefficients(&self) -> &[Scalar] {
+        &self.coeffs
+    }
+
+    /// f(x), by Horner's rule.
+    pub fn eval(&self, x: &Scalar) -> Scalar {
+        self.coeffs
+            .iter()
+            .rev()
+            .fold(Scalar::ZERO, |acc, c| acc * x + c)
+    }
+
+    /// The share (x, f(x)). Fails with [`Error::ZeroX`] for x = 0, which would reveal the secret.
+    pub fn share(&self, x: Scalar) -> Result<Share, Error> {
+        if x == Scalar::ZERO {
+            return Err(Error::ZeroX);
+        }
+        Ok(Share {
+            x,
+            y: self.eval(&x),
+        })
+    }
+
+    /// Whether `share` lies on this polynomial (f(share.x) == share.y), compared in constant time.
+    pub fn contains(&self, share: &Share) -> bool {
+        let mut y = self.eval(&share.x);
+        let eq: bool = y.ct_eq(&share.y).into();
+        y.zeroize();
+        eq
+    }
+}
+
+/// Validate the first `threshold` shares: enough of them, no zero x. (Duplicates are detected
+/// by the callers through a zero Lagrange denominator.)
+fn first_shares(shares: &[Share], threshold: usize) -> Result<&[Share], Error> {
+    check_threshold(threshold)?;
+    let used = shares.get(..threshold).ok_or(Error::NotEnoughShares {
+        needed: threshold,
+        got: shares.len(),
+    })?;
+    if used.iter().any(|s| s.x == Scalar::ZERO) {
+        return Err(Error::ZeroX);
+    }
+    Ok(used)
+}
+
+/// Reconstruct the whole polynomial of degree `threshold − 1` from the FIRST `threshold` shares
+/// (which must have distinct, non-zero x). Further shares are ignored; check them with
+/// [`SharePolynomial::contains`].
+///
+/// Lagrange interpolation in O(T²) scalar multiplications and one (batched) inversion: with
+/// M(z) = ∏ⱼ (z − xⱼ) and qᵢ = M / (z − xᵢ), f = Σᵢ yᵢ · qᵢ / qᵢ(xᵢ).
+pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial, Error> {
+    let used = first_shares(shares, threshold)?;
+    let t = used.len();
+
+    // m = M(z) = ∏ (z − xⱼ), monic of degree t, m[k] = coefficient of z^k.
+    let mut m = vec![Scalar::ZERO; t + 1];
+    m[0] = Scalar::ONE;
+    for (deg, s) in used.iter().enumerate() {
+        // Multiply the degree-`deg` polynomial m[0..=deg] by (z − x).
+        let neg_x = -s.x;
+        for k in (1..=deg + 1).rev() {
+            m[k] = m[k - 1] + m[k] * neg_x;
+        }
+        m[0] *= neg_x;
+    }
+
+    // Denominators dᵢ = ∏_{j≠i} (xᵢ − xⱼ); zero iff some xⱼ = xᵢ.
+    let mut denoms: Vec<Scalar> = Vec::with_capacity(t);
+    for (i, si) in used.iter().enumerate() {
+        let mut d = Scalar::ONE;
+        for (j, sj) in used.iter().enumerate() {
+            if i != j {
+                d *= si.x - sj.x;
+            }
+        }
+        if d == Scalar::ZERO {
+            return Err(Error::DuplicateX);
+        }
+        denoms.push(d);
+    }
+    Scalar::invert_batch_alloc(&mut denoms);
+
+    // f = Σᵢ (yᵢ / dᵢ) · qᵢ, with qᵢ = M / (z − xᵢ) by synthetic division.
+    let mut coeffs: Zeroizing<Vec<Scalar>> = Zeroizing::new(vec![Scalar::ZERO; t]);
+    let mut q = vec![Scalar::ZERO; t];
+    for (s, inv_d) in used.iter().zip(&denoms) {
+        let mut u = s.y * inv_d;
+        // q[t−1] = m[t] = 1; q[k−1] = m[k] + x·q[k].
+        let mut acc = Scalar::ONE;
+        q[t - 1] = acc;
+        for k in (1..t).rev() {
+            acc = m[k] + s.x * acc;
+            q[k - 1] = acc;
+        }
+        for (c, qk) in coeffs.iter_mut().zip(&q) {
+            *c += u * qk;
+        }
+        u.zeroize();
+    }
+
+    Ok(SharePolynomial {
+        coeffs: core::mem::take(&mut *coeffs),
+    })
+}
+
+/// Lagrange interpolation at zero from the FIRST `threshold` shares (distinct, non-zero x):
+/// f(0) = Σᵢ yᵢ · ∏_{j≠i} xⱼ / (xⱼ − xᵢ).
+pub fn recover_secret(shares: &[Share], threshold: usize) -> Result<Scalar, Error> {
+    let used = first_shares(shares, threshold)?;
+    let t = used.len();
+
+    // Numerators ∏_{j≠i} xⱼ from prefix and suffix products (no inversion of x needed).
+    let mut nums = vec![Scalar::ONE; t];
+    let mut prefix = Scalar::ONE;
+    for (n, s) in nums.iter_mut().zip(used) {
+        *n = prefix;
+        prefix *= s.x;
+    }
+    let mut suffix = Scalar::ONE;
+    for (n, s) in nums.iter_mut().zip(used).rev() {
+        *n *= suffix;
+        suffix *= s.x;
+    }
+
+    let mut denoms: Vec<Scalar> = Vec::with_capacity(t);
+    for (i, si) in used.iter().enumerate() {
+        let mut d = Scalar::ONE;
+        for (j, sj) in used.iter().enumerate() {
+            if i != j {
+                d *= sj.x - si.x;
+            }
+        }
+        if d == Scalar::ZERO {
+            return Err(Error::DuplicateX);
+        }
+        denoms.push(d);
+    }
+    Scalar::invert_batch_alloc(&mut denoms);
+
+    let mut secret = Scalar::ZERO;
+    for ((s, n), inv_d) in used.iter().zip(&nums).zip(&denoms) {
+        secret += s.y * (n * inv_d);
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    fn rng(seed: u8) -> ChaCha20Rng {
+        ChaCha20Rng::from_seed([seed; 32])
+    }
+
+    fn shares_for(poly: &SharePolynomial, n: usize, rng: &mut ChaCha20Rng) -> Vec<Share> {
+        (0..n)
+            .map(|_| poly.share(Scalar::random(rng)).unwrap())
+            .collect()
+    }
+
+    /// Fisher–Yates with the test RNG.
+    fn shuffle<T>(v: &mut [T], rng: &mut ChaCha20Rng) {
+        use rand_core::Rng;
+        for i in (1..v.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+
+    #[test]
+    fn round_trip_many_thresholds() {
+        let mut r = rng(1);
+        for t in [2usize, 3, 4, 5, 7, 10, 16, 30, 31, 64, 100] {
+            let poly = SharePolynomial::random(t, &mut r).unwrap();
+            assert_eq!(poly.threshold(), t);
+            let shares = shares_for(&poly, t, &mut r);
+            let back = interpolate(&shares, t).unwrap();
+            assert_eq!(back.coefficients(), poly.coefficients(), "T = {t}");
+            assert_eq!(recover_secret(&shares, t).unwrap(), *poly.secret(), "T = {t}");
+            for s in &shares {
+                assert!(back.contains(s));
+            }
+        }
+    }
+
+    #[test]
+    fn small_x_values_round_trip() {
+        // x = 1..=T, the textbook case, also with a known polynomial.
+        let coeffs: Vec<Scalar> = (1u64..=5).map(Scalar::from).collect();
+        let poly = SharePolynomial::from_coefficients(coeffs.clone()).unwrap();
+        // f(2) = 1 + 2·2 + 3·4 + 4·8 + 5·16 = 129
+        assert_eq!(poly.eval(&Scalar::from(2u64)), Scalar::from(129u64));
+        let shares: Vec<Share> = (1u64..=5)
+            .map(|x| poly.share(Scalar::from(x)).unwrap())
+            .collect();
+        assert_eq!(interpolate(&shares, 5).unwrap().coefficients(), &coeffs[..]);
+        assert_eq!(recover_secret(&shares, 5).unwrap(), Scalar::ONE);
+    }
+
+    #[test]
+    fn any_t_shares_recover() {
+        let mut r = rng(2);
+        let t = 8;
+        let poly = SharePolynomial::random(t, &mut r).unwrap();
+        let mut shares = shares_for(&poly, 3 * t, &mut r);
+        for _ in 0..20 {
+            shuffle(&mut shares, &mut r);
+            assert_eq!(recover_secret(&shares, t).unwrap(), *poly.secret());
+            let back = interpolate(&shares, t).unwrap();
+            assert_eq!(back.coefficients(), poly.coefficients());
+            // Shares beyond the first T are ignored by interpolate but verify against the result.
+            assert!(shares.iter().all(|s| back.contains(s)));
+        }
+    }
+
+    #[test]
+    fn fewer_than_t_shares_give_a_different_secret() {
+        let mut r = rng(3);
+        for t in [2usize, 3, 10, 30] {
+            let poly = SharePolynomial::random(t, &mut r).unwrap();
+            let shares = shares_for(&poly, t - 1, &mut r);
+            // Interpolating T−1 shares as if the threshold were T−1 (when that is allowed)
+            // yields a polynomial through them with a different constant term.
+            if t > 2 {
+                assert_ne!(recover_secret(&shares, t - 1).unwrap(), *poly.secret());
+                let wrong = interpolate(&shares, t - 1).unwrap();
+                assert!(shares.iter().all(|s| wrong.contains(s)));
+                assert_ne!(wrong.secret(), poly.secret());
+            }
+            // Padding with one random (wrong) share gives a different secret too.
+            let mut padded = shares.clone();
+            padded.push(Share {
+                x: Scalar::random(&mut r),
+                y: Scalar::random(&mut r),
+            });
+            assert_ne!(recover_secret(&padded, t).unwrap(), *poly.secret());
+            assert_eq!(
+                recover_secret(&shares, t),
+                Err(Error::NotEnoughShares {
+                    needed: t,
+                    got: t - 1
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn contains_true_and_false() {
+        let mut r = rng(4);
+        let poly = SharePolynomial::random(5, &mut r).unwrap();
+        let s = poly.share(Scalar::random(&mut r)).unwrap();
+        assert!(poly.contains(&s));
+        let mut bad = s;
+        bad.y += Scalar::ONE;
+        assert!(!poly.contains(&bad));
+        let other = SharePolynomial::random(5, &mut r).unwrap();
+        assert!(!other.contains(&s));
+    }
+
+    #[test]
+    fn errors() {
+        let mut r = rng(5);
+        let poly = SharePolynomial::random(4, &mut r).unwrap();
+        let mut shares = shares_for(&poly, 4, &mut r);
+
+        assert_eq!(interpolate(&shares, 1).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(interpolate(&shares, 0).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(
+            recover_secret(&shares, MAX_THRESHOLD + 1).unwrap_err(),
+            Error::InvalidThreshold
+        );
+        assert_eq!(
+            interpolate(&shares[..3], 4).unwrap_err(),
+            Error::NotEnoughShares { needed: 4, got: 3 }
+        );
+        assert_eq!(
+            interpolate(&[], 2).unwrap_err(),
+            Error::NotEnoughShares { needed: 2, got: 0 }
+        );
+
+        let mut dup = shares.clone();
+        dup[3] = dup[1];
+        assert_eq!(interpolate(&dup, 4).unwrap_err(), Error::DuplicateX);
+        assert_eq!(recover_secret(&dup, 4).unwrap_err(), Error::DuplicateX);
+        // Same x, different y is also a duplicate.
+        dup[3].y += Scalar::ONE;
+        assert_eq!(interpolate(&dup, 4).unwrap_err(), Error::DuplicateX);
+        // A duplicate beyond the first T shares is ignored.
+        let mut tail_dup = shares.clone();
+        tail_dup.push(shares[0]);
+        assert!(interpolate(&tail_dup, 4).is_ok());
+
+        shares[2].x = Scalar::ZERO;
+        assert_eq!(interpolate(&shares, 4).unwrap_err(), Error::ZeroX);
+        assert_eq!(recover_secret(&shares, 4).unwrap_err(), Error::ZeroX);
+        assert_eq!(poly.share(Scalar::ZERO).unwrap_err(), Error::ZeroX);
+
+        assert_eq!(
+            SharePolynomial::random(1, &mut r).unwrap_err(),
+            Error::InvalidThreshold
+        );
+        assert_eq!(
+            SharePolynomial::random(MAX_THRESHOLD + 1, &mut r).unwrap_err(),
+            Error::InvalidThreshold
+        );
+        assert_eq!(
+            SharePolynomial::from_coefficients(vec![Scalar::ONE]).unwrap_err(),
+            Error::InvalidThreshold
+        );
+        assert_eq!(
+            SharePolynomial::from_coefficients(vec![]).unwrap_err(),
+            Error::InvalidThreshold
+        );
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let mut r = rng(6);
+        let poly = SharePolynomial::from_coefficients(vec![Scalar::from(12345u64), Scalar::ONE])
+            .unwrap();
+        let s = poly.share(Scalar::from(2u64)).unwrap();
+        let d = format!("{poly:?} {s:?}");
+        assert!(d.contains("redacted"));
+        assert!(!d.contains("12345"));
+        assert!(!d.contains(&format!("{:?}", poly.secret())));
+        let p2 = SharePolynomial::random(3, &mut r).unwrap();
+        assert!(!format!("{p2:?}").contains(&format!("{:?}", p2.secret())));
+    }
+
+    #[test]
+    fn zeroize_wipes() {
+        let mut r = rng(7);
+        let mut poly = SharePolynomial::random(3, &mut r).unwrap();
+        poly.zeroize();
+        // zeroize wipes the coefficients and empties the vector.
+        assert!(poly.coefficients().is_empty());
+        assert_eq!(*poly.secret(), Scalar::ZERO);
+        let mut s = Share {
+            x: Scalar::ONE,
+            y: Scalar::ONE,
+        };
+        s.zeroize();
+        assert_eq!(s.y, Scalar::ZERO);
+    }
+}
