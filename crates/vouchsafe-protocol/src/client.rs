@@ -1,0 +1,415 @@
+//! The device side: per-account state, and making real, synthetic and null vouchers.
+
+use core::fmt;
+use std::collections::BTreeSet;
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use hkdf::Hkdf;
+use rand_core::CryptoRng;
+use sha2::Sha256;
+use vouchsafe_threshold::{DetectableHash, Fp, SharePolynomial};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::crypto::{adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal};
+use crate::error::{Error, Result};
+use crate::labels::*;
+use crate::params::EpochParams;
+use crate::table::ClientTable;
+use crate::voucher::{ct_aad, Voucher, VoucherLayout, CT_LEN};
+use crate::wire::Reader;
+
+/// Persistent per-(account, order) client state. Everything secret is derived from `seed`.
+/// Zeroized on drop; `Debug` shows only public counters.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct ClientState {
+    order_id: [u8; 16],
+    threshold: u16,
+    synthetic_cap: u16,
+    seed: [u8; 32],
+    synthetics_made: u16,
+    vouchers_made: u64,
+    #[zeroize(skip)]
+    seen: BTreeSet<[u8; 16]>,
+}
+
+impl fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientState")
+            .field("threshold", &self.threshold)
+            .field("synthetic_cap", &self.synthetic_cap)
+            .field("vouchers_made", &self.vouchers_made)
+            .field("seed", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientState {
+    /// Fresh secrets for an account under an order.
+    pub fn new<R: CryptoRng + ?Sized>(params: &EpochParams, rng: &mut R) -> Self {
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        ClientState {
+            order_id: params.order_id,
+            threshold: params.threshold,
+            synthetic_cap: params.synthetic_cap,
+            seed,
+            synthetics_made: 0,
+            vouchers_made: 0,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// The order this state belongs to.
+    pub fn order_id(&self) -> &[u8; 16] {
+        &self.order_id
+    }
+    /// Synthetic vouchers made so far.
+    pub fn synthetics_made(&self) -> u16 {
+        self.synthetics_made
+    }
+    /// Vouchers made so far (all kinds).
+    pub fn vouchers_made(&self) -> u64 {
+        self.vouchers_made
+    }
+    /// Distinct images vouchered so far.
+    pub fn images_seen(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// `version ‖ order_id ‖ T u16 ‖ s u16 ‖ seed ‖ synthetics u16 ‖ vouchers u64 ‖ count u32 ‖ sorted tags`.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 + 16 + 4 + 32 + 2 + 8 + 4 + 16 * self.seen.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.order_id);
+        out.extend_from_slice(&self.threshold.to_le_bytes());
+        out.extend_from_slice(&self.synthetic_cap.to_le_bytes());
+        out.extend_from_slice(&self.seed);
+        out.extend_from_slice(&self.synthetics_made.to_le_bytes());
+        out.extend_from_slice(&self.vouchers_made.to_le_bytes());
+        out.extend_from_slice(&(self.seen.len() as u32).to_le_bytes());
+        for t in &self.seen {
+            out.extend_from_slice(t);
+        }
+        Zeroizing::new(out)
+    }
+
+    /// Decodes [`ClientState::encode`]; tags must be strictly ascending (one canonical encoding).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new("client state", bytes);
+        r.version(WIRE_VERSION)?;
+        let order_id = r.array()?;
+        let threshold = r.u16()?;
+        let synthetic_cap = r.u16()?;
+        if !(2..=MAX_THRESHOLD).contains(&threshold) || synthetic_cap > MAX_SYNTHETIC_CAP {
+            return Err(Error::Parameter { what: "client state threshold or synthetic cap out of range" });
+        }
+        let seed = r.array()?;
+        let synthetics_made = r.u16()?;
+        if synthetics_made > synthetic_cap {
+            return Err(Error::Parameter { what: "client state has more synthetics than its cap" });
+        }
+        let vouchers_made = r.u64()?;
+        let count = r.u32()? as usize;
+        if r.remaining() != 16 * count {
+            return Err(Error::Length { what: "client state", expected: bytes.len() - r.remaining() + 16 * count, got: bytes.len() });
+        }
+        let mut seen = BTreeSet::new();
+        let mut prev: Option<[u8; 16]> = None;
+        for _ in 0..count {
+            let t: [u8; 16] = r.array()?;
+            if prev.is_some_and(|p| p >= t) {
+                return Err(Error::Parameter { what: "client state tags must be strictly ascending" });
+            }
+            prev = Some(t);
+            seen.insert(t);
+        }
+        r.finish()?;
+        Ok(ClientState { order_id, threshold, synthetic_cap, seed, synthetics_made, vouchers_made, seen })
+    }
+}
+
+/// The kind of voucher that was made (known to the device only; the server cannot tell before opening).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoucherKind {
+    /// A real voucher for a new image.
+    Real,
+    /// A synthetic voucher standing in for a new image.
+    Synthetic,
+    /// A null voucher (repeated image, or an image that failed the quality gate).
+    Null,
+}
+
+/// A voucher and its kind.
+#[derive(Clone, Debug)]
+pub struct MadeVoucher {
+    /// What goes on the wire.
+    pub voucher: Voucher,
+    /// What the device made.
+    pub kind: VoucherKind,
+}
+
+/// PRF output for one image: Shamir abscissa, detectable-hash abscissa, dedupe tag.
+struct ImagePrf {
+    x: Scalar,
+    x_prime: Fp,
+    tag: [u8; 16],
+}
+
+/// A client state with its derived secrets, ready to make vouchers.
+pub struct ClientSession {
+    state: ClientState,
+    poly: SharePolynomial,
+    detect: DetectableHash,
+    prf_key: Zeroizing<[u8; 32]>,
+    adkey: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for ClientSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSession").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+fn expand(seed: &[u8; 32], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
+    let hk = Hkdf::<Sha256>::from_prk(seed).map_err(|_| Error::Parameter { what: "seed length" })?;
+    hk.expand_multi_info(info, out).map_err(|_| Error::Parameter { what: "seed expansion too long" })
+}
+
+impl ClientSession {
+    /// Derives the Shamir polynomial f (degree T−1), the PRF key and the s detectable-hash polynomials (degree T−2)
+    /// from the state's seed.
+    pub fn new(state: ClientState) -> Result<Self> {
+        let t = state.threshold as usize;
+        let s = state.synthetic_cap as usize;
+        let mut coeffs = Vec::with_capacity(t);
+        let mut wide = Zeroizing::new([0u8; 64]);
+        for i in 0..t as u32 {
+            expand(&state.seed, &[LABEL_SEED_SHAMIR, &i.to_le_bytes()], &mut wide[..])?;
+            coeffs.push(Scalar::from_bytes_mod_order_wide(&wide));
+        }
+        let poly = SharePolynomial::from_coefficients(coeffs)?;
+        let mut polys = Vec::with_capacity(s);
+        let mut buf = Zeroizing::new(vec![0u8; 8 * (t - 1)]);
+        for i in 0..s as u32 {
+            expand(&state.seed, &[LABEL_SEED_DETECT, &i.to_le_bytes()], &mut buf)?;
+            polys.push(
+                buf.chunks_exact(8)
+                    .map(|c| {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(c);
+                        Fp::reduce(u64::from_le_bytes(b))
+                    })
+                    .collect(),
+            );
+        }
+        let detect = DetectableHash::from_coefficients(t, polys)?;
+        let mut prf_key = Zeroizing::new([0u8; 32]);
+        expand(&state.seed, &[LABEL_SEED_PRF], &mut prf_key[..])?;
+        let adkey = adkey(poly.secret(), &state.order_id);
+        Ok(ClientSession { state, poly, detect, prf_key, adkey })
+    }
+
+    /// The state (persist it after every voucher, before the voucher is sent).
+    pub fn state(&self) -> &ClientState {
+        &self.state
+    }
+
+    fn prf(&self, y: &[u8]) -> Result<ImagePrf> {
+        let mut out = Zeroizing::new([0u8; 88]);
+        expand(&self.prf_key, &[LABEL_IMAGE_PRF, &(y.len() as u16).to_le_bytes(), y], &mut out[..])?;
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(&out[..64]);
+        let mut x = Scalar::from_bytes_mod_order_wide(&wide);
+        wide.zeroize();
+        if x == Scalar::ZERO {
+            // Probability 2^-252; x = 0 would reveal f(0).
+            x = Scalar::ONE;
+        }
+        let mut xp = [0u8; 8];
+        xp.copy_from_slice(&out[64..72]);
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&out[72..88]);
+        Ok(ImagePrf { x, x_prime: Fp::reduce(u64::from_le_bytes(xp)), tag })
+    }
+
+    fn check_table(&self, table: &ClientTable) -> Result<()> {
+        let p = table.params();
+        if p.order_id != self.state.order_id {
+            return Err(Error::StateMismatch { what: "order id" });
+        }
+        if p.threshold != self.state.threshold || p.synthetic_cap != self.state.synthetic_cap {
+            return Err(Error::StateMismatch { what: "threshold or synthetic cap" });
+        }
+        Ok(())
+    }
+
+    /// Makes the voucher for image hash `y` (canonical perceptual-hash bytes) with associated data `ad`
+    /// (at most `ad_len − 2` bytes). A repeated image gets a null voucher; a new image becomes a synthetic voucher
+    /// with probability p while fewer than s were made, otherwise a real one. The state changes: persist it.
+    pub fn voucher<R: CryptoRng + ?Sized>(
+        &mut self,
+        table: &ClientTable,
+        y: &[u8],
+        ad: &[u8],
+        rng: &mut R,
+    ) -> Result<MadeVoucher> {
+        self.check_table(table)?;
+        check_item(y)?;
+        let params = table.params();
+        if ad.len() + 2 > params.ad_len as usize {
+            return Err(Error::Parameter { what: "associated data longer than ad_len - 2" });
+        }
+        let prf = self.prf(y)?;
+        if self.state.seen.contains(&prf.tag) {
+            self.state.vouchers_made += 1;
+            return Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null });
+        }
+        let synthetic = self.state.synthetics_made < self.state.synthetic_cap && rng.next_u32() < params.synthetic_rate;
+        let voucher = if synthetic { self.synthetic(table, rng) } else { self.real(table, y, &prf, ad, rng)? };
+        self.state.seen.insert(prf.tag);
+        self.state.vouchers_made += 1;
+        if synthetic {
+            self.state.synthetics_made += 1;
+        }
+        Ok(MadeVoucher { voucher, kind: if synthetic { VoucherKind::Synthetic } else { VoucherKind::Real } })
+    }
+
+    /// A null voucher for an image that failed the quality gate (counts as a voucher made, changes nothing else).
+    pub fn null_voucher<R: CryptoRng + ?Sized>(&mut self, table: &ClientTable, rng: &mut R) -> Result<MadeVoucher> {
+        self.check_table(table)?;
+        self.state.vouchers_made += 1;
+        Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null })
+    }
+
+    fn real<R: CryptoRng + ?Sized>(
+        &self,
+        table: &ClientTable,
+        y: &[u8],
+        prf: &ImagePrf,
+        ad: &[u8],
+        rng: &mut R,
+    ) -> Result<Voucher> {
+        let params = table.params();
+        let layout = VoucherLayout::of(params);
+        let ctx = &table.context;
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+
+        // adct = AEAD(adkey, pad(ad)) with AAD = LABEL_ADCT_AAD ‖ order_id.
+        let mut padded = Zeroizing::new(vec![0u8; layout.ad_len]);
+        padded[..2].copy_from_slice(&(ad.len() as u16).to_le_bytes());
+        padded[2..2 + ad.len()].copy_from_slice(ad);
+        let adct = seal(&self.adkey, &adct_aad(&params.order_id), &padded, rng);
+
+        let fx = Zeroizing::new(self.poly.eval(&prf.x));
+        let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
+        plain.extend_from_slice(&prf.x_prime.to_le_bytes());
+        for v in self.detect.eval(prf.x_prime) {
+            plain.extend_from_slice(&v.to_le_bytes());
+        }
+        plain.extend_from_slice(prf.x.as_bytes());
+        plain.extend_from_slice(fx.as_bytes());
+        plain.extend_from_slice(&adct);
+        let mut rkey = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut rkey[..]);
+        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
+
+        let beta = Zeroizing::new(random_nonzero_scalar(rng));
+        let gamma = Zeroizing::new(random_nonzero_scalar(rng));
+        let hy = hash_to_group(&params.nonce, y);
+        let q = (&*beta * hy + &*gamma * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes();
+        let gamma_l = &*gamma * &table.l_table;
+        let candidates = table.candidate_points(y)?;
+        let mut aad_buf = [0u8; 64];
+        let aad = ct_aad(&mut aad_buf, ctx);
+        let mut cts = [[0u8; CT_LEN]; K];
+        for (ct, p) in cts.iter_mut().zip(candidates) {
+            let s = Zeroizing::new((&*beta * p + gamma_l).compress().to_bytes());
+            let k = position_key(&s, &q, ctx, &id);
+            ct.copy_from_slice(&seal(&k, aad, &rkey[..], rng));
+        }
+        shuffle(&mut cts, rng);
+        Ok(Voucher { epoch: params.epoch, id, q, cts, rct })
+    }
+
+    fn synthetic<R: CryptoRng + ?Sized>(&self, table: &ClientTable, rng: &mut R) -> Voucher {
+        let params = table.params();
+        let layout = VoucherLayout::of(params);
+        let ctx = &table.context;
+        let mut id = [0u8; 16];
+        rng.fill_bytes(&mut id);
+        // Random column, random share, garbage adct of the same length.
+        let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
+        plain.extend_from_slice(&Fp::random(rng).to_le_bytes());
+        for _ in 0..layout.synthetic_cap {
+            plain.extend_from_slice(&Fp::random(rng).to_le_bytes());
+        }
+        plain.extend_from_slice(random_nonzero_scalar(rng).as_bytes());
+        plain.extend_from_slice(Scalar::random(rng).as_bytes());
+        let mut garbage = vec![0u8; layout.adct_len()];
+        rng.fill_bytes(&mut garbage);
+        plain.extend_from_slice(&garbage);
+        let mut rkey = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut rkey[..]);
+        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
+
+        // Q = β·G so that α·Q = β·L: the server's key opens exactly one ct.
+        let beta = Zeroizing::new(random_nonzero_scalar(rng));
+        let q = (&*beta * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes();
+        let s = Zeroizing::new((&*beta * &table.l_table).compress().to_bytes());
+        let mut aad_buf = [0u8; 64];
+        let aad = ct_aad(&mut aad_buf, ctx);
+        let mut cts = [[0u8; CT_LEN]; K];
+        let k = position_key(&s, &q, ctx, &id);
+        cts[0].copy_from_slice(&seal(&k, aad, &rkey[..], rng));
+        for ct in cts.iter_mut().skip(1) {
+            let mut other = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(&mut other[..]);
+            let mut filler = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(&mut filler[..]);
+            ct.copy_from_slice(&seal(&other, aad, &filler[..], rng));
+        }
+        shuffle(&mut cts, rng);
+        Voucher { epoch: params.epoch, id, q, cts, rct }
+    }
+}
+
+/// A null voucher: random Q, random position ciphertexts, random rct — same length and encoding as the others.
+fn null_voucher<R: CryptoRng + ?Sized>(table: &ClientTable, rng: &mut R) -> Voucher {
+    let params = table.params();
+    let layout = VoucherLayout::of(params);
+    let mut id = [0u8; 16];
+    rng.fill_bytes(&mut id);
+    let q = RistrettoPoint::random(rng).compress().to_bytes();
+    let mut cts = [[0u8; CT_LEN]; K];
+    for ct in cts.iter_mut() {
+        rng.fill_bytes(ct);
+    }
+    let mut rct = vec![0u8; layout.rct_len()];
+    rng.fill_bytes(&mut rct);
+    Voucher { epoch: params.epoch, id, q, cts, rct }
+}
+
+fn shuffle<R: CryptoRng + ?Sized>(cts: &mut [[u8; CT_LEN]; K], rng: &mut R) {
+    for i in (1..K).rev() {
+        let j = (rng.next_u32() as usize) % (i + 1);
+        cts.swap(i, j);
+    }
+}
+
+pub(crate) fn rct_aad(ctx: &[u8; 32], id: &[u8; 16]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(LABEL_RCT_AAD.len() + 48);
+    a.extend_from_slice(LABEL_RCT_AAD);
+    a.extend_from_slice(ctx);
+    a.extend_from_slice(id);
+    a
+}
+
+pub(crate) fn adct_aad(order_id: &[u8; 16]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(LABEL_ADCT_AAD.len() + 16);
+    a.extend_from_slice(LABEL_ADCT_AAD);
+    a.extend_from_slice(order_id);
+    a
+}

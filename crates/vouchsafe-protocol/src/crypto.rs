@@ -1,0 +1,144 @@
+//! Group, KDF and AEAD building blocks shared by the client and server halves of the protocol.
+//!
+//! Everything here that touches secrets is constant-time (curve25519-dalek's `*` and `RistrettoBasepointTable`,
+//! ChaCha20-Poly1305's tag check). Functions whose name starts with `vartime_` only ever see public data.
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
+use hkdf::Hkdf;
+use rand_core::CryptoRng;
+use sha2::{Digest, Sha256, Sha512};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::labels::*;
+
+/// AEAD nonce length (random 96-bit nonces).
+pub const NONCE_LEN: usize = 12;
+/// AEAD tag length.
+pub const TAG_LEN: usize = 16;
+/// Overhead of one sealed box: nonce ‖ ciphertext ‖ tag.
+pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+
+/// H(y) under the epoch's domain-separation nonce. `y` must be at most [`MAX_ITEM_LEN`] bytes (checked by callers).
+pub fn hash_to_group(nonce: &[u8; 16], y: &[u8]) -> RistrettoPoint {
+    let len = (y.len() as u16).to_le_bytes();
+    let mut h = Sha512::new();
+    h.update(LABEL_H2G);
+    h.update(nonce);
+    h.update(len);
+    h.update(y);
+    RistrettoPoint::from_hash(h)
+}
+
+/// Checks an indicator / image hash before it is hashed into the group.
+pub(crate) fn check_item(y: &[u8]) -> Result<()> {
+    if y.is_empty() {
+        return Err(Error::Item { reason: "empty" });
+    }
+    if y.len() > MAX_ITEM_LEN {
+        return Err(Error::Item { reason: "longer than MAX_ITEM_LEN" });
+    }
+    Ok(())
+}
+
+/// A uniformly random non-zero scalar.
+pub fn random_nonzero_scalar<R: CryptoRng + ?Sized>(rng: &mut R) -> Scalar {
+    loop {
+        let s = Scalar::random(rng);
+        if s != Scalar::ZERO {
+            return s;
+        }
+    }
+}
+
+/// Decodes a canonical, non-identity ristretto255 point.
+pub fn decode_point(bytes: &[u8; 32], what: &'static str) -> Result<RistrettoPoint> {
+    let p = CompressedRistretto(*bytes).decompress().ok_or(Error::NonCanonicalPoint { what })?;
+    if p.is_identity() {
+        return Err(Error::IdentityPoint { what });
+    }
+    Ok(p)
+}
+
+/// Decodes a canonical scalar.
+pub fn decode_scalar(bytes: &[u8; 32], what: &'static str) -> Result<Scalar> {
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes)).ok_or(Error::NonCanonicalScalar { what })
+}
+
+/// `K = HKDF-SHA256(salt = LABEL_ROUTE_KEY, ikm = S ‖ Q, info = ctx ‖ id)`.
+pub fn position_key(s: &[u8; 32], q: &[u8; 32], ctx: &[u8; 32], id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(s);
+    ikm[32..].copy_from_slice(q);
+    let hk = Hkdf::<Sha256>::new(Some(LABEL_ROUTE_KEY), &ikm[..]);
+    let mut out = Zeroizing::new([0u8; 32]);
+    // 32 bytes is always a valid HKDF-SHA256 output length.
+    let _ = hk.expand_multi_info(&[ctx, id], &mut out[..]);
+    out
+}
+
+/// `adkey = HKDF-SHA256(salt = LABEL_ADKEY, ikm = a0, info = order_id)`.
+pub fn adkey(a0: &Scalar, order_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+    let a0b = Zeroizing::new(a0.to_bytes());
+    let hk = Hkdf::<Sha256>::new(Some(LABEL_ADKEY), &a0b[..]);
+    let mut out = Zeroizing::new([0u8; 32]);
+    let _ = hk.expand(order_id, &mut out[..]);
+    out
+}
+
+/// Seals `plaintext` under `key` with a random 96-bit nonce: returns nonce ‖ ciphertext ‖ tag.
+pub fn seal<R: CryptoRng + ?Sized>(key: &[u8; 32], aad: &[u8], plaintext: &[u8], rng: &mut R) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let cipher = ChaCha20Poly1305::new(key.into());
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[NONCE_LEN..]).into())
+        // ChaCha20-Poly1305 only fails for messages longer than 256 GiB.
+        .unwrap_or_default();
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Opens nonce ‖ ciphertext ‖ tag into `out` (which must be `sealed.len() - SEAL_OVERHEAD` long).
+/// Returns false (and zeroes `out`) if the tag does not verify.
+pub fn open_into(key: &[u8; 32], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> bool {
+    if sealed.len() < SEAL_OVERHEAD || out.len() != sealed.len() - SEAL_OVERHEAD {
+        return false;
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    out.copy_from_slice(ct);
+    let (Ok(nonce), Ok(tag)) = (Nonce::try_from(nonce), Tag::try_from(tag)) else {
+        return false;
+    };
+    let cipher = ChaCha20Poly1305::new(key.into());
+    if cipher.decrypt_inout_detached(&nonce, aad, out.into(), &tag).is_ok() {
+        true
+    } else {
+        out.iter_mut().for_each(|b| *b = 0);
+        false
+    }
+}
+
+/// Opens a sealed box into a fresh zeroizing buffer.
+pub fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let len = sealed.len().checked_sub(SEAL_OVERHEAD)?;
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    open_into(key, aad, sealed, &mut out).then_some(out)
+}
+
+/// SHA-256 over labelled parts.
+pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}

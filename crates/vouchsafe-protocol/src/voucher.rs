@@ -1,0 +1,337 @@
+//! The voucher wire format and the server's opening of a voucher.
+
+use core::fmt;
+
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use vouchsafe_threshold::{Fp, Share};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::crypto::{decode_point, decode_scalar, open_into, position_key, NONCE_LEN, SEAL_OVERHEAD};
+use crate::error::{Error, Result};
+use crate::labels::*;
+use crate::params::EpochParams;
+use crate::table::BlindingKey;
+use crate::wire::Reader;
+
+/// Length of one position ciphertext `ct_j`: nonce ‖ AEAD(rkey) ‖ tag.
+pub const CT_LEN: usize = NONCE_LEN + 32 + crate::crypto::TAG_LEN;
+/// Header: version ‖ epoch ‖ id ‖ Q.
+const HEADER_LEN: usize = 1 + 8 + 16 + 32;
+
+/// Byte layout of the variable-size parts, fixed per epoch by (s, ad_len).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VoucherLayout {
+    /// Synthetic cap s (= number of detectable-hash values r_i).
+    pub synthetic_cap: usize,
+    /// Padded associated-data length.
+    pub ad_len: usize,
+}
+
+impl VoucherLayout {
+    /// Layout for an epoch.
+    pub fn of(params: &EpochParams) -> Self {
+        VoucherLayout { synthetic_cap: params.synthetic_cap as usize, ad_len: params.ad_len as usize }
+    }
+    /// `adct` = nonce ‖ AEAD(adkey, pad(ad)) ‖ tag.
+    pub fn adct_len(&self) -> usize {
+        self.ad_len + SEAL_OVERHEAD
+    }
+    /// Plaintext of `rct`: x' ‖ r_1..r_s ‖ share.x ‖ share.y ‖ adct.
+    pub fn rct_plain_len(&self) -> usize {
+        8 + 8 * self.synthetic_cap + 64 + self.adct_len()
+    }
+    /// `rct` = nonce ‖ AEAD(rkey, plaintext) ‖ tag.
+    pub fn rct_len(&self) -> usize {
+        self.rct_plain_len() + SEAL_OVERHEAD
+    }
+    /// Total voucher length; identical for real, synthetic and null vouchers.
+    pub fn voucher_len(&self) -> usize {
+        HEADER_LEN + K * CT_LEN + self.rct_len()
+    }
+}
+
+/// A voucher as sent on the wire. Real, synthetic and null vouchers share this type, length and encoding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Voucher {
+    /// Epoch whose table and key it was made for.
+    pub epoch: u64,
+    /// Random public identifier (the idempotency key of the voucher).
+    pub id: [u8; 16],
+    /// Q, compressed.
+    pub q: [u8; 32],
+    /// The shuffled position ciphertexts.
+    pub cts: [[u8; CT_LEN]; K],
+    /// The ciphertext of (r, share, adct).
+    pub rct: Vec<u8>,
+}
+
+impl fmt::Debug for Voucher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Voucher").field("epoch", &self.epoch).field("id", &hex16(&self.id)).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn hex16(b: &[u8; 16]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Voucher {
+    /// `version ‖ epoch u64 ‖ id 16 ‖ Q 32 ‖ 3 × ct (60) ‖ rct`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + K * CT_LEN + self.rct.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.epoch.to_le_bytes());
+        out.extend_from_slice(&self.id);
+        out.extend_from_slice(&self.q);
+        for ct in &self.cts {
+            out.extend_from_slice(ct);
+        }
+        out.extend_from_slice(&self.rct);
+        out
+    }
+
+    /// Reads the epoch of an encoded voucher (to pick the epoch's key) without decoding the rest.
+    pub fn peek_epoch(bytes: &[u8]) -> Result<u64> {
+        let mut r = Reader::new("voucher", bytes);
+        r.version(WIRE_VERSION)?;
+        r.u64()
+    }
+
+    /// Decodes a voucher for an epoch: exact length, right version and epoch, Q canonical and not the identity.
+    pub fn decode(bytes: &[u8], params: &EpochParams) -> Result<Self> {
+        Ok(DecodedVoucher::decode(bytes, params)?.voucher)
+    }
+}
+
+/// A decoded voucher together with its decompressed Q (so the server decompresses once).
+#[derive(Clone, Debug)]
+pub struct DecodedVoucher {
+    /// The voucher.
+    pub voucher: Voucher,
+    q_point: RistrettoPoint,
+}
+
+impl DecodedVoucher {
+    /// See [`Voucher::decode`].
+    pub fn decode(bytes: &[u8], params: &EpochParams) -> Result<Self> {
+        let layout = VoucherLayout::of(params);
+        let mut r = Reader::new("voucher", bytes);
+        r.version(WIRE_VERSION)?;
+        if bytes.len() != layout.voucher_len() {
+            return Err(Error::Length { what: "voucher", expected: layout.voucher_len(), got: bytes.len() });
+        }
+        let epoch = r.u64()?;
+        if epoch != params.epoch {
+            return Err(Error::Parameter { what: "voucher is for another epoch" });
+        }
+        let id = r.array()?;
+        let q = r.array()?;
+        let q_point = decode_point(&q, "voucher Q")?;
+        let mut cts = [[0u8; CT_LEN]; K];
+        for ct in cts.iter_mut() {
+            *ct = r.array()?;
+        }
+        let rct = r.take(layout.rct_len())?.to_vec();
+        r.finish()?;
+        Ok(DecodedVoucher { voucher: Voucher { epoch, id, q, cts, rct }, q_point })
+    }
+}
+
+/// What the server learns from an opened voucher: the detectable-hash column, the Shamir share and the encrypted ad.
+/// Secret-bearing (a share of the account's adkey secret): zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpenedVoucher {
+    /// Voucher id.
+    pub id: [u8; 16],
+    /// Epoch it was opened under.
+    pub epoch: u64,
+    /// Detectable-hash abscissa x'.
+    pub x_prime: Fp,
+    /// Detectable-hash values r_1..r_s.
+    pub r: Vec<Fp>,
+    /// Shamir share (x, f(x)).
+    pub share: Share,
+    /// `adct`, decryptable only with adkey.
+    pub adct: Vec<u8>,
+}
+
+impl Drop for OpenedVoucher {
+    fn drop(&mut self) {
+        self.share.x.zeroize();
+        self.share.y.zeroize();
+        self.adct.zeroize();
+    }
+}
+
+impl fmt::Debug for OpenedVoucher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedVoucher").field("id", &hex16(&self.id)).field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
+
+impl OpenedVoucher {
+    fn from_plain(id: [u8; 16], epoch: u64, plain: &[u8], layout: VoucherLayout) -> Result<Self> {
+        let mut r = Reader::new("opened voucher", plain);
+        let x_prime = Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "x'" })?;
+        let mut rs = Vec::with_capacity(layout.synthetic_cap);
+        for _ in 0..layout.synthetic_cap {
+            rs.push(Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "r" })?);
+        }
+        let x = decode_scalar(&r.array()?, "share x")?;
+        if x == Scalar::ZERO {
+            return Err(Error::Parameter { what: "share x must be non-zero" });
+        }
+        let y = decode_scalar(&r.array()?, "share y")?;
+        let adct = r.take(layout.adct_len())?.to_vec();
+        r.finish()?;
+        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, adct })
+    }
+
+    /// Storage encoding: `version ‖ epoch ‖ id ‖ x' ‖ s u16 ‖ r ‖ x ‖ y ‖ adct_len u16 ‖ adct`.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Vec::with_capacity(1 + 8 + 16 + 8 + 2 + 8 * self.r.len() + 64 + 2 + self.adct.len());
+        out.push(WIRE_VERSION);
+        out.extend_from_slice(&self.epoch.to_le_bytes());
+        out.extend_from_slice(&self.id);
+        out.extend_from_slice(&self.x_prime.to_le_bytes());
+        out.extend_from_slice(&(self.r.len() as u16).to_le_bytes());
+        for v in &self.r {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(self.share.x.as_bytes());
+        out.extend_from_slice(self.share.y.as_bytes());
+        out.extend_from_slice(&(self.adct.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.adct);
+        Zeroizing::new(out)
+    }
+
+    /// Decodes [`OpenedVoucher::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new("opened voucher record", bytes);
+        r.version(WIRE_VERSION)?;
+        let epoch = r.u64()?;
+        let id = r.array()?;
+        let x_prime = Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "x'" })?;
+        let s = r.u16()?;
+        if s > MAX_SYNTHETIC_CAP {
+            return Err(Error::Parameter { what: "synthetic_cap must be at most 1024" });
+        }
+        let mut rs = Vec::with_capacity(s as usize);
+        for _ in 0..s {
+            rs.push(Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "r" })?);
+        }
+        let x = decode_scalar(&r.array()?, "share x")?;
+        if x == Scalar::ZERO {
+            return Err(Error::Parameter { what: "share x must be non-zero" });
+        }
+        let y = decode_scalar(&r.array()?, "share y")?;
+        let n = r.u16()? as usize;
+        let adct = r.take(n)?.to_vec();
+        r.finish()?;
+        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, adct })
+    }
+}
+
+/// Why a voucher was classified invalid.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvalidReason {
+    /// It did not decode (the error says why).
+    Malformed(Error),
+    /// More than one position ciphertext opened.
+    SeveralOpened,
+    /// A position ciphertext opened but `rct` did not, or its content was malformed.
+    BadPayload,
+}
+
+/// The server's classification of one voucher. Nothing else about the voucher is learned.
+#[derive(Debug)]
+pub enum OpenOutcome {
+    /// No position ciphertext opened: keep nothing but a counter.
+    NonMatch,
+    /// Exactly one opened (a real match or a synthetic voucher; indistinguishable below the threshold).
+    Opened(OpenedVoucher),
+    /// Malformed or inconsistent.
+    Invalid(InvalidReason),
+}
+
+/// The server's opening side for one epoch: α and the epoch context.
+pub struct Opener {
+    key: BlindingKey,
+    params: EpochParams,
+    context: [u8; 32],
+    layout: VoucherLayout,
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opener").field("epoch", &self.params.epoch).field("key", &"<redacted>").finish()
+    }
+}
+
+impl Opener {
+    /// Checks that the key matches the parameters' L.
+    pub fn new(key: BlindingKey, params: EpochParams) -> Result<Self> {
+        params.validate()?;
+        if key.public().compress().to_bytes() != params.blinding_public {
+            return Err(Error::Parameter { what: "blinding key does not match L" });
+        }
+        let context = params.context();
+        let layout = VoucherLayout::of(&params);
+        Ok(Opener { key, params, context, layout })
+    }
+
+    /// The epoch parameters.
+    pub fn params(&self) -> &EpochParams {
+        &self.params
+    }
+
+    /// Decodes and opens an encoded voucher.
+    pub fn open_bytes(&self, bytes: &[u8]) -> OpenOutcome {
+        match DecodedVoucher::decode(bytes, &self.params) {
+            Ok(v) => self.open(&v),
+            Err(e) => OpenOutcome::Invalid(InvalidReason::Malformed(e)),
+        }
+    }
+
+    /// One scalar multiplication A = α·Q, K = KDF(A ‖ Q, ctx ‖ id), then every ct is tried with K.
+    pub fn open(&self, v: &DecodedVoucher) -> OpenOutcome {
+        let a: CompressedRistretto = (self.key.alpha() * v.q_point).compress();
+        let key = position_key(a.as_bytes(), &v.voucher.q, &self.context, &v.voucher.id);
+        let mut aad = [0u8; 64];
+        let aad = ct_aad(&mut aad, &self.context);
+        let mut rkey = Zeroizing::new([0u8; 32]);
+        let mut candidate = Zeroizing::new([0u8; 32]);
+        let mut opened = 0u32;
+        for ct in &v.voucher.cts {
+            if open_into(&key, aad, ct, &mut candidate[..]) {
+                opened += 1;
+                rkey.copy_from_slice(&candidate[..]);
+            }
+        }
+        match opened {
+            0 => OpenOutcome::NonMatch,
+            1 => {
+                let rct_aad = crate::client::rct_aad(&self.context, &v.voucher.id);
+                let mut plain = Zeroizing::new(vec![0u8; self.layout.rct_plain_len()]);
+                if !open_into(&rkey, &rct_aad, &v.voucher.rct, &mut plain) {
+                    return OpenOutcome::Invalid(InvalidReason::BadPayload);
+                }
+                match OpenedVoucher::from_plain(v.voucher.id, v.voucher.epoch, &plain, self.layout) {
+                    Ok(o) => OpenOutcome::Opened(o),
+                    Err(_) => OpenOutcome::Invalid(InvalidReason::BadPayload),
+                }
+            }
+            _ => OpenOutcome::Invalid(InvalidReason::SeveralOpened),
+        }
+    }
+}
+
+/// AAD of a position ciphertext: `LABEL_CT_AAD ‖ ctx` (written into a stack buffer).
+pub(crate) fn ct_aad<'a>(buf: &'a mut [u8; 64], ctx: &[u8; 32]) -> &'a [u8] {
+    let n = LABEL_CT_AAD.len();
+    buf[..n].copy_from_slice(LABEL_CT_AAD);
+    buf[n..n + 32].copy_from_slice(ctx);
+    &buf[..n + 32]
+}

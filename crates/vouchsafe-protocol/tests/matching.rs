@@ -1,0 +1,134 @@
+//! Matching images open, non-matching ones do not, across thousands of random sets; wrong keys open nothing.
+
+mod common;
+use common::*;
+use rand_core::Rng;
+use vouchsafe_protocol::client::VoucherKind;
+use vouchsafe_protocol::table::{BlindingKey, ServerTable};
+use vouchsafe_protocol::voucher::{OpenOutcome, Opener, VoucherLayout};
+
+#[test]
+fn matches_open_and_non_matches_do_not_over_thousands_of_sets() {
+    let mut rng = rng(1);
+    let cfg = config(3, 0, 0);
+    let mut opened = 0;
+    let mut non = 0;
+    for set in 0..1500u64 {
+        let n = 1 + (set as usize % 12);
+        let items = random_items(n, &mut rng);
+        let (_table, opener, client) = setup(&cfg, items.clone(), &mut rng);
+        let mut session = session(&client, &mut rng);
+        // One matching and one non-matching image per set.
+        let hit = &items[(rng.next_u32() as usize) % n];
+        let miss = random_items(1, &mut rng).pop().unwrap();
+        let v = session.voucher(&client, hit, b"ad", &mut rng).unwrap();
+        assert_eq!(v.kind, VoucherKind::Real);
+        match opener.open_bytes(&v.voucher.encode()) {
+            OpenOutcome::Opened(o) => {
+                assert_eq!(o.id, v.voucher.id);
+                opened += 1
+            }
+            other => panic!("set {set}: matching voucher did not open: {other:?}"),
+        }
+        let v = session.voucher(&client, &miss, b"ad", &mut rng).unwrap();
+        match opener.open_bytes(&v.voucher.encode()) {
+            OpenOutcome::NonMatch => non += 1,
+            other => panic!("set {set}: non-matching voucher classified {other:?}"),
+        }
+    }
+    assert_eq!((opened, non), (1500, 1500));
+}
+
+#[test]
+fn every_indicator_of_a_larger_table_opens() {
+    let mut rng = rng(2);
+    let cfg = config(2, 0, 0);
+    let items = random_items(3000, &mut rng);
+    let (table, opener, client) = setup(&cfg, items.clone(), &mut rng);
+    assert_eq!(table.indicator_count(), 3000);
+    assert!(client.slots().len() * 10 >= 11 * 3000, "m >= 1.1 n");
+    let mut session = session(&client, &mut rng);
+    for y in items.iter().step_by(7) {
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)));
+    }
+    for y in random_items(200, &mut rng) {
+        let v = session.voucher(&client, &y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch));
+    }
+}
+
+#[test]
+fn a_wrong_alpha_opens_nothing() {
+    let mut rng = rng(3);
+    let cfg = config(2, 4, u32::MAX / 2);
+    let items = random_items(50, &mut rng);
+    let (table, _opener, client) = setup(&cfg, items.clone(), &mut rng);
+    // A server holding another α (the same public parameters cannot be forged, so bypass L by building a twin
+    // table with a different key over the same items and using its opener on our vouchers).
+    let other = ServerTable::build(&cfg, BlindingKey::random(&mut rng), items.clone(), &mut rng).unwrap();
+    let mut params = other.params().clone();
+    params.nonce = table.params().nonce;
+    params.slot_count = table.params().slot_count;
+    let wrong = Opener::new(other.key().clone(), params).unwrap();
+    let mut session = session(&client, &mut rng);
+    for y in &items {
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        let outcome = wrong.open_bytes(&v.voucher.encode());
+        assert!(!matches!(outcome, OpenOutcome::Opened(_)), "wrong key opened a {:?} voucher", v.kind);
+    }
+}
+
+#[test]
+fn all_voucher_kinds_have_the_same_length() {
+    let mut rng = rng(4);
+    let cfg = config(3, 2, u32::MAX / 2);
+    let items = random_items(20, &mut rng);
+    let (_t, _o, client) = setup(&cfg, items.clone(), &mut rng);
+    let mut session = session(&client, &mut rng);
+    let expected = VoucherLayout::of(client.params()).voucher_len();
+    let mut kinds = std::collections::HashSet::new();
+    for y in items.iter().chain(items.iter()) {
+        let v = session.voucher(&client, y, b"some ad", &mut rng).unwrap();
+        kinds.insert(format!("{:?}", v.kind));
+        assert_eq!(v.voucher.encode().len(), expected);
+    }
+    let v = session.null_voucher(&client, &mut rng).unwrap();
+    assert_eq!(v.voucher.encode().len(), expected);
+    assert_eq!(kinds.len(), 3, "expected real, synthetic and null vouchers, got {kinds:?}");
+}
+
+#[test]
+fn synthetic_vouchers_open_and_respect_the_cap() {
+    let mut rng = rng(5);
+    let cfg = config(3, 5, u32::MAX); // p ≈ 1: every new image is synthetic until the cap
+    let items = random_items(5, &mut rng);
+    let (_t, opener, client) = setup(&cfg, items, &mut rng);
+    let mut session = session(&client, &mut rng);
+    let mut synthetic = 0;
+    for y in random_items(20, &mut rng) {
+        let v = session.voucher(&client, &y, b"", &mut rng).unwrap();
+        if v.kind == VoucherKind::Synthetic {
+            synthetic += 1;
+            assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)));
+        } else {
+            assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch));
+        }
+    }
+    assert_eq!(synthetic, 5);
+    assert_eq!(session.state().synthetics_made(), 5);
+}
+
+#[test]
+fn vouchers_for_another_epoch_or_order_do_not_decode_or_open() {
+    let mut rng = rng(6);
+    let cfg = config(2, 0, 0);
+    let items = random_items(10, &mut rng);
+    let (_t, _opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let mut cfg2 = cfg.clone();
+    cfg2.epoch = 8;
+    let (_t2, opener2, _c2) = setup(&cfg2, items.clone(), &mut rng);
+    let mut session = session(&client, &mut rng);
+    let v = session.voucher(&client, &items[0], b"", &mut rng).unwrap();
+    assert!(matches!(opener2.open_bytes(&v.voucher.encode()), OpenOutcome::Invalid(_)));
+}
