@@ -40,13 +40,20 @@ mod tests {
             .file
             .iter()
             .find(|f| f.name() == "vouchsafe/v1/matching.proto");
-        let Some(file) = file else { panic!("matching.proto missing") };
+        let Some(file) = file else {
+            panic!("matching.proto missing")
+        };
         assert_eq!(file.package(), "vouchsafe.v1");
         let svc = file.service.iter().find(|s| s.name() == "Matching");
-        let Some(svc) = svc else { panic!("service missing") };
+        let Some(svc) = svc else {
+            panic!("service missing")
+        };
         let mut methods: Vec<&str> = svc.method.iter().map(|m| m.name()).collect();
         methods.sort_unstable();
-        assert_eq!(methods, ["GetManifest", "GetUpdate", "StreamTable", "SubmitVouchers"]);
+        assert_eq!(
+            methods,
+            ["GetManifest", "GetUpdate", "StreamTable", "SubmitVouchers"]
+        );
         // Source info is kept, so reflection clients see the API comments.
         assert!(file.source_code_info.is_some());
     }
@@ -82,7 +89,11 @@ mod tests {
             Err(tonic::Status::unimplemented("test"))
         }
         type StreamTableStream = std::pin::Pin<
-            Box<dyn tonic::codegen::tokio_stream::Stream<Item = Result<v1::TableChunk, tonic::Status>> + Send>,
+            Box<
+                dyn tonic::codegen::tokio_stream::Stream<
+                        Item = Result<v1::TableChunk, tonic::Status>,
+                    > + Send,
+            >,
         >;
         async fn stream_table(
             &self,

@@ -1,0 +1,42 @@
+//! Error type of the store.
+
+/// Errors of the store. Messages never contain stored data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error")]
+    Database(#[source] rusqlite::Error),
+    /// The database was written by a newer version of this software.
+    #[error("unsupported schema version {found} (this build supports up to {supported})")]
+    UnsupportedSchema {
+        /// Version found in the database.
+        found: i64,
+        /// Latest version this build knows.
+        supported: i64,
+    },
+    /// An argument is out of range or malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// A referenced row does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// A case status change that is not allowed.
+    #[error("invalid case status transition")]
+    InvalidTransition,
+    /// A stored value has an impossible shape (e.g. an id of the wrong length).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(&'static str),
+    /// The audit chain does not verify at entry `seq`.
+    #[error("audit chain broken at entry {seq}")]
+    AuditChainBroken {
+        /// Sequence number of the first entry that fails.
+        seq: u64,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e)
+    }
+}

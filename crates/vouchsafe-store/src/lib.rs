@@ -1,0 +1,151 @@
+//! Durable storage for the vouchsafe matching server.
+//!
+//! The store holds only bytes, ids, counters and timestamps: no protocol types
+//! and no cryptography beyond the SHA-256 chain of the audit log. Everything
+//! goes through the [`Store`] trait so that a PostgreSQL backend can follow;
+//! [`SqliteStore`] (embedded SQLite, bundled) is the default.
+//!
+//! The API is synchronous; an async server calls it from
+//! `tokio::task::spawn_blocking`. Every method that changes more than one row
+//! does so in a single transaction, so a crash leaves either all or none of a
+//! change. Acknowledged writes are durable (`synchronous = FULL`).
+//!
+//! Data lifecycle:
+//! - A submitted batch is stored in the inbox ([`Store::insert_batch`]),
+//!   idempotent on `(account, batch_id)`.
+//! - The server processes it and calls [`Store::complete_batch`], which in
+//!   one transaction adds the counters, stores the opened vouchers (deduplicated
+//!   on `(account, order_id, voucher_id)`), writes threshold state, marks the
+//!   batch processed and **deletes the raw voucher bytes** of the batch: only
+//!   the batch id, account, count and times remain, so non-matching vouchers
+//!   are never kept after processing.
+//! - [`Store::purge_order`] deletes everything derived from vouchers of an
+//!   expired order (opened vouchers, threshold state, the associated data of
+//!   case items) but keeps case metadata (status, reviewer, reason, times,
+//!   voucher ids) for statistics, appeals and the audit trail.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod audit;
+mod error;
+mod schema;
+mod sqlite;
+mod types;
+
+pub use audit::{AUDIT_GENESIS, audit_hash};
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use zeroize::Zeroizing;
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Storage backend of the matching server.
+///
+/// Implementations must be safe to share between threads and must make every
+/// method atomic: on error, nothing of the call is persisted.
+pub trait Store: Send + Sync {
+    // ---- inbox -------------------------------------------------------------
+
+    /// Durably stores a received batch of vouchers for `account`.
+    ///
+    /// Idempotent on `(account, batch_id)`: a retry returns
+    /// [`InsertOutcome::Duplicate`] with the voucher count of the batch that
+    /// was stored first (its contents are kept, the retry's are ignored), so
+    /// the acknowledgement is identical and nothing is counted twice.
+    fn insert_batch(
+        &self,
+        account: &str,
+        batch_id: [u8; 16],
+        vouchers: &[Vec<u8>],
+        received_at: i64,
+    ) -> Result<InsertOutcome>;
+
+    /// Returns up to `limit` unprocessed batches, oldest first, with their
+    /// vouchers in submission order.
+    fn next_unprocessed(&self, limit: usize) -> Result<Vec<InboxBatch>>;
+
+    /// Applies the results of processing batch `inbox_id` and marks it
+    /// processed, all in one transaction. The raw vouchers of the batch are
+    /// deleted. `results` must account for every voucher of the batch
+    /// (`non_matches + invalid + opened.len()` equals its voucher count).
+    ///
+    /// Returns [`CompleteOutcome::AlreadyProcessed`] (and changes nothing) if
+    /// the batch was already completed.
+    fn complete_batch(
+        &self,
+        inbox_id: InboxId,
+        results: &BatchResults,
+        processed_at: i64,
+    ) -> Result<CompleteOutcome>;
+
+    // ---- per-account data ----------------------------------------------------
+
+    /// Counters of `account` (all zero for an unknown account).
+    fn counters(&self, account: &str) -> Result<Counters>;
+
+    /// Opened vouchers of `account` under `order_id`, in the order they were
+    /// stored.
+    fn opened_vouchers(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<OpenedVoucher>>;
+
+    /// Opaque threshold state of `account` under `order_id`, if any.
+    fn account_state(
+        &self,
+        account: &str,
+        order_id: [u8; 16],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>>;
+
+    /// Replaces the threshold state of `account` under `order_id`.
+    fn set_account_state(&self, account: &str, order_id: [u8; 16], state: &[u8]) -> Result<()>;
+
+    // ---- cases ---------------------------------------------------------------
+
+    /// Creates a case in status [`CaseStatus::Open`] with its items, and
+    /// appends a `case.create` audit entry, in one transaction.
+    fn create_case(&self, case: &NewCase<'_>) -> Result<CaseId>;
+
+    /// Adds items to an existing case. Items whose voucher id is already in the
+    /// case are ignored (so a retry is harmless).
+    fn add_case_items(&self, case: CaseId, items: &[CaseItem]) -> Result<()>;
+
+    /// Lists cases matching `filter`, by id.
+    fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>>;
+
+    /// Returns a case with its items, or `None`.
+    fn get_case(&self, case: CaseId) -> Result<Option<Case>>;
+
+    /// Records a review decision and appends a `case.status` audit entry, in
+    /// one transaction. The new status must not be [`CaseStatus::Open`] and
+    /// must differ from the current one (a decided case can be reversed, e.g.
+    /// on appeal, but not reopened).
+    fn set_case_status(&self, case: CaseId, decision: &CaseDecision<'_>) -> Result<()>;
+
+    // ---- audit log -------------------------------------------------------------
+
+    /// Appends an entry to the hash-chained audit log. Entries must not carry
+    /// secrets or associated data.
+    fn append_audit(&self, entry: &AuditEntry<'_>) -> Result<AuditRecord>;
+
+    /// Returns up to `limit` audit records with `seq > after_seq`, in order.
+    fn audit_entries(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// Recomputes the whole chain. On success returns the number of entries
+    /// and the head hash (publish or anchor it elsewhere: truncating the tail
+    /// of a chain can only be detected against an earlier head). Fails with
+    /// [`StoreError::AuditChainBroken`] at the first inconsistent entry.
+    fn verify_audit_chain(&self) -> Result<AuditHead>;
+
+    // ---- statistics and retention ---------------------------------------------
+
+    /// Global totals for the transparency report.
+    fn stats(&self) -> Result<GlobalStats>;
+
+    /// Purges the data of an expired order: opened vouchers, threshold state,
+    /// and the associated data of its case items (case metadata is kept, the
+    /// case is flagged `ad_purged`). Appends an `order.purge` audit entry. One
+    /// transaction.
+    fn purge_order(&self, order_id: [u8; 16], at: i64) -> Result<PurgeReport>;
+}

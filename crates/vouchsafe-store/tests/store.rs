@@ -1,0 +1,801 @@
+//! Behavioural tests of the SQLite store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use vouchsafe_store::*;
+
+const ORDER_A: [u8; 16] = [0xa1; 16];
+const ORDER_B: [u8; 16] = [0xb2; 16];
+
+fn vouchers(n: usize, tag: u8) -> Vec<Vec<u8>> {
+    (0..n).map(|i| vec![tag, i as u8, 0x55, 0xaa]).collect()
+}
+
+fn opened(order: [u8; 16], id: u8, payload: &[u8]) -> OpenedVoucher {
+    OpenedVoucher {
+        order_id: order,
+        voucher_id: [id; 16],
+        payload: payload.to_vec(),
+    }
+}
+
+fn raw(path: &Path) -> Connection {
+    let c = Connection::open(path).expect("raw open");
+    c.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy");
+    c
+}
+
+fn temp_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).expect("open");
+    (dir, path, store)
+}
+
+#[test]
+fn insert_is_idempotent_per_account_and_batch_id() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let first = vouchers(3, 1);
+    assert_eq!(
+        s.insert_batch("alice", [1; 16], &first, 10).unwrap(),
+        InsertOutcome::Inserted { vouchers: 3 }
+    );
+    // A retry, even with other contents, is a duplicate and keeps the first batch.
+    let r = s
+        .insert_batch("alice", [1; 16], &vouchers(5, 9), 11)
+        .unwrap();
+    assert_eq!(r, InsertOutcome::Duplicate { vouchers: 3 });
+    assert_eq!(r.vouchers(), 3);
+    // Same batch id from another account is a different batch.
+    assert_eq!(
+        s.insert_batch("bob", [1; 16], &vouchers(2, 2), 12).unwrap(),
+        InsertOutcome::Inserted { vouchers: 2 }
+    );
+
+    let pending = s.next_unprocessed(10).unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].account, "alice");
+    assert_eq!(pending[0].vouchers, first);
+    assert_eq!(pending[0].received_at, 10);
+    assert_eq!(pending[1].account, "bob");
+    assert_eq!(s.next_unprocessed(1).unwrap().len(), 1);
+    assert_eq!(s.stats().unwrap().batches_pending, 2);
+}
+
+#[test]
+fn invalid_arguments_are_rejected() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    assert!(matches!(
+        s.insert_batch("", [0; 16], &[], 0),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let long = "x".repeat(513);
+    assert!(matches!(
+        s.insert_batch(&long, [0; 16], &[], 0),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.complete_batch(InboxId(42), &BatchResults::default(), 0),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn complete_batch_applies_results_and_drops_raw_vouchers() {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(4, 1), 10)
+        .unwrap();
+    let b = s.next_unprocessed(10).unwrap().remove(0);
+
+    // Results that do not account for every voucher are refused, nothing changes.
+    let short = BatchResults {
+        non_matches: 1,
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.complete_batch(b.id, &short, 20),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(s.counters("alice").unwrap(), Counters::default());
+
+    let results = BatchResults {
+        non_matches: 2,
+        invalid: 1,
+        opened: vec![opened(ORDER_A, 7, b"payload-7")],
+        state: vec![StateUpdate {
+            order_id: ORDER_A,
+            state: b"poly".to_vec(),
+        }],
+    };
+    assert_eq!(
+        s.complete_batch(b.id, &results, 20).unwrap(),
+        CompleteOutcome::Completed {
+            opened_new: 1,
+            opened_duplicate: 0
+        }
+    );
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters {
+            received: 4,
+            non_matches: 2,
+            opened: 1,
+            invalid: 1
+        }
+    );
+    assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap(), results.opened);
+    assert!(s.opened_vouchers("alice", ORDER_B).unwrap().is_empty());
+    assert_eq!(
+        s.account_state("alice", ORDER_A)
+            .unwrap()
+            .map(|z| z.to_vec()),
+        Some(b"poly".to_vec())
+    );
+    assert!(s.next_unprocessed(10).unwrap().is_empty());
+    let raw_left: i64 = raw(&path)
+        .query_row("SELECT COUNT(*) FROM inbox_voucher", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(raw_left, 0, "raw vouchers must be deleted after processing");
+
+    // Completing again changes nothing.
+    assert_eq!(
+        s.complete_batch(b.id, &results, 21).unwrap(),
+        CompleteOutcome::AlreadyProcessed
+    );
+    assert_eq!(s.counters("alice").unwrap().received, 4);
+    // The batch id stays known: a late retry is still a duplicate.
+    assert_eq!(
+        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 30)
+            .unwrap(),
+        InsertOutcome::Duplicate { vouchers: 4 }
+    );
+}
+
+#[test]
+fn replayed_opened_voucher_is_stored_once_and_counted_invalid() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    for (i, batch) in [[1u8; 16], [2u8; 16]].into_iter().enumerate() {
+        s.insert_batch("alice", batch, &vouchers(1, i as u8), 1)
+            .unwrap();
+    }
+    let pending = s.next_unprocessed(10).unwrap();
+    let res = BatchResults {
+        opened: vec![opened(ORDER_A, 3, b"p")],
+        ..Default::default()
+    };
+    assert_eq!(
+        s.complete_batch(pending[0].id, &res, 2).unwrap(),
+        CompleteOutcome::Completed {
+            opened_new: 1,
+            opened_duplicate: 0
+        }
+    );
+    assert_eq!(
+        s.complete_batch(pending[1].id, &res, 2).unwrap(),
+        CompleteOutcome::Completed {
+            opened_new: 0,
+            opened_duplicate: 1
+        }
+    );
+    assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap().len(), 1);
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters {
+            received: 2,
+            non_matches: 0,
+            opened: 1,
+            invalid: 1
+        }
+    );
+}
+
+/// Injects a failure inside `complete_batch` with a trigger on `table`, checks
+/// that nothing of the batch's results is visible, then removes the trigger
+/// and checks that the retry applies everything exactly once.
+fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 10)
+        .unwrap();
+    let b = s.next_unprocessed(10).unwrap().remove(0);
+    let results = BatchResults {
+        non_matches: 1,
+        invalid: 0,
+        opened: vec![opened(ORDER_A, 1, b"one"), opened(ORDER_A, 2, b"two")],
+        state: vec![StateUpdate {
+            order_id: ORDER_A,
+            state: b"st".to_vec(),
+        }],
+    };
+
+    raw(&path).execute_batch(trigger_sql).unwrap();
+    let err = s.complete_batch(b.id, &results, 20);
+    assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
+
+    assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
+    assert_eq!(s.counters("alice").unwrap(), Counters::default());
+    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    let pending = s.next_unprocessed(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].vouchers, vouchers(3, 1));
+
+    raw(&path).execute_batch("DROP TRIGGER fail;").unwrap();
+    assert_eq!(
+        s.complete_batch(b.id, &results, 21).unwrap(),
+        CompleteOutcome::Completed {
+            opened_new: 2,
+            opened_duplicate: 0
+        }
+    );
+    assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap().len(), 2);
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters {
+            received: 3,
+            non_matches: 1,
+            opened: 2,
+            invalid: 0
+        }
+    );
+    assert!(s.next_unprocessed(10).unwrap().is_empty());
+}
+
+#[test]
+fn failure_while_writing_state_rolls_back_everything() {
+    failure_mid_way_leaves_no_partial_state(
+        "CREATE TRIGGER fail BEFORE INSERT ON account_state BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    );
+}
+
+#[test]
+fn failure_at_the_last_step_rolls_back_everything() {
+    failure_mid_way_leaves_no_partial_state(
+        "CREATE TRIGGER fail BEFORE DELETE ON inbox_voucher BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+    );
+}
+
+#[test]
+fn failure_inserting_a_batch_leaves_nothing() {
+    let (_d, path, s) = temp_store();
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON inbox_voucher WHEN NEW.idx = 2
+             BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        )
+        .unwrap();
+    assert!(
+        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 1)
+            .is_err()
+    );
+    assert!(s.next_unprocessed(10).unwrap().is_empty());
+    raw(&path).execute_batch("DROP TRIGGER fail;").unwrap();
+    // Not remembered as a duplicate: the retry is stored.
+    assert_eq!(
+        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 2)
+            .unwrap(),
+        InsertOutcome::Inserted { vouchers: 4 }
+    );
+}
+
+#[test]
+fn reopened_file_store_has_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let case_id;
+    let head;
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
+            .unwrap();
+        s.insert_batch("alice", [2; 16], &vouchers(1, 2), 2)
+            .unwrap();
+        let b = s.next_unprocessed(1).unwrap().remove(0);
+        let res = BatchResults {
+            non_matches: 1,
+            opened: vec![opened(ORDER_A, 5, b"x")],
+            ..Default::default()
+        };
+        s.complete_batch(b.id, &res, 3).unwrap();
+        s.set_account_state("alice", ORDER_A, b"state").unwrap();
+        let items = [CaseItem {
+            voucher_id: [5; 16],
+            ad: b"ad5".to_vec(),
+        }];
+        case_id = s
+            .create_case(&NewCase {
+                account: "alice",
+                order_id: ORDER_A,
+                created_at: 4,
+                items: &items,
+                actor: "server",
+            })
+            .unwrap();
+        s.append_audit(&AuditEntry {
+            at: 5,
+            actor: "op",
+            action: "config",
+            detail: "threshold=30",
+        })
+        .unwrap();
+        head = s.verify_audit_chain().unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let mode: String = raw(&path)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = raw(&path)
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SqliteStore::schema_version());
+
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters {
+            received: 2,
+            non_matches: 1,
+            opened: 1,
+            invalid: 0
+        }
+    );
+    assert_eq!(
+        s.opened_vouchers("alice", ORDER_A).unwrap(),
+        vec![opened(ORDER_A, 5, b"x")]
+    );
+    assert_eq!(
+        s.account_state("alice", ORDER_A)
+            .unwrap()
+            .map(|z| z.to_vec()),
+        Some(b"state".to_vec())
+    );
+    let pending = s.next_unprocessed(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].batch_id, [2; 16]);
+    assert_eq!(pending[0].vouchers, vouchers(1, 2));
+    let case = s.get_case(case_id).unwrap().expect("case");
+    assert_eq!(
+        case.items,
+        vec![CaseItem {
+            voucher_id: [5; 16],
+            ad: b"ad5".to_vec()
+        }]
+    );
+    assert_eq!(s.verify_audit_chain().unwrap(), head);
+    assert_eq!(head.entries, 2);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_d, path, s) = temp_store();
+    drop(s);
+    raw(&path)
+        .execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)",
+            [],
+        )
+        .unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::UnsupportedSchema { found: 999, .. })
+    ));
+}
+
+#[test]
+fn audit_chain_verifies_and_detects_tampering() {
+    let (_d, path, s) = temp_store();
+    assert_eq!(
+        s.verify_audit_chain().unwrap(),
+        AuditHead {
+            entries: 0,
+            head: AUDIT_GENESIS
+        }
+    );
+    let mut prev = AUDIT_GENESIS;
+    for i in 0..5 {
+        let detail = format!("step={i}");
+        let rec = s
+            .append_audit(&AuditEntry {
+                at: 100 + i,
+                actor: "op",
+                action: "test",
+                detail: &detail,
+            })
+            .unwrap();
+        assert_eq!(rec.seq, i as u64 + 1);
+        assert_eq!(rec.prev_hash, prev);
+        assert_eq!(
+            rec.hash,
+            audit_hash(&prev, rec.seq, rec.at, "op", "test", &detail)
+        );
+        prev = rec.hash;
+    }
+    assert_eq!(
+        s.verify_audit_chain().unwrap(),
+        AuditHead {
+            entries: 5,
+            head: prev
+        }
+    );
+    assert_eq!(
+        s.audit_entries(3, 10)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        [4, 5]
+    );
+
+    let db = raw(&path);
+    // Edit a field.
+    db.execute("UPDATE audit_log SET detail = 'step=x' WHERE seq = 2", [])
+        .unwrap();
+    assert!(matches!(
+        s.verify_audit_chain(),
+        Err(StoreError::AuditChainBroken { seq: 2 })
+    ));
+    db.execute("UPDATE audit_log SET detail = 'step=1' WHERE seq = 2", [])
+        .unwrap();
+    assert!(s.verify_audit_chain().is_ok());
+
+    // Rewrite an entry and its own hash consistently: the next link breaks.
+    let prev2: Vec<u8> = db
+        .query_row("SELECT hash FROM audit_log WHERE seq = 2", [], |r| r.get(0))
+        .unwrap();
+    let prev2: [u8; 32] = prev2.try_into().unwrap();
+    let forged = audit_hash(&prev2, 3, 102, "op", "test", "step=forged");
+    db.execute(
+        "UPDATE audit_log SET detail = 'step=forged', hash = ?1 WHERE seq = 3",
+        [&forged[..]],
+    )
+    .unwrap();
+    assert!(matches!(
+        s.verify_audit_chain(),
+        Err(StoreError::AuditChainBroken { seq: 4 })
+    ));
+
+    // Delete an entry from the middle.
+    let (_d2, path2, s2) = temp_store();
+    for i in 0..3 {
+        s2.append_audit(&AuditEntry {
+            at: i,
+            actor: "op",
+            action: "a",
+            detail: "",
+        })
+        .unwrap();
+    }
+    raw(&path2)
+        .execute("DELETE FROM audit_log WHERE seq = 2", [])
+        .unwrap();
+    assert!(matches!(
+        s2.verify_audit_chain(),
+        Err(StoreError::AuditChainBroken { seq: 2 })
+    ));
+}
+
+#[test]
+fn cases_lifecycle() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let items = [
+        CaseItem {
+            voucher_id: [1; 16],
+            ad: b"ad1".to_vec(),
+        },
+        CaseItem {
+            voucher_id: [2; 16],
+            ad: b"ad2".to_vec(),
+        },
+    ];
+    let c1 = s
+        .create_case(&NewCase {
+            account: "alice",
+            order_id: ORDER_A,
+            created_at: 10,
+            items: &items,
+            actor: "server",
+        })
+        .unwrap();
+    let c2 = s
+        .create_case(&NewCase {
+            account: "bob",
+            order_id: ORDER_B,
+            created_at: 11,
+            items: &[],
+            actor: "server",
+        })
+        .unwrap();
+    assert_ne!(c1, c2);
+
+    // Duplicate voucher ids are ignored, new ones appended in order.
+    s.add_case_items(
+        c1,
+        &[
+            CaseItem {
+                voucher_id: [2; 16],
+                ad: b"other".to_vec(),
+            },
+            CaseItem {
+                voucher_id: [3; 16],
+                ad: b"ad3".to_vec(),
+            },
+        ],
+    )
+    .unwrap();
+    let case = s.get_case(c1).unwrap().unwrap();
+    let ids: Vec<u8> = case.items.iter().map(|i| i.voucher_id[0]).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(case.items[1].ad, b"ad2");
+    assert_eq!(case.summary.items, 3);
+    assert_eq!(case.summary.status, CaseStatus::Open);
+    assert!(matches!(
+        s.add_case_items(CaseId(999), &items),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(s.get_case(CaseId(999)).unwrap().is_none());
+
+    let all = s.list_cases(&CaseFilter::default()).unwrap();
+    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), [c1, c2]);
+    let bobs = s
+        .list_cases(&CaseFilter {
+            account: Some("bob".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0].id, c2);
+    let in_a = s
+        .list_cases(&CaseFilter {
+            order_id: Some(ORDER_A),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(in_a.len(), 1);
+    assert_eq!(in_a[0].id, c1);
+
+    let decide = |status| CaseDecision {
+        status,
+        reviewer: "rev1",
+        reason: "matches indicator",
+        at: 20,
+    };
+    assert!(matches!(
+        s.set_case_status(c1, &decide(CaseStatus::Open)),
+        Err(StoreError::InvalidTransition)
+    ));
+    s.set_case_status(c1, &decide(CaseStatus::Confirmed))
+        .unwrap();
+    assert!(matches!(
+        s.set_case_status(c1, &decide(CaseStatus::Confirmed)),
+        Err(StoreError::InvalidTransition)
+    ));
+    s.set_case_status(c2, &decide(CaseStatus::Rejected))
+        .unwrap();
+    assert!(matches!(
+        s.set_case_status(CaseId(999), &decide(CaseStatus::Rejected)),
+        Err(StoreError::NotFound(_))
+    ));
+
+    let c = s.get_case(c1).unwrap().unwrap().summary;
+    assert_eq!(c.status, CaseStatus::Confirmed);
+    assert_eq!(c.reviewer.as_deref(), Some("rev1"));
+    assert_eq!(c.reason.as_deref(), Some("matches indicator"));
+    assert_eq!(c.decided_at, Some(20));
+    let open = s
+        .list_cases(&CaseFilter {
+            status: Some(CaseStatus::Open),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(open.is_empty());
+
+    // Reversal (e.g. upheld appeal) is allowed.
+    s.set_case_status(c1, &decide(CaseStatus::Rejected))
+        .unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(
+        (st.cases_open, st.cases_confirmed, st.cases_rejected),
+        (0, 0, 2)
+    );
+
+    // Every step is audited, without the reviewer's free-text reason.
+    let log = s.audit_entries(0, 100).unwrap();
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "case.create",
+            "case.create",
+            "case.status",
+            "case.status",
+            "case.status"
+        ]
+    );
+    assert!(log.iter().all(|r| !r.detail.contains("matches indicator")));
+    assert_eq!(log[2].actor, "rev1");
+    assert_eq!(s.verify_audit_chain().unwrap().entries, 5);
+}
+
+#[test]
+fn purge_drops_order_data_and_keeps_case_metadata() {
+    let (_d, path, s) = temp_store();
+    let marker_a = b"SECRET-PAYLOAD-ORDER-A-0123456789".to_vec();
+    let ad_marker = b"THUMBNAIL-AD-ORDER-A-9876543210".to_vec();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
+        .unwrap();
+    let b = s.next_unprocessed(1).unwrap().remove(0);
+    let res = BatchResults {
+        opened: vec![opened(ORDER_A, 1, &marker_a), opened(ORDER_B, 2, b"keep-b")],
+        state: vec![
+            StateUpdate {
+                order_id: ORDER_A,
+                state: b"sa".to_vec(),
+            },
+            StateUpdate {
+                order_id: ORDER_B,
+                state: b"sb".to_vec(),
+            },
+        ],
+        ..Default::default()
+    };
+    s.complete_batch(b.id, &res, 2).unwrap();
+    let ca = s
+        .create_case(&NewCase {
+            account: "alice",
+            order_id: ORDER_A,
+            created_at: 3,
+            items: &[CaseItem {
+                voucher_id: [1; 16],
+                ad: ad_marker.clone(),
+            }],
+            actor: "server",
+        })
+        .unwrap();
+    let cb = s
+        .create_case(&NewCase {
+            account: "alice",
+            order_id: ORDER_B,
+            created_at: 3,
+            items: &[CaseItem {
+                voucher_id: [2; 16],
+                ad: b"ad-b".to_vec(),
+            }],
+            actor: "server",
+        })
+        .unwrap();
+    s.set_case_status(
+        ca,
+        &CaseDecision {
+            status: CaseStatus::Confirmed,
+            reviewer: "r",
+            reason: "ok",
+            at: 4,
+        },
+    )
+    .unwrap();
+
+    let report = s.purge_order(ORDER_A, 5).unwrap();
+    assert_eq!(
+        report,
+        PurgeReport {
+            opened_vouchers: 1,
+            states: 1,
+            case_items: 1
+        }
+    );
+
+    assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
+    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    let case_a = s.get_case(ca).unwrap().unwrap();
+    assert!(case_a.summary.ad_purged);
+    assert_eq!(case_a.summary.status, CaseStatus::Confirmed);
+    assert_eq!(
+        case_a.items,
+        vec![CaseItem {
+            voucher_id: [1; 16],
+            ad: Vec::new()
+        }]
+    );
+    assert!(matches!(
+        s.add_case_items(
+            ca,
+            &[CaseItem {
+                voucher_id: [9; 16],
+                ad: b"x".to_vec()
+            }]
+        ),
+        Err(StoreError::InvalidArgument(_))
+    ));
+
+    // The other order is untouched.
+    assert_eq!(
+        s.opened_vouchers("alice", ORDER_B).unwrap(),
+        vec![opened(ORDER_B, 2, b"keep-b")]
+    );
+    assert!(s.account_state("alice", ORDER_B).unwrap().is_some());
+    let case_b = s.get_case(cb).unwrap().unwrap();
+    assert!(!case_b.summary.ad_purged);
+    assert_eq!(case_b.items[0].ad, b"ad-b");
+    // Counters are statistics and survive.
+    assert_eq!(s.counters("alice").unwrap().opened, 2);
+
+    let last = s.audit_entries(0, 100).unwrap().pop().unwrap();
+    assert_eq!(last.action, "order.purge");
+    assert!(s.verify_audit_chain().is_ok());
+
+    // Purged bytes are not left behind in the database files (secure_delete +
+    // checkpoint).
+    drop(s);
+    let mut bytes = Vec::new();
+    for f in ["store.db", "store.db-wal"] {
+        if let Ok(b) = std::fs::read(path.with_file_name(f)) {
+            bytes.extend(b);
+        }
+    }
+    for marker in [&marker_a, &ad_marker] {
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker.as_slice()),
+            "purged data still on disk"
+        );
+    }
+    assert!(
+        bytes.windows(6).any(|w| w == b"keep-b"),
+        "sanity: kept data is on disk"
+    );
+}
+
+#[test]
+fn store_is_shareable_across_threads() {
+    let (_d, _path, s) = temp_store();
+    let s: Arc<dyn Store> = Arc::new(s);
+    let handles: Vec<_> = (0..4u8)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..25u8 {
+                    let mut id = [t; 16];
+                    id[15] = i;
+                    // Every batch is submitted twice, as a retrying client would.
+                    s.insert_batch("acct", id, &vouchers(2, i), 1).unwrap();
+                    s.insert_batch("acct", id, &vouchers(2, i), 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(s.next_unprocessed(1000).unwrap().len(), 100);
+}
+
+#[test]
+fn stats_add_up() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    for (acct, n) in [("a", 3usize), ("b", 2)] {
+        s.insert_batch(acct, [1; 16], &vouchers(n, 0), 1).unwrap();
+    }
+    for b in s.next_unprocessed(10).unwrap() {
+        let n = b.vouchers.len() as u64;
+        let res = BatchResults {
+            non_matches: n - 1,
+            opened: vec![opened(ORDER_A, n as u8, b"p")],
+            ..Default::default()
+        };
+        s.complete_batch(b.id, &res, 2).unwrap();
+    }
+    s.insert_batch("a", [2; 16], &vouchers(1, 0), 3).unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(
+        st,
+        GlobalStats {
+            accounts: 2,
+            vouchers_received: 5,
+            non_matches: 3,
+            opened: 2,
+            invalid: 0,
+            batches_pending: 1,
+            ..Default::default()
+        }
+    );
+}
