@@ -137,15 +137,42 @@ fn first_shares(shares: &[Share], threshold: usize) -> Result<&[Share], Error> {
     Ok(used)
 }
 
+/// Lagrange denominators dᵢ = ∏_{j≠i} (xᵢ − xⱼ), inverted. Each difference is computed once
+/// and used for both i and j. Fails with [`Error::DuplicateX`] if two x are equal.
+fn inverted_denominators(used: &[Share]) -> Result<Vec<Scalar>, Error> {
+    let t = used.len();
+    let mut denoms = vec![Scalar::ONE; t];
+    for i in 0..t {
+        let xi = used[i].x;
+        for j in i + 1..t {
+            let diff = xi - used[j].x; // xᵢ − xⱼ
+            denoms[i] *= diff;
+            denoms[j] *= diff; // accumulates (xⱼ − xᵢ)·(−1); fixed below
+        }
+        // dᵢ picked up (xᵢ − xⱼ)·(−1) once for every j < i.
+        if i % 2 == 1 {
+            denoms[i] = -denoms[i];
+        }
+    }
+    if denoms.iter().any(|d| *d == Scalar::ZERO) {
+        return Err(Error::DuplicateX);
+    }
+    Scalar::invert_batch_alloc(&mut denoms);
+    Ok(denoms)
+}
+
 /// Reconstruct the whole polynomial of degree `threshold − 1` from the FIRST `threshold` shares
 /// (which must have distinct, non-zero x). Further shares are ignored; check them with
 /// [`SharePolynomial::contains`].
 ///
-/// Lagrange interpolation in O(T²) scalar multiplications and one (batched) inversion: with
-/// M(z) = ∏ⱼ (z − xⱼ) and qᵢ = M / (z − xᵢ), f = Σᵢ yᵢ · qᵢ / qᵢ(xᵢ).
+/// Lagrange interpolation in O(T²) scalar multiplications and one (batched) inversion. With
+/// M(z) = ∏ⱼ (z − xⱼ) = Σ mₖ zᵏ, uᵢ = yᵢ / ∏_{j≠i}(xᵢ − xⱼ) and the weighted power sums
+/// Pⱼ = Σᵢ uᵢ xᵢʲ, the Lagrange form f = Σᵢ uᵢ · M(z)/(z − xᵢ) has coefficients
+/// f_{k−1} = Σ_{j≥0} m_{k+j} Pⱼ.
 pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial, Error> {
     let used = first_shares(shares, threshold)?;
     let t = used.len();
+    let inv_denoms = inverted_denominators(used)?;
 
     // m = M(z) = ∏ (z − xⱼ), monic of degree t, m[k] = coefficient of z^k.
     let mut m = vec![Scalar::ZERO; t + 1];
@@ -159,43 +186,31 @@ pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial
         m[0] *= neg_x;
     }
 
-    // Denominators dᵢ = ∏_{j≠i} (xᵢ − xⱼ); zero iff some xⱼ = xᵢ.
-    let mut denoms: Vec<Scalar> = Vec::with_capacity(t);
-    for (i, si) in used.iter().enumerate() {
-        let mut d = Scalar::ONE;
-        for (j, sj) in used.iter().enumerate() {
-            if i != j {
-                d *= si.x - sj.x;
-            }
+    // Power sums Pⱼ = Σᵢ uᵢ xᵢʲ, j = 0..t−1.
+    let mut power_sums: Zeroizing<Vec<Scalar>> = Zeroizing::new(vec![Scalar::ZERO; t]);
+    for (s, inv_d) in used.iter().zip(&inv_denoms) {
+        let mut w = Zeroizing::new(s.y * inv_d);
+        let (last, init) = match power_sums.split_last_mut() {
+            Some(v) => v,
+            None => continue, // unreachable: t ≥ 2
+        };
+        for p in init.iter_mut() {
+            *p += *w;
+            *w *= s.x;
         }
-        if d == Scalar::ZERO {
-            return Err(Error::DuplicateX);
-        }
-        denoms.push(d);
-    }
-    Scalar::invert_batch_alloc(&mut denoms);
-
-    // f = Σᵢ (yᵢ / dᵢ) · qᵢ, with qᵢ = M / (z − xᵢ) by synthetic division.
-    let mut coeffs: Zeroizing<Vec<Scalar>> = Zeroizing::new(vec![Scalar::ZERO; t]);
-    let mut q = vec![Scalar::ZERO; t];
-    for (s, inv_d) in used.iter().zip(&denoms) {
-        let mut u = s.y * inv_d;
-        // q[t−1] = m[t] = 1; q[k−1] = m[k] + x·q[k].
-        let mut acc = Scalar::ONE;
-        q[t - 1] = acc;
-        for k in (1..t).rev() {
-            acc = m[k] + s.x * acc;
-            q[k - 1] = acc;
-        }
-        for (c, qk) in coeffs.iter_mut().zip(&q) {
-            *c += u * qk;
-        }
-        u.zeroize();
+        *last += *w;
     }
 
-    Ok(SharePolynomial {
-        coeffs: core::mem::take(&mut *coeffs),
-    })
+    // f_{k−1} = Σ_{j=0}^{t−k} m_{k+j} Pⱼ.
+    let mut coeffs: Vec<Scalar> = Vec::with_capacity(t);
+    for k in 1..=t {
+        let c = m[k..]
+            .iter()
+            .zip(power_sums.iter())
+            .fold(Scalar::ZERO, |acc, (mk, pj)| acc + mk * pj);
+        coeffs.push(c);
+    }
+    Ok(SharePolynomial { coeffs })
 }
 
 /// Lagrange interpolation at zero from the FIRST `threshold` shares (distinct, non-zero x):
@@ -217,24 +232,16 @@ pub fn recover_secret(shares: &[Share], threshold: usize) -> Result<Scalar, Erro
         suffix *= s.x;
     }
 
-    let mut denoms: Vec<Scalar> = Vec::with_capacity(t);
-    for (i, si) in used.iter().enumerate() {
-        let mut d = Scalar::ONE;
-        for (j, sj) in used.iter().enumerate() {
-            if i != j {
-                d *= sj.x - si.x;
-            }
-        }
-        if d == Scalar::ZERO {
-            return Err(Error::DuplicateX);
-        }
-        denoms.push(d);
-    }
-    Scalar::invert_batch_alloc(&mut denoms);
+    // ∏_{j≠i} (xⱼ − xᵢ) = (−1)^(t−1) · dᵢ.
+    let inv_denoms = inverted_denominators(used)?;
+    let sign_flip = t % 2 == 0;
 
     let mut secret = Scalar::ZERO;
-    for ((s, n), inv_d) in used.iter().zip(&nums).zip(&denoms) {
+    for ((s, n), inv_d) in used.iter().zip(&nums).zip(&inv_denoms) {
         secret += s.y * (n * inv_d);
+    }
+    if sign_flip {
+        secret = -secret;
     }
     Ok(secret)
 }
