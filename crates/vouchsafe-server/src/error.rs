@@ -1,0 +1,119 @@
+//! The server's error type. One enum for every layer; the gRPC edge maps it to a status in exactly one place
+//! (`grpc::to_status`). Messages never contain tokens, keys, shares, voucher contents or associated data.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the server.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid: `key` names the TOML key (or environment variable) at fault.
+    #[error("configuration: {key}: {reason}")]
+    Config {
+        /// The offending key, e.g. `limits.max_vouchers_per_batch` or `VOUCHSAFE_LISTEN`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What the file is (e.g. "table file").
+        what: &'static str,
+        /// Its path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The table file (or the update history) does not match the configured order.
+    #[error("table does not match the configuration: {field}")]
+    TableMismatch {
+        /// Which parameter differs.
+        field: &'static str,
+    },
+    /// The protocol core rejected something (a table file, an update history, a reconstruction).
+    #[error("protocol: {0}")]
+    Protocol(#[from] vouchsafe_protocol::Error),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] vouchsafe_store::StoreError),
+    /// Missing or unknown bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthenticated,
+    /// The account is excluded from the detection order.
+    #[error("the account is not covered by the active detection order")]
+    PermissionDenied,
+    /// No detection order is active now (not yet valid or expired).
+    #[error("no detection order is active")]
+    OrderNotActive,
+    /// The request envelope is invalid (batch id, empty batch, ...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// One voucher of a batch fails the structural checks.
+    #[error("voucher {index}: {reason}")]
+    MalformedVoucher {
+        /// Index of the voucher in the batch.
+        index: usize,
+        /// What is wrong with it (length, version or epoch; never its contents).
+        reason: String,
+    },
+    /// The batch holds more vouchers than allowed.
+    #[error("batch holds {count} vouchers, the limit is {max}")]
+    BatchTooLarge {
+        /// Vouchers in the batch.
+        count: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// The account exceeded its voucher rate.
+    #[error("rate limit exceeded; retry later")]
+    RateLimited,
+    /// The requested table version is not served.
+    #[error("table version {requested} is not served (current is {current})")]
+    TableVersionNotServed {
+        /// Requested version.
+        requested: u64,
+        /// Current version.
+        current: u64,
+    },
+    /// A chunk index beyond the table.
+    #[error("first_chunk {first} is not below the chunk count {count}")]
+    ChunkOutOfRange {
+        /// Requested first chunk.
+        first: u32,
+        /// Number of chunks.
+        count: u32,
+    },
+    /// No update can be produced from this version.
+    #[error("no update from table version {from} to {current}; resync fully")]
+    UpdateUnavailable {
+        /// Requested base version.
+        from: u64,
+        /// Current version.
+        current: u64,
+    },
+    /// The client claims a version newer than the server's.
+    #[error("table version {from} is ahead of the current version {current}")]
+    VersionAhead {
+        /// Requested base version.
+        from: u64,
+        /// Current version.
+        current: u64,
+    },
+    /// The gRPC transport failed (bind, accept).
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// A background task failed or panicked.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+impl ServerError {
+    pub(crate) fn config(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServerError::Config { key: key.into(), reason: reason.into() }
+    }
+}

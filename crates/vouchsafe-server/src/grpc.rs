@@ -1,0 +1,121 @@
+//! The tonic adapter: converts generated proto types to domain calls and maps every error in one place
+//! ([`to_status`]). Private: generated types never leave this module.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use vouchsafe_proto::v1;
+use vouchsafe_proto::v1::matching_server::Matching;
+use vouchsafe_protocol::table::TableManifest;
+
+use crate::error::ServerError;
+use crate::service::Shared;
+
+pub(crate) use vouchsafe_proto::v1::matching_server::MatchingServer;
+
+/// Maps a server error to a gRPC status. The only place that does. Internal failures are logged here and reach
+/// the client as a bare INTERNAL without details.
+pub(crate) fn to_status(e: ServerError) -> Status {
+    match e {
+        ServerError::Unauthenticated => Status::unauthenticated(e.to_string()),
+        ServerError::PermissionDenied => Status::permission_denied(e.to_string()),
+        ServerError::OrderNotActive | ServerError::UpdateUnavailable { .. } => {
+            Status::failed_precondition(e.to_string())
+        }
+        ServerError::InvalidRequest(_) | ServerError::MalformedVoucher { .. } | ServerError::VersionAhead { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        ServerError::BatchTooLarge { .. } | ServerError::RateLimited => Status::resource_exhausted(e.to_string()),
+        ServerError::TableVersionNotServed { .. } => Status::not_found(e.to_string()),
+        ServerError::ChunkOutOfRange { .. } => Status::out_of_range(e.to_string()),
+        ServerError::Config { .. }
+        | ServerError::Io { .. }
+        | ServerError::TableMismatch { .. }
+        | ServerError::Protocol(_)
+        | ServerError::Store(_)
+        | ServerError::Transport(_)
+        | ServerError::Internal(_) => {
+            tracing::error!(error = %e, "request failed");
+            Status::internal("internal error")
+        }
+    }
+}
+
+/// The `vouchsafe.v1.Matching` implementation.
+pub(crate) struct MatchingService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+fn manifest_message(shared: &Shared, m: &TableManifest, root: [u8; 32]) -> v1::Manifest {
+    let o = shared.order();
+    v1::Manifest {
+        params: m.params.encode(),
+        table_version: m.table_version,
+        slot_count: m.params.slot_count,
+        chunk_slots: m.chunk_slots,
+        root: root.to_vec(),
+        chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+        order: Some(v1::OrderInfo {
+            order_id: o.order_id.to_vec(),
+            service_id: o.service_id.clone(),
+            not_before: o.not_before,
+            not_after: o.not_after,
+            threshold: u32::from(m.params.threshold),
+            synthetic_rate: m.params.synthetic_rate,
+            synthetic_cap: u32::from(m.params.synthetic_cap),
+            hash_config_id: o.hash_config_id.to_string(),
+        }),
+    }
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = Result<v1::TableChunk, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Matching for MatchingService {
+    async fn get_manifest(&self, _: Request<v1::GetManifestRequest>) -> Result<Response<v1::Manifest>, Status> {
+        let (m, root) = self.shared.manifest().map_err(to_status)?;
+        Ok(Response::new(manifest_message(&self.shared, m, root)))
+    }
+
+    type StreamTableStream = ChunkStream;
+
+    async fn stream_table(
+        &self,
+        request: Request<v1::StreamTableRequest>,
+    ) -> Result<Response<Self::StreamTableStream>, Status> {
+        let r = request.into_inner();
+        let range = self.shared.stream_range(r.table_version, r.first_chunk).map_err(to_status)?;
+        let shared = Arc::clone(&self.shared);
+        let stream = tokio_stream::iter(range.map(move |i| match shared.chunk(i) {
+            Some(c) => Ok(v1::TableChunk { index: i, chunk: c.encode() }),
+            None => Err(to_status(ServerError::Internal("chunk index inside the range not found"))),
+        }));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_update(&self, request: Request<v1::GetUpdateRequest>) -> Result<Response<v1::TableUpdate>, Status> {
+        let from = request.into_inner().from_version;
+        let view = self.shared.update(from).map_err(to_status)?;
+        Ok(Response::new(v1::TableUpdate {
+            from_version: view.from_version,
+            to_version: view.manifest.table_version,
+            // Up to date: no update encoding at all (an empty `update`), to_version == from_version.
+            update: view.update.map(|u| u.encode()).unwrap_or_default(),
+            root: view.root.to_vec(),
+            chunk_hashes: view.manifest.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+        }))
+    }
+
+    async fn submit_vouchers(
+        &self,
+        request: Request<v1::SubmitVouchersRequest>,
+    ) -> Result<Response<v1::SubmitAck>, Status> {
+        let auth = request.metadata().get("authorization").map(|v| zeroize::Zeroizing::new(v.as_bytes().to_vec()));
+        let r = request.into_inner();
+        let auth = auth.as_ref().map(|v| v.as_slice());
+        let ack = self.shared.submit(auth, &r.batch_id, r.vouchers).await.map_err(to_status)?;
+        Ok(Response::new(v1::SubmitAck { batch_id: ack.batch_id.to_vec(), accepted: ack.accepted }))
+    }
+}

@@ -1,0 +1,252 @@
+//! # vouchsafe-server
+//!
+//! The provider's matching server (`vouchsafe serve`): it distributes the blinded table of the active detection
+//! order over gRPC (`vouchsafe.v1.Matching`), takes voucher batches from authenticated accounts, acknowledges them
+//! once they are durably stored (the acknowledgement never depends on their contents), and matches them in a
+//! background worker: open each voucher, keep counters for non-matches, store opened vouchers, run the per-account
+//! threshold step, and open a case with the real matches' associated data after the second-hash check.
+//!
+//! Operations (configuration keys, files, monitoring, retention) are described in `docs/OPERATIONS.md`.
+//!
+//! Entry points:
+//! * [`ServerConfig::load`] / [`ServerConfig::default_for_demo`];
+//! * [`build_table`] + [`save_table`] for the operator, [`load_table`] at start, [`append_update`] for updates;
+//! * [`serve`] (bind the configured address, run until a shutdown future resolves), [`start`] (run in the
+//!   background and learn the bound address, for tests), [`run_from_config`] (everything, for the CLI);
+//! * [`process_pending`] to drain the inbox synchronously.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod config;
+mod error;
+mod grpc;
+mod ratelimit;
+mod service;
+mod table;
+mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use vouchsafe_protocol::table::ServerTable;
+use vouchsafe_store::{SqliteStore, Store};
+
+pub use config::{
+    AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig,
+    WorkerConfig, unix_now,
+};
+pub use error::{Result, ServerError};
+pub use table::{append_update, build_table, check_table_matches, load_table, read_updates, save_table};
+pub use worker::{AUDIT_ACTOR, ProcessReport, SecondHashFailure, process_pending, second_hash_check};
+
+use grpc::{MatchingServer, MatchingService};
+use service::Shared;
+use table::ServedTable;
+
+/// Installs a `tracing` subscriber writing to stderr (JSON lines if `json`), filtered by `RUST_LOG` (default
+/// `info`). The server never logs tokens, keys, shares, voucher contents or associated data.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (tests) is harmless.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Opens the configured SQLite database.
+pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(&config.database)?))
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C): pass it to [`serve`] for graceful shutdown.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Loads the table and opens the database named in `config`, then [`serve`]s until SIGTERM or SIGINT.
+pub async fn run_from_config(config: ServerConfig) -> Result<()> {
+    config.validate()?;
+    let table = load_table(&config.table)?;
+    let store = open_store(&config)?;
+    serve(config, table, store, termination_signal()).await
+}
+
+/// Binds `config.listen` and runs the server until `shutdown` resolves; then stops accepting, finishes in-flight
+/// requests, lets the worker finish its current batch, and returns.
+pub async fn serve(
+    config: ServerConfig,
+    table: ServerTable,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = bind(config.listen).await?;
+    run(prepare(config, table, store)?, listener, shutdown).await
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Io {
+        what: "listen address",
+        path: addr.to_string().into(),
+        source,
+    })
+}
+
+fn prepare(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<Arc<Shared>> {
+    config.validate()?;
+    check_table_matches(&config, &table)?;
+    let history = match &config.table_updates {
+        Some(p) => read_updates(p)?,
+        None => Vec::new(),
+    };
+    let served = ServedTable::new(table, history);
+    Ok(Arc::new(Shared::new(config, served, store)))
+}
+
+/// A server running in the background (see [`start`]).
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<()>>,
+}
+
+impl RunningServer {
+    /// The bound address (useful with `127.0.0.1:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shuts down gracefully and waits until the server and its worker have stopped.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.map_err(|_| ServerError::Internal("server task panicked"))?
+    }
+}
+
+/// Binds `config.listen` (use port 0 for a free port) and runs the server in a background task.
+pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<RunningServer> {
+    let shared = prepare(config, table, store)?;
+    let listener = bind(shared.config.listen).await?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Io {
+        what: "listen address",
+        path: shared.config.listen.to_string().into(),
+        source,
+    })?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(shared, listener, async move {
+        let _ = rx.await;
+    }));
+    Ok(RunningServer { addr, stop: Some(tx), task })
+}
+
+async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let addr = listener.local_addr().ok();
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = tokio::spawn(worker_loop(Arc::clone(&shared), Arc::clone(&stop)));
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<MatchingServer<MatchingService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vouchsafe_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|_| ServerError::Internal("reflection descriptor set does not load"))?;
+    let max = shared.config.limits.max_message_bytes;
+    let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) })
+        .max_decoding_message_size(max);
+
+    tracing::info!(
+        listen = ?addr,
+        epoch = shared.served.table.params().epoch,
+        table_version = shared.served.version(),
+        indicators = shared.served.table.indicator_count(),
+        "matching server started"
+    );
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(matching)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: no new connections, finishing in-flight requests");
+            reporter.set_not_serving::<MatchingServer<MatchingService>>().await;
+        })
+        .await;
+
+    stop.store(true, Ordering::SeqCst);
+    shared.wake.notify_one();
+    let worker_result = worker.await;
+    tracing::info!("matching server stopped");
+    result?;
+    worker_result.map_err(|_| ServerError::Internal("worker task panicked"))
+}
+
+/// The background worker: drains the inbox whenever a submission wakes it or the poll interval passes; all
+/// crypto and SQLite work runs on the blocking pool. Stops between batches once `stop` is set.
+async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let mut purged = false;
+    while !stop.load(Ordering::SeqCst) {
+        let s = Arc::clone(&shared);
+        let st = Arc::clone(&stop);
+        let check_purge = !purged;
+        let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
+            let p = worker::Processor::new(&s.config, &s.served.table)?;
+            let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
+            Ok((p.run(&*s.store, usize::MAX, &st)?, did_purge))
+        })
+        .await;
+        match round {
+            Ok(Ok((report, did_purge))) => {
+                purged |= did_purge;
+                if report.batches > 0 {
+                    tracing::info!(
+                        batches = report.batches,
+                        vouchers = report.vouchers,
+                        opened = report.opened,
+                        non_matches = report.non_matches,
+                        invalid = report.invalid,
+                        reveals = report.reveals,
+                        case_items = report.case_items,
+                        second_hash_dropped = report.second_hash_dropped,
+                        "worker round"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "worker round failed; retrying after the poll interval"),
+            Err(_) => tracing::error!("worker round panicked; retrying after the poll interval"),
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(shared.config.worker.poll_interval()) => {}
+        }
+    }
+}
