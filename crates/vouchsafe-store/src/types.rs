@@ -85,8 +85,9 @@ impl fmt::Debug for OpenedVoucher {
     }
 }
 
-/// New threshold state for one order of the batch's account.
-#[derive(Clone, PartialEq, Eq)]
+/// New threshold state for one order of the batch's account. The state may
+/// hold secrets (a revealed polynomial), so it is zeroized on drop.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct StateUpdate {
     /// Order the state belongs to.
     pub order_id: [u8; 16],
