@@ -1,0 +1,194 @@
+//! Protocol benches, each beside the primitive floor it is measured against (DESIGN.md §7). After criterion's
+//! run it prints the ratios, and, if `python3 benches/openmined_psi.py` can run (openmined-psi installed), OpenMined
+//! PSI's per-element server time measured in the same run.
+//!
+//! `cargo bench -p vouchsafe-protocol --bench protocol`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion};
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::MultiscalarMul;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use vouchsafe_protocol::client::{ClientSession, ClientState};
+use vouchsafe_protocol::crypto::hash_to_group;
+use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableDownload};
+use vouchsafe_protocol::voucher::{DecodedVoucher, Opener};
+
+const TABLE_N: usize = 1 << 14;
+
+fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([42u8; 32])
+}
+
+fn items(n: usize, rng: &mut ChaCha20Rng) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|_| {
+            let mut v = vec![0u8; 35];
+            rng.fill_bytes(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn config() -> TableConfig {
+    TableConfig {
+        epoch: 1,
+        order_id: [7u8; 16],
+        threshold: 30,
+        synthetic_cap: 60,
+        synthetic_rate: 0,
+        ad_len: 1200,
+        chunk_slots: 4096,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = rng();
+    let cfg = config();
+    let ys = items(TABLE_N, &mut rng);
+    let key = BlindingKey::random(&mut rng);
+    let table = ServerTable::build(&cfg, key.clone(), ys.clone(), &mut rng).unwrap();
+    let mut dl = TableDownload::new(table.manifest());
+    for i in 0..table.chunk_count() {
+        dl.add_chunk(&table.chunk(i).unwrap().encode()).unwrap();
+    }
+    let client = dl.finish().unwrap();
+    let opener = Opener::new(key.clone(), table.params().clone()).unwrap();
+    let mut session = ClientSession::new(ClientState::new(table.params(), &mut rng)).unwrap();
+    let ad = vec![0xabu8; 1100];
+
+    // ---- server: open one voucher vs. decompress + α·Q ----
+    let alpha = Scalar::from_bytes_mod_order_wide(&[3u8; 64]);
+    let q = (RistrettoPoint::random(&mut rng)).compress();
+    let mut g = c.benchmark_group("server");
+    g.bench_function("floor_decompress_mul", |b| {
+        b.iter(|| {
+            let p = black_box(q).decompress().unwrap();
+            black_box(alpha * p)
+        })
+    });
+    let matching: Vec<Vec<u8>> = ys.iter().take(64).map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode()).collect();
+    let others: Vec<Vec<u8>> = items(64, &mut rng).iter().map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode()).collect();
+    let mut i = 0;
+    g.bench_function("open_match", |b| {
+        b.iter(|| {
+            i = (i + 1) % matching.len();
+            black_box(opener.open_bytes(black_box(&matching[i])))
+        })
+    });
+    g.bench_function("open_nonmatch", |b| {
+        b.iter(|| {
+            i = (i + 1) % others.len();
+            black_box(opener.open_bytes(black_box(&others[i])))
+        })
+    });
+    let decoded = DecodedVoucher::decode(&others[0], table.params()).unwrap();
+    g.bench_function("open_nonmatch_predecoded", |b| b.iter(|| black_box(opener.open(black_box(&decoded)))));
+    g.finish();
+
+    // ---- client: one voucher vs. H + (k+1) double-scalar multiplications ----
+    let mut g = c.benchmark_group("client");
+    let pts: Vec<RistrettoPoint> = (0..8).map(|_| RistrettoPoint::random(&mut rng)).collect();
+    let (s1, s2) = (Scalar::random(&mut rng), Scalar::random(&mut rng));
+    let nonce = table.params().nonce;
+    g.bench_function("floor_h2g_4_double_mul", |b| {
+        b.iter(|| {
+            let h = hash_to_group(&nonce, black_box(&ys[0]));
+            let mut acc = h;
+            for j in 0..4 {
+                acc += RistrettoPoint::multiscalar_mul([s1, s2], [pts[j], pts[j + 1]]);
+            }
+            black_box(acc)
+        })
+    });
+    let fresh = items(1 << 16, &mut rng);
+    let mut k = 0;
+    let mut persistent = ClientSession::new(ClientState::new(table.params(), &mut rng)).unwrap();
+    let mut r2 = rng.clone();
+    g.bench_function("real_voucher_same_session", |b| {
+        b.iter(|| {
+            k = (k + 1) % fresh.len();
+            let mut y = fresh[k].clone();
+            r2.fill_bytes(&mut y[..8]);
+            black_box(persistent.voucher(&client, &y, &ad, &mut r2).unwrap())
+        })
+    });
+    g.finish();
+
+    // ---- table build: per indicator vs. H + α·H + compress ----
+    let mut g = c.benchmark_group("table");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.bench_function("floor_h2g_mul_compress_x1024", |b| {
+        b.iter(|| {
+            for y in ys.iter().take(1024) {
+                black_box((alpha * hash_to_group(&nonce, y)).compress());
+            }
+        })
+    });
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        g.bench_function(format!("build_16384_threads{threads}"), |b| {
+            b.iter(|| pool.install(|| ServerTable::build(&cfg, key.clone(), ys.clone(), &mut rng.clone()).unwrap()))
+        });
+    }
+    g.finish();
+    let _ = CompressedRistretto::default();
+}
+
+fn estimate(group: &str, name: &str) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/criterion/{group}/{name}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn openmined_per_element_ns() -> Option<f64> {
+    let script = format!("{}/../../benches/openmined_psi.py", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3").arg(script).args(["--n", "2000"]).output().ok()?;
+    if !out.status.success() {
+        eprintln!("openmined-psi not measured: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return None;
+    }
+    let line = String::from_utf8_lossy(&out.stdout).lines().last()?.to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).ok()?;
+    v["per_element_us"].as_f64().map(|us| us * 1000.0)
+}
+
+fn report() {
+    let e = |g: &str, n: &str| estimate(g, n);
+    println!("\n==== vouchsafe ratios (DESIGN.md §7), same run ====");
+    if let (Some(f), Some(m), Some(n)) = (e("server", "floor_decompress_mul"), e("server", "open_match"), e("server", "open_nonmatch")) {
+        println!("server floor (decompress + α·Q): {:.1} µs", f / 1e3);
+        println!("server open, match:     {:.1} µs = {:.3}× floor (bar ≤ 1.25)", m / 1e3, m / f);
+        println!("server open, non-match: {:.1} µs = {:.3}× floor (bar ≤ 1.25)", n / 1e3, n / f);
+        if let Some(om) = openmined_per_element_ns() {
+            println!("OpenMined PSI server per element: {:.1} µs; ours/theirs = {:.3} (bar ≤ 0.5)", om / 1e3, m.max(n) / om);
+        }
+    }
+    if let (Some(f), Some(v)) = (e("client", "floor_h2g_4_double_mul"), e("client", "real_voucher_same_session")) {
+        println!("client floor (H + 4 double-scalar muls): {:.1} µs", f / 1e3);
+        println!("client real voucher: {:.1} µs = {:.3}× floor (bar ≤ 1.3)", v / 1e3, v / f);
+    }
+    if let (Some(f), Some(b1), Some(b2)) =
+        (e("table", "floor_h2g_mul_compress_x1024"), e("table", "build_16384_threads1"), e("table", "build_16384_threads2"))
+    {
+        let floor = f / 1024.0;
+        let per1 = b1 / TABLE_N as f64;
+        let per2 = b2 / TABLE_N as f64;
+        println!("table floor per indicator (H + mul + compress): {:.1} µs", floor / 1e3);
+        println!("table build per indicator, 1 thread: {:.1} µs = {:.3}× floor (bar ≤ 1.2)", per1 / 1e3, per1 / floor);
+        println!("table build per indicator, 2 threads: {:.1} µs; speed-up {:.2}× on 2 cores", per2 / 1e3, per1 / per2);
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    bench(&mut c);
+    c.final_summary();
+    report();
+}
