@@ -116,8 +116,7 @@ fn print_innocent(out: &mut String, params: &LeakageParams, opened: u64) {
         .iter()
         .enumerate()
         .filter(|(c, _)| *c as u64 >= opened)
-        .map(|(_, p)| p)
-        .sum();
+        .fold(0.0, |acc, (_, p)| acc + p);
     let mut acc = 0.0;
     let (mut lo, mut hi) = (None, None);
     for (c, p) in dist.iter().enumerate() {

@@ -189,7 +189,12 @@ impl Posterior {
 
     /// `P(R >= 1 | observation)`: the probability that the account has any real match.
     pub fn prob_any_real(&self) -> f64 {
-        let tail: f64 = self.probabilities.iter().skip(1).sum();
+        // fold from +0.0: an empty f64 `sum()` is -0.0.
+        let tail = self
+            .probabilities
+            .iter()
+            .skip(1)
+            .fold(0.0, |acc, p| acc + p);
         tail.clamp(0.0, 1.0)
     }
 
@@ -990,6 +995,7 @@ mod tests {
                 assert_eq!(post.probability(c), 1.0);
                 assert_eq!(post.map() as u64, c);
                 assert_eq!(post.prob_any_real(), if c == 0 { 0.0 } else { 1.0 });
+                assert!(post.prob_any_real().is_sign_positive(), "no -0.0");
             }
         }
         // c >= T with p = 0 would have been detected.
