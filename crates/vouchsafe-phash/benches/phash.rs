@@ -7,7 +7,9 @@ use std::io::Cursor;
 use criterion::{Criterion, criterion_group, criterion_main};
 use image::{DynamicImage, ImageFormat};
 use vouchsafe_phash::fixtures::benign_image;
-use vouchsafe_phash::{AssociatedData, HashConfig, hash_bytes, hash_image, secondary_from_derivative};
+use vouchsafe_phash::{
+    AssociatedData, HashConfig, hash_bytes, hash_image, secondary_from_derivative,
+};
 
 fn bench(c: &mut Criterion) {
     let cfg = HashConfig::V1;
@@ -17,8 +19,12 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let png = png.into_inner();
-    let Ok(hashes) = hash_image(&cfg, &img) else { return };
-    let Ok(ad) = AssociatedData::new(&cfg, &hashes, [7; 32], 0) else { return };
+    let Ok(hashes) = hash_image(&cfg, &img) else {
+        return;
+    };
+    let Ok(ad) = AssociatedData::new(&cfg, &hashes, [7; 32], 0) else {
+        return;
+    };
     let enc = ad.encode();
 
     c.bench_function("hash_image 1024x768 rgb8", |b| {
@@ -30,7 +36,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("secondary_from_derivative 64x64", |b| {
         b.iter(|| secondary_from_derivative(&cfg, black_box(&hashes.derivative)))
     });
-    c.bench_function("AssociatedData decode", |b| b.iter(|| AssociatedData::decode(black_box(&enc))));
+    c.bench_function("AssociatedData decode", |b| {
+        b.iter(|| AssociatedData::decode(black_box(&enc)))
+    });
 }
 
 criterion_group!(benches, bench);

@@ -88,7 +88,14 @@ impl HashSpec {
         preprocessing: Preprocessing,
         bits: u32,
     ) -> Self {
-        Self { algorithm, width, height, filter, preprocessing, bits }
+        Self {
+            algorithm,
+            width,
+            height,
+            filter,
+            preprocessing,
+            bits,
+        }
     }
 
     /// The algorithm.

@@ -43,9 +43,16 @@ impl VisualDerivative {
     pub fn from_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<Self, PhashError> {
         let expected = cfg.derivative_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
+            return Err(PhashError::InvalidLength {
+                expected,
+                found: bytes.len(),
+            });
         }
-        Ok(Self { config_id: cfg.id(), side: cfg.derivative_side(), pixels: bytes.to_vec() })
+        Ok(Self {
+            config_id: cfg.id(),
+            side: cfg.derivative_side(),
+            pixels: bytes.to_vec(),
+        })
     }
 
     /// The configuration id.
@@ -75,7 +82,11 @@ impl VisualDerivative {
             return 0.0;
         }
         let sum: u128 = self.pixels.iter().map(|&p| u128::from(p)).sum();
-        let sum_sq: u128 = self.pixels.iter().map(|&p| u128::from(p) * u128::from(p)).sum();
+        let sum_sq: u128 = self
+            .pixels
+            .iter()
+            .map(|&p| u128::from(p) * u128::from(p))
+            .sum();
         // n^2 * variance = n * sum_sq - sum^2 >= 0 (Cauchy-Schwarz).
         let scaled = n * sum_sq - sum * sum;
         scaled as f64 / (n * n) as f64
@@ -85,7 +96,11 @@ impl VisualDerivative {
     pub(crate) fn variance_below(&self, min: u32) -> bool {
         let n = self.pixels.len() as u128;
         let sum: u128 = self.pixels.iter().map(|&p| u128::from(p)).sum();
-        let sum_sq: u128 = self.pixels.iter().map(|&p| u128::from(p) * u128::from(p)).sum();
+        let sum_sq: u128 = self
+            .pixels
+            .iter()
+            .map(|&p| u128::from(p) * u128::from(p))
+            .sum();
         n * sum_sq - sum * sum < u128::from(min) * n * n
     }
 }

@@ -60,12 +60,23 @@ pub enum PhashError {
 impl fmt::Display for PhashError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownConfig { id } => write!(f, "unknown perceptual-hash configuration id {id}"),
-            Self::ConfigMismatch => f.write_str("values from different hash configurations or kinds"),
-            Self::InputTooLarge { len, limit } => {
-                write!(f, "encoded image of {len} bytes exceeds the limit of {limit} bytes")
+            Self::UnknownConfig { id } => {
+                write!(f, "unknown perceptual-hash configuration id {id}")
             }
-            Self::ImageTooLarge { width, height, limit_pixels } => write!(
+            Self::ConfigMismatch => {
+                f.write_str("values from different hash configurations or kinds")
+            }
+            Self::InputTooLarge { len, limit } => {
+                write!(
+                    f,
+                    "encoded image of {len} bytes exceeds the limit of {limit} bytes"
+                )
+            }
+            Self::ImageTooLarge {
+                width,
+                height,
+                limit_pixels,
+            } => write!(
                 f,
                 "image of {width}x{height} pixels exceeds the limit of {limit_pixels} pixels"
             ),
@@ -77,7 +88,10 @@ impl fmt::Display for PhashError {
                 write!(f, "unsupported encoding version {version}")
             }
             Self::InvalidLength { expected, found } => {
-                write!(f, "invalid encoding length: expected {expected} bytes, found {found}")
+                write!(
+                    f,
+                    "invalid encoding length: expected {expected} bytes, found {found}"
+                )
             }
             Self::InconsistentSecondary => {
                 f.write_str("secondary hash does not match the visual derivative")

@@ -55,9 +55,16 @@ impl PerceptualHash {
     pub fn from_raw(cfg: &HashConfig, kind: HashKind, bytes: &[u8]) -> Result<Self, PhashError> {
         let expected = spec_of(cfg, kind).byte_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
+            return Err(PhashError::InvalidLength {
+                expected,
+                found: bytes.len(),
+            });
         }
-        Ok(Self { config_id: cfg.id(), kind, bytes: bytes.to_vec() })
+        Ok(Self {
+            config_id: cfg.id(),
+            kind,
+            bytes: bytes.to_vec(),
+        })
     }
 
     /// Parses canonical bytes `[version][config id u16 LE][hash bytes]` of a hash of `kind`.
@@ -72,11 +79,17 @@ impl PerceptualHash {
         }
         let (id, hash) = rest
             .split_first_chunk::<2>()
-            .ok_or(PhashError::InvalidLength { expected: 3, found: bytes.len() })?;
+            .ok_or(PhashError::InvalidLength {
+                expected: 3,
+                found: bytes.len(),
+            })?;
         let cfg = HashConfig::from_id(u16::from_le_bytes(*id))?;
         let expected = 3 + spec_of(&cfg, kind).byte_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
+            return Err(PhashError::InvalidLength {
+                expected,
+                found: bytes.len(),
+            });
         }
         Self::from_raw(&cfg, kind, hash)
     }
@@ -110,7 +123,9 @@ impl PerceptualHash {
 
     /// Number of hash bits.
     pub fn bit_len(&self) -> u32 {
-        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX).saturating_mul(8)
+        u32::try_from(self.bytes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(8)
     }
 
     /// Number of set bits.
@@ -126,7 +141,12 @@ impl PerceptualHash {
         {
             return Err(PhashError::ConfigMismatch);
         }
-        Ok(self.bytes.iter().zip(&other.bytes).map(|(a, b)| (a ^ b).count_ones()).sum())
+        Ok(self
+            .bytes
+            .iter()
+            .zip(&other.bytes)
+            .map(|(a, b)| (a ^ b).count_ones())
+            .sum())
     }
 }
 
@@ -208,15 +228,23 @@ pub fn luminance(img: &DynamicImage) -> GrayImage {
     let (w, h) = (img.width(), img.height());
     let px: Vec<u8> = match img {
         DynamicImage::ImageLuma8(g) => g.as_raw().clone(),
-        DynamicImage::ImageLumaA8(g) => {
-            g.as_raw().chunks_exact(2).map(|p| match p { &[l, a] => y(l, l, l, a), _ => u8::MAX }).collect()
-        }
-        DynamicImage::ImageRgb8(c) => {
-            c.as_raw().chunks_exact(3).map(|p| match p { &[r, g, b] => y(r, g, b, 255), _ => u8::MAX }).collect()
-        }
-        DynamicImage::ImageRgba8(c) => {
-            rgba_luma(c.as_raw())
-        }
+        DynamicImage::ImageLumaA8(g) => g
+            .as_raw()
+            .chunks_exact(2)
+            .map(|p| match p {
+                &[l, a] => y(l, l, l, a),
+                _ => u8::MAX,
+            })
+            .collect(),
+        DynamicImage::ImageRgb8(c) => c
+            .as_raw()
+            .chunks_exact(3)
+            .map(|p| match p {
+                &[r, g, b] => y(r, g, b, 255),
+                _ => u8::MAX,
+            })
+            .collect(),
+        DynamicImage::ImageRgba8(c) => rgba_luma(c.as_raw()),
         other => rgba_luma(other.to_rgba8().as_raw()),
     };
     // The length always matches; fall back to an empty image rather than panic.
@@ -259,15 +287,22 @@ pub fn hash_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<ImageHashes, PhashEr
 pub fn hash_file(cfg: &HashConfig, path: impl AsRef<Path>) -> Result<ImageHashes, PhashError> {
     let file = std::fs::File::open(path).map_err(|_| PhashError::Io)?;
     let mut buf = Vec::new();
-    let limit = u64::try_from(MAX_ENCODED_LEN).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(limit).read_to_end(&mut buf).map_err(|_| PhashError::Io)?;
+    let limit = u64::try_from(MAX_ENCODED_LEN)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    file.take(limit)
+        .read_to_end(&mut buf)
+        .map_err(|_| PhashError::Io)?;
     hash_bytes(cfg, &buf)
 }
 
 /// Decodes a PNG or JPEG from memory under the crate's limits and applies EXIF orientation.
 pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage, PhashError> {
     if bytes.len() > MAX_ENCODED_LEN {
-        return Err(PhashError::InputTooLarge { len: bytes.len(), limit: MAX_ENCODED_LEN });
+        return Err(PhashError::InputTooLarge {
+            len: bytes.len(),
+            limit: MAX_ENCODED_LEN,
+        });
     }
     let format = image::guess_format(bytes).map_err(|_| PhashError::UnsupportedFormat)?;
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg) {
@@ -285,10 +320,16 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage, PhashError> {
         return Err(PhashError::EmptyImage);
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PhashError::ImageTooLarge { width, height, limit_pixels: MAX_PIXELS });
+        return Err(PhashError::ImageTooLarge {
+            width,
+            height,
+            limit_pixels: MAX_PIXELS,
+        });
     }
     // A missing or broken EXIF block means "no rotation", as in every image viewer.
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|_| PhashError::Decode)?;
     img.apply_orientation(orientation);
     Ok(img)

@@ -21,11 +21,11 @@ mod ad;
 mod config;
 mod derivative;
 mod error;
+#[cfg(test)]
+mod experiments;
 pub mod fixtures;
 mod hash;
 mod quality;
-#[cfg(test)]
-mod experiments;
 
 pub use ad::{AD_VERSION, ATTACHMENT_REF_LEN, AssociatedData, encoded_len};
 pub use config::{Algorithm, HashConfig, HashSpec, Preprocessing, ResizeFilter};
