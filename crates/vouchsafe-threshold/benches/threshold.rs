@@ -43,11 +43,7 @@ fn fixture() -> Fixture {
         items.swap(i, j);
     }
     let (columns, shares): (Vec<Column>, Vec<Share>) = items.into_iter().unzip();
-    let real_shares: Vec<Share> = shares
-        .iter()
-        .filter(|s| f.contains(s))
-        .copied()
-        .collect();
+    let real_shares: Vec<Share> = shares.iter().filter(|s| f.contains(s)).copied().collect();
     assert_eq!(real_shares.len(), T);
     Fixture {
         columns,
@@ -59,9 +55,10 @@ fn fixture() -> Fixture {
 fn bench(c: &mut Criterion) {
     let fx = fixture();
 
-    c.benchmark_group("detect_T30_s60").bench_function("detect", |b| {
-        b.iter(|| detect(black_box(&fx.columns), T, S).expect("valid input"))
-    });
+    c.benchmark_group("detect_T30_s60")
+        .bench_function("detect", |b| {
+            b.iter(|| detect(black_box(&fx.columns), T, S).expect("valid input"))
+        });
 
     let mut g = c.benchmark_group("interpolate_T30");
     g.bench_function("interpolate", |b| {
@@ -80,7 +77,11 @@ fn bench(c: &mut Criterion) {
                 else {
                     panic!("threshold reached but nothing found");
                 };
-                let real: Vec<Share> = real.iter().filter_map(|&i| fx.shares.get(i)).copied().collect();
+                let real: Vec<Share> = real
+                    .iter()
+                    .filter_map(|&i| fx.shares.get(i))
+                    .copied()
+                    .collect();
                 interpolate(&real, T).expect("valid shares")
             })
         });

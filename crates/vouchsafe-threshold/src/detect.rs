@@ -18,7 +18,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::field::Fp;
+use crate::field::{Fp, P, canon, mul_add_lazy};
 use crate::{Error, MAX_COLUMNS, MAX_SYNTHETIC, MAX_THRESHOLD};
 
 fn check_threshold(threshold: usize) -> Result<(), Error> {
@@ -118,7 +118,8 @@ impl DetectableHash {
     /// The polynomials, each as its `threshold − 1` coefficients, constant term first.
     pub fn polynomials(&self) -> impl Iterator<Item = &[Fp]> {
         // `threshold ≥ 2`, so chunks of size ≥ 1.
-        self.coeffs.chunks_exact(self.threshold.saturating_sub(1).max(1))
+        self.coeffs
+            .chunks_exact(self.threshold.saturating_sub(1).max(1))
     }
 
     /// [p₁(x), …, p_s(x)].
@@ -154,7 +155,7 @@ impl Column {
     }
 }
 
-/// The outcome of [`detect`].
+/// The outcome of [`detect()`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detection {
     /// No kernel vector: at most threshold−1 real columns among the input, nothing more is learned.
@@ -225,29 +226,30 @@ pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detectio
     let vdm_rows = threshold - 1;
     let m = vdm_rows + s;
 
-    // Row-major m × n matrix.
-    let mut a = vec![Fp::ZERO; m * n];
+    // Row-major m × n matrix of raw residues. Entries are kept in the redundant range 0..2^64
+    // during elimination and canonicalised (`canon`) wherever they are compared with zero.
+    let mut a = vec![0u64; m * n];
     for (i, col) in columns.iter().enumerate() {
         let mut pw = Fp::ONE;
         for k in 0..vdm_rows {
-            a[k * n + i] = pw;
+            a[k * n + i] = pw.value();
             pw *= col.x;
         }
-        for (j, &v) in col.r.iter().enumerate() {
-            a[(vdm_rows + j) * n + i] = v;
+        for (j, v) in col.r.iter().enumerate() {
+            a[(vdm_rows + j) * n + i] = v.value();
         }
     }
 
     // Gauss–Jordan elimination to reduced row-echelon form.
     let mut pivot_cols: Vec<usize> = Vec::with_capacity(m.min(n));
     let mut is_pivot = vec![false; n];
-    let mut scratch = vec![Fp::ZERO; n];
+    let mut scratch = vec![0u64; n];
     for col in 0..n {
         let rank = pivot_cols.len();
         if rank == m {
             break;
         }
-        let Some(p) = (rank..m).find(|&r| !a[r * n + col].is_zero()) else {
+        let Some(p) = (rank..m).find(|&r| canon(a[r * n + col]) != 0) else {
             continue;
         };
         if p != rank {
@@ -255,16 +257,16 @@ pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detectio
             let (top, bottom) = a.split_at_mut(p * n);
             top[rank * n + col..(rank + 1) * n].swap_with_slice(&mut bottom[col..n]);
         }
-        let Some(inv) = a[rank * n + col].inv() else {
+        let Some(inv) = Fp::reduce(a[rank * n + col]).inv() else {
             continue; // unreachable: the pivot is non-zero
         };
-        // Normalise the pivot row and keep a copy of its tail.
+        // Normalise the pivot row (canonically) and keep a copy of its tail.
         let tail_len = n - col - 1;
         {
             let row = &mut a[rank * n + col..(rank + 1) * n];
-            row[0] = Fp::ONE;
+            row[0] = 1;
             for (v, sc) in row[1..].iter_mut().zip(scratch.iter_mut()) {
-                *v *= inv;
+                *v = (Fp::reduce(*v) * inv).value();
                 *sc = *v;
             }
         }
@@ -274,14 +276,14 @@ pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detectio
                 continue;
             }
             let row = &mut a[r * n + col..(r + 1) * n];
-            let f = row[0];
-            if f.is_zero() {
+            let f = canon(row[0]);
+            if f == 0 {
                 continue;
             }
-            let nf = -f;
-            row[0] = Fp::ZERO;
+            let nf = P - f; // −f, canonical since 0 < f < P
+            row[0] = 0;
             for (v, &pv) in row[1..].iter_mut().zip(pivot_tail) {
-                *v = v.mul_add(nf, pv);
+                *v = mul_add_lazy(*v, nf, pv);
             }
         }
         pivot_cols.push(col);
@@ -296,12 +298,12 @@ pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detectio
     // In RREF, column j of the original matrix equals Σ_k a[k][j] · (pivot column k). The kernel
     // vector for `free` is e_free − Σ_k a[k][free] e_{pivot k}, so its support spans the same
     // space as the pivot columns k with a[k][free] ≠ 0 ("support rows").
-    let in_support: Vec<bool> = (0..rank).map(|k| !a[k * n + free].is_zero()).collect();
+    let in_support: Vec<bool> = (0..rank).map(|k| canon(a[k * n + free]) != 0).collect();
     // Column j is in that span iff its coordinates outside the support rows are all zero.
     let mut real = Vec::new();
     let mut synthetic = Vec::new();
     for j in 0..n {
-        let in_span = (0..rank).all(|k| in_support[k] || a[k * n + j].is_zero());
+        let in_span = (0..rank).all(|k| in_support[k] || canon(a[k * n + j]) == 0);
         if in_span {
             real.push(j);
         } else {

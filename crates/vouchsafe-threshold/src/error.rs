@@ -75,10 +75,9 @@ impl fmt::Display for Error {
                 f,
                 "too many detectable-hash polynomials: {got} (at most {max})"
             ),
-            Error::PolynomialLength { expected, got } => write!(
-                f,
-                "polynomial has {got} coefficients, expected {expected}"
-            ),
+            Error::PolynomialLength { expected, got } => {
+                write!(f, "polynomial has {got} coefficients, expected {expected}")
+            }
         }
     }
 }

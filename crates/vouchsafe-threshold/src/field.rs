@@ -41,9 +41,36 @@ pub(crate) fn reduce128(x: u128) -> u64 {
     canon(s)
 }
 
+/// `v + a·b` modulo P for any `v < 2^64` and `a, b < P`, in the redundant range `0..2^64`
+/// (not necessarily canonical; pass through [`canon`] before comparing).
+#[inline(always)]
+pub(crate) fn mul_add_lazy(v: u64, a: u64, b: u64) -> u64 {
+    // a·b + v ≤ (P−1)^2 + 2^64 − 1 < 2^128.
+    let x = a as u128 * b as u128 + v as u128;
+    let t = ((x >> 64) as u64 as u128) * (C as u128) + (x as u64 as u128);
+    let (s, carry) = (t as u64).overflowing_add(((t >> 64) as u64) * C);
+    s.wrapping_add(C * carry as u64)
+}
+
+/// `a + b mod P` for canonical `a`, `b`.
+#[inline(always)]
+const fn add_raw(a: u64, b: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    // On carry the true sum is s + 2^64 ≡ s + 59, and s < P − 59, so no overflow.
+    canon(s.wrapping_add(C & (carry as u64).wrapping_neg()))
+}
+
+/// `a − b mod P` for canonical `a`, `b`.
+#[inline(always)]
+const fn sub_raw(a: u64, b: u64) -> u64 {
+    let (d, borrow) = a.overflowing_sub(b);
+    // On borrow d = a − b + 2^64 ≥ 60; the result is a − b + P = d − 59.
+    d.wrapping_sub(C & (borrow as u64).wrapping_neg())
+}
+
 /// Map a u64 to its canonical representative (one conditional subtraction suffices).
 #[inline(always)]
-const fn canon(v: u64) -> u64 {
+pub(crate) const fn canon(v: u64) -> u64 {
     let (d, borrow) = v.overflowing_sub(P);
     if borrow { v } else { d }
 }
@@ -166,9 +193,7 @@ impl Add for Fp {
     type Output = Fp;
     #[inline(always)]
     fn add(self, rhs: Fp) -> Fp {
-        let (s, carry) = self.0.overflowing_add(rhs.0);
-        // On carry the true sum is s + 2^64 ≡ s + 59, and s < P − 59, so no overflow.
-        Fp(canon(s.wrapping_add(C * carry as u64)))
+        Fp(add_raw(self.0, rhs.0))
     }
 }
 
@@ -176,9 +201,7 @@ impl Sub for Fp {
     type Output = Fp;
     #[inline(always)]
     fn sub(self, rhs: Fp) -> Fp {
-        let (d, borrow) = self.0.overflowing_sub(rhs.0);
-        // On borrow d = a − b + 2^64 ≥ 60; the result is a − b + P = d − 59.
-        Fp(d.wrapping_sub(C * borrow as u64))
+        Fp(sub_raw(self.0, rhs.0))
     }
 }
 
@@ -333,6 +356,12 @@ mod tests {
                 z.mul_add(a, b).value() as u128,
                 (z.0 as u128 + a.0 as u128 * b.0 as u128) % PP
             );
+        }
+
+        #[test]
+        fn mul_add_lazy_matches_reference(v in any::<u64>(), a in arb_fp(), b in arb_fp()) {
+            let r = mul_add_lazy(v, a.0, b.0);
+            prop_assert_eq!(canon(r) as u128, (v as u128 + a.0 as u128 * b.0 as u128) % PP);
         }
 
         #[test]

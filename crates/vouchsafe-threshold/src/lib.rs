@@ -3,7 +3,7 @@
 //! - [`field`]: the 64-bit prime field GF(2^64 − 59) of the detectable hash functions.
 //! - [`shamir`]: Shamir secret sharing over the ristretto255 scalar field: the device's adkey
 //!   secret a₀ = f(0), one share (x, f(x)) per real voucher, reconstruction at the threshold.
-//! - [`detect`]: Apple-PSI "detectable hash functions" and the server's threshold detection,
+//! - [`detect`](mod@detect): Apple-PSI "detectable hash functions" and the server's threshold detection,
 //!   which tells real from synthetic vouchers once at least T real ones are open.
 //!
 //! Sans-IO: no I/O, no threads, no global state; randomness is passed in explicitly.
@@ -26,5 +26,5 @@ pub const MAX_THRESHOLD: usize = 1024;
 /// Largest accepted number of detectable-hash polynomials s (the synthetic cap).
 pub const MAX_SYNTHETIC: usize = 1024;
 
-/// Largest number of columns [`detect`] accepts (guard against absurd matrix sizes).
+/// Largest number of columns [`detect()`] accepts (guard against absurd matrix sizes).
 pub const MAX_COLUMNS: usize = 4096;

@@ -154,7 +154,7 @@ fn inverted_denominators(used: &[Share]) -> Result<Vec<Scalar>, Error> {
             denoms[i] = -denoms[i];
         }
     }
-    if denoms.iter().any(|d| *d == Scalar::ZERO) {
+    if denoms.contains(&Scalar::ZERO) {
         return Err(Error::DuplicateX);
     }
     Scalar::invert_batch_alloc(&mut denoms);
@@ -280,7 +280,11 @@ mod tests {
             let shares = shares_for(&poly, t, &mut r);
             let back = interpolate(&shares, t).unwrap();
             assert_eq!(back.coefficients(), poly.coefficients(), "T = {t}");
-            assert_eq!(recover_secret(&shares, t).unwrap(), *poly.secret(), "T = {t}");
+            assert_eq!(
+                recover_secret(&shares, t).unwrap(),
+                *poly.secret(),
+                "T = {t}"
+            );
             for s in &shares {
                 assert!(back.contains(s));
             }
@@ -367,8 +371,14 @@ mod tests {
         let poly = SharePolynomial::random(4, &mut r).unwrap();
         let mut shares = shares_for(&poly, 4, &mut r);
 
-        assert_eq!(interpolate(&shares, 1).unwrap_err(), Error::InvalidThreshold);
-        assert_eq!(interpolate(&shares, 0).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(
+            interpolate(&shares, 1).unwrap_err(),
+            Error::InvalidThreshold
+        );
+        assert_eq!(
+            interpolate(&shares, 0).unwrap_err(),
+            Error::InvalidThreshold
+        );
         assert_eq!(
             recover_secret(&shares, MAX_THRESHOLD + 1).unwrap_err(),
             Error::InvalidThreshold
@@ -420,8 +430,8 @@ mod tests {
     #[test]
     fn debug_is_redacted() {
         let mut r = rng(6);
-        let poly = SharePolynomial::from_coefficients(vec![Scalar::from(12345u64), Scalar::ONE])
-            .unwrap();
+        let poly =
+            SharePolynomial::from_coefficients(vec![Scalar::from(12345u64), Scalar::ONE]).unwrap();
         let s = poly.share(Scalar::from(2u64)).unwrap();
         let d = format!("{poly:?} {s:?}");
         assert!(d.contains("redacted"));

@@ -159,7 +159,10 @@ fn s_zero() {
         assert_eq!(acct.dh.s(), 0);
         assert!(acct.dh.eval(Fp::ONE).is_empty());
         let v = acct.vouchers(t - 1, 0, &mut r);
-        assert_eq!(detect(&columns(&v), t, 0).unwrap(), Detection::BelowThreshold);
+        assert_eq!(
+            detect(&columns(&v), t, 0).unwrap(),
+            Detection::BelowThreshold
+        );
         for reals in [t, t + 4] {
             let v = acct.vouchers(reals, 0, &mut r);
             assert_exact(&acct, &v, t, 0);
@@ -174,7 +177,10 @@ fn threshold_two() {
     for s in [0, 1, 4] {
         let acct = Account::new(2, s, &mut r);
         let v = acct.vouchers(1, s, &mut r);
-        assert_eq!(detect(&columns(&v), 2, s).unwrap(), Detection::BelowThreshold);
+        assert_eq!(
+            detect(&columns(&v), 2, s).unwrap(),
+            Detection::BelowThreshold
+        );
         for reals in [2, 3, 6] {
             let v = acct.vouchers(reals, s, &mut r);
             assert_exact(&acct, &v, 2, s);
@@ -313,7 +319,13 @@ fn errors() {
             got: MAX_SYNTHETIC + 1
         }
     );
-    let many = vec![Column { x: Fp::ONE, r: vec![] }; MAX_COLUMNS + 1];
+    let many = vec![
+        Column {
+            x: Fp::ONE,
+            r: vec![]
+        };
+        MAX_COLUMNS + 1
+    ];
     assert_eq!(
         detect(&many, 3, 0).unwrap_err(),
         Error::TooManyColumns {
@@ -355,7 +367,13 @@ fn detectable_hash_eval_known_answer() {
     assert_eq!((dh.threshold(), dh.s()), (4, 2));
     assert_eq!(dh.eval(f(10)), vec![f(321), f(99)]);
     assert_eq!(dh.eval(Fp::ZERO), vec![f(1), f(P - 1)]);
-    assert_eq!(dh.column(f(10)), Column { x: f(10), r: vec![f(321), f(99)] });
+    assert_eq!(
+        dh.column(f(10)),
+        Column {
+            x: f(10),
+            r: vec![f(321), f(99)]
+        }
+    );
     let polys: Vec<Vec<u64>> = dh
         .polynomials()
         .map(|p| p.iter().map(|c| c.value()).collect())
@@ -417,7 +435,10 @@ fn ref_column(c: &Column, t: usize) -> Vec<u64> {
 }
 
 fn small_fp() -> impl Strategy<Value = Fp> {
-    prop_oneof![(0u64..4).prop_map(|v| Fp::new(v).unwrap()), Just(Fp::new(P - 1).unwrap())]
+    prop_oneof![
+        (0u64..4).prop_map(|v| Fp::new(v).unwrap()),
+        Just(Fp::new(P - 1).unwrap())
+    ]
 }
 
 proptest! {
