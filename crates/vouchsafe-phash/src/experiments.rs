@@ -147,6 +147,8 @@ fn experiments_primary_candidates() {
     println!("== V1 secondary (from derivative)");
     println!("  distinct seeds: {}", hist(&pair));
     println!("  near dup: {}", hist(&near));
+    let within = pair.iter().filter(|&&d| d <= cfg.secondary_max_distance()).count();
+    println!("  distinct pairs within secondary_max_distance: {within}/{}", pair.len());
     let var: Vec<u32> = so
         .iter()
         .map(|h| h.derivative.luma_variance() as u32)
