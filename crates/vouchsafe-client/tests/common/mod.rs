@@ -1,0 +1,79 @@
+//! Shared test fixtures: a table built with the protocol crate, images from the phash fixtures.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use vouchsafe_client::verify::{ManifestInfo, OrderSummary};
+use vouchsafe_phash::{fixtures, hash_bytes, HashConfig};
+use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableManifest};
+
+pub const SERVICE: &str = "messenger.example";
+pub const ORDER: [u8; 16] = [0x0d; 16];
+
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+pub fn png(seed: u64, w: u32, h: u32) -> Vec<u8> {
+    let img = image::DynamicImage::ImageRgb8(fixtures::benign_image(seed, w, h));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+pub fn primary_of(png: &[u8]) -> Vec<u8> {
+    hash_bytes(&HashConfig::V1, png).unwrap().primary.to_canonical_bytes()
+}
+
+pub fn table_config(epoch: u64) -> TableConfig {
+    TableConfig {
+        epoch,
+        order_id: ORDER,
+        threshold: 3,
+        synthetic_cap: 2,
+        synthetic_rate: 0,
+        ad_len: (vouchsafe_phash::AssociatedData::ENCODED_LEN + 2) as u16,
+        chunk_slots: 8,
+    }
+}
+
+/// A table holding `indicators` plus 20 random filler indicators.
+pub fn build_table(epoch: u64, mut indicators: Vec<Vec<u8>>, seed: u64) -> ServerTable {
+    let mut r = rng(seed);
+    for i in 0..20u8 {
+        indicators.push(vec![i, 0xaa, 0x55, (seed & 0xff) as u8]);
+    }
+    ServerTable::build(&table_config(epoch), BlindingKey::random(&mut r), indicators, &mut r).unwrap()
+}
+
+pub fn order_summary(params_threshold: u16, cap: u16, rate: u32) -> OrderSummary {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    OrderSummary {
+        order_id: ORDER.to_vec(),
+        service_id: SERVICE.into(),
+        not_before: now - 3600,
+        not_after: now + 30 * 86_400,
+        threshold: params_threshold as u32,
+        synthetic_rate: rate,
+        synthetic_cap: cap as u32,
+        hash_config_id: "1".into(),
+    }
+}
+
+pub fn manifest_info(m: &TableManifest) -> ManifestInfo {
+    ManifestInfo {
+        params: m.params.encode(),
+        table_version: m.table_version,
+        slot_count: m.params.slot_count,
+        chunk_slots: m.chunk_slots,
+        root: m.root().to_vec(),
+        chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+        order: Some(order_summary(m.params.threshold, m.params.synthetic_cap, m.params.synthetic_rate)),
+    }
+}
+
+pub fn chunks(t: &ServerTable) -> Vec<(u32, Vec<u8>)> {
+    (0..t.chunk_count()).map(|i| (i, t.chunk(i).unwrap().encode())).collect()
+}
