@@ -300,7 +300,8 @@ pub struct InnocentRow {
     pub opened: u64,
     /// Probability that an account with zero real matches opens exactly `c` vouchers.
     pub probability: f64,
-    /// What the server then believes: `P(R >= 1 | c)` under the given prior.
+    /// What the server then believes: `P(R >= 1 | c)` under the given prior (NaN if the prior
+    /// makes this count impossible, e.g. a prior certain of some matches and `c = 0`).
     pub prob_any_real: f64,
 }
 
