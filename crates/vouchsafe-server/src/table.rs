@@ -226,7 +226,9 @@ mod tests {
         let hist = dir.path().join("updates");
         let v1 = t.slots().to_vec();
         for i in 0..3u32 {
-            let u = t.update(vec![(1000 + i).to_le_bytes().to_vec()], &[i.to_le_bytes().to_vec()], &mut rng);
+            // Tables are built near the cuckoo load limit: remove two for each addition.
+            let remove = [(2 * i).to_le_bytes().to_vec(), (2 * i + 1).to_le_bytes().to_vec()];
+            let u = t.update(vec![(1000 + i).to_le_bytes().to_vec()], &remove, &mut rng);
             append_update(&hist, &u.unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
         }
         let history = read_updates(&hist).unwrap_or_else(|e| panic!("{e}"));
@@ -249,7 +251,7 @@ mod tests {
         let (_, mut t, mut rng) = table();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let hist = dir.path().join("updates");
-        let u = t.update(vec![b"new".to_vec()], &[], &mut rng).unwrap_or_else(|e| panic!("{e}"));
+        let u = t.update(vec![b"new".to_vec()], &[0u32.to_le_bytes().to_vec(), 1u32.to_le_bytes().to_vec()], &mut rng).unwrap_or_else(|e| panic!("{e}"));
         append_update(&hist, &u).unwrap_or_else(|e| panic!("{e}"));
         let mut f = OpenOptions::new().append(true).open(&hist).unwrap_or_else(|e| panic!("{e}"));
         f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap_or_else(|e| panic!("{e}"));
