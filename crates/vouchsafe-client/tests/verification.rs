@@ -129,7 +129,8 @@ fn forged(t: &vouchsafe_protocol::table::ServerTable, slots: &[[u8; 32]]) -> (Ta
 #[test]
 fn invalid_tables_are_refused() {
     let t = build_table(1, vec![], 5);
-    let cases: [(&str, Box<dyn Fn(&mut Vec<[u8; 32]>)>); 3] = [
+    type Edit = Box<dyn Fn(&mut Vec<[u8; 32]>)>;
+    let cases: [(&str, Edit); 3] = [
         ("two slots are equal", Box::new(|s| s[3] = s[0])),
         ("a slot is the identity", Box::new(|s| s[4] = [0; 32])),
         ("a slot is not a canonical point", Box::new(|s| s[5] = [0xff; 32])),
