@@ -259,6 +259,8 @@ pub enum OpenOutcome {
 /// The server's opening side for one epoch: α and the epoch context.
 pub struct Opener {
     key: BlindingKey,
+    /// α/2, for batch opening: compress(2·(α/2)·Q) = compress(α·Q) with one shared inversion per batch.
+    half_alpha: Zeroizing<Scalar>,
     params: EpochParams,
     context: [u8; 32],
     layout: VoucherLayout,
@@ -279,7 +281,8 @@ impl Opener {
         }
         let context = params.context();
         let layout = VoucherLayout::of(&params);
-        Ok(Opener { key, params, context, layout })
+        let half_alpha = Zeroizing::new(key.alpha() * Scalar::from(2u8).invert());
+        Ok(Opener { key, half_alpha, params, context, layout })
     }
 
     /// The epoch parameters.
@@ -298,6 +301,37 @@ impl Opener {
     /// One scalar multiplication A = α·Q, K = KDF(A ‖ Q, ctx ‖ id), then every ct is tried with K.
     pub fn open(&self, v: &DecodedVoucher) -> OpenOutcome {
         let a: CompressedRistretto = (self.key.alpha() * v.q_point).compress();
+        self.finish(v, &a)
+    }
+
+    /// Opens many vouchers at once. Identical outcomes to [`Opener::open`] one by one, but the compressions of the
+    /// A = α·Q share one field inversion (`double_and_compress_batch` on (α/2)·Q), which saves most of the cost of
+    /// compressing A. The scalar multiplications stay constant-time.
+    pub fn open_batch(&self, vouchers: &[DecodedVoucher]) -> Vec<OpenOutcome> {
+        let halves: Vec<RistrettoPoint> = vouchers.iter().map(|v| &*self.half_alpha * v.q_point).collect();
+        let compressed = RistrettoPoint::double_and_compress_batch(&halves);
+        vouchers.iter().zip(compressed.iter()).map(|(v, a)| self.finish(v, a)).collect()
+    }
+
+    /// Decodes and opens a batch of encoded vouchers; malformed ones are `Invalid`, the rest go through
+    /// [`Opener::open_batch`]. Outcomes are in input order.
+    pub fn open_bytes_batch<B: AsRef<[u8]>>(&self, encoded: &[B]) -> Vec<OpenOutcome> {
+        let mut out: Vec<Option<OpenOutcome>> = Vec::with_capacity(encoded.len());
+        let mut decoded = Vec::with_capacity(encoded.len());
+        for b in encoded {
+            match DecodedVoucher::decode(b.as_ref(), &self.params) {
+                Ok(v) => {
+                    decoded.push(v);
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(OpenOutcome::Invalid(InvalidReason::Malformed(e)))),
+            }
+        }
+        let mut opened = self.open_batch(&decoded).into_iter();
+        out.into_iter().map(|o| o.or_else(|| opened.next()).unwrap_or(OpenOutcome::Invalid(InvalidReason::BadPayload))).collect()
+    }
+
+    fn finish(&self, v: &DecodedVoucher, a: &CompressedRistretto) -> OpenOutcome {
         let key = position_key(a.as_bytes(), &v.voucher.q, &self.context, &v.voucher.id);
         let mut aad = [0u8; 64];
         let aad = ct_aad(&mut aad, &self.context);

@@ -132,3 +132,32 @@ fn vouchers_for_another_epoch_or_order_do_not_decode_or_open() {
     let v = session.voucher(&client, &items[0], b"", &mut rng).unwrap();
     assert!(matches!(opener2.open_bytes(&v.voucher.encode()), OpenOutcome::Invalid(_)));
 }
+
+#[test]
+fn batch_opening_gives_the_same_outcomes_as_one_by_one() {
+    let mut rng = rng(9);
+    let cfg = config(3, 3, u32::MAX / 4);
+    let items = random_items(40, &mut rng);
+    let (_t, opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let mut session = session(&client, &mut rng);
+    let mut encoded: Vec<Vec<u8>> = Vec::new();
+    for (i, y) in items.iter().chain(random_items(40, &mut rng).iter()).enumerate() {
+        encoded.push(session.voucher(&client, y, b"ad", &mut rng).unwrap().voucher.encode());
+        if i % 13 == 0 {
+            encoded.push(vec![1u8; 10]); // malformed, in the middle of the batch
+        }
+    }
+    let batch = opener.open_bytes_batch(&encoded);
+    assert_eq!(batch.len(), encoded.len());
+    let describe = |o: &OpenOutcome| match o {
+        OpenOutcome::NonMatch => "non-match".to_string(),
+        OpenOutcome::Opened(v) => format!("opened {:?}", v.encode().to_vec()),
+        OpenOutcome::Invalid(r) => format!("invalid {r:?}"),
+    };
+    let mut opened = 0;
+    for (b, bytes) in batch.iter().zip(&encoded) {
+        assert_eq!(describe(b), describe(&opener.open_bytes(bytes)));
+        opened += matches!(b, OpenOutcome::Opened(_)) as usize;
+    }
+    assert!(opened >= 40, "all matches (and synthetics) open in the batch path");
+}
