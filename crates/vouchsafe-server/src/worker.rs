@@ -203,10 +203,10 @@ impl<'a> Processor<'a> {
         report.invalid = results.invalid;
         report.opened = results.opened.len() as u64;
 
-        if !fresh.is_empty() {
-            if let Some(state) = self.threshold_step(store, &batch.account, fresh, &mut report)? {
-                results.state.push(StateUpdate { order_id: order, state: state.to_vec() });
-            }
+        if !fresh.is_empty()
+            && let Some(state) = self.threshold_step(store, &batch.account, fresh, &mut report)?
+        {
+            results.state.push(StateUpdate { order_id: order, state: state.to_vec() });
         }
         let outcome = store.complete_batch(batch.id, &results, unix_now());
         for o in &mut results.opened {

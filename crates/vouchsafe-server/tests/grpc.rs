@@ -664,3 +664,48 @@ async fn expired_order_refuses_vouchers() {
     }
     env.stop().await;
 }
+
+/// Throughput figure (not a pass/fail bar): `cargo test -p vouchsafe-server --release --test grpc -- --ignored
+/// --nocapture throughput`. Submits 2,000 non-matching vouchers in batches of 100 over loopback gRPC and reports
+/// the intake rate (durably stored) and the worker's processing rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput() {
+    let mut env = Env::new(|c| {
+        c.limits.max_vouchers_per_batch = 100;
+        c.limits.max_message_bytes = 100 * c.voucher_len() + 4096;
+        c.worker.poll_interval_ms = 60_000;
+    })
+    .await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let mut batches = Vec::new();
+    for b in 0..20u8 {
+        let mut dev = Device::new(&table, &mut env.rng);
+        let vs: Vec<Vec<u8>> = (0..100u32)
+            .map(|i| {
+                let y = format!("image {b} {i}").into_bytes();
+                let img = Image { y, ad: vec![0u8; 16] };
+                dev.voucher(&table, &img, &mut env.rng).0
+            })
+            .collect();
+        batches.push(vs);
+    }
+    let t0 = Instant::now();
+    for (b, vs) in batches.into_iter().enumerate() {
+        submit(&mut client, ALICE, [b as u8; 16], vs).await;
+    }
+    let intake = t0.elapsed();
+    env.drained().await;
+    let total = t0.elapsed();
+    let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.received, 2000);
+    println!(
+        "intake: 2000 vouchers in {:?} ({:.0}/s); intake + processing: {:?} ({:.0}/s)",
+        intake,
+        2000.0 / intake.as_secs_f64(),
+        total,
+        2000.0 / total.as_secs_f64()
+    );
+    env.stop().await;
+}
