@@ -318,16 +318,29 @@ impl ClientSession {
 
         let beta = Zeroizing::new(random_nonzero_scalar(rng));
         let gamma = Zeroizing::new(random_nonzero_scalar(rng));
+        // Work with β/2 and γ/2 so that one `double_and_compress_batch` (a single shared field inversion) yields
+        // compress(Q) and compress(S_1..S_3): compress(2·(β/2·H + γ/2·G)) = compress(Q), and likewise for S_j.
+        let half = Scalar::from(2u8).invert();
+        let half_beta = Zeroizing::new(&*beta * half);
+        let half_gamma = Zeroizing::new(&*gamma * half);
         let hy = hash_to_group(&params.nonce, y);
-        let q = (&*beta * hy + &*gamma * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes();
-        let gamma_l = &*gamma * &table.l_table;
         let candidates = table.candidate_points(y)?;
+        let half_gamma_l = &*half_gamma * &table.l_table;
+        let mut halves = [RistrettoPoint::default(); K + 1];
+        halves[0] = &*half_beta * hy + &*half_gamma * RISTRETTO_BASEPOINT_TABLE;
+        for (h, p) in halves[1..].iter_mut().zip(candidates) {
+            *h = &*half_beta * p + half_gamma_l;
+        }
+        let compressed = Zeroizing::new(
+            RistrettoPoint::double_and_compress_batch(&halves).into_iter().map(|c| c.to_bytes()).collect::<Vec<_>>(),
+        );
+        halves.zeroize();
+        let q = compressed[0];
         let mut aad_buf = [0u8; 64];
         let aad = ct_aad(&mut aad_buf, ctx);
         let mut cts = [[0u8; CT_LEN]; K];
-        for (ct, p) in cts.iter_mut().zip(candidates) {
-            let s = Zeroizing::new((&*beta * p + gamma_l).compress().to_bytes());
-            let k = position_key(&s, &q, ctx, &id);
+        for (ct, s) in cts.iter_mut().zip(&compressed[1..]) {
+            let k = position_key(s, &q, ctx, &id);
             ct.copy_from_slice(&seal(&k, aad, &rkey[..], rng));
         }
         shuffle(&mut cts, rng);
