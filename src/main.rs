@@ -1,1 +1,201 @@
-fn main(){}
+//! `vouchsafe`: the command-line entry point. Wiring only: every command delegates to the workspace crates.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. Every failure prints exactly one line
+//! on stderr, starting with `vouchsafe:`.
+#![forbid(unsafe_code)]
+
+mod ascii;
+mod cmd;
+mod demo;
+mod error;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{CliError, EXIT_USAGE, Result};
+
+/// Privacy-preserving detection of known abuse imagery under detection orders (threshold PSI over ristretto255).
+#[derive(Debug, Parser)]
+#[command(name = "vouchsafe", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole system locally (Centre, provider server, two devices) and show what each party learns.
+    Demo(DemoArgs),
+    /// Run the provider's matching server until SIGTERM or SIGINT.
+    Serve {
+        /// Server configuration (TOML, see docs/OPERATIONS.md).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Blinded indicator table management.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// The device side: sync the table, scan images into vouchers, submit them.
+    Client(ClientArgs),
+    /// Print the perceptual hashes and the quality verdict of images.
+    Hash {
+        /// PNG or JPEG files.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// The server's posterior on an account's real match count below the threshold (docs/LEAKAGE.md).
+    Leakage(LeakageArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Number of benign fixture images to generate (12 of them become indicators).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(30..=400))]
+    images: u32,
+    /// Keep the demo's files (config, table, databases, device data) in this directory (new or empty).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Seed of the images and of every random choice (the demo is reproducible for a given seed).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum TableCommand {
+    /// Build the blinded table of the configured order (fresh blinding key) and write the secret table file.
+    Build {
+        /// Server configuration (TOML): the order's parameters and chunk size.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// A directory of indicator images to hash, or a file of hex canonical primary hashes, one per line.
+        #[arg(long, value_name = "FILE|DIR")]
+        indicators: PathBuf,
+        /// Where to write the secret table file (contains the blinding key: mode 0600).
+        #[arg(long, value_name = "TABLE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The matching server.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:50051")]
+    endpoint: String,
+    /// The account's bearer token (prefer the environment variable: command lines are visible to other users).
+    #[arg(long, global = true, env = "VOUCHSAFE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The account's data directory (table, per-order state, outbox).
+    #[arg(long, global = true, default_value = "vouchsafe-client-data")]
+    data_dir: PathBuf,
+    /// The service this client is (a table for another service is refused).
+    #[arg(long, global = true, default_value = "demo-messenger")]
+    service_id: String,
+    #[command(subcommand)]
+    action: ClientAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientAction {
+    /// Download (or update) and verify the table.
+    Sync,
+    /// Make a voucher for each image and queue it in the outbox.
+    Scan {
+        /// PNG or JPEG files.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+    },
+    /// Submit the queued vouchers.
+    Submit,
+}
+
+#[derive(Debug, Args)]
+struct LeakageArgs {
+    /// n: vouchers the account sent for distinct new images.
+    #[arg(long)]
+    vouchers: u64,
+    /// c: how many of them opened (real matches and synthetics together).
+    #[arg(long)]
+    opened: u64,
+    /// p: synthetic rate in [0, 1].
+    #[arg(long)]
+    rate: f64,
+    /// s: synthetic cap.
+    #[arg(long)]
+    cap: u32,
+    /// T: threshold.
+    #[arg(long)]
+    threshold: u32,
+    /// Prior: each image matches independently with this probability (default: uniform prior on the count).
+    #[arg(long)]
+    match_rate: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(EXIT_USAGE);
+            }
+            let rendered = e.render().to_string();
+            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("vouchsafe: {first} (see vouchsafe --help)");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vouchsafe: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo(a) => {
+            let opts = demo::DemoOptions { images: a.images as usize, keep: a.keep, seed: a.seed };
+            runtime()?.block_on(demo::run(opts))
+        }
+        Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
+        Command::Table(TableCommand::Build { config, indicators, out }) => cmd::table_build(&config, &indicators, &out),
+        Command::Client(c) => {
+            let token = c.token.ok_or_else(|| {
+                CliError::usage("client: no bearer token: pass --token or set VOUCHSAFE_TOKEN")
+            })?;
+            let conn = cmd::ClientConn { endpoint: c.endpoint, token, data_dir: c.data_dir, service_id: c.service_id };
+            let rt = runtime()?;
+            match c.action {
+                ClientAction::Sync => rt.block_on(cmd::client_sync(conn)),
+                ClientAction::Scan { images } => rt.block_on(cmd::client_scan(conn, &images)),
+                ClientAction::Submit => rt.block_on(cmd::client_submit(conn)),
+            }
+        }
+        Command::Hash { images } => cmd::hash(&images),
+        Command::Leakage(a) => cmd::leakage(&cmd::LeakageQuery {
+            vouchers: a.vouchers,
+            opened: a.opened,
+            rate: a.rate,
+            cap: a.cap,
+            threshold: a.threshold,
+            match_rate: a.match_rate,
+        }),
+    }
+}

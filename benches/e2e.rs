@@ -1,0 +1,174 @@
+//! End-to-end vouchers per second over loopback gRPC (client submits batches, the server stores them durably,
+//! acknowledges, and its worker opens them and runs the threshold step) next to the raw single-thread open rate
+//! (`Opener::open_bytes_batch`) on the same vouchers, in the same run. Bar (DESIGN.md §7): e2e ≥ 70% of raw.
+//!
+//! `cargo bench --bench e2e` (options: `VOUCHSAFE_E2E_BATCHES`, default 16 batches of 256 vouchers;
+//! `VOUCHSAFE_E2E_RUNS`, default 3; the best run of each is reported).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use image::DynamicImage;
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use tonic::metadata::MetadataValue;
+use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
+use vouchsafe_proto::v1;
+use vouchsafe_proto::v1::matching_client::MatchingClient;
+use vouchsafe_protocol::client::{ClientSession, ClientState};
+use vouchsafe_protocol::table::ClientTable;
+use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
+use vouchsafe_server::{AccountConfig, BearerToken, ServerConfig};
+use vouchsafe_store::{SqliteStore, Store};
+
+const PER_BATCH: usize = 256;
+const INDICATORS: usize = 10_000;
+/// One voucher in this many is for an indicator (so the worker also stores opened vouchers and crosses T).
+const MATCH_EVERY: usize = 64;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0).unwrap_or(default)
+}
+
+fn token(i: usize) -> String {
+    format!("bench-token-{i:04}-0123456789abcdef")
+}
+
+fn main() {
+    let batches = env_usize("VOUCHSAFE_E2E_BATCHES", 16);
+    let runs = env_usize("VOUCHSAFE_E2E_RUNS", 3);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+
+    let mut c = ServerConfig::default_for_demo();
+    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    c.database = dir.path().join("server.db");
+    c.table = dir.path().join("table.secret");
+    c.table_updates = None;
+    c.order.threshold = 30;
+    c.order.synthetic_rate = 0.0;
+    c.order.synthetic_cap = 60;
+    c.worker.poll_interval_ms = 10;
+    c.worker.batches_per_round = 4;
+    c.limits.max_vouchers_per_batch = PER_BATCH;
+    c.limits.rate_burst = 1_000_000;
+    c.limits.rate_vouchers_per_second = 1.0e9;
+    c.limits.max_message_bytes = 16 * 1024 * 1024;
+    c.accounts = (0..runs + 1)
+        .map(|i| AccountConfig { token: BearerToken::new(token(i)), account: format!("account-{i}"), excluded: false })
+        .collect();
+
+    let mut rng = ChaCha20Rng::seed_from_u64(2024);
+    let cfg = HashConfig::V1;
+    let img = DynamicImage::ImageRgb8(fixtures::benign_image(1, 96, 80));
+    let hashes = hash_image(&cfg, &img).unwrap_or_else(|e| panic!("{e}"));
+    let ad = AssociatedData::new(&cfg, &hashes, [1; 32], 1_700_000_000).unwrap_or_else(|e| panic!("{e}")).encode();
+    let indicators: Vec<Vec<u8>> = (0..INDICATORS).map(|i| format!("indicator {i}").into_bytes()).collect();
+    let table = vouchsafe_server::build_table(&c, indicators, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+    let opener = Opener::new(table.key().clone(), table.params().clone()).unwrap_or_else(|e| panic!("{e}"));
+    vouchsafe_server::save_table(&c.table, &table).unwrap_or_else(|e| panic!("{e}"));
+
+    // Vouchers per run (one account per run, so every run starts below the threshold). Not measured.
+    let n = batches * PER_BATCH;
+    eprintln!("making {} vouchers ({} runs + warm-up) ...", n * (runs + 1), runs);
+    let sets: Vec<Vec<Vec<u8>>> = (0..=runs)
+        .map(|r| {
+            let mut session =
+                ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
+            (0..n)
+                .map(|i| {
+                    let y = if i % MATCH_EVERY == 0 {
+                        format!("indicator {}", (r * n + i) % INDICATORS).into_bytes()
+                    } else {
+                        let mut b = [0u8; 16];
+                        rng.fill_bytes(&mut b);
+                        b.to_vec()
+                    };
+                    session.voucher(&client_table, &y, &ad, &mut rng).unwrap_or_else(|e| panic!("{e}")).voucher.encode()
+                })
+                .collect()
+        })
+        .collect();
+
+    let store = Arc::new(SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}")));
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let served = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
+    let server = rt.block_on(vouchsafe_server::start(c.clone(), served, dyn_store)).unwrap_or_else(|e| panic!("{e}"));
+    let addr = format!("http://{}", server.local_addr());
+
+    let mut best_e2e = 0f64;
+    let mut best_raw = 0f64;
+    for (run, set) in sets.iter().enumerate() {
+        // Raw: single thread, batches of PER_BATCH, same vouchers.
+        let t = Instant::now();
+        let mut opened = 0usize;
+        for chunk in set.chunks(PER_BATCH) {
+            opened += opener.open_bytes_batch(chunk).iter().filter(|o| matches!(o, OpenOutcome::Opened(_))).count();
+        }
+        let raw = n as f64 / t.elapsed().as_secs_f64();
+        assert_eq!(opened, n.div_ceil(MATCH_EVERY), "raw opening found every match");
+
+        // End to end: submit every batch (2 in flight), wait until the worker processed them all.
+        let received_before = store.counters(&format!("account-{run}")).map(|c| c.received).unwrap_or(0);
+        assert_eq!(received_before, 0);
+        let t = Instant::now();
+        rt.block_on(async {
+            let client = MatchingClient::connect(addr.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .max_encoding_message_size(16 << 20);
+            let auth: MetadataValue<_> = format!("Bearer {}", token(run)).parse().unwrap_or_else(|_| panic!("metadata"));
+            let mut tasks = Vec::new();
+            let chunks: Vec<Vec<Vec<u8>>> = set.chunks(PER_BATCH).map(|c| c.to_vec()).collect();
+            let lanes = 2;
+            for lane in 0..lanes {
+                let mut client = client.clone();
+                let auth = auth.clone();
+                let mine: Vec<(usize, Vec<Vec<u8>>)> =
+                    chunks.iter().cloned().enumerate().filter(|(i, _)| i % lanes == lane).collect();
+                tasks.push(tokio::spawn(async move {
+                    for (i, vouchers) in mine {
+                        let mut id = [0u8; 16];
+                        id[..8].copy_from_slice(&(run as u64).to_le_bytes());
+                        id[8..].copy_from_slice(&(i as u64).to_le_bytes());
+                        let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: id.to_vec(), vouchers });
+                        r.metadata_mut().insert("authorization", auth.clone());
+                        let ack = client.submit_vouchers(r).await.unwrap_or_else(|e| panic!("submit: {e}"));
+                        assert_eq!(ack.into_inner().accepted as usize, PER_BATCH);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap_or_else(|e| panic!("{e}"));
+            }
+            let start = Instant::now();
+            loop {
+                if store.stats().map(|s| s.batches_pending).unwrap_or(1) == 0 {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(600), "worker did not drain");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let e2e = n as f64 / t.elapsed().as_secs_f64();
+        let counters = store.counters(&format!("account-{run}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(counters.received as usize, n);
+        assert_eq!(counters.opened as usize, n.div_ceil(MATCH_EVERY), "the server opened every match");
+        if run == 0 {
+            eprintln!("warm-up: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s");
+            continue;
+        }
+        eprintln!("run {run}: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s, ratio {:.1}%", 100.0 * e2e / raw);
+        best_e2e = best_e2e.max(e2e);
+        best_raw = best_raw.max(raw);
+    }
+    rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+    let ratio = best_e2e / best_raw;
+    println!(
+        "e2e over loopback gRPC: {best_e2e:.0} vouchers/s ({batches} batches x {PER_BATCH}, stored, acknowledged, opened, threshold step); \
+         raw single-thread open_bytes_batch: {best_raw:.0} vouchers/s; ratio {:.1}% (bar >= 70%): {}",
+        100.0 * ratio,
+        if ratio >= 0.70 { "PASS" } else { "BELOW BAR" }
+    );
+}

@@ -1,0 +1,294 @@
+//! The non-demo commands: `serve`, `table build`, `client …`, `hash`, `leakage`. Wiring only.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rand::SeedableRng;
+use sha2::{Digest, Sha256};
+use vouchsafe_client::{BearerToken, Client, ClientConfig, NullReason, VoucherKind};
+use vouchsafe_phash::{HashConfig, HashKind, PerceptualHash, QualityVerdict, hash_file, quality_gate};
+use vouchsafe_protocol::leakage::{LeakageParams, Prior, real_count_posterior};
+use vouchsafe_server::ServerConfig;
+
+use crate::error::{CliError, Result};
+
+/// Largest indicator list file read (64 MiB).
+const MAX_INDICATOR_FILE: u64 = 64 * 1024 * 1024;
+
+/// `vouchsafe serve --config FILE`: load, start, print the bound address, run until SIGTERM/SIGINT, shut down
+/// gracefully.
+pub async fn serve(config_path: &Path) -> Result<()> {
+    let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("serve", e))?;
+    vouchsafe_server::init_tracing(false);
+    let table = vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("serve", e))?;
+    let store = vouchsafe_server::open_store(&config).map_err(|e| CliError::from_server("serve: database", e))?;
+    let server = vouchsafe_server::start(config, table, store).await.map_err(|e| CliError::from_server("serve", e))?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "vouchsafe: listening on {}", server.local_addr());
+        let _ = out.flush();
+    }
+    vouchsafe_server::termination_signal().await;
+    server.shutdown().await.map_err(|e| CliError::from_server("serve: shutdown", e))?;
+    Ok(())
+}
+
+fn os_rng() -> Result<rand::rngs::StdRng> {
+    rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng)
+        .map_err(|_| CliError::runtime("the operating system random number generator failed"))
+}
+
+/// Reads indicators: every regular file of a directory is hashed as an image (sorted by name); a file is read as
+/// hex canonical primary hashes, one per line (blank lines and `#` comments ignored). Deduplicated.
+pub fn read_indicators(path: &Path, cfg: &HashConfig) -> Result<Vec<Vec<u8>>> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
+    let mut set = BTreeSet::new();
+    if meta.is_dir() {
+        let rd = std::fs::read_dir(path)
+            .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for entry in rd {
+            let entry = entry.map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
+            let p = entry.path();
+            if p.is_file() {
+                files.push(p);
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(CliError::usage(format!("indicators {}: the directory holds no files", path.display())));
+        }
+        for f in files {
+            let h = hash_file(cfg, &f).map_err(|e| CliError::usage(format!("indicator image {}: {e}", f.display())))?;
+            set.insert(h.primary.to_canonical_bytes());
+        }
+    } else {
+        if meta.len() > MAX_INDICATOR_FILE {
+            return Err(CliError::usage(format!("indicators {}: larger than 64 MiB", path.display())));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bytes = hex::decode(line).map_err(|_| {
+                CliError::usage(format!("indicators {} line {}: not hex", path.display(), i + 1))
+            })?;
+            let h = PerceptualHash::from_canonical_bytes(HashKind::Primary, &bytes).map_err(|e| {
+                CliError::usage(format!("indicators {} line {}: not a canonical primary hash: {e}", path.display(), i + 1))
+            })?;
+            if h.config_id() != cfg.id() {
+                return Err(CliError::usage(format!(
+                    "indicators {} line {}: hash configuration {} differs from the order's {}",
+                    path.display(),
+                    i + 1,
+                    h.config_id(),
+                    cfg.id()
+                )));
+            }
+            set.insert(bytes);
+        }
+        if set.is_empty() {
+            return Err(CliError::usage(format!("indicators {}: no hashes in the file", path.display())));
+        }
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// `vouchsafe table build`.
+pub fn table_build(config_path: &Path, indicators: &Path, out: &Path) -> Result<()> {
+    let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("table build", e))?;
+    let cfg = config.hash_config().map_err(|e| CliError::from_server("table build", e))?;
+    let list = read_indicators(indicators, &cfg)?;
+    let n = list.len();
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!("blinding {n} indicators"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    let mut rng = os_rng()?;
+    let table = vouchsafe_server::build_table(&config, list, &mut rng);
+    bar.finish_and_clear();
+    let table = table.map_err(|e| CliError::from_server("table build", e))?;
+    vouchsafe_server::save_table(out, &table).map_err(|e| CliError::from_server("table build", e))?;
+    println!(
+        "table written to {}: {} indicators, {} slots, epoch {}, version {}, root {}",
+        out.display(),
+        table.indicator_count(),
+        table.params().slot_count,
+        table.params().epoch,
+        table.version(),
+        hex::encode(table.manifest().root())
+    );
+    println!("the table file contains the blinding key: keep it private (mode 0600)");
+    Ok(())
+}
+
+/// Connection settings of the `client` commands.
+pub struct ClientConn {
+    /// Server endpoint.
+    pub endpoint: String,
+    /// Bearer token (never printed).
+    pub token: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Service id.
+    pub service_id: String,
+}
+
+async fn open_client(conn: ClientConn) -> Result<Client> {
+    let cfg = ClientConfig::new(conn.endpoint, BearerToken::new(conn.token), conn.data_dir, conn.service_id);
+    Client::open(cfg).await.map_err(|e| client_err("client", e))
+}
+
+fn client_err(context: &str, e: vouchsafe_client::ClientError) -> CliError {
+    use vouchsafe_client::ClientError as E;
+    let msg = format!("{context}: {e}");
+    match e {
+        E::Config { .. } => CliError::usage(msg),
+        _ => CliError::runtime(msg),
+    }
+}
+
+/// `vouchsafe client sync`.
+pub async fn client_sync(conn: ClientConn) -> Result<()> {
+    let client = open_client(conn).await?;
+    let r = client.sync().await.map_err(|e| client_err("client sync", e))?;
+    let m = client.table_info().map(|t| t.slot_count).unwrap_or(0);
+    println!(
+        "table {:?}: epoch {}, version {}, {} slots, {} bytes received",
+        r.kind, r.epoch, r.table_version, m, r.bytes_received
+    );
+    Ok(())
+}
+
+fn kind_str(kind: VoucherKind, reason: Option<NullReason>) -> String {
+    match (kind, reason) {
+        (VoucherKind::Real, _) => "real".into(),
+        (VoucherKind::Synthetic, _) => "synthetic".into(),
+        (VoucherKind::Null, Some(NullReason::RepeatedImage)) => "null (repeated image)".into(),
+        (VoucherKind::Null, Some(NullReason::QualityGate(q))) => format!("null (quality gate: {q:?})"),
+        (VoucherKind::Null, Some(NullReason::Unreadable)) => "null (unreadable image)".into(),
+        (VoucherKind::Null, _) => "null".into(),
+        _ => "other".into(),
+    }
+}
+
+/// Device-local description of a voucher kind (never sent anywhere).
+pub fn describe_kind(kind: VoucherKind, reason: Option<NullReason>) -> String {
+    kind_str(kind, reason)
+}
+
+/// `vouchsafe client scan IMAGE…`.
+pub async fn client_scan(conn: ClientConn, images: &[PathBuf]) -> Result<()> {
+    for p in images {
+        if !p.is_file() {
+            return Err(CliError::usage(format!("client scan: {}: no such file", p.display())));
+        }
+    }
+    let client = open_client(conn).await?;
+    for p in images {
+        // An opaque attachment reference that lets a reviewer find the attachment: the digest of its path.
+        let aref: [u8; 32] = Sha256::digest(p.as_os_str().as_encoded_bytes()).into();
+        let o = client
+            .scan(p.clone(), aref, SystemTime::now())
+            .await
+            .map_err(|e| client_err(&format!("client scan {}", p.display()), e))?;
+        println!(
+            "{}: voucher queued ({} in the outbox); device-local kind: {} (never sent to the server)",
+            p.display(),
+            o.queued,
+            kind_str(o.kind, o.null_reason)
+        );
+    }
+    Ok(())
+}
+
+/// `vouchsafe client submit`.
+pub async fn client_submit(conn: ClientConn) -> Result<()> {
+    let client = open_client(conn).await?;
+    let r = client.submit().await.map_err(|e| client_err("client submit", e))?;
+    println!(
+        "submitted {} vouchers in {} batches; {} discarded (old order); {} still queued",
+        r.vouchers, r.batches, r.discarded, r.remaining
+    );
+    Ok(())
+}
+
+/// `vouchsafe hash IMAGE…`.
+pub fn hash(images: &[PathBuf]) -> Result<()> {
+    let cfg = HashConfig::V1;
+    for p in images {
+        let h = hash_file(&cfg, p).map_err(|e| CliError::runtime(format!("hash {}: {e}", p.display())))?;
+        let verdict = match quality_gate(&cfg, &h) {
+            QualityVerdict::Accept => "accept".to_owned(),
+            QualityVerdict::Reject(r) => format!("reject ({r:?}): a null voucher would be sent"),
+            _ => "unknown".to_owned(),
+        };
+        println!(
+            "{}\n  primary   (canonical, config {}): {}\n  secondary (canonical): {}\n  size {}x{}, quality gate: {}",
+            p.display(),
+            cfg.id(),
+            hex::encode(h.primary.to_canonical_bytes()),
+            hex::encode(h.secondary.to_canonical_bytes()),
+            h.source_width,
+            h.source_height,
+            verdict
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `vouchsafe leakage`.
+pub struct LeakageQuery {
+    /// n.
+    pub vouchers: u64,
+    /// c.
+    pub opened: u64,
+    /// p.
+    pub rate: f64,
+    /// s.
+    pub cap: u32,
+    /// T.
+    pub threshold: u32,
+    /// q (binomial prior) or uniform.
+    pub match_rate: Option<f64>,
+}
+
+/// The server's prior used by `leakage` and the demo.
+pub fn prior_of(match_rate: Option<f64>) -> Prior {
+    match match_rate {
+        Some(q) => Prior::Binomial { match_rate: q },
+        None => Prior::Uniform,
+    }
+}
+
+/// `vouchsafe leakage`.
+pub fn leakage(q: &LeakageQuery) -> Result<()> {
+    let params =
+        LeakageParams { vouchers: q.vouchers, synthetic_rate: q.rate, synthetic_cap: q.cap, threshold: q.threshold };
+    let prior = prior_of(q.match_rate);
+    let post = real_count_posterior(&params, q.opened, &prior).map_err(|e| CliError::usage(format!("leakage: {e}")))?;
+    let prior_txt = match q.match_rate {
+        Some(m) => format!("each image matches with probability {m}"),
+        None => "match count uniform on 0..=n".to_owned(),
+    };
+    println!(
+        "server's posterior on the real match count R of an account below the threshold\n\
+         n = {} vouchers, c = {} opened, p = {}, s = {}, T = {}; prior: {prior_txt}",
+        q.vouchers, q.opened, q.rate, q.cap, q.threshold
+    );
+    println!("{:>6}  {:>10}", "R", "P(R | c)");
+    for (r, p) in post.probabilities().iter().enumerate() {
+        println!("{r:>6}  {p:>10.6}");
+    }
+    println!(
+        "mean {:.4}, most likely R = {}, P(R >= 1) = {:.6}",
+        post.mean(),
+        post.map(),
+        post.prob_any_real()
+    );
+    Ok(())
+}

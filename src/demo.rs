@@ -1,0 +1,625 @@
+//! `vouchsafe demo`: the whole system on one machine, on 127.0.0.1:0, in a temporary directory. The Centre's
+//! indicators are benign fixture images; the provider builds the blinded table and runs the real server; two
+//! devices run the real client library over gRPC. After every round the demo prints what each party learned.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use image::{DynamicImage, ImageFormat, RgbImage};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use vouchsafe_client::{BearerToken, Client, ClientConfig, VoucherKind};
+use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
+use vouchsafe_protocol::leakage::{LeakageParams, real_count_posterior};
+use vouchsafe_protocol::table::ServerTable;
+use vouchsafe_server::{AccountConfig, ServerConfig};
+use vouchsafe_store::{AuditRecord, CaseFilter, SqliteStore, Store};
+
+use crate::cmd::describe_kind;
+use crate::error::{CliError, Result};
+
+/// Order parameters of the demo.
+const T: u16 = 5;
+const SYNTHETIC_CAP: u16 = 3;
+const SYNTHETIC_RATE: f64 = 0.1;
+/// Indicator images among the fixtures.
+const INDICATORS: usize = 12;
+/// Extra random indicators standing in for the rest of the Centre's list.
+const DECOYS: usize = 2000;
+/// The server's prior in the posterior shown below the threshold: each image matches with this probability.
+const PRIOR_MATCH_RATE: f64 = 0.05;
+/// Fixture size.
+const W: u32 = 160;
+const H: u32 = 120;
+
+/// Options of the demo.
+pub struct DemoOptions {
+    /// Number of fixture images (at least 30).
+    pub images: usize,
+    /// Keep the files here.
+    pub keep: Option<PathBuf>,
+    /// Seed.
+    pub seed: u64,
+}
+
+struct Picture {
+    label: String,
+    png: Vec<u8>,
+    hashes: ImageHashes,
+    primary: Vec<u8>,
+}
+
+fn rt(context: &str) -> impl Fn(String) -> CliError + '_ {
+    move |m| CliError::runtime(format!("demo: {context}: {m}"))
+}
+
+fn png_of(img: &RgbImage) -> Result<Vec<u8>> {
+    let mut buf = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut buf, ImageFormat::Png)
+        .map_err(|e| CliError::runtime(format!("demo: encoding a fixture image: {e}")))?;
+    Ok(buf.into_inner())
+}
+
+fn picture(label: String, img: &RgbImage) -> Result<Picture> {
+    let cfg = HashConfig::V1;
+    let hashes = hash_image(&cfg, &DynamicImage::ImageRgb8(img.clone()))
+        .map_err(|e| CliError::runtime(format!("demo: hashing {label}: {e}")))?;
+    let primary = hashes.primary.to_canonical_bytes();
+    Ok(Picture { label, png: png_of(img)?, hashes, primary })
+}
+
+/// A near duplicate of `img` (re-encode, brightness, crop) with the same primary hash, if one of a few variants has it.
+fn near_duplicate_of(img: &RgbImage, primary: &[u8], seed: u64, label: String) -> Result<Option<Picture>> {
+    for k in 0..48u64 {
+        let nd = fixtures::near_duplicate(img, seed.wrapping_mul(1000).wrapping_add(k));
+        if nd.as_raw() == img.as_raw() {
+            continue;
+        }
+        let p = picture(label.clone(), &nd)?;
+        if p.primary == primary {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+fn attachment_ref(account: &str, label: &str) -> [u8; 32] {
+    let mut r = [0u8; 32];
+    let text = format!("{account}/{label}");
+    for (d, s) in r.iter_mut().zip(text.as_bytes()) {
+        *d = *s;
+    }
+    r
+}
+
+fn ref_text(r: &[u8; 32]) -> String {
+    let end = r.iter().position(|&b| b == 0).unwrap_or(r.len());
+    let s = r.get(..end).unwrap_or(&[]);
+    if !s.is_empty() && s.iter().all(|b| b.is_ascii_graphic()) {
+        String::from_utf8_lossy(s).into_owned()
+    } else {
+        hex::encode(r)
+    }
+}
+
+/// UTC date-time of Unix seconds (proleptic Gregorian).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("  {msg:<28} [{bar:30}] {pos}/{len}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(msg.to_owned());
+    pb
+}
+
+fn prepare_dir(keep: &Option<PathBuf>) -> Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match keep {
+        Some(dir) => {
+            if dir.exists() {
+                let mut rd = std::fs::read_dir(dir)
+                    .map_err(|e| CliError::usage(format!("demo: --keep {}: {}", dir.display(), e.kind())))?;
+                if rd.next().is_some() {
+                    return Err(CliError::usage(format!("demo: --keep {}: the directory is not empty", dir.display())));
+                }
+            } else {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CliError::usage(format!("demo: --keep {}: {}", dir.display(), e.kind())))?;
+            }
+            Ok((None, dir.clone()))
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("vouchsafe-demo-")
+                .tempdir()
+                .map_err(|e| CliError::runtime(format!("demo: temporary directory: {}", e.kind())))?;
+            let p = t.path().to_path_buf();
+            Ok((Some(t), p))
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))?;
+    std::io::Write::write_all(&mut f, bytes)
+        .map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))
+}
+
+/// One device in the demo, with the ground truth the demo (not the device) keeps.
+struct Device {
+    name: &'static str,
+    client: Client,
+    kinds: BTreeMap<&'static str, u64>,
+}
+
+impl Device {
+    async fn scan(&mut self, pics: &[&Picture], pb: &ProgressBar, time: u64) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for p in pics {
+            let t = UNIX_EPOCH + Duration::from_secs(time);
+            let o = self
+                .client
+                .scan(p.png.clone(), attachment_ref(self.name, &p.label), t)
+                .await
+                .map_err(|e| CliError::runtime(format!("demo: {} scan {}: {e}", self.name, p.label)))?;
+            let k = match o.kind {
+                VoucherKind::Real => "real",
+                VoucherKind::Synthetic => "synthetic",
+                VoucherKind::Null => "null",
+                _ => "other",
+            };
+            *self.kinds.entry(k).or_default() += 1;
+            out.push((p.label.clone(), describe_kind(o.kind, o.null_reason)));
+            pb.inc(1);
+        }
+        Ok(out)
+    }
+}
+
+struct Round<'a> {
+    title: &'static str,
+    alice: Vec<&'a Picture>,
+    bob: Vec<&'a Picture>,
+}
+
+async fn drain(store: &SqliteStore) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let s = store.stats().map_err(|e| CliError::runtime(format!("demo: store: {e}")))?;
+        if s.batches_pending == 0 {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            return Err(CliError::runtime("demo: the server's worker did not drain its inbox within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn audit_value<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
+    detail.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+/// Runs the demo.
+pub async fn run(opts: DemoOptions) -> Result<()> {
+    let started = Instant::now();
+    let (_guard, dir) = prepare_dir(&opts.keep)?;
+    let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
+    let cfg = HashConfig::V1;
+
+    println!("vouchsafe demo: threshold PSI with associated data over ristretto255, everything on 127.0.0.1");
+    println!(
+        "order: threshold T = {T}, synthetic rate p = {SYNTHETIC_RATE}, synthetic cap s = {SYNTHETIC_CAP}, seed {}",
+        opts.seed
+    );
+    println!();
+
+    // ---------------------------------------------------------------- the Centre
+    println!("== 1. The Centre: verified indicators ==");
+    let pb = bar(opts.images as u64, "generating and hashing images");
+    let mut raw: Vec<RgbImage> = Vec::with_capacity(opts.images);
+    let mut pics: Vec<Picture> = Vec::with_capacity(opts.images);
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut seed = opts.seed.wrapping_mul(10_007);
+    let mut attempts = 0usize;
+    while pics.len() < opts.images {
+        attempts += 1;
+        if attempts > opts.images * 4 {
+            pb.finish_and_clear();
+            return Err(CliError::runtime("demo: could not generate enough distinct fixture images"));
+        }
+        seed = seed.wrapping_add(1);
+        let img = fixtures::benign_image(seed, W, H);
+        let p = picture(format!("img-{:03}", pics.len()), &img)?;
+        if !vouchsafe_phash::quality_gate(&cfg, &p.hashes).is_accept() || !seen.insert(p.primary.clone()) {
+            continue; // keep the demo's ground truth simple: distinct, gate-passing images only
+        }
+        raw.push(img);
+        pics.push(p);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let mut indicators: Vec<Vec<u8>> = pics.iter().take(INDICATORS).map(|p| p.primary.clone()).collect();
+    for _ in 0..DECOYS {
+        let mut b = [0u8; 8];
+        rng.fill_bytes(&mut b);
+        if let Ok(h) = PerceptualHash::from_raw(&cfg, HashKind::Primary, &b) {
+            indicators.push(h.to_canonical_bytes());
+        }
+    }
+    println!(
+        "  {} benign fixture images generated ({}x{}); the first {INDICATORS} are the Centre's indicators",
+        pics.len(),
+        W,
+        H
+    );
+    println!("  the list also holds {DECOYS} other indicators (random hashes standing in for images not shipped)");
+    println!("  an indicator is the canonical primary hash, e.g. {} = {}", pics[0].label, hex::encode(&pics[0].primary));
+    println!();
+
+    // ---------------------------------------------------------------- the provider
+    println!("== 2. The provider: keys, configuration, blinded table, server ==");
+    let alice_token = hex::encode({
+        let mut t = [0u8; 24];
+        rng.fill_bytes(&mut t);
+        t
+    });
+    let bob_token = hex::encode({
+        let mut t = [0u8; 24];
+        rng.fill_bytes(&mut t);
+        t
+    });
+    let mut config = ServerConfig::default_for_demo();
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database = dir.join("server.db");
+    config.table = dir.join("table.secret");
+    config.table_updates = None;
+    config.chunk_slots = 256;
+    config.order.threshold = T;
+    config.order.synthetic_rate = SYNTHETIC_RATE;
+    config.order.synthetic_cap = SYNTHETIC_CAP;
+    config.worker.poll_interval_ms = 50;
+    config.limits.rate_vouchers_per_second = 1000.0;
+    config.accounts = vec![
+        AccountConfig { token: vouchsafe_server::BearerToken::new(alice_token.clone()), account: "alice".into(), excluded: false },
+        AccountConfig { token: vouchsafe_server::BearerToken::new(bob_token.clone()), account: "bob".into(), excluded: false },
+    ];
+    config.validate().map_err(|e| CliError::from_server("demo: configuration", e))?;
+    let toml = config.to_toml_string().map_err(|e| CliError::from_server("demo: configuration", e))?;
+    write_private(&dir.join("server.toml"), toml.as_bytes())?;
+    let spin = ProgressBar::new_spinner().with_message(format!("building the blinded table ({} indicators)", indicators.len()));
+    spin.enable_steady_tick(Duration::from_millis(80));
+    let built = vouchsafe_server::build_table(&config, indicators, &mut rng);
+    spin.finish_and_clear();
+    let table = built.map_err(|e| CliError::from_server("demo: table build", e))?;
+    vouchsafe_server::save_table(&config.table, &table).map_err(|e| CliError::from_server("demo: table", e))?;
+    let table: ServerTable =
+        vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
+    println!(
+        "  blinding key α drawn inside the table build; table: {} indicators in m = {} slots (cuckoo, k = 3), root {}",
+        table.indicator_count(),
+        table.params().slot_count,
+        hex::encode(&table.manifest().root()[..8])
+    );
+    println!("  accounts: alice, bob (random bearer tokens, not shown); config and secret table in {}", dir.display());
+    let store = Arc::new(
+        SqliteStore::open(&config.database).map_err(|e| CliError::runtime(format!("demo: database: {e}")))?,
+    );
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let served = vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
+    let server = vouchsafe_server::start(config.clone(), served, dyn_store)
+        .await
+        .map_err(|e| CliError::from_server("demo: server", e))?;
+    let endpoint = format!("http://{}", server.local_addr());
+    println!("  matching server listening on {endpoint}");
+    println!();
+
+    let result = run_devices(&opts, &dir, &endpoint, &config, &table, &store, &pics, &raw, &alice_token, &bob_token, &mut rng).await;
+    let stop = server.shutdown().await.map_err(|e| CliError::from_server("demo: server shutdown", e));
+    result?;
+    stop?;
+    println!();
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    match &opts.keep {
+        Some(d) => println!("data kept in {} (server.toml holds the tokens, table.secret holds α)", d.display()),
+        None => println!("temporary data removed (use --keep DIR to keep it)"),
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_devices(
+    opts: &DemoOptions,
+    dir: &Path,
+    endpoint: &str,
+    config: &ServerConfig,
+    table: &ServerTable,
+    store: &Arc<SqliteStore>,
+    pics: &[Picture],
+    raw: &[RgbImage],
+    alice_token: &str,
+    bob_token: &str,
+    rng: &mut ChaCha20Rng,
+) -> Result<()> {
+    let cfg = HashConfig::V1;
+    let service = config.order.service_id.clone();
+    let open = |token: &str, name: &'static str, seed: u64| {
+        let mut c = ClientConfig::new(endpoint.to_owned(), BearerToken::new(token), dir.join(format!("device-{name}")), service.clone());
+        c.backoff_initial = Duration::from_millis(20);
+        c.max_batch = 64;
+        async move {
+            Client::open_with_rng(c, ChaCha20Rng::seed_from_u64(seed))
+                .await
+                .map_err(|e| CliError::runtime(format!("demo: {name}'s device: {e}")))
+        }
+    };
+    let mut alice = Device { name: "alice", client: open(alice_token, "alice", rng.next_u64()).await?, kinds: BTreeMap::new() };
+    let mut bob = Device { name: "bob", client: open(bob_token, "bob", rng.next_u64()).await?, kinds: BTreeMap::new() };
+
+    println!("== 3. The devices: verified table download ==");
+    for d in [&alice, &bob] {
+        let r = d.client.sync().await.map_err(|e| CliError::runtime(format!("demo: {} sync: {e}", d.name)))?;
+        let info = d.client.table_info();
+        let (m, root) = info.map(|i| (i.slot_count, hex::encode(&i.root[..8]))).unwrap_or((0, String::new()));
+        println!(
+            "  {}'s device: {:?} sync, {} bytes, every chunk checked against the root {root}",
+            d.name, r.kind, r.bytes_received
+        );
+        println!("    the device learns: m = {m} slots, the epoch and order window. Nothing about which hashes are in it.");
+    }
+    println!();
+
+    // Pools of images.
+    let ind: Vec<&Picture> = pics.iter().take(INDICATORS).collect();
+    let others: Vec<&Picture> = pics.iter().skip(INDICATORS).collect();
+    let half = others.len() / 2;
+    let (alice_pool, bob_pool) = others.split_at(half);
+    let mut near: Vec<Picture> = Vec::new();
+    for (i, k) in [2usize, 6].iter().enumerate() {
+        if let (Some(img), Some(p)) = (raw.get(*k), pics.get(*k)) {
+            let label = format!("{}-near-duplicate", p.label);
+            match near_duplicate_of(img, &p.primary, opts.seed.wrapping_add(i as u64), label)? {
+                Some(nd) => near.push(nd),
+                None => near.push(picture(format!("{}-resent", p.label), img)?),
+            }
+        }
+    }
+    let nd = |i: usize| near.get(i).unwrap_or(&pics[0]);
+    let a = |i: usize| alice_pool.get(i % alice_pool.len().max(1)).copied().unwrap_or(&pics[0]);
+    let b = |i: usize| bob_pool.get(i % bob_pool.len().max(1)).copied().unwrap_or(&pics[0]);
+
+    let rounds = vec![
+        Round {
+            title: "alice sends 6 ordinary photos and 2 indicator images; bob sends 4 ordinary photos",
+            alice: vec![a(0), a(1), ind[0], a(2), a(3), ind[1], a(4), a(5)],
+            bob: vec![b(0), b(1), b(2), b(3)],
+        },
+        Round {
+            title: "alice: a near-duplicate of an indicator (identical primary hash), another indicator, a photo she already sent, 3 new photos; bob: 3 photos and a resend",
+            alice: vec![a(6), nd(0), a(7), ind[3], a(0), a(8)],
+            bob: vec![b(4), b(5), b(0), b(6)],
+        },
+        Round {
+            title: "alice: 3 more indicator images among 3 photos; bob: 4 photos",
+            alice: vec![ind[4], a(9), ind[5], a(10), ind[7], a(11)],
+            bob: vec![b(7), b(8), b(9), b(10)],
+        },
+        Round {
+            title: "alice: a second near-duplicate, 2 indicators, 2 photos; bob: 4 photos",
+            alice: vec![nd(1), a(12), ind[8], a(13), ind[9]],
+            bob: vec![b(11), b(12), b(13), b(14)],
+        },
+        Round {
+            title: "alice: the last 2 indicator images and 2 photos she already sent; bob: 2 photos he already sent",
+            alice: vec![ind[10], a(1), ind[11], a(2)],
+            bob: vec![b(1), b(2)],
+        },
+    ];
+
+    let base_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut revealed_round: Option<usize> = None;
+    let mut printed: HashSet<[u8; 16]> = HashSet::new();
+    for (ri, round) in rounds.iter().enumerate() {
+        println!("== Round {} ==  ({})", ri + 1, round.title);
+        let total = (round.alice.len() + round.bob.len()) as u64;
+        let pb = bar(total, "scanning on the devices");
+        let t0 = base_time + (ri as u64) * 3600;
+        let ka = alice.scan(&round.alice, &pb, t0).await?;
+        let kb = bob.scan(&round.bob, &pb, t0 + 60).await?;
+        pb.finish_and_clear();
+        for d in [&alice, &bob] {
+            d.client.submit().await.map_err(|e| CliError::runtime(format!("demo: {} submit: {e}", d.name)))?;
+        }
+        drain(store).await?;
+
+        println!("  DEVICE (alice) learns only its own voucher kinds, never whether anything matched:");
+        for (label, kind) in &ka {
+            let truth = if pics.iter().take(INDICATORS).any(|p| &p.label == label)
+                || near.iter().any(|p| &p.label == label)
+            {
+                "  [ground truth, known only to the demo: indicator image]"
+            } else {
+                ""
+            };
+            println!("    {label:<24} -> {kind}{truth}");
+        }
+        println!("  DEVICE (bob): {}", kb.iter().map(|(l, k)| format!("{l} -> {k}")).collect::<Vec<_>>().join(", "));
+
+        println!("  SERVER learns (acknowledgements were identical for every batch):");
+        for name in ["alice", "bob"] {
+            server_view(name, config, table, store, &cfg, pics, &mut revealed_round, &mut printed, ri)?;
+        }
+        println!();
+    }
+
+    // Summary.
+    println!("== Summary ==");
+    let stats = store.stats().map_err(|e| CliError::runtime(format!("demo: store: {e}")))?;
+    println!(
+        "  server totals: {} vouchers received, {} non-matches (nothing kept but a counter), {} opened, {} invalid, {} open case(s)",
+        stats.vouchers_received, stats.non_matches, stats.opened, stats.invalid, stats.cases_open
+    );
+    for d in [&alice, &bob] {
+        println!("  {}'s device made: {:?}", d.name, d.kinds);
+    }
+    match revealed_round {
+        Some(r) => println!(
+            "  alice crossed T = {T} in round {}; bob never did: the server decrypted nothing of bob's and only holds an opened count for him",
+            r + 1
+        ),
+        None => println!("  no account crossed the threshold in this run (synthetic replacements were unlucky for alice)"),
+    }
+    let head = store.verify_audit_chain().map_err(|e| CliError::runtime(format!("demo: audit chain: {e}")))?;
+    println!("  audit log: {} entries, chain verified, head {}", head.entries, hex::encode(&head.head[..8]));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn server_view(
+    name: &str,
+    config: &ServerConfig,
+    table: &ServerTable,
+    store: &SqliteStore,
+    cfg: &HashConfig,
+    pics: &[Picture],
+    revealed_round: &mut Option<usize>,
+    printed: &mut HashSet<[u8; 16]>,
+    round: usize,
+) -> Result<()> {
+    let err = rt("store");
+    let order = config.order.order_id;
+    let c = store.counters(name).map_err(|e| err(e.to_string()))?;
+    let cases = store
+        .list_cases(&CaseFilter { status: None, account: Some(name.to_owned()), order_id: Some(order) })
+        .map_err(|e| err(e.to_string()))?;
+    let opened = store.opened_vouchers(name, order).map_err(|e| err(e.to_string()))?;
+    println!(
+        "    {name}: {} vouchers received, {} non-matches, {} opened (real ∪ synthetic: indistinguishable below T), {} invalid",
+        c.received, c.non_matches, c.opened, c.invalid
+    );
+    let Some(case) = cases.last() else {
+        println!("      below the threshold: no case, no associated data, no way to tell real from synthetic");
+        let params = LeakageParams {
+            vouchers: c.received,
+            synthetic_rate: SYNTHETIC_RATE,
+            synthetic_cap: u32::from(SYNTHETIC_CAP),
+            threshold: u32::from(T),
+        };
+        let prior = crate::cmd::prior_of(Some(PRIOR_MATCH_RATE));
+        match real_count_posterior(&params, c.opened, &prior) {
+            Ok(post) => {
+                let probs: Vec<String> = post
+                    .probabilities()
+                    .iter()
+                    .enumerate()
+                    .map(|(r, p)| format!("R={r}: {p:.3}"))
+                    .collect();
+                println!(
+                    "      server's posterior on the real count R given {} opened of {} (prior: match rate {PRIOR_MATCH_RATE}): {}; P(R>=1) = {:.3}",
+                    c.opened,
+                    c.received,
+                    probs.join(", "),
+                    post.prob_any_real()
+                );
+            }
+            Err(e) => println!("      posterior not available: {e}"),
+        }
+        return Ok(());
+    };
+    let full = store.get_case(case.id).map_err(|e| err(e.to_string()))?.ok_or_else(|| err("case vanished".into()))?;
+    let audit: Vec<AuditRecord> = store.audit_entries(0, 10_000).map_err(|e| err(e.to_string()))?;
+    let reveal = audit
+        .iter()
+        .find(|r| r.action == "threshold.reveal" && audit_value(&r.detail, "account") == Some(name));
+    let first_time = revealed_round.is_none();
+    if first_time {
+        *revealed_round = Some(round);
+        println!("      >>> THRESHOLD CROSSED: {name} now has at least T = {T} distinct real matches <<<");
+        if let Some(r) = reveal {
+            println!(
+                "      the server reconstructed {name}'s secret polynomial and decrypted: real = {}, synthetic identified = {}, rejected = {}",
+                audit_value(&r.detail, "real").unwrap_or("?"),
+                audit_value(&r.detail, "synthetic").unwrap_or("?"),
+                audit_value(&r.detail, "rejected").unwrap_or("?")
+            );
+        }
+    } else {
+        println!("      already revealed: new opened vouchers are classified directly against the stored polynomial");
+    }
+    let case_ids: HashSet<[u8; 16]> = full.items.iter().map(|i| i.voucher_id).collect();
+    let synthetic: Vec<String> =
+        opened.iter().filter(|o| !case_ids.contains(&o.voucher_id)).map(|o| hex::encode(&o.voucher_id[..4])).collect();
+    println!(
+        "      case #{} ({}), {} real item(s) (new ones listed below); synthetic vouchers identified and discarded: {} [{}]",
+        case.id.0,
+        case.status.as_str(),
+        full.items.len(),
+        synthetic.len(),
+        synthetic.join(", ")
+    );
+    let mut shown_thumb = false;
+    for item in &full.items {
+        if !printed.insert(item.voucher_id) {
+            continue;
+        }
+        let Ok(ad) = AssociatedData::decode(&item.ad) else {
+            println!("      item {}: associated data does not decode", hex::encode(&item.voucher_id[..4]));
+            continue;
+        };
+        let check = match vouchsafe_server::second_hash_check(&item.ad, cfg, table) {
+            Ok(()) => "second-hash check passed".to_owned(),
+            Err(f) => format!("second-hash check FAILED ({f:?})"),
+        };
+        let centre = pics
+            .iter()
+            .take(INDICATORS)
+            .find(|p| p.primary == ad.primary().to_canonical_bytes())
+            .and_then(|p| ad.secondary_distance(&p.hashes.secondary).ok())
+            .map(|d| format!(", secondary distance to the indicator {d}/256 (≤ {} confirms)", cfg.secondary_max_distance()))
+            .unwrap_or_default();
+        {
+            println!(
+                "      item {}: attachment {}, sent {}, {}x{} px, {check}{centre}",
+                hex::encode(&item.voucher_id[..4]),
+                ref_text(ad.attachment_ref()),
+                utc(ad.time()),
+                ad.source_width(),
+                ad.source_height()
+            );
+        }
+        if !shown_thumb && first_time {
+            println!("      visual derivative of this item, as the reviewer sees it:");
+            for line in crate::ascii::render(&ad.derivative().to_gray_image(), 48) {
+                println!("        |{line}|");
+            }
+            shown_thumb = true;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The `vouchsafe` binary: the demo runs and exits 0; errors exit non-zero with one precise line on stderr.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn vouchsafe(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
+        .args(args)
+        .env_remove("VOUCHSAFE_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let start = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("vouchsafe {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(s.trim_end().lines().count(), 1, "exactly one line on stderr: {s:?}");
+    assert!(s.starts_with("vouchsafe: "), "{s:?}");
+    s
+}
+
+#[test]
+fn demo_runs_crosses_the_threshold_and_exits_zero() {
+    let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let kept = keep.path().join("demo-data");
+    let kept_s = kept.to_string_lossy().into_owned();
+    let o = vouchsafe(&["demo", "--seed", "7", "--keep", &kept_s]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "demo failed: {}\n{out}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("THRESHOLD CROSSED: alice"), "{out}");
+    assert!(!out.contains("THRESHOLD CROSSED: bob"), "{out}");
+    assert!(out.contains("second-hash check passed"), "{out}");
+    assert!(out.contains("synthetic vouchers identified and discarded"), "{out}");
+    assert!(out.contains("server's posterior on the real count"), "{out}");
+    assert!(out.contains("chain verified"), "{out}");
+    // --keep leaves the files, and no token is printed (tokens live only in the kept config).
+    let toml = std::fs::read_to_string(kept.join("server.toml")).unwrap_or_else(|e| panic!("{e}"));
+    for line in toml.lines().filter(|l| l.trim_start().starts_with("token")) {
+        let token = line.split('"').nth(1).unwrap_or_else(|| panic!("token line {line}"));
+        assert!(!out.contains(token), "a bearer token was printed");
+    }
+    assert!(kept.join("server.db").exists() && kept.join("table.secret").exists());
+    // A non-empty --keep directory is refused as a usage error.
+    let again = vouchsafe(&["demo", "--keep", &kept_s]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr_line(&again).contains("not empty"));
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    let o = vouchsafe(&["serve", "--config", "/nonexistent/vouchsafe.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr_line(&o);
+    assert!(e.contains("config file /nonexistent/vouchsafe.toml"), "{e}");
+    let o = vouchsafe(&["table", "build", "--config", "/nonexistent/v.toml", "--indicators", "/x", "--out", "/y"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("config file"));
+}
+
+#[test]
+fn invalid_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "listen = \"127.0.0.1:0\"\n").unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["serve", "--config", &p.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("configuration"));
+}
+
+#[test]
+fn bad_image_path_is_a_runtime_error_naming_the_file() {
+    let o = vouchsafe(&["hash", "/nonexistent/picture.png"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("/nonexistent/picture.png"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.path().join("not-an-image.png");
+    std::fs::write(&p, b"definitely not a png").unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["hash", &p.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_line(&o).contains("not-an-image.png"));
+    let o = vouchsafe(&["client", "--token", "t0123456789abcdef", "--data-dir", &dir.path().join("d").to_string_lossy(), "scan", "/nonexistent/x.jpg"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("/nonexistent/x.jpg"));
+}
+
+#[test]
+fn hash_prints_canonical_hashes_and_verdict() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.path().join("a.png");
+    vouchsafe_phash::fixtures::benign_image(3, 96, 80).save(&p).unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["hash", &p.to_string_lossy()]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    let h = vouchsafe_phash::hash_file(&vouchsafe_phash::HashConfig::V1, &p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains(&hex::encode(h.primary.to_canonical_bytes())), "{out}");
+    assert!(out.contains("quality gate: accept"), "{out}");
+}
+
+#[test]
+fn usage_errors_exit_two_on_one_line() {
+    let o = vouchsafe(&["leakage", "--vouchers", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    stderr_line(&o);
+    let o = vouchsafe(&["client", "sync"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("VOUCHSAFE_TOKEN"));
+    let o = vouchsafe(&["leakage", "--vouchers", "10", "--opened", "11", "--rate", "0.1", "--cap", "3", "--threshold", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("exceeds"));
+}
+
+#[test]
+fn leakage_prints_a_normalised_posterior() {
+    let o = vouchsafe(&["leakage", "--vouchers", "200", "--opened", "2", "--rate", "0.02", "--cap", "60", "--threshold", "30", "--match-rate", "0.001"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let probs: Vec<f64> = out
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let r = it.next()?.parse::<u32>().ok()?;
+            let p = it.next()?.parse::<f64>().ok()?;
+            it.next().is_none().then_some((r, p))
+        })
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(probs.len(), 3, "R in 0..=2: {out}");
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{out}");
+    assert!(probs[0] > probs[2], "with a tiny match rate, R = 0 is likelier than R = 2: {out}");
+}
+
+/// An unknown token: the client commands fail with the server's refusal, exit 1, and never echo the token.
+#[test]
+fn unknown_token_is_refused_without_echo() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut c = vouchsafe_server::ServerConfig::default_for_demo();
+    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    c.database = dir.path().join("server.db");
+    c.table = dir.path().join("table.secret");
+    c.table_updates = None;
+    c.chunk_slots = 64;
+    let cfg_path = dir.path().join("server.toml");
+    std::fs::write(&cfg_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    // Build the table through the CLI from a hex list (exercises `table build` with a file).
+    let list = dir.path().join("indicators.txt");
+    let mut text = String::from("# indicators\n");
+    for s in 0..5u64 {
+        let img = image::DynamicImage::ImageRgb8(vouchsafe_phash::fixtures::benign_image(s, 96, 80));
+        let h = vouchsafe_phash::hash_image(&vouchsafe_phash::HashConfig::V1, &img).unwrap_or_else(|e| panic!("{e}"));
+        text.push_str(&hex::encode(h.primary.to_canonical_bytes()));
+        text.push('\n');
+    }
+    std::fs::write(&list, &text).unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["table", "build", "--config", &cfg_path.to_string_lossy(), "--indicators", &list.to_string_lossy(), "--out", &c.table.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("5 indicators"));
+    // A malformed list is refused with the line number.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "0100zz\n").unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["table", "build", "--config", &cfg_path.to_string_lossy(), "--indicators", &bad.to_string_lossy(), "--out", &dir.path().join("t2").to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("line 1"));
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    let table = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
+    let store = vouchsafe_server::open_store(&c).unwrap_or_else(|e| panic!("{e}"));
+    let server = rt.block_on(vouchsafe_server::start(c.clone(), table, store)).unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = format!("http://{}", server.local_addr());
+    let data = dir.path().join("device");
+    let img = dir.path().join("photo.png");
+    vouchsafe_phash::fixtures::benign_image(1, 96, 80).save(&img).unwrap_or_else(|e| panic!("{e}"));
+    let bad_token = "unknown-token-0123456789abcdef";
+    let common = ["client", "--endpoint", &endpoint, "--token", bad_token, "--data-dir", &*data.to_string_lossy(), "--service-id", &c.order.service_id];
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&str> = common.to_vec();
+        args.extend_from_slice(extra);
+        vouchsafe(&args)
+    };
+    // The table is public: sync works with any token; scanning is local.
+    let o = run(&["sync"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["scan", &img.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("real"));
+    let o = run(&["submit"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr_line(&o);
+    assert!(e.contains("unauthenticated"), "{e}");
+    assert!(!e.contains(bad_token) && !String::from_utf8_lossy(&o.stdout).contains(bad_token));
+    // The demo account's token works and the voucher queued under the bad token is then delivered.
+    let good = c.accounts[0].token.expose().to_owned();
+    let mut args: Vec<&str> = common.to_vec();
+    args[4] = &good;
+    args.push("submit");
+    let o = vouchsafe(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("submitted 1 vouchers"));
+    rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -1,0 +1,285 @@
+//! `vouchsafe serve` as a child process, killed with SIGKILL in the middle of a load and restarted on the same
+//! database: every acknowledged batch is in the store, nothing is counted twice, and the worker reaches exactly
+//! the expected case. Real gRPC on 127.0.0.1; every wait is bounded.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use image::DynamicImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tonic::metadata::MetadataValue;
+use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
+use vouchsafe_proto::v1;
+use vouchsafe_proto::v1::matching_client::MatchingClient;
+use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
+use vouchsafe_protocol::table::ClientTable;
+use vouchsafe_server::{AccountConfig, BearerToken, ServerConfig};
+use vouchsafe_store::{CaseFilter, InsertOutcome, SqliteStore, Store};
+
+const ALICE: &str = "alice-token-crash-0123456789";
+const BOB: &str = "bob-token-crash-0123456789ab";
+const T: u16 = 4;
+const PER_BATCH: usize = 8;
+
+struct Batch {
+    account: &'static str,
+    token: &'static str,
+    id: [u8; 16],
+    vouchers: Vec<Vec<u8>>,
+}
+
+fn image_y_ad(seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let cfg = HashConfig::V1;
+    let img = DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
+    let h = hash_image(&cfg, &img).unwrap_or_else(|e| panic!("hash: {e}"));
+    let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000 + seed)
+        .unwrap_or_else(|e| panic!("ad: {e}"))
+        .encode();
+    (h.primary.to_canonical_bytes(), ad)
+}
+
+struct ServerProc {
+    child: Child,
+    addr: String,
+}
+
+fn spawn_server(config_path: &Path, log: &Path) -> ServerProc {
+    let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("log: {e}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {} // drain
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(l) => l,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("the server did not report its address within 60 s");
+        }
+    };
+    let addr = line
+        .strip_prefix("vouchsafe: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .trim()
+        .to_owned();
+    ServerProc { child, addr }
+}
+
+fn terminate(mut p: ServerProc) {
+    let pid = p.child.id().to_string();
+    let ok = Command::new("kill").args(["-TERM", &pid]).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "could not send SIGTERM");
+    let start = Instant::now();
+    loop {
+        match p.child.try_wait() {
+            Ok(Some(status)) => {
+                assert!(status.success(), "graceful shutdown exits 0, got {status}");
+                return;
+            }
+            Ok(None) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = p.child.kill();
+                panic!("the server did not stop within 30 s of SIGTERM");
+            }
+        }
+    }
+}
+
+async fn connect(addr: &str) -> MatchingClient<tonic::transport::Channel> {
+    let start = Instant::now();
+    loop {
+        match MatchingClient::connect(format!("http://{addr}")).await {
+            Ok(c) => return c,
+            Err(e) if start.elapsed() > Duration::from_secs(20) => panic!("connect: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batch) -> Result<u32, tonic::Status> {
+    let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: b.id.to_vec(), vouchers: b.vouchers.clone() });
+    let v: MetadataValue<_> = format!("Bearer {}", b.token).parse().unwrap_or_else(|_| panic!("metadata"));
+    r.metadata_mut().insert("authorization", v);
+    r.set_timeout(Duration::from_secs(10));
+    let ack = client.submit_vouchers(r).await?.into_inner();
+    assert_eq!(ack.batch_id, b.id.to_vec(), "the acknowledgement names the batch");
+    Ok(ack.accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ServerConfig::default_for_demo();
+    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    c.database = dir.path().join("server.db");
+    c.table = dir.path().join("table.secret");
+    c.table_updates = None;
+    c.chunk_slots = 64;
+    c.order.threshold = T;
+    c.order.synthetic_rate = 0.0;
+    c.order.synthetic_cap = 2;
+    c.worker.poll_interval_ms = 20;
+    c.limits.max_vouchers_per_batch = PER_BATCH;
+    c.limits.rate_burst = 100_000;
+    c.limits.rate_vouchers_per_second = 100_000.0;
+    c.accounts = vec![
+        AccountConfig { token: BearerToken::new(ALICE), account: "alice".into(), excluded: false },
+        AccountConfig { token: BearerToken::new(BOB), account: "bob".into(), excluded: false },
+    ];
+    let config_path: PathBuf = dir.path().join("server.toml");
+    std::fs::write(&config_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+
+    // The Centre's list: 6 fixture images, plus unrelated entries.
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let matching: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(image_y_ad).collect();
+    let others: Vec<(Vec<u8>, Vec<u8>)> = (200..240).map(image_y_ad).collect();
+    let mut indicators: Vec<Vec<u8>> = matching.iter().map(|m| m.0.clone()).collect();
+    indicators.extend((0u32..100).map(|i| format!("unrelated indicator {i}").into_bytes()));
+    let table = vouchsafe_server::build_table(&c, indicators, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    vouchsafe_server::save_table(&c.table, &table).unwrap_or_else(|e| panic!("{e}"));
+    let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
+
+    // Vouchers: alice mixes the 6 matching images into 40 others; bob sends only others.
+    let mut alice = ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
+    let mut bob = ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
+    let mut expected_items: HashSet<[u8; 16]> = HashSet::new();
+    let mut alice_vs = Vec::new();
+    for (i, (y, ad)) in others.iter().enumerate() {
+        if i % 7 == 3 {
+            let (my, mad) = &matching[i / 7];
+            let made = alice.voucher(&client_table, my, mad, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(made.kind, VoucherKind::Real);
+            expected_items.insert(made.voucher.id);
+            alice_vs.push(made.voucher.encode());
+        }
+        let made = alice.voucher(&client_table, y, ad, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+        alice_vs.push(made.voucher.encode());
+    }
+    assert_eq!(expected_items.len(), 6);
+    let bob_vs: Vec<Vec<u8>> = others
+        .iter()
+        .map(|(y, ad)| bob.voucher(&client_table, y, ad, &mut rng).unwrap_or_else(|e| panic!("{e}")).voucher.encode())
+        .collect();
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut n = 0u8;
+    let (mut ai, mut bi) = (alice_vs.chunks(PER_BATCH), bob_vs.chunks(PER_BATCH));
+    loop {
+        let (a, b) = (ai.next(), bi.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        for (acc, tok, chunk) in [("alice", ALICE, a), ("bob", BOB, b)] {
+            if let Some(ch) = chunk {
+                n += 1;
+                batches.push(Batch { account: acc, token: tok, id: [n; 16], vouchers: ch.to_vec() });
+            }
+        }
+    }
+    assert!(batches.len() >= 10);
+    let total: usize = batches.iter().map(|b| b.vouchers.len()).sum();
+
+    // First run: submit a few batches, then keep submitting from a task and SIGKILL the server under load.
+    let log1 = dir.path().join("server1.log");
+    let mut proc1 = spawn_server(&config_path, &log1);
+    let mut client = connect(&proc1.addr).await;
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(Vec::new()));
+    for (i, b) in batches.iter().enumerate().take(4) {
+        let accepted = submit(&mut client, b).await.unwrap_or_else(|e| panic!("submit {i}: {e}"));
+        assert_eq!(accepted as usize, b.vouchers.len());
+        acked.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+    }
+    let batches = Arc::new(batches);
+    let load = {
+        let (batches, acked, mut client) = (Arc::clone(&batches), Arc::clone(&acked), client.clone());
+        tokio::spawn(async move {
+            for i in 4..batches.len() {
+                match submit(&mut client, &batches[i]).await {
+                    Ok(_) => acked.lock().unwrap_or_else(|e| e.into_inner()).push(i),
+                    Err(_) => return,
+                }
+            }
+        })
+    };
+    // Kill once the load has moved on a little (bounded wait), while the worker is processing.
+    let start = Instant::now();
+    while acked.lock().unwrap_or_else(|e| e.into_inner()).len() < 6 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    proc1.child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    let _ = proc1.child.wait();
+    let _ = tokio::time::timeout(Duration::from_secs(30), load).await;
+    let acked_before: Vec<usize> = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(acked_before.len() >= 6, "load was running when the server was killed");
+    assert!(acked_before.len() < batches.len(), "the kill happened mid-load ({} of {} acknowledged)", acked_before.len(), batches.len());
+
+    // Restart on the same database; resubmit everything not acknowledged (a client does exactly that, with the
+    // same batch ids), then a duplicate of an acknowledged batch, which must count once.
+    let proc2 = spawn_server(&config_path, &dir.path().join("server2.log"));
+    let mut client = connect(&proc2.addr).await;
+    for (i, b) in batches.iter().enumerate() {
+        if acked_before.contains(&i) {
+            continue;
+        }
+        let accepted = submit(&mut client, b).await.unwrap_or_else(|e| panic!("resubmit {i}: {e}"));
+        assert_eq!(accepted as usize, b.vouchers.len());
+    }
+    let dup = &batches[acked_before[0]];
+    assert_eq!(submit(&mut client, dup).await.unwrap_or_else(|e| panic!("{e}")) as usize, dup.vouchers.len());
+
+    // Wait (bounded) until the restarted worker has drained the inbox.
+    {
+        let probe = SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}"));
+        let start = Instant::now();
+        loop {
+            let pending = probe.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending;
+            if pending == 0 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "worker did not drain ({pending} pending)");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    terminate(proc2);
+
+    // The server is stopped: inspect the database.
+    let store = SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}"));
+    let stats = store.stats().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats.batches_pending, 0);
+    assert_eq!(stats.vouchers_received as usize, total, "every voucher counted exactly once");
+    let a = store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
+    let b = store.counters("bob").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.received as usize, alice_vs.len());
+    assert_eq!(b.received as usize, bob_vs.len());
+    assert_eq!((a.opened, a.invalid, b.opened, b.invalid), (6, 0, 0, 0));
+    assert_eq!(a.non_matches as usize, alice_vs.len() - 6);
+    let cases = store.list_cases(&CaseFilter::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cases.len(), 1, "exactly one case");
+    assert_eq!(cases[0].account, "alice");
+    let case = store.get_case(cases[0].id).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("case"));
+    let got: HashSet<[u8; 16]> = case.items.iter().map(|i| i.voucher_id).collect();
+    assert_eq!(got, expected_items, "the case holds exactly alice's real matches");
+    store.verify_audit_chain().unwrap_or_else(|e| panic!("audit chain: {e}"));
+    // Every acknowledged batch (before and after the crash) is stored, with its voucher count: inserting it again
+    // is a duplicate. (Done last: it is a write.)
+    for (i, bt) in batches.iter().enumerate() {
+        let o = store.insert_batch(bt.account, bt.id, &bt.vouchers, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o, InsertOutcome::Duplicate { vouchers: bt.vouchers.len() as u32 }, "batch {i} is in the store");
+    }
+}
