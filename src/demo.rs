@@ -414,7 +414,7 @@ async fn run_devices(
     let a = |i: usize| alice_pool.get(i % alice_pool.len().max(1)).copied().unwrap_or(&pics[0]);
     let b = |i: usize| bob_pool.get(i % bob_pool.len().max(1)).copied().unwrap_or(&pics[0]);
 
-    let rounds = vec![
+    let rounds = [
         Round {
             title: "alice sends 6 ordinary photos and 2 indicator images; bob sends 4 ordinary photos",
             alice: vec![a(0), a(1), ind[0], a(2), a(3), ind[1], a(4), a(5)],
