@@ -320,7 +320,7 @@ impl ClientSession {
         let gamma = Zeroizing::new(random_nonzero_scalar(rng));
         // Work with β/2 and γ/2 so that one `double_and_compress_batch` (a single shared field inversion) yields
         // compress(Q) and compress(S_1..S_3): compress(2·(β/2·H + γ/2·G)) = compress(Q), and likewise for S_j.
-        let half = Scalar::from(2u8).invert();
+        let half = crate::crypto::half();
         let half_beta = Zeroizing::new(&*beta * half);
         let half_gamma = Zeroizing::new(&*gamma * half);
         let hy = hash_to_group(&params.nonce, y);

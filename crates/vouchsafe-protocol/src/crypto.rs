@@ -23,6 +23,18 @@ pub const TAG_LEN: usize = 16;
 /// Overhead of one sealed box: nonce ‖ ciphertext ‖ tag.
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
+/// Canonical encoding of 1/2 = (ℓ + 1)/2 in the scalar field.
+const HALF_BYTES: [u8; 32] = [
+    247, 233, 122, 46, 141, 49, 9, 44, 107, 206, 123, 81, 239, 124, 111, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    8,
+];
+
+/// 1/2 in the scalar field, used to halve scalars so that `double_and_compress_batch` returns the compressions of
+/// the points themselves (a constant: no inversion on the hot path).
+pub fn half() -> Scalar {
+    Scalar::from_canonical_bytes(HALF_BYTES).unwrap_or(Scalar::ONE)
+}
+
 /// H(y) under the epoch's domain-separation nonce. `y` must be at most [`MAX_ITEM_LEN`] bytes (checked by callers).
 pub fn hash_to_group(nonce: &[u8; 16], y: &[u8]) -> RistrettoPoint {
     let len = (y.len() as u16).to_le_bytes();
@@ -141,4 +153,15 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
         h.update(p);
     }
     h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_is_the_inverse_of_two() {
+        assert_eq!(half() * Scalar::from(2u8), Scalar::ONE);
+        assert_eq!(half(), Scalar::from(2u8).invert());
+    }
 }

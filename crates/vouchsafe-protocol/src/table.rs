@@ -766,6 +766,7 @@ pub struct ClientTable {
     slots: Vec<[u8; 32]>,
     pub(crate) l_table: curve25519_dalek::ristretto::RistrettoBasepointTable,
     pub(crate) context: [u8; 32],
+    points: Option<Vec<RistrettoPoint>>,
 }
 
 impl fmt::Debug for ClientTable {
@@ -778,29 +779,55 @@ impl fmt::Debug for ClientTable {
     }
 }
 
-/// Rejects a slot set with an identity, a non-canonical point, or two equal slots.
-fn validate_slots(slots: &[[u8; 32]]) -> Result<()> {
-    let bad = map_maybe_parallel(slots.len().div_ceil(1024), |c| {
+/// Rejects a slot set with an identity, a non-canonical point, or two equal slots. With `keep`, returns the
+/// decompressed points (160 bytes per slot) instead of dropping them.
+fn validate_slots(slots: &[[u8; 32]], keep: bool) -> Result<Option<Vec<RistrettoPoint>>> {
+    let chunks = map_maybe_parallel(slots.len().div_ceil(1024), |c| {
         let end = ((c + 1) * 1024).min(slots.len());
-        slots[c * 1024..end].iter().map(|s| decode_point(s, "table slot").err()).find(Option::is_some).flatten()
+        let mut points = Vec::with_capacity(if keep { end - c * 1024 } else { 0 });
+        for s in &slots[c * 1024..end] {
+            let p = decode_point(s, "table slot")?;
+            if keep {
+                points.push(p);
+            }
+        }
+        Ok(points)
     });
-    if let Some(e) = bad.into_iter().flatten().next() {
-        return Err(match e {
-            Error::IdentityPoint { .. } => Error::Table { reason: "a slot is the identity" },
-            _ => Error::Table { reason: "a slot is not a canonical point" },
-        });
+    let mut points = Vec::with_capacity(if keep { slots.len() } else { 0 });
+    for c in chunks {
+        match c {
+            Ok(mut p) => points.append(&mut p),
+            Err(Error::IdentityPoint { .. }) => return Err(Error::Table { reason: "a slot is the identity" }),
+            Err(_) => return Err(Error::Table { reason: "a slot is not a canonical point" }),
+        }
     }
     let mut sorted = slots.to_vec();
     sorted.sort_unstable();
     if sorted.windows(2).any(|w| w[0] == w[1]) {
         return Err(Error::Table { reason: "two slots are equal" });
     }
-    Ok(())
+    Ok(keep.then_some(points))
 }
 
 impl ClientTable {
     /// Validates a full set of slots against a manifest (chunk hashes recomputed) and L.
     pub fn new(manifest: TableManifest, slots: Vec<[u8; 32]>) -> Result<Self> {
+        Self::with_options(manifest, slots, false)
+    }
+
+    /// As [`ClientTable::new`], but keeps every slot decompressed in memory (160 bytes per slot instead of 32):
+    /// each voucher then skips its three point decompressions (about a third of the client's cost beyond its
+    /// floor). For devices that can afford the memory; the default keeps the table compressed.
+    pub fn new_with_point_cache(manifest: TableManifest, slots: Vec<[u8; 32]>) -> Result<Self> {
+        Self::with_options(manifest, slots, true)
+    }
+
+    /// Whether the table keeps its slots decompressed.
+    pub fn has_point_cache(&self) -> bool {
+        self.points.is_some()
+    }
+
+    fn with_options(manifest: TableManifest, slots: Vec<[u8; 32]>, cache: bool) -> Result<Self> {
         manifest.params.validate()?;
         if slots.len() != manifest.params.slot_count as usize {
             return Err(Error::Table { reason: "slot count does not match the manifest" });
@@ -812,10 +839,16 @@ impl ClientTable {
         if hashes != manifest.chunk_hashes {
             return Err(Error::Table { reason: "chunk hash does not match the manifest" });
         }
-        validate_slots(&slots)?;
+        let points = validate_slots(&slots, cache)?;
         let l = decode_point(&manifest.params.blinding_public, "blinding public key L")?;
         let context = manifest.params.context();
-        Ok(ClientTable { l_table: curve25519_dalek::ristretto::RistrettoBasepointTable::create(&l), context, manifest, slots })
+        Ok(ClientTable {
+            l_table: curve25519_dalek::ristretto::RistrettoBasepointTable::create(&l),
+            context,
+            manifest,
+            slots,
+            points,
+        })
     }
 
     /// The manifest this table matches.
@@ -848,7 +881,7 @@ impl ClientTable {
         for (s, p) in &update.changes {
             *slots.get_mut(*s as usize).ok_or(Error::Table { reason: "update slot out of range" })? = *p;
         }
-        ClientTable::new(new_manifest, slots)
+        ClientTable::with_options(new_manifest, slots, self.points.is_some())
     }
 
     /// The three candidate slots for image hash `y`, decoded.
@@ -856,7 +889,10 @@ impl ClientTable {
         let pos = positions(&self.manifest.params.nonce, self.manifest.params.slot_count, y);
         let mut out = [RistrettoPoint::default(); K];
         for (o, p) in out.iter_mut().zip(pos) {
-            *o = decode_point(&self.slots[p as usize], "table slot")?;
+            *o = match &self.points {
+                Some(points) => points[p as usize],
+                None => decode_point(&self.slots[p as usize], "table slot")?,
+            };
         }
         Ok(out)
     }

@@ -281,7 +281,7 @@ impl Opener {
         }
         let context = params.context();
         let layout = VoucherLayout::of(&params);
-        let half_alpha = Zeroizing::new(key.alpha() * Scalar::from(2u8).invert());
+        let half_alpha = Zeroizing::new(key.alpha() * crate::crypto::half());
         Ok(Opener { key, half_alpha, params, context, layout })
     }
 

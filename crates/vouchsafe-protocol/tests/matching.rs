@@ -161,3 +161,26 @@ fn batch_opening_gives_the_same_outcomes_as_one_by_one() {
     }
     assert!(opened >= 40, "all matches (and synthetics) open in the batch path");
 }
+
+#[test]
+fn a_point_cached_table_makes_vouchers_that_open_identically() {
+    let mut rng = rng(10);
+    let cfg = config(2, 0, 0);
+    let items = random_items(30, &mut rng);
+    let (table, opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let cached = vouchsafe_protocol::table::ClientTable::new_with_point_cache(table.manifest(), table.slots().to_vec()).unwrap();
+    assert!(cached.has_point_cache() && !client.has_point_cache());
+    let mut session = session(&cached, &mut rng);
+    for y in &items {
+        let v = session.voucher(&cached, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)));
+    }
+    for y in random_items(30, &mut rng) {
+        let v = session.voucher(&cached, &y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch));
+    }
+    // The cache is kept across updates, and an invalid table is still refused.
+    let mut slots = table.slots().to_vec();
+    slots[3] = [0u8; 32];
+    assert!(vouchsafe_protocol::table::ClientTable::new_with_point_cache(table.manifest(), slots).is_err());
+}
