@@ -12,7 +12,7 @@ use sha2::Sha256;
 use vouchsafe_threshold::{DetectableHash, Fp, SharePolynomial};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::crypto::{adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal};
+use crate::crypto::{ad_item_key, adct_aad, adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal};
 use crate::error::{Error, Result};
 use crate::labels::*;
 use crate::params::EpochParams;
@@ -297,11 +297,15 @@ impl ClientSession {
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
 
-        // adct = AEAD(adkey, pad(ad)) with AAD = LABEL_ADCT_AAD ‖ order_id.
+        let mut rkey = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut rkey[..]);
+
+        // adct = AEAD(KDF(adkey ‖ rkey), pad(ad)) with AAD = LABEL_ADCT_AAD ‖ order_id ‖ id: one pass over the ad,
+        // openable only with both the threshold secret and this voucher's match.
         let mut padded = Zeroizing::new(vec![0u8; layout.ad_len]);
         padded[..2].copy_from_slice(&(ad.len() as u16).to_le_bytes());
         padded[2..2 + ad.len()].copy_from_slice(ad);
-        let adct = seal(&self.adkey, &adct_aad(&params.order_id), &padded, rng);
+        let adct = seal(&ad_item_key(&self.adkey, &rkey), &adct_aad(&params.order_id, &id), &padded, rng);
 
         let fx = Zeroizing::new(self.poly.eval(&prf.x));
         let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
@@ -311,9 +315,6 @@ impl ClientSession {
         }
         plain.extend_from_slice(prf.x.as_bytes());
         plain.extend_from_slice(fx.as_bytes());
-        plain.extend_from_slice(&adct);
-        let mut rkey = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(&mut rkey[..]);
         let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
 
         let beta = Zeroizing::new(random_nonzero_scalar(rng));
@@ -344,7 +345,7 @@ impl ClientSession {
             ct.copy_from_slice(&seal(&k, aad, &rkey[..], rng));
         }
         shuffle(&mut cts, rng);
-        Ok(Voucher { epoch: params.epoch, id, q, cts, rct })
+        Ok(Voucher { epoch: params.epoch, id, q, cts, rct, adct })
     }
 
     fn synthetic<R: CryptoRng + ?Sized>(&self, table: &ClientTable, rng: &mut R) -> Voucher {
@@ -353,7 +354,7 @@ impl ClientSession {
         let ctx = &table.context;
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-        // Random column, random share, garbage adct of the same length.
+        // Random column, random share; rct under a fresh rkey, and garbage adct of the same length.
         let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
         plain.extend_from_slice(&Fp::random(rng).to_le_bytes());
         for _ in 0..layout.synthetic_cap {
@@ -361,12 +362,11 @@ impl ClientSession {
         }
         plain.extend_from_slice(random_nonzero_scalar(rng).as_bytes());
         plain.extend_from_slice(Scalar::random(rng).as_bytes());
-        let mut garbage = vec![0u8; layout.adct_len()];
-        rng.fill_bytes(&mut garbage);
-        plain.extend_from_slice(&garbage);
         let mut rkey = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut rkey[..]);
         let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
+        let mut adct = vec![0u8; layout.adct_len()];
+        rng.fill_bytes(&mut adct);
 
         // Q = β·G so that α·Q = β·L: the server's key opens exactly one ct.
         let beta = Zeroizing::new(random_nonzero_scalar(rng));
@@ -385,7 +385,7 @@ impl ClientSession {
             ct.copy_from_slice(&seal(&other, aad, &filler[..], rng));
         }
         shuffle(&mut cts, rng);
-        Voucher { epoch: params.epoch, id, q, cts, rct }
+        Voucher { epoch: params.epoch, id, q, cts, rct, adct }
     }
 }
 
@@ -402,7 +402,9 @@ fn null_voucher<R: CryptoRng + ?Sized>(table: &ClientTable, rng: &mut R) -> Vouc
     }
     let mut rct = vec![0u8; layout.rct_len()];
     rng.fill_bytes(&mut rct);
-    Voucher { epoch: params.epoch, id, q, cts, rct }
+    let mut adct = vec![0u8; layout.adct_len()];
+    rng.fill_bytes(&mut adct);
+    Voucher { epoch: params.epoch, id, q, cts, rct, adct }
 }
 
 fn shuffle<R: CryptoRng + ?Sized>(cts: &mut [[u8; CT_LEN]; K], rng: &mut R) {
@@ -417,12 +419,5 @@ pub(crate) fn rct_aad(ctx: &[u8; 32], id: &[u8; 16]) -> Vec<u8> {
     a.extend_from_slice(LABEL_RCT_AAD);
     a.extend_from_slice(ctx);
     a.extend_from_slice(id);
-    a
-}
-
-pub(crate) fn adct_aad(order_id: &[u8; 16]) -> Vec<u8> {
-    let mut a = Vec::with_capacity(LABEL_ADCT_AAD.len() + 16);
-    a.extend_from_slice(LABEL_ADCT_AAD);
-    a.extend_from_slice(order_id);
     a
 }

@@ -102,6 +102,27 @@ pub fn adkey(a0: &Scalar, order_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
     out
 }
 
+/// The key of one voucher's `adct`: `HKDF-SHA256(salt = LABEL_AD_ITEM_KEY, ikm = adkey ‖ rkey)`. Opening `adct`
+/// needs both the account's adkey (threshold) and the voucher's rkey (a match).
+pub fn ad_item_key(adkey: &[u8; 32], rkey: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut ikm = Zeroizing::new([0u8; 64]);
+    ikm[..32].copy_from_slice(adkey);
+    ikm[32..].copy_from_slice(rkey);
+    let hk = Hkdf::<Sha256>::new(Some(LABEL_AD_ITEM_KEY), &ikm[..]);
+    let mut out = Zeroizing::new([0u8; 32]);
+    let _ = hk.expand(&[], &mut out[..]);
+    out
+}
+
+/// AEAD associated data of `adct`: `LABEL_ADCT_AAD ‖ order_id ‖ id`.
+pub fn adct_aad(order_id: &[u8; 16], id: &[u8; 16]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(LABEL_ADCT_AAD.len() + 32);
+    a.extend_from_slice(LABEL_ADCT_AAD);
+    a.extend_from_slice(order_id);
+    a.extend_from_slice(id);
+    a
+}
+
 /// Seals `plaintext` under `key` with a random 96-bit nonce: returns nonce ‖ ciphertext ‖ tag.
 pub fn seal<R: CryptoRng + ?Sized>(key: &[u8; 32], aad: &[u8], plaintext: &[u8], rng: &mut R) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];

@@ -25,6 +25,8 @@ pub const LABEL_RCT_AAD: &[u8] = b"vouchsafe/v1/aead/rct";
 pub const LABEL_CT_AAD: &[u8] = b"vouchsafe/v1/aead/ct";
 /// HKDF salt for `adkey = KDF(a0)`.
 pub const LABEL_ADKEY: &[u8] = b"vouchsafe/v1/kdf/adkey";
+/// HKDF salt for the per-voucher ad key `KDF(adkey ‖ rkey)`.
+pub const LABEL_AD_ITEM_KEY: &[u8] = b"vouchsafe/v1/kdf/ad-item-key";
 /// AEAD associated data prefix of `adct`.
 pub const LABEL_ADCT_AAD: &[u8] = b"vouchsafe/v1/aead/adct";
 /// Client seed expansion: Shamir coefficient i (i = 0 is a0).

@@ -7,8 +7,7 @@ use std::collections::HashSet;
 use vouchsafe_threshold::{detect, Column, Detection, Share, SharePolynomial};
 use zeroize::Zeroizing;
 
-use crate::client::adct_aad;
-use crate::crypto::{adkey, decode_scalar, open};
+use crate::crypto::{ad_item_key, adct_aad, adkey, decode_scalar, open};
 use crate::error::{Error, Result};
 use crate::labels::*;
 use crate::voucher::OpenedVoucher;
@@ -84,7 +83,7 @@ impl RevealedAccount {
         if !self.poly.contains(&v.share) {
             return Classified::Synthetic;
         }
-        match decrypt_ad(&self.adkey, &self.order_id, &v.adct) {
+        match decrypt_ad(&self.adkey, &self.order_id, v) {
             Some(ad) => Classified::Real(RevealedItem { id: v.id, ad }),
             None => Classified::Rejected,
         }
@@ -123,8 +122,9 @@ impl RevealedAccount {
     }
 }
 
-fn decrypt_ad(adkey: &[u8; 32], order_id: &[u8; 16], adct: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let padded = open(adkey, &adct_aad(order_id), adct)?;
+fn decrypt_ad(adkey: &[u8; 32], order_id: &[u8; 16], v: &OpenedVoucher) -> Option<Zeroizing<Vec<u8>>> {
+    let key = ad_item_key(adkey, &v.rkey);
+    let padded = open(&key, &adct_aad(order_id, &v.id), &v.adct)?;
     let len = u16::from_le_bytes([*padded.first()?, *padded.get(1)?]) as usize;
     let body = padded.get(2..2 + len)?;
     // Padding must be zero: one valid encoding per ad.

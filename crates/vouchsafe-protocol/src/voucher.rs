@@ -33,13 +33,13 @@ impl VoucherLayout {
     pub fn of(params: &EpochParams) -> Self {
         VoucherLayout { synthetic_cap: params.synthetic_cap as usize, ad_len: params.ad_len as usize }
     }
-    /// `adct` = nonce ‖ AEAD(adkey, pad(ad)) ‖ tag.
+    /// `adct` = nonce ‖ AEAD(KDF(adkey ‖ rkey), pad(ad)) ‖ tag.
     pub fn adct_len(&self) -> usize {
         self.ad_len + SEAL_OVERHEAD
     }
-    /// Plaintext of `rct`: x' ‖ r_1..r_s ‖ share.x ‖ share.y ‖ adct.
+    /// Plaintext of `rct`: x' ‖ r_1..r_s ‖ share.x ‖ share.y.
     pub fn rct_plain_len(&self) -> usize {
-        8 + 8 * self.synthetic_cap + 64 + self.adct_len()
+        8 + 8 * self.synthetic_cap + 64
     }
     /// `rct` = nonce ‖ AEAD(rkey, plaintext) ‖ tag.
     pub fn rct_len(&self) -> usize {
@@ -47,7 +47,7 @@ impl VoucherLayout {
     }
     /// Total voucher length; identical for real, synthetic and null vouchers.
     pub fn voucher_len(&self) -> usize {
-        HEADER_LEN + K * CT_LEN + self.rct_len()
+        HEADER_LEN + K * CT_LEN + self.rct_len() + self.adct_len()
     }
 }
 
@@ -62,8 +62,10 @@ pub struct Voucher {
     pub q: [u8; 32],
     /// The shuffled position ciphertexts.
     pub cts: [[u8; CT_LEN]; K],
-    /// The ciphertext of (r, share, adct).
+    /// The ciphertext of (x', r, share) under rkey.
     pub rct: Vec<u8>,
+    /// The associated data, under a key derived from the account's adkey and this voucher's rkey.
+    pub adct: Vec<u8>,
 }
 
 impl fmt::Debug for Voucher {
@@ -77,9 +79,9 @@ pub(crate) fn hex16(b: &[u8; 16]) -> String {
 }
 
 impl Voucher {
-    /// `version ‖ epoch u64 ‖ id 16 ‖ Q 32 ‖ 3 × ct (60) ‖ rct`.
+    /// `version ‖ epoch u64 ‖ id 16 ‖ Q 32 ‖ 3 × ct (60) ‖ rct ‖ adct`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + K * CT_LEN + self.rct.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + K * CT_LEN + self.rct.len() + self.adct.len());
         out.push(WIRE_VERSION);
         out.extend_from_slice(&self.epoch.to_le_bytes());
         out.extend_from_slice(&self.id);
@@ -88,6 +90,7 @@ impl Voucher {
             out.extend_from_slice(ct);
         }
         out.extend_from_slice(&self.rct);
+        out.extend_from_slice(&self.adct);
         out
     }
 
@@ -133,8 +136,9 @@ impl DecodedVoucher {
             *ct = r.array()?;
         }
         let rct = r.take(layout.rct_len())?.to_vec();
+        let adct = r.take(layout.adct_len())?.to_vec();
         r.finish()?;
-        Ok(DecodedVoucher { voucher: Voucher { epoch, id, q, cts, rct }, q_point })
+        Ok(DecodedVoucher { voucher: Voucher { epoch, id, q, cts, rct, adct }, q_point })
     }
 }
 
@@ -152,7 +156,9 @@ pub struct OpenedVoucher {
     pub r: Vec<Fp>,
     /// Shamir share (x, f(x)).
     pub share: Share,
-    /// `adct`, decryptable only with adkey.
+    /// The voucher's rkey (secret): with the account's adkey it derives the key of `adct`.
+    pub rkey: [u8; 32],
+    /// `adct`, decryptable only with adkey and rkey.
     pub adct: Vec<u8>,
 }
 
@@ -160,6 +166,7 @@ impl Drop for OpenedVoucher {
     fn drop(&mut self) {
         self.share.x.zeroize();
         self.share.y.zeroize();
+        self.rkey.zeroize();
         self.adct.zeroize();
     }
 }
@@ -171,7 +178,7 @@ impl fmt::Debug for OpenedVoucher {
 }
 
 impl OpenedVoucher {
-    fn from_plain(id: [u8; 16], epoch: u64, plain: &[u8], layout: VoucherLayout) -> Result<Self> {
+    fn from_plain(v: &Voucher, rkey: &[u8; 32], plain: &[u8], layout: VoucherLayout) -> Result<Self> {
         let mut r = Reader::new("opened voucher", plain);
         let x_prime = Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "x'" })?;
         let mut rs = Vec::with_capacity(layout.synthetic_cap);
@@ -183,14 +190,21 @@ impl OpenedVoucher {
             return Err(Error::Parameter { what: "share x must be non-zero" });
         }
         let y = decode_scalar(&r.array()?, "share y")?;
-        let adct = r.take(layout.adct_len())?.to_vec();
         r.finish()?;
-        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, adct })
+        Ok(OpenedVoucher {
+            id: v.id,
+            epoch: v.epoch,
+            x_prime,
+            r: rs,
+            share: Share { x, y },
+            rkey: *rkey,
+            adct: v.adct.clone(),
+        })
     }
 
-    /// Storage encoding: `version ‖ epoch ‖ id ‖ x' ‖ s u16 ‖ r ‖ x ‖ y ‖ adct_len u16 ‖ adct`.
+    /// Storage encoding: `version ‖ epoch ‖ id ‖ x' ‖ s u16 ‖ r ‖ x ‖ y ‖ rkey ‖ adct_len u16 ‖ adct`.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Vec::with_capacity(1 + 8 + 16 + 8 + 2 + 8 * self.r.len() + 64 + 2 + self.adct.len());
+        let mut out = Vec::with_capacity(1 + 8 + 16 + 8 + 2 + 8 * self.r.len() + 96 + 2 + self.adct.len());
         out.push(WIRE_VERSION);
         out.extend_from_slice(&self.epoch.to_le_bytes());
         out.extend_from_slice(&self.id);
@@ -201,6 +215,7 @@ impl OpenedVoucher {
         }
         out.extend_from_slice(self.share.x.as_bytes());
         out.extend_from_slice(self.share.y.as_bytes());
+        out.extend_from_slice(&self.rkey);
         out.extend_from_slice(&(self.adct.len() as u16).to_le_bytes());
         out.extend_from_slice(&self.adct);
         Zeroizing::new(out)
@@ -226,10 +241,11 @@ impl OpenedVoucher {
             return Err(Error::Parameter { what: "share x must be non-zero" });
         }
         let y = decode_scalar(&r.array()?, "share y")?;
+        let rkey = r.array()?;
         let n = r.u16()? as usize;
         let adct = r.take(n)?.to_vec();
         r.finish()?;
-        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, adct })
+        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, rkey, adct })
     }
 }
 
@@ -352,7 +368,7 @@ impl Opener {
                 if !open_into(&rkey, &rct_aad, &v.voucher.rct, &mut plain) {
                     return OpenOutcome::Invalid(InvalidReason::BadPayload);
                 }
-                match OpenedVoucher::from_plain(v.voucher.id, v.voucher.epoch, &plain, self.layout) {
+                match OpenedVoucher::from_plain(&v.voucher, &rkey, &plain, self.layout) {
                     Ok(o) => OpenOutcome::Opened(o),
                     Err(_) => OpenOutcome::Invalid(InvalidReason::BadPayload),
                 }

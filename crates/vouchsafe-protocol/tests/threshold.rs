@@ -120,10 +120,20 @@ fn below_threshold_no_ad_can_be_decrypted_with_any_t_minus_1_shares() {
     let poly = vouchsafe_protocol::threshold_math::shamir::interpolate(&shares, t as usize - 1).unwrap();
     let key = vouchsafe_protocol::crypto::adkey(poly.secret(), b"order-0000000001");
     for o in &r.opened {
-        let mut aad = b"vouchsafe/v1/aead/adct".to_vec();
-        aad.extend_from_slice(b"order-0000000001");
-        assert!(vouchsafe_protocol::crypto::open(&key, &aad, &o.adct).is_none());
+        // Even with the voucher's rkey (the server has it for every opened voucher), the wrong adkey opens nothing.
+        let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, &o.rkey);
+        let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", &o.id);
+        assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, &o.adct).is_none());
     }
+    // Positive control: with the true polynomial (all T shares) the same call decrypts.
+    let r = run(t, 0, t as usize, 0, 301);
+    let shares: Vec<_> = r.opened.iter().map(|o| o.share).collect();
+    let poly = vouchsafe_protocol::threshold_math::shamir::interpolate(&shares, t as usize).unwrap();
+    let key = vouchsafe_protocol::crypto::adkey(poly.secret(), b"order-0000000001");
+    let o = &r.opened[0];
+    let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, &o.rkey);
+    let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", &o.id);
+    assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, &o.adct).is_some());
 }
 
 #[test]
@@ -183,4 +193,18 @@ fn opened_voucher_records_round_trip() {
         let back = OpenedVoucher::decode(&o.encode()).unwrap();
         assert!(back == *o);
     }
+}
+
+#[test]
+fn a_tampered_adct_is_rejected_at_the_reveal_and_never_decrypted() {
+    let t = 3u16;
+    let mut r = run(t, 0, t as usize + 1, 0, 700);
+    let victim = r.opened[0].id;
+    r.opened[0].adct[40] ^= 1;
+    let ThresholdOutcome::Revealed(rev) = try_reveal(b"order-0000000001", t, 0, &r.opened).unwrap() else {
+        panic!("T + 1 real shares must reveal");
+    };
+    assert_eq!(rev.rejected, vec![victim]);
+    assert_eq!(rev.real.len(), t as usize);
+    assert!(rev.real.iter().all(|i| i.id != victim));
 }
