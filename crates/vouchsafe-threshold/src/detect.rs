@@ -124,9 +124,14 @@ impl DetectableHash {
 
     /// [p₁(x), …, p_s(x)].
     pub fn eval(&self, x: Fp) -> Vec<Fp> {
-        self.polynomials()
-            .map(|p| p.iter().rev().fold(Fp::ZERO, |acc, &c| c.mul_add(acc, x)))
-            .collect()
+        // The powers 1, x, …, x^(T−2) once, then one lazily reduced dot product per polynomial.
+        let mut powers = Vec::with_capacity(self.threshold.saturating_sub(1));
+        let mut acc = Fp::ONE;
+        for _ in 0..self.threshold.saturating_sub(1) {
+            powers.push(acc);
+            acc = acc * x;
+        }
+        self.polynomials().map(|p| crate::field::dot(p, &powers)).collect()
     }
 
     /// The column a real voucher with x′ = `x` carries: `Column { x, r: self.eval(x) }`.

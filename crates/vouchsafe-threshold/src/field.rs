@@ -41,6 +41,19 @@ pub(crate) fn reduce128(x: u128) -> u64 {
     canon(s)
 }
 
+/// `Σ a_i·b_i mod P` over the common length, with one reduction: the 128-bit products' halves are accumulated
+/// separately (independent multiplications instead of a Horner chain of reductions). Valid for up to 2^32 terms.
+pub fn dot(a: &[Fp], b: &[Fp]) -> Fp {
+    let (mut lo, mut hi) = (0u128, 0u128);
+    for (x, y) in a.iter().zip(b) {
+        let p = x.0 as u128 * y.0 as u128;
+        lo += p as u64 as u128;
+        hi += p >> 64;
+    }
+    // Σ = hi·2^64 + lo ≡ hi·59 + lo (mod P); both terms are < 2^96, so the sum fits in 128 bits.
+    Fp(reduce128(hi * C as u128 + lo))
+}
+
 /// `v + a·b` modulo P for any `v < 2^64` and `a, b < P`, in the redundant range `0..2^64`
 /// (not necessarily canonical; pass through [`canon`] before comparing).
 #[inline(always)]
@@ -269,6 +282,17 @@ mod tests {
             (P - 200..P).prop_map(Fp),
             (0u64..200).prop_map(Fp),
         ]
+    }
+
+    proptest! {
+        #[test]
+        fn dot_matches_the_reference(pairs in proptest::collection::vec((arb_fp(), arb_fp()), 0..1100)) {
+            let a: Vec<Fp> = pairs.iter().map(|p| p.0).collect();
+            let b: Vec<Fp> = pairs.iter().map(|p| p.1).collect();
+            let want = pairs.iter().fold(0u128, |acc, (x, y)| (acc + x.0 as u128 * y.0 as u128 % PP) % PP);
+            prop_assert_eq!(dot(&a, &b).value() as u128, want);
+            prop_assert!(dot(&a, &b).value() < P);
+        }
     }
 
     fn ref_pow(a: u64, mut e: u64) -> u64 {
