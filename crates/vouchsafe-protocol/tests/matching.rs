@@ -184,3 +184,35 @@ fn a_point_cached_table_makes_vouchers_that_open_identically() {
     slots[3] = [0u8; 32];
     assert!(vouchsafe_protocol::table::ClientTable::new_with_point_cache(table.manifest(), slots).is_err());
 }
+
+#[test]
+fn incremental_updates_change_few_slots_and_keep_every_indicator_matching() {
+    let mut rng = rng(11);
+    let cfg = config(2, 0, 0);
+    let items = random_items(2000, &mut rng);
+    let (mut table, _opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let added = random_items(40, &mut rng);
+    let removed: Vec<Vec<u8>> = items[..10].to_vec();
+    let update = table.update(added.clone(), &removed, &mut rng).unwrap();
+    // Shortest eviction paths: a handful of slots per change, not a random walk's dozens.
+    assert!(update.changes.len() <= 10 * 50, "{} slots changed for 50 changes", update.changes.len());
+    let encoded = update.encode();
+    assert!(encoded.len() <= 40 * update.changes.len() + 29);
+    let decoded = vouchsafe_protocol::table::TableUpdate::decode(&encoded).unwrap();
+    let client = client.apply_update(&decoded, table.manifest()).unwrap();
+    assert_eq!(client.root(), table.manifest().root());
+    let opener = Opener::new(table.key().clone(), table.params().clone()).unwrap();
+    let mut session = session(&client, &mut rng);
+    for y in added.iter().chain(items[10..].iter().step_by(50)) {
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)), "a present indicator did not open");
+    }
+    for y in &removed {
+        assert!(!table.contains(y));
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch), "a removed indicator still opened");
+    }
+    // The server table survives its own encoding after the update.
+    let again = ServerTable::from_secret_bytes(&table.to_secret_bytes()).unwrap();
+    assert_eq!(again.manifest().root(), table.manifest().root());
+}
