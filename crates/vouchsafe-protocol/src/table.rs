@@ -814,6 +814,15 @@ impl TableDownload {
         }
         ClientTable::new(self.manifest, self.slots)
     }
+
+    /// As [`TableDownload::finish`], keeping the validated slots decompressed
+    /// ([`ClientTable::new_with_point_cache`]).
+    pub fn finish_with_point_cache(self) -> Result<ClientTable> {
+        if self.next_missing().is_some() {
+            return Err(Error::Table { reason: "chunks missing" });
+        }
+        ClientTable::new_with_point_cache(self.manifest, self.slots)
+    }
 }
 
 /// A verified, validated table on the client. Only this type can be used to make vouchers.
