@@ -145,6 +145,13 @@ fn filler_point(seed: &[u8; 32], slot: u32) -> CompressedRistretto {
     RistrettoPoint::from_hash(h).compress()
 }
 
+fn check_chunk_slots(chunk_slots: u32) -> Result<()> {
+    if chunk_slots == 0 || chunk_slots > MAX_CHUNK_SLOTS {
+        return Err(Error::Parameter { what: "chunk_slots must be in 1..=65536" });
+    }
+    Ok(())
+}
+
 /// Cuckoo placement of items (given their positions) into `slot_item`. Returns the slots it changed, or None if an
 /// insertion exceeded [`MAX_KICKS`] (then `slot_item` may be partly changed; callers roll back via the journal).
 fn cuckoo_insert<R: CryptoRng + ?Sized>(
@@ -266,9 +273,7 @@ impl ServerTable {
         for y in &indicators {
             check_item(y)?;
         }
-        if config.chunk_slots == 0 || config.chunk_slots > MAX_CHUNK_SLOTS {
-            return Err(Error::Parameter { what: "chunk_slots must be in 1..=65536" });
-        }
+        check_chunk_slots(config.chunk_slots)?;
         let mut items: Vec<Box<[u8]>> = indicators.into_iter().map(Vec::into_boxed_slice).collect();
         items.sort_unstable();
         items.dedup();
@@ -508,9 +513,7 @@ impl ServerTable {
         }
         let version = r.u64()?;
         let chunk_slots = r.u32()?;
-        if chunk_slots == 0 || chunk_slots > MAX_CHUNK_SLOTS {
-            return Err(Error::Parameter { what: "chunk_slots must be in 1..=65536" });
-        }
+        check_chunk_slots(chunk_slots)?;
         let n = r.u32()? as usize;
         let m = params.slot_count as usize;
         if n > m {
@@ -668,9 +671,7 @@ impl TableManifest {
         let params = EpochParams::decode(r.take(EPOCH_PARAMS_LEN)?)?;
         let table_version = r.u64()?;
         let chunk_slots = r.u32()?;
-        if chunk_slots == 0 || chunk_slots > MAX_CHUNK_SLOTS {
-            return Err(Error::Parameter { what: "chunk_slots must be in 1..=65536" });
-        }
+        check_chunk_slots(chunk_slots)?;
         let count = r.u32()? as usize;
         if count != (params.slot_count as usize).div_ceil(chunk_slots as usize) {
             return Err(Error::Table { reason: "chunk count does not match slot count" });
@@ -809,19 +810,20 @@ impl TableDownload {
 
     /// Completes the download: every chunk present, then the full client-side validation.
     pub fn finish(self) -> Result<ClientTable> {
-        if self.next_missing().is_some() {
-            return Err(Error::Table { reason: "chunks missing" });
-        }
-        ClientTable::new(self.manifest, self.slots)
+        self.complete(false)
     }
 
     /// As [`TableDownload::finish`], keeping the validated slots decompressed
     /// ([`ClientTable::new_with_point_cache`]).
     pub fn finish_with_point_cache(self) -> Result<ClientTable> {
+        self.complete(true)
+    }
+
+    fn complete(self, cache: bool) -> Result<ClientTable> {
         if self.next_missing().is_some() {
             return Err(Error::Table { reason: "chunks missing" });
         }
-        ClientTable::new_with_point_cache(self.manifest, self.slots)
+        ClientTable::with_options(self.manifest, self.slots, cache)
     }
 }
 
