@@ -1,11 +1,15 @@
 //! Background matching: opens inbox batches, records results in one store transaction, runs the per-account
 //! threshold step and opens cases.
 //!
-//! Crash safety and idempotency: for each batch the threshold step (which only creates or extends cases, deduplicated
-//! by voucher id) runs *before* [`Store::complete_batch`], which records counters, opened vouchers and the account's
-//! revealed state and marks the batch processed in one transaction. A crash anywhere leaves the batch unprocessed;
-//! it is simply processed again after a restart, and the threshold step then finds the same case and adds nothing
-//! twice. Non-matching vouchers leave nothing but counters (the store deletes the raw vouchers with the batch).
+//! The worker goes in rounds of up to `worker.batches_per_round` batches: it opens all their vouchers on all cores
+//! (rayon; chunks of 64 vouchers, each chunk sharing one field inversion), runs the threshold step once per account
+//! of the round, then completes every batch of the round with [`Store::complete_batches`] in one transaction.
+//!
+//! Crash safety and idempotency: the threshold step (which only creates or extends cases, deduplicated by voucher
+//! id) runs *before* [`Store::complete_batches`], which records counters, opened vouchers and the accounts' revealed
+//! state, marks the batches processed and deletes their raw vouchers, all in one transaction. A crash anywhere
+//! leaves every batch of the round unprocessed; they are simply processed again after a restart, and the threshold
+//! step then finds the same case and adds nothing twice. Non-matching vouchers leave nothing but counters.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,8 +18,9 @@ use vouchsafe_phash::{AssociatedData, HashConfig, secondary_from_derivative};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
+use rayon::prelude::*;
 use vouchsafe_store::{
-    AuditEntry, BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, NewCase, StateUpdate, Store,
+    AuditEntry, BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -24,6 +29,10 @@ use crate::error::{Result, ServerError};
 
 /// Actor name of the server in audit entries.
 pub const AUDIT_ACTOR: &str = "server";
+/// Vouchers per parallel opening task: each task shares one field inversion across its vouchers
+/// (`Opener::open_bytes_batch`); 64 keeps that cost negligible and still gives every core work in a 256-voucher
+/// batch.
+const OPEN_CHUNK: usize = 64;
 /// Version byte of the account-state encoding kept in the store.
 const ACCOUNT_STATE_VERSION: u8 = 1;
 
@@ -150,7 +159,7 @@ impl<'a> Processor<'a> {
     }
 
     /// Processes unprocessed batches until the inbox is empty, `max_batches` were done, or `stop` is set (checked
-    /// between batches, so the current batch always finishes).
+    /// between rounds of up to `worker.batches_per_round` batches, so the current round always finishes).
     pub(crate) fn run(&self, store: &dyn Store, max_batches: usize, stop: &AtomicBool) -> Result<ProcessReport> {
         let mut report = ProcessReport::default();
         let mut done = 0usize;
@@ -160,66 +169,99 @@ impl<'a> Processor<'a> {
             if batches.is_empty() {
                 break;
             }
-            for b in &batches {
-                if stop.load(Ordering::SeqCst) {
-                    return Ok(report);
-                }
-                let r = self.process_batch(store, b)?;
-                report.add(&r);
-                done += 1;
-            }
+            let r = self.process_round(store, &batches)?;
+            report.add(&r);
+            done += batches.len();
         }
         Ok(report)
     }
 
-    fn process_batch(&self, store: &dyn Store, batch: &InboxBatch) -> Result<ProcessReport> {
+    /// Opens every voucher of `batches` on all cores (chunks of [`OPEN_CHUNK`], each with one shared inversion),
+    /// runs the threshold step once per account, and completes all the batches in one store transaction.
+    fn process_round(&self, store: &dyn Store, batches: &[InboxBatch]) -> Result<ProcessReport> {
         let epoch = self.opener.params().epoch;
         let order = self.opener.params().order_id;
-        let mut report = ProcessReport { batches: 1, vouchers: batch.vouchers.len() as u64, ..Default::default() };
-        let mut results = BatchResults::default();
-        let mut fresh: Vec<OpenedVoucher> = Vec::new();
-        // Vouchers of another epoch are invalid here; the rest are opened together so that the compressions of
-        // α·Q share one field inversion (`Opener::open_bytes_batch`).
-        let (current, other): (Vec<&Vec<u8>>, Vec<&Vec<u8>>) =
-            batch.vouchers.iter().partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
-        results.invalid += other.len() as u64;
-        for outcome in self.opener.open_bytes_batch(&current) {
-            match outcome {
-                OpenOutcome::NonMatch => results.non_matches += 1,
-                OpenOutcome::Invalid(_) => results.invalid += 1,
-                OpenOutcome::Opened(o) => {
-                    results.opened.push(vouchsafe_store::OpenedVoucher {
-                        order_id: order,
-                        voucher_id: o.id,
-                        payload: o.encode().to_vec(),
-                    });
-                    fresh.push(o);
+        let mut report = ProcessReport::default();
+
+        // Vouchers of another epoch are invalid here; the rest are opened in chunks, in parallel.
+        let mut results: Vec<BatchResults> = Vec::with_capacity(batches.len());
+        let mut chunks: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+        for (i, b) in batches.iter().enumerate() {
+            let (current, other): (Vec<&[u8]>, Vec<&[u8]>) = b
+                .vouchers
+                .iter()
+                .map(Vec::as_slice)
+                .partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
+            results.push(BatchResults { invalid: other.len() as u64, ..Default::default() });
+            chunks.extend(current.chunks(OPEN_CHUNK).map(|c| (i, c.to_vec())));
+        }
+        let opened: Vec<(usize, Vec<OpenOutcome>)> =
+            chunks.par_iter().map(|(i, c)| (*i, self.opener.open_bytes_batch(c))).collect();
+
+        // Fresh opened vouchers per account, in submission order; the account's state update goes with its last
+        // batch of the round.
+        let mut accounts: Vec<(&str, Vec<OpenedVoucher>, usize)> = Vec::new();
+        for (i, outcomes) in opened {
+            let Some(r) = results.get_mut(i) else { continue };
+            let Some(batch) = batches.get(i) else { continue };
+            for outcome in outcomes {
+                match outcome {
+                    OpenOutcome::NonMatch => r.non_matches += 1,
+                    OpenOutcome::Invalid(_) => r.invalid += 1,
+                    OpenOutcome::Opened(o) => {
+                        r.opened.push(vouchsafe_store::OpenedVoucher {
+                            order_id: order,
+                            voucher_id: o.id,
+                            payload: o.encode().to_vec(),
+                        });
+                        match accounts.iter_mut().find(|(a, _, _)| *a == batch.account) {
+                            Some(entry) => {
+                                entry.1.push(o);
+                                entry.2 = i;
+                            }
+                            None => accounts.push((&batch.account, vec![o], i)),
+                        }
+                    }
                 }
             }
         }
-        report.non_matches = results.non_matches;
-        report.invalid = results.invalid;
-        report.opened = results.opened.len() as u64;
+        for (b, r) in batches.iter().zip(&results) {
+            report.batches += 1;
+            report.vouchers += b.vouchers.len() as u64;
+            report.non_matches += r.non_matches;
+            report.invalid += r.invalid;
+            report.opened += r.opened.len() as u64;
+        }
 
-        if !fresh.is_empty()
-            && let Some(state) = self.threshold_step(store, &batch.account, fresh, &mut report)?
-        {
-            results.state.push(StateUpdate { order_id: order, state: state.to_vec() });
+        let mut step = Ok(());
+        for (account, fresh, last) in accounts {
+            match self.threshold_step(store, account, fresh, &mut report) {
+                Ok(Some(state)) => {
+                    if let Some(r) = results.get_mut(last) {
+                        r.state.push(StateUpdate { order_id: order, state: state.to_vec() });
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    step = Err(e);
+                    break;
+                }
+            }
         }
-        let outcome = store.complete_batch(batch.id, &results, unix_now());
-        for o in &mut results.opened {
-            o.payload.zeroize();
-        }
-        for s in &mut results.state {
-            s.state.zeroize();
+        let outcome = step.and_then(|()| {
+            let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(results.iter()).collect();
+            Ok(store.complete_batches(&list, unix_now())?)
+        });
+        for r in &mut results {
+            for o in &mut r.opened {
+                o.payload.zeroize();
+            }
+            for s in &mut r.state {
+                s.state.zeroize();
+            }
         }
         outcome?;
-        tracing::debug!(
-            batch = batch.id.0,
-            vouchers = report.vouchers,
-            opened = report.opened,
-            "batch processed"
-        );
+        tracing::debug!(batches = report.batches, vouchers = report.vouchers, opened = report.opened, "round processed");
         Ok(report)
     }
 
@@ -234,18 +276,13 @@ impl<'a> Processor<'a> {
     ) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let p = self.opener.params();
         let order = p.order_id;
-        let stored = store.opened_vouchers(account, order)?;
-        let mut ids: HashSet<[u8; 16]> = stored.iter().map(|o| o.voucher_id).collect();
-        // Replayed voucher ids (already stored, or twice in this batch) are not new evidence.
-        let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(o.id)).collect();
-        if fresh.is_empty() {
-            return Ok(None);
-        }
         let (items, new_state) = match store.account_state(account, order)? {
             Some(bytes) => {
+                // Revealed: only the ids of what is stored are needed, to skip replayed vouchers.
+                let mut ids: HashSet<[u8; 16]> = store.opened_voucher_ids(account, order)?.into_iter().collect();
                 let acc = decode_account_state(&bytes)?;
                 let mut items = Vec::new();
-                for v in &fresh {
+                for v in fresh.iter().filter(|o| ids.insert(o.id)) {
                     match acc.classify(v) {
                         Classified::Real(item) => items.push(item),
                         Classified::Synthetic => report.synthetic_discarded += 1,
@@ -255,6 +292,13 @@ impl<'a> Processor<'a> {
                 (items, None)
             }
             None => {
+                let stored = store.opened_vouchers(account, order)?;
+                let mut ids: HashSet<[u8; 16]> = stored.iter().map(|o| o.voucher_id).collect();
+                // Replayed voucher ids (already stored, or twice in this round) are not new evidence.
+                let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(o.id)).collect();
+                if fresh.is_empty() {
+                    return Ok(None);
+                }
                 let mut all = Vec::with_capacity(stored.len() + fresh.len());
                 for s in &stored {
                     all.push(OpenedVoucher::decode(&s.payload)?);
@@ -303,14 +347,7 @@ impl<'a> Processor<'a> {
         report: &mut ProcessReport,
     ) -> Result<()> {
         let order = self.opener.params().order_id;
-        let filter = CaseFilter { status: None, account: Some(account.to_owned()), order_id: Some(order) };
-        let cases = store.list_cases(&filter)?;
-        let mut filed: HashSet<[u8; 16]> = HashSet::new();
-        for c in &cases {
-            if let Some(full) = store.get_case(c.id)? {
-                filed.extend(full.items.iter().map(|i| i.voucher_id));
-            }
-        }
+        let filed: HashSet<[u8; 16]> = store.case_voucher_ids(account, order)?.into_iter().collect();
         let mut keep: Vec<CaseItem> = Vec::new();
         for item in items {
             if filed.contains(&item.id) {
@@ -333,6 +370,8 @@ impl<'a> Processor<'a> {
         if keep.is_empty() {
             return Ok(());
         }
+        let filter = CaseFilter { status: None, account: Some(account.to_owned()), order_id: Some(order) };
+        let cases = store.list_cases(&filter)?;
         let open_case = cases.iter().rev().find(|c| c.status == CaseStatus::Open && !c.ad_purged);
         let result = match open_case {
             Some(c) => {

@@ -13,7 +13,8 @@
 //! Data lifecycle:
 //! - A submitted batch is stored in the inbox ([`Store::insert_batch`]),
 //!   idempotent on `(account, batch_id)`.
-//! - The server processes it and calls [`Store::complete_batch`], which in
+//! - The server processes it and calls [`Store::complete_batch`] (or
+//!   [`Store::complete_batches`] for several batches at once), which in
 //!   one transaction adds the counters, stores the opened vouchers (deduplicated
 //!   on `(account, order_id, voucher_id)`), writes threshold state, marks the
 //!   batch processed and **deletes the raw voucher bytes** of the batch: only
@@ -29,6 +30,7 @@
 
 mod audit;
 mod error;
+mod inbox;
 mod schema;
 mod sqlite;
 mod types;
@@ -82,6 +84,17 @@ pub trait Store: Send + Sync {
         processed_at: i64,
     ) -> Result<CompleteOutcome>;
 
+    /// [`Store::complete_batch`] for several batches in **one** transaction
+    /// (one commit, one fsync): either every batch's results are applied or,
+    /// on error, none. Returns one outcome per batch, in order; a batch that
+    /// was already processed gives [`CompleteOutcome::AlreadyProcessed`] and
+    /// changes nothing.
+    fn complete_batches(
+        &self,
+        batches: &[(InboxId, &BatchResults)],
+        processed_at: i64,
+    ) -> Result<Vec<CompleteOutcome>>;
+
     // ---- per-account data ----------------------------------------------------
 
     /// Counters of `account` (all zero for an unknown account).
@@ -90,6 +103,14 @@ pub trait Store: Send + Sync {
     /// Opened vouchers of `account` under `order_id`, in the order they were
     /// stored.
     fn opened_vouchers(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<OpenedVoucher>>;
+
+    /// Ids of the opened vouchers of `account` under `order_id` (no payloads),
+    /// in no particular order.
+    fn opened_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>>;
+
+    /// Ids of the vouchers filed as items in any case of `account` under
+    /// `order_id` (no associated data), in no particular order.
+    fn case_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>>;
 
     /// Opaque threshold state of `account` under `order_id`, if any.
     fn account_state(

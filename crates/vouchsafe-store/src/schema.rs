@@ -82,4 +82,16 @@ CREATE TABLE audit_log (
     hash      BLOB    NOT NULL CHECK (length(hash) = 32)
 );
 "#,
+    // v2: a batch's raw vouchers are one length-prefixed blob in its inbox row
+    // (see `inbox.rs`), set to NULL (securely deleted) when the batch is
+    // processed. `sqlite::migrate` then moves the vouchers of unprocessed v1
+    // batches from `inbox_voucher` into the blob and drops that table, in the
+    // same transaction (`INBOX_BLOB_MIGRATION`).
+    r#"
+ALTER TABLE inbox_batch ADD COLUMN vouchers BLOB;
+"#,
 ];
+
+/// Schema version whose migration is followed by the move of v1 `inbox_voucher`
+/// rows into `inbox_batch.vouchers` (done in Rust, in the same transaction).
+pub(crate) const INBOX_BLOB_MIGRATION: usize = 2;

@@ -136,7 +136,11 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
     );
     assert!(s.next_unprocessed(10).unwrap().is_empty());
     let raw_left: i64 = raw(&path)
-        .query_row("SELECT COUNT(*) FROM inbox_voucher", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM inbox_batch WHERE vouchers IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(raw_left, 0, "raw vouchers must be deleted after processing");
 
@@ -252,7 +256,7 @@ fn failure_while_writing_state_rolls_back_everything() {
 #[test]
 fn failure_at_the_last_step_rolls_back_everything() {
     failure_mid_way_leaves_no_partial_state(
-        "CREATE TRIGGER fail BEFORE DELETE ON inbox_voucher BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+        "CREATE TRIGGER fail BEFORE UPDATE OF processed_at ON inbox_batch BEGIN SELECT RAISE(ABORT, 'injected'); END;",
     );
 }
 
@@ -261,7 +265,7 @@ fn failure_inserting_a_batch_leaves_nothing() {
     let (_d, path, s) = temp_store();
     raw(&path)
         .execute_batch(
-            "CREATE TRIGGER fail BEFORE INSERT ON inbox_voucher WHEN NEW.idx = 2
+            "CREATE TRIGGER fail AFTER INSERT ON inbox_batch
              BEGIN SELECT RAISE(ABORT, 'injected'); END;",
         )
         .unwrap();
@@ -798,4 +802,199 @@ fn stats_add_up() {
             ..Default::default()
         }
     );
+}
+
+#[test]
+fn complete_batches_is_all_or_nothing() {
+    let (_d, _path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
+    s.insert_batch("bob", [1; 16], &vouchers(3, 2), 1).unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(1, 3), 1).unwrap();
+    let p = s.next_unprocessed(10).unwrap();
+    assert_eq!(p.len(), 3);
+    let good_a = BatchResults {
+        non_matches: 1,
+        opened: vec![opened(ORDER_A, 1, b"a1")],
+        state: vec![StateUpdate {
+            order_id: ORDER_A,
+            state: b"sa".to_vec(),
+        }],
+        ..Default::default()
+    };
+    let good_b = BatchResults {
+        non_matches: 3,
+        ..Default::default()
+    };
+    let bad = BatchResults::default(); // does not account for the voucher
+    let err = s.complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &bad)], 5);
+    assert!(matches!(err, Err(StoreError::InvalidArgument(_))), "{err:?}");
+    // Nothing of the first two batches was applied.
+    assert_eq!(s.counters("alice").unwrap(), Counters::default());
+    assert_eq!(s.counters("bob").unwrap(), Counters::default());
+    assert!(s.opened_voucher_ids("alice", ORDER_A).unwrap().is_empty());
+    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    assert_eq!(s.next_unprocessed(10).unwrap(), p);
+
+    let good_c = BatchResults {
+        opened: vec![opened(ORDER_A, 1, b"a1-replayed")],
+        ..Default::default()
+    };
+    let out = s
+        .complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &good_c)], 6)
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            CompleteOutcome::Completed {
+                opened_new: 1,
+                opened_duplicate: 0
+            },
+            CompleteOutcome::Completed {
+                opened_new: 0,
+                opened_duplicate: 0
+            },
+            // Same (account, order, voucher id) as in the first batch of the same transaction.
+            CompleteOutcome::Completed {
+                opened_new: 0,
+                opened_duplicate: 1
+            },
+        ]
+    );
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters {
+            received: 3,
+            non_matches: 1,
+            opened: 1,
+            invalid: 1
+        }
+    );
+    assert_eq!(s.counters("bob").unwrap().non_matches, 3);
+    assert!(s.next_unprocessed(10).unwrap().is_empty());
+    // Again: every batch is already processed, nothing changes.
+    assert_eq!(
+        s.complete_batches(&[(p[0].id, &good_a), (p[2].id, &good_c)], 7)
+            .unwrap(),
+        vec![CompleteOutcome::AlreadyProcessed; 2]
+    );
+    assert_eq!(s.counters("alice").unwrap().received, 3);
+    assert!(s.complete_batches(&[], 8).unwrap().is_empty());
+}
+
+#[test]
+fn id_only_queries() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
+    let b = s.next_unprocessed(1).unwrap().remove(0);
+    let res = BatchResults {
+        non_matches: 1,
+        opened: vec![opened(ORDER_A, 1, b"p1"), opened(ORDER_B, 2, b"p2")],
+        ..Default::default()
+    };
+    s.complete_batch(b.id, &res, 2).unwrap();
+    assert_eq!(s.opened_voucher_ids("alice", ORDER_A).unwrap(), vec![[1; 16]]);
+    assert_eq!(s.opened_voucher_ids("alice", ORDER_B).unwrap(), vec![[2; 16]]);
+    assert!(s.opened_voucher_ids("bob", ORDER_A).unwrap().is_empty());
+
+    assert!(s.case_voucher_ids("alice", ORDER_A).unwrap().is_empty());
+    let item = |id: u8| CaseItem {
+        voucher_id: [id; 16],
+        ad: vec![id; 8],
+    };
+    let c = s
+        .create_case(&NewCase {
+            account: "alice",
+            order_id: ORDER_A,
+            created_at: 3,
+            items: &[item(1), item(3)],
+            actor: "server",
+        })
+        .unwrap();
+    s.add_case_items(c, &[item(4)]).unwrap();
+    s.create_case(&NewCase {
+        account: "alice",
+        order_id: ORDER_B,
+        created_at: 3,
+        items: &[item(9)],
+        actor: "server",
+    })
+    .unwrap();
+    let mut ids = s.case_voucher_ids("alice", ORDER_A).unwrap();
+    ids.sort();
+    assert_eq!(ids, vec![[1; 16], [3; 16], [4; 16]]);
+    assert_eq!(s.case_voucher_ids("alice", ORDER_B).unwrap(), vec![[9; 16]]);
+    assert!(s.case_voucher_ids("bob", ORDER_A).unwrap().is_empty());
+}
+
+#[test]
+fn processed_raw_vouchers_are_not_left_on_disk() {
+    let (_d, path, s) = temp_store();
+    let marker = b"RAW-VOUCHER-MARKER-0123456789".to_vec();
+    let batch: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| {
+            let mut v = marker.clone();
+            v.push(i);
+            v.extend(std::iter::repeat_n(i, 5000));
+            v
+        })
+        .collect();
+    s.insert_batch("alice", [1; 16], &batch, 1).unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1).unwrap();
+    let b = s.next_unprocessed(1).unwrap().remove(0);
+    assert_eq!(b.vouchers, batch);
+    let res = BatchResults {
+        non_matches: 8,
+        ..Default::default()
+    };
+    s.complete_batch(b.id, &res, 2).unwrap();
+    // Closing the last connection checkpoints the WAL into the main file.
+    drop(s);
+    let mut bytes = Vec::new();
+    for f in ["store.db", "store.db-wal"] {
+        if let Ok(b) = std::fs::read(path.with_file_name(f)) {
+            bytes.extend(b);
+        }
+    }
+    assert!(
+        !bytes.windows(marker.len()).any(|w| w == marker.as_slice()),
+        "processed raw vouchers still on disk"
+    );
+    // The pending batch is still there after reopening.
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(2, 1));
+}
+
+#[test]
+fn intake_and_processing_run_concurrently() {
+    let (_d, _path, s) = temp_store();
+    let s = Arc::new(s);
+    let writer = {
+        let s = Arc::clone(&s);
+        std::thread::spawn(move || {
+            for i in 0..200u8 {
+                s.insert_batch("acct", [i; 16], &vouchers(3, i), 1).unwrap();
+            }
+        })
+    };
+    let mut done = 0usize;
+    while done < 200 {
+        let batches = s.next_unprocessed(16).unwrap();
+        if batches.is_empty() {
+            std::thread::yield_now();
+            continue;
+        }
+        let res = BatchResults {
+            non_matches: 3,
+            ..Default::default()
+        };
+        let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| (b.id, &res)).collect();
+        for o in s.complete_batches(&list, 2).unwrap() {
+            assert!(matches!(o, CompleteOutcome::Completed { .. }));
+        }
+        done += batches.len();
+    }
+    writer.join().unwrap();
+    assert_eq!(done, 200);
+    assert_eq!(s.counters("acct").unwrap().received, 600);
+    assert_eq!(s.stats().unwrap().batches_pending, 0);
 }
