@@ -31,6 +31,19 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0).unwrap_or(default)
 }
 
+/// CPU time consumed so far by all live threads of this process (Linux `/proc/self/task/*/schedstat`, ns), or
+/// `None` where that is not available. Used to attribute the end-to-end time: the machine has few cores, so the
+/// e2e rate is bounded by CPU-seconds per voucher divided by the cores available.
+fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        total += text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(Duration::from_nanos(total))
+}
+
 fn token(i: usize) -> String {
     format!("bench-token-{i:04}-0123456789abcdef")
 }
@@ -114,21 +127,28 @@ fn main() {
         // End to end: submit every batch (2 in flight), wait until the worker processed them all.
         let received_before = store.counters(&format!("account-{run}")).map(|c| c.received).unwrap_or(0);
         assert_eq!(received_before, 0);
-        let t = Instant::now();
-        let acked_at = rt.block_on(async {
-            let client = MatchingClient::connect(addr.clone())
+        // The requests' contents are prepared (copied out of `set`) before the clock starts.
+        let lanes = 2;
+        let mut per_lane: Vec<Vec<(usize, Vec<Vec<u8>>)>> = (0..lanes).map(|_| Vec::new()).collect();
+        for (i, c) in set.chunks(PER_BATCH).enumerate() {
+            if let Some(l) = per_lane.get_mut(i % lanes) {
+                l.push((i, c.to_vec()));
+            }
+        }
+        let client = rt.block_on(async {
+            MatchingClient::connect(addr.clone())
                 .await
                 .unwrap_or_else(|e| panic!("{e}"))
-                .max_encoding_message_size(16 << 20);
+                .max_encoding_message_size(16 << 20)
+        });
+        let cpu_before = process_cpu();
+        let t = Instant::now();
+        let acked_at = rt.block_on(async {
             let auth: MetadataValue<_> = format!("Bearer {}", token(run)).parse().unwrap_or_else(|_| panic!("metadata"));
             let mut tasks = Vec::new();
-            let chunks: Vec<Vec<Vec<u8>>> = set.chunks(PER_BATCH).map(|c| c.to_vec()).collect();
-            let lanes = 2;
-            for lane in 0..lanes {
+            for mine in per_lane {
                 let mut client = client.clone();
                 let auth = auth.clone();
-                let mine: Vec<(usize, Vec<Vec<u8>>)> =
-                    chunks.iter().cloned().enumerate().filter(|(i, _)| i % lanes == lane).collect();
                 tasks.push(tokio::spawn(async move {
                     for (i, vouchers) in mine {
                         let mut id = [0u8; 16];
@@ -156,6 +176,7 @@ fn main() {
             acked_at
         });
         let total = t.elapsed();
+        let cpu = process_cpu().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
         let e2e = n as f64 / total.as_secs_f64();
         let counters = store.counters(&format!("account-{run}")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(counters.received as usize, n);
@@ -164,8 +185,18 @@ fn main() {
             eprintln!("warm-up: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s");
             continue;
         }
+        let cpu_note = match cpu {
+            Some(c) => format!(
+                "; CPU {:.0} ms = {:.1} us/voucher (raw opening {:.1} us/voucher), {:.2} cores busy",
+                c.as_secs_f64() * 1e3,
+                c.as_secs_f64() * 1e6 / n as f64,
+                1e6 / raw,
+                c.as_secs_f64() / total.as_secs_f64()
+            ),
+            None => String::new(),
+        };
         eprintln!(
-            "run {run}: e2e {e2e:.0} vouchers/s (all acknowledged after {:.0} ms, all processed after {:.0} ms), raw {raw:.0} vouchers/s, ratio {:.1}%",
+            "run {run}: e2e {e2e:.0} vouchers/s (all acknowledged after {:.0} ms, all processed after {:.0} ms), raw {raw:.0} vouchers/s, ratio {:.1}%{cpu_note}",
             acked_at.as_secs_f64() * 1e3,
             total.as_secs_f64() * 1e3,
             100.0 * e2e / raw

@@ -4,6 +4,7 @@
 //! The worker goes in rounds of up to `worker.batches_per_round` batches: it opens all their vouchers on all cores
 //! (rayon; chunks of 64 vouchers, each chunk sharing one field inversion), runs the threshold step once per account
 //! of the round, then completes every batch of the round with [`Store::complete_batches`] in one transaction.
+//! Rounds are pipelined: round N+1 is fetched and opened while round N's threshold step and transaction run.
 //!
 //! Crash safety and idempotency: the threshold step (which only creates or extends cases, deduplicated by voucher
 //! id) runs *before* [`Store::complete_batches`], which records counters, opened vouchers and the accounts' revealed
@@ -144,6 +145,35 @@ fn decode_account_state(bytes: &[u8]) -> Result<RevealedAccount> {
     }
 }
 
+/// The opened (not yet committed) results of one round. Opened payloads and states are zeroized on drop, whether
+/// the round was committed or not.
+#[derive(Default)]
+struct OpenedRound {
+    /// One per batch of the round, in order.
+    results: Vec<BatchResults>,
+    /// Account, its fresh opened vouchers in submission order, and the index of its last batch in the round.
+    accounts: Vec<(String, Vec<OpenedVoucher>, usize)>,
+    /// Counts of the opening.
+    report: ProcessReport,
+}
+
+impl Drop for OpenedRound {
+    fn drop(&mut self) {
+        for r in &mut self.results {
+            for o in &mut r.opened {
+                o.payload.zeroize();
+            }
+            for s in &mut r.state {
+                s.state.zeroize();
+            }
+        }
+    }
+}
+
+fn join(h: std::thread::ScopedJoinHandle<'_, Result<ProcessReport>>) -> Result<ProcessReport> {
+    h.join().map_err(|_| ServerError::Internal("worker round panicked"))?
+}
+
 /// The matching side of the server for one epoch.
 pub(crate) struct Processor<'a> {
     config: &'a ServerConfig,
@@ -160,31 +190,63 @@ impl<'a> Processor<'a> {
 
     /// Processes unprocessed batches until the inbox is empty, `max_batches` were done, or `stop` is set (checked
     /// between rounds of up to `worker.batches_per_round` batches, so the current round always finishes).
+    ///
+    /// Rounds are pipelined: while round N's threshold step and store transaction run on a helper thread, round
+    /// N+1 is fetched and opened (pure computation). Round N+1's threshold step starts only after round N is
+    /// committed, so the per-account order of steps and the crash-safety argument are those of sequential rounds.
     pub(crate) fn run(&self, store: &dyn Store, max_batches: usize, stop: &AtomicBool) -> Result<ProcessReport> {
-        let mut report = ProcessReport::default();
-        let mut done = 0usize;
         let per_round = self.config.worker.batches_per_round.max(1);
-        while done < max_batches && !stop.load(Ordering::SeqCst) {
-            let batches = store.next_unprocessed(per_round.min(max_batches - done))?;
-            if batches.is_empty() {
-                break;
+        let mut report = ProcessReport::default();
+        std::thread::scope(|scope| {
+            let mut inflight: Option<(HashSet<InboxId>, std::thread::ScopedJoinHandle<'_, Result<ProcessReport>>)> =
+                None;
+            let mut done = 0usize;
+            let mut pipeline = || -> Result<()> {
+                while done < max_batches && !stop.load(Ordering::SeqCst) {
+                    let want = per_round.min(max_batches - done);
+                    let skip = inflight.as_ref().map_or(0, |(ids, _)| ids.len());
+                    let mut batches = store.next_unprocessed(want.saturating_add(skip))?;
+                    if let Some((ids, _)) = &inflight {
+                        batches.retain(|b| !ids.contains(&b.id));
+                    }
+                    batches.truncate(want);
+                    if batches.is_empty() {
+                        break;
+                    }
+                    let opened = self.open_round(&batches);
+                    if let Some((_, h)) = inflight.take() {
+                        report.add(&join(h)?);
+                    }
+                    done += batches.len();
+                    let ids = batches.iter().map(|b| b.id).collect();
+                    inflight = Some((ids, scope.spawn(move || self.finish_round(store, &batches, opened))));
+                }
+                Ok(())
+            };
+            let result = pipeline();
+            // The round in flight always finishes (also after an error in the next one).
+            if let Some((_, h)) = inflight.take() {
+                let last = join(h);
+                if let Ok(r) = &last {
+                    report.add(r);
+                }
+                result?;
+                last?;
+            } else {
+                result?;
             }
-            let r = self.process_round(store, &batches)?;
-            report.add(&r);
-            done += batches.len();
-        }
-        Ok(report)
+            Ok(report)
+        })
     }
 
-    /// Opens every voucher of `batches` on all cores (chunks of [`OPEN_CHUNK`], each with one shared inversion),
-    /// runs the threshold step once per account, and completes all the batches in one store transaction.
-    fn process_round(&self, store: &dyn Store, batches: &[InboxBatch]) -> Result<ProcessReport> {
+    /// Opens every voucher of `batches` on all cores (chunks of [`OPEN_CHUNK`], each with one shared inversion).
+    /// Pure computation: nothing is read or written.
+    fn open_round(&self, batches: &[InboxBatch]) -> OpenedRound {
         let epoch = self.opener.params().epoch;
         let order = self.opener.params().order_id;
-        let mut report = ProcessReport::default();
+        let mut round = OpenedRound::default();
 
         // Vouchers of another epoch are invalid here; the rest are opened in chunks, in parallel.
-        let mut results: Vec<BatchResults> = Vec::with_capacity(batches.len());
         let mut chunks: Vec<(usize, Vec<&[u8]>)> = Vec::new();
         for (i, b) in batches.iter().enumerate() {
             let (current, other): (Vec<&[u8]>, Vec<&[u8]>) = b
@@ -192,7 +254,7 @@ impl<'a> Processor<'a> {
                 .iter()
                 .map(Vec::as_slice)
                 .partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
-            results.push(BatchResults { invalid: other.len() as u64, ..Default::default() });
+            round.results.push(BatchResults { invalid: other.len() as u64, ..Default::default() });
             chunks.extend(current.chunks(OPEN_CHUNK).map(|c| (i, c.to_vec())));
         }
         let opened: Vec<(usize, Vec<OpenOutcome>)> =
@@ -200,9 +262,8 @@ impl<'a> Processor<'a> {
 
         // Fresh opened vouchers per account, in submission order; the account's state update goes with its last
         // batch of the round.
-        let mut accounts: Vec<(&str, Vec<OpenedVoucher>, usize)> = Vec::new();
         for (i, outcomes) in opened {
-            let Some(r) = results.get_mut(i) else { continue };
+            let Some(r) = round.results.get_mut(i) else { continue };
             let Some(batch) = batches.get(i) else { continue };
             for outcome in outcomes {
                 match outcome {
@@ -214,53 +275,42 @@ impl<'a> Processor<'a> {
                             voucher_id: o.id,
                             payload: o.encode().to_vec(),
                         });
-                        match accounts.iter_mut().find(|(a, _, _)| *a == batch.account) {
+                        match round.accounts.iter_mut().find(|(a, _, _)| *a == batch.account) {
                             Some(entry) => {
                                 entry.1.push(o);
                                 entry.2 = i;
                             }
-                            None => accounts.push((&batch.account, vec![o], i)),
+                            None => round.accounts.push((batch.account.clone(), vec![o], i)),
                         }
                     }
                 }
             }
         }
-        for (b, r) in batches.iter().zip(&results) {
-            report.batches += 1;
-            report.vouchers += b.vouchers.len() as u64;
-            report.non_matches += r.non_matches;
-            report.invalid += r.invalid;
-            report.opened += r.opened.len() as u64;
+        for (b, r) in batches.iter().zip(&round.results) {
+            round.report.batches += 1;
+            round.report.vouchers += b.vouchers.len() as u64;
+            round.report.non_matches += r.non_matches;
+            round.report.invalid += r.invalid;
+            round.report.opened += r.opened.len() as u64;
         }
+        round
+    }
 
-        let mut step = Ok(());
+    /// Runs the threshold step once per account of the round, then completes every batch of the round with
+    /// [`Store::complete_batches`] in one transaction.
+    fn finish_round(&self, store: &dyn Store, batches: &[InboxBatch], mut round: OpenedRound) -> Result<ProcessReport> {
+        let order = self.opener.params().order_id;
+        let mut report = round.report;
+        let accounts = std::mem::take(&mut round.accounts);
         for (account, fresh, last) in accounts {
-            match self.threshold_step(store, account, fresh, &mut report) {
-                Ok(Some(state)) => {
-                    if let Some(r) = results.get_mut(last) {
-                        r.state.push(StateUpdate { order_id: order, state: state.to_vec() });
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    step = Err(e);
-                    break;
-                }
+            if let Some(state) = self.threshold_step(store, &account, fresh, &mut report)?
+                && let Some(r) = round.results.get_mut(last)
+            {
+                r.state.push(StateUpdate { order_id: order, state: state.to_vec() });
             }
         }
-        let outcome = step.and_then(|()| {
-            let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(results.iter()).collect();
-            Ok(store.complete_batches(&list, unix_now())?)
-        });
-        for r in &mut results {
-            for o in &mut r.opened {
-                o.payload.zeroize();
-            }
-            for s in &mut r.state {
-                s.state.zeroize();
-            }
-        }
-        outcome?;
+        let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(round.results.iter()).collect();
+        store.complete_batches(&list, unix_now())?;
         tracing::debug!(batches = report.batches, vouchers = report.vouchers, opened = report.opened, "round processed");
         Ok(report)
     }
