@@ -50,13 +50,13 @@ impl std::fmt::Debug for SqliteStore {
 /// of freed pages by `secure_delete`) about sixteenfold against 4 KiB.
 const PAGE_SIZE: i64 = 65536;
 
-/// WAL pages after which a committing connection checkpoints: 1024 pages of
-/// 64 KiB is 64 MiB of WAL (SQLite's default of 1000 pages is 4 MiB at 4 KiB
-/// pages). Intake and processing each write about a batch's size per batch; a
-/// larger WAL means fewer checkpoints (each copies pages into the main file
-/// and fsyncs it), and a page rewritten several times between two checkpoints
-/// (freed by processing, reused by the intake) is copied once.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 1024;
+/// WAL pages after which a committing connection checkpoints: 256 pages of
+/// 64 KiB is 16 MiB of WAL (SQLite's default of 1000 pages is 4 MiB at 4 KiB
+/// pages). Fewer, larger checkpoints copy a page rewritten several times
+/// (freed by processing, reused by the intake) once; a smaller WAL keeps the
+/// stale frames of processed raw vouchers for a shorter time before they are
+/// overwritten.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 256;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending
