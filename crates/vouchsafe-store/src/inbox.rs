@@ -17,15 +17,17 @@ pub(crate) fn encode<B: AsRef<[u8]>>(vouchers: &[B]) -> Result<Vec<u8>> {
         .map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
     let total = vouchers
         .iter()
-        .try_fold(5usize, |acc, v| acc.checked_add(4)?.checked_add(v.as_ref().len()))
+        .try_fold(5usize, |acc, v| {
+            acc.checked_add(4)?.checked_add(v.as_ref().len())
+        })
         .ok_or(StoreError::InvalidArgument("batch too large"))?;
     let mut out = Vec::with_capacity(total);
     out.push(INBOX_BLOB_VERSION);
     out.extend_from_slice(&count.to_be_bytes());
     for v in vouchers {
         let v = v.as_ref();
-        let len = u32::try_from(v.len())
-            .map_err(|_| StoreError::InvalidArgument("voucher too large"))?;
+        let len =
+            u32::try_from(v.len()).map_err(|_| StoreError::InvalidArgument("voucher too large"))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(v);
     }
@@ -86,7 +88,10 @@ mod tests {
         assert_eq!(blob.len(), 5 + 3 * 4 + 3 + 5000);
         assert_eq!(decode(&blob, 3).unwrap(), v);
         let empty: [Vec<u8>; 0] = [];
-        assert_eq!(decode(&encode(&empty).unwrap(), 0).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            decode(&encode(&empty).unwrap(), 0).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
     }
 
     #[test]
@@ -97,7 +102,10 @@ mod tests {
         assert!(matches!(decode(&blob, 3), Err(StoreError::Corrupt(_))));
         // Every truncation fails.
         for n in 0..blob.len() {
-            assert!(matches!(decode(&blob[..n], 2), Err(StoreError::Corrupt(_))), "prefix {n}");
+            assert!(
+                matches!(decode(&blob[..n], 2), Err(StoreError::Corrupt(_))),
+                "prefix {n}"
+            );
         }
         // Trailing bytes.
         let mut long = blob.clone();
@@ -111,6 +119,9 @@ mod tests {
         let mut huge = vec![INBOX_BLOB_VERSION];
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(decode(&huge, u64::from(u32::MAX)), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            decode(&huge, u64::from(u32::MAX)),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

@@ -317,8 +317,12 @@ fn complete_one(
     processed_at: i64,
 ) -> Result<CompleteOutcome> {
     let row: Option<(String, i64, Option<i64>)> = tx
-        .prepare_cached("SELECT account, voucher_count, processed_at FROM inbox_batch WHERE id = ?1")?
-        .query_row(params![inbox_id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .prepare_cached(
+            "SELECT account, voucher_count, processed_at FROM inbox_batch WHERE id = ?1",
+        )?
+        .query_row(params![inbox_id.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let Some((account, count, processed)) = row else {
         return Err(StoreError::NotFound("inbox batch"));
@@ -923,13 +927,18 @@ mod migration_tests {
         )
         .unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
-        let batches: [(i64, &str, u8, i64, Option<i64>, u8); 3] = [
+        type V1Batch<'a> = (i64, &'a str, u8, i64, Option<i64>, u8);
+        let batches: [V1Batch<'_>; 3] = [
             (1, "alice", 1, 2, Some(5), 0),
             (2, "alice", 2, 3, None, 3),
             (3, "bob", 3, 1, None, 1),
         ];
         for (id, account, bid, count, processed, rows) in batches {
-            let count = if bad_count && id == 3 { count + 1 } else { count };
+            let count = if bad_count && id == 3 {
+                count + 1
+            } else {
+                count
+            };
             conn.execute(
                 "INSERT INTO inbox_batch (id, account, batch_id, voucher_count, received_at, processed_at)
                  VALUES (?1, ?2, ?3, ?4, 1, ?5)",
@@ -965,7 +974,10 @@ mod migration_tests {
         assert_eq!(version(&path), 2);
         let pending = s.next_unprocessed(10).unwrap();
         assert_eq!(pending.len(), 2);
-        assert_eq!((pending[0].id, pending[0].account.as_str()), (InboxId(2), "alice"));
+        assert_eq!(
+            (pending[0].id, pending[0].account.as_str()),
+            (InboxId(2), "alice")
+        );
         assert_eq!(
             pending[0].vouchers,
             vec![vec![2, 0, 0x5a], vec![2, 1, 0x5a], vec![2, 2, 0x5a]]
@@ -983,7 +995,9 @@ mod migration_tests {
                 .unwrap();
             assert_eq!(tables, 0, "the per-voucher table is gone");
             let processed_blob: Option<Vec<u8>> = conn
-                .query_row("SELECT vouchers FROM inbox_batch WHERE id = 1", [], |r| r.get(0))
+                .query_row("SELECT vouchers FROM inbox_batch WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
                 .unwrap();
             assert_eq!(processed_blob, None);
         }
@@ -995,7 +1009,10 @@ mod migration_tests {
             );
         }
         // The migrated batches process normally.
-        let res = BatchResults { non_matches: 3, ..Default::default() };
+        let res = BatchResults {
+            non_matches: 3,
+            ..Default::default()
+        };
         s.complete_batch(InboxId(2), &res, 10).unwrap();
         assert_eq!(s.counters("alice").unwrap().received, 3);
         assert_eq!(s.next_unprocessed(10).unwrap().len(), 1);
@@ -1003,7 +1020,10 @@ mod migration_tests {
         // Reopening applies nothing twice.
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(version(&path), 2);
-        assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vec![vec![3, 0, 0x5a]]);
+        assert_eq!(
+            s.next_unprocessed(10).unwrap()[0].vouchers,
+            vec![vec![3, 0, 0x5a]]
+        );
     }
 
     #[test]
@@ -1011,7 +1031,10 @@ mod migration_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         v1_database(&path, true);
-        assert!(matches!(SqliteStore::open(&path), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            SqliteStore::open(&path),
+            Err(StoreError::Corrupt(_))
+        ));
         assert_eq!(version(&path), 1);
         let rows: i64 = Connection::open(&path)
             .unwrap()

@@ -807,9 +807,11 @@ fn stats_add_up() {
 #[test]
 fn complete_batches_is_all_or_nothing() {
     let (_d, _path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
+        .unwrap();
     s.insert_batch("bob", [1; 16], &vouchers(3, 2), 1).unwrap();
-    s.insert_batch("alice", [2; 16], &vouchers(1, 3), 1).unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(1, 3), 1)
+        .unwrap();
     let p = s.next_unprocessed(10).unwrap();
     assert_eq!(p.len(), 3);
     let good_a = BatchResults {
@@ -826,8 +828,14 @@ fn complete_batches_is_all_or_nothing() {
         ..Default::default()
     };
     let bad = BatchResults::default(); // does not account for the voucher
-    let err = s.complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &bad)], 5);
-    assert!(matches!(err, Err(StoreError::InvalidArgument(_))), "{err:?}");
+    let err = s.complete_batches(
+        &[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &bad)],
+        5,
+    );
+    assert!(
+        matches!(err, Err(StoreError::InvalidArgument(_))),
+        "{err:?}"
+    );
     // Nothing of the first two batches was applied.
     assert_eq!(s.counters("alice").unwrap(), Counters::default());
     assert_eq!(s.counters("bob").unwrap(), Counters::default());
@@ -840,7 +848,10 @@ fn complete_batches_is_all_or_nothing() {
         ..Default::default()
     };
     let out = s
-        .complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &good_c)], 6)
+        .complete_batches(
+            &[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &good_c)],
+            6,
+        )
         .unwrap();
     assert_eq!(
         out,
@@ -884,7 +895,8 @@ fn complete_batches_is_all_or_nothing() {
 #[test]
 fn id_only_queries() {
     let s = SqliteStore::open_in_memory().unwrap();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
+        .unwrap();
     let b = s.next_unprocessed(1).unwrap().remove(0);
     let res = BatchResults {
         non_matches: 1,
@@ -892,8 +904,14 @@ fn id_only_queries() {
         ..Default::default()
     };
     s.complete_batch(b.id, &res, 2).unwrap();
-    assert_eq!(s.opened_voucher_ids("alice", ORDER_A).unwrap(), vec![[1; 16]]);
-    assert_eq!(s.opened_voucher_ids("alice", ORDER_B).unwrap(), vec![[2; 16]]);
+    assert_eq!(
+        s.opened_voucher_ids("alice", ORDER_A).unwrap(),
+        vec![[1; 16]]
+    );
+    assert_eq!(
+        s.opened_voucher_ids("alice", ORDER_B).unwrap(),
+        vec![[2; 16]]
+    );
     assert!(s.opened_voucher_ids("bob", ORDER_A).unwrap().is_empty());
 
     assert!(s.case_voucher_ids("alice", ORDER_A).unwrap().is_empty());
@@ -939,7 +957,8 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
         })
         .collect();
     s.insert_batch("alice", [1; 16], &batch, 1).unwrap();
-    s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1).unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1)
+        .unwrap();
     let b = s.next_unprocessed(1).unwrap().remove(0);
     assert_eq!(b.vouchers, batch);
     let res = BatchResults {
