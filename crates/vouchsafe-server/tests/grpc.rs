@@ -376,6 +376,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every byte the store keeps on disk: the database, its WAL and the inbox spool files.
 fn db_bytes(env: &Env) -> Vec<u8> {
     let mut all = Vec::new();
     for suffix in ["", "-wal"] {
@@ -384,6 +385,12 @@ fn db_bytes(env: &Env) -> Vec<u8> {
         if let Ok(b) = std::fs::read(&p) {
             all.extend(b);
         }
+    }
+    let mut spool = env.config.database.as_os_str().to_owned();
+    spool.push(".inbox");
+    for entry in std::fs::read_dir(std::path::Path::new(&spool)).unwrap_or_else(|e| panic!("spool: {e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        all.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{e}")));
     }
     all
 }

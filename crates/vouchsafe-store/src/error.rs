@@ -27,6 +27,14 @@ pub enum StoreError {
     /// A stored value has an impossible shape (e.g. an id of the wrong length).
     #[error("corrupt stored data: {0}")]
     Corrupt(&'static str),
+    /// A file operation on the inbox spool failed.
+    #[error("{what}: {kind}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The operating system's error kind.
+        kind: std::io::ErrorKind,
+    },
     /// The audit chain does not verify at entry `seq`.
     #[error("audit chain broken at entry {seq}")]
     AuditChainBroken {

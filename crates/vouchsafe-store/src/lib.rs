@@ -12,12 +12,16 @@
 //!
 //! Data lifecycle:
 //! - A submitted batch is stored in the inbox ([`Store::insert_batch`]),
-//!   idempotent on `(account, batch_id)`.
+//!   idempotent on `(account, batch_id)`. [`SqliteStore`] on a file writes
+//!   the batch's raw vouchers to a spool file in `<database>.inbox/` and
+//!   syncs it before the batch's row is committed (the bulk of the bytes
+//!   then goes to disk once, not through the WAL and a checkpoint).
 //! - The server processes it and calls [`Store::complete_batch`] (or
 //!   [`Store::complete_batches`] for several batches at once), which in
 //!   one transaction adds the counters, stores the opened vouchers (deduplicated
 //!   on `(account, order_id, voucher_id)`), writes threshold state, marks the
-//!   batch processed and **deletes the raw voucher bytes** of the batch: only
+//!   batch processed and **deletes the raw voucher bytes** of the batch (a
+//!   spool file is overwritten with zeros, synced and unlinked): only
 //!   the batch id, account, count and times remain, so non-matching vouchers
 //!   are never kept after processing.
 //! - [`Store::purge_order`] deletes everything derived from vouchers of an
@@ -32,6 +36,7 @@ mod audit;
 mod error;
 mod inbox;
 mod schema;
+mod spool;
 mod sqlite;
 mod types;
 

@@ -90,6 +90,13 @@ CREATE TABLE audit_log (
     r#"
 ALTER TABLE inbox_batch ADD COLUMN vouchers BLOB;
 "#,
+    // v3: in a file database, an unprocessed batch's blob lives in a spool file
+    // (see `spool.rs`) named here, and `vouchers` stays NULL; in-memory
+    // databases keep using `vouchers`. Cleared when the batch is processed.
+    // Rows written by v2 keep their `vouchers` blob and are read as before.
+    r#"
+ALTER TABLE inbox_batch ADD COLUMN spool TEXT;
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

@@ -1,5 +1,6 @@
 //! Embedded SQLite implementation of [`Store`].
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::audit::{AUDIT_GENESIS, audit_hash};
 use crate::inbox;
 use crate::schema::{INBOX_BLOB_MIGRATION, MIGRATIONS};
+use crate::spool::{self, Spool};
 use crate::types::*;
 use crate::{Result, Store, StoreError};
 
@@ -32,10 +34,18 @@ const MAX_ID_LEN: usize = 512;
 /// write gate taken right before `BEGIN IMMEDIATE`, so they queue on a mutex
 /// instead of SQLite's sleeping busy handler (which still covers other
 /// processes, with a 10 s timeout). An in-memory database has one connection.
+///
+/// The raw vouchers of an unprocessed batch of a file database are not in
+/// the database but in a spool file in `<path>.inbox/` (see the `spool`
+/// module): written and synced before the batch's row is committed, read by
+/// the worker, overwritten with zeros and unlinked once the batch is
+/// processed. Back up the database file and that directory together. An
+/// in-memory database keeps the vouchers in the row.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     intake: Option<Mutex<Connection>>,
     write_gate: Mutex<()>,
+    spool: Option<Spool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -61,12 +71,32 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 256;
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending
     /// migrations.
+    ///
+    /// Also opens (creating if needed) the spool directory `<path>.inbox/`.
+    /// If no other process has the database open, spool files that no
+    /// unprocessed batch names (left by a crash before a batch's row was
+    /// committed, or after a processed batch's row was committed but before
+    /// its file was shredded) are shredded now.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let spool = Spool::open(&spool::dir_for(path))?;
         let mut store = Self::init(Connection::open(path)?)?;
         let intake = Connection::open(path)?;
         configure(&intake)?;
         store.intake = Some(Mutex::new(intake));
+        if spool.exclusive_at_open() {
+            let keep: HashSet<String> = {
+                let conn = store.lock();
+                let mut stmt = conn.prepare(
+                    "SELECT spool FROM inbox_batch WHERE processed_at IS NULL AND spool IS NOT NULL",
+                )?;
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            spool.sweep(&keep)?;
+            spool.share()?;
+        }
+        store.spool = Some(spool);
         Ok(store)
     }
 
@@ -93,6 +123,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             intake: None,
             write_gate: Mutex::new(()),
+            spool: None,
         })
     }
 
@@ -310,25 +341,28 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result
 }
 
 /// Applies one batch's results inside `tx` (see [`Store::complete_batch`]).
+/// Applies one batch's results inside `tx`. Returns the outcome and the name
+/// of the batch's spool file, to shred once `tx` has committed.
 fn complete_one(
     tx: &Transaction<'_>,
     inbox_id: InboxId,
     results: &BatchResults,
     processed_at: i64,
-) -> Result<CompleteOutcome> {
-    let row: Option<(String, i64, Option<i64>)> = tx
+) -> Result<(CompleteOutcome, Option<String>)> {
+    type Row = (String, i64, Option<i64>, Option<String>);
+    let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT account, voucher_count, processed_at FROM inbox_batch WHERE id = ?1",
+            "SELECT account, voucher_count, processed_at, spool FROM inbox_batch WHERE id = ?1",
         )?
         .query_row(params![inbox_id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
-    let Some((account, count, processed)) = row else {
+    let Some((account, count, processed, spool_file)) = row else {
         return Err(StoreError::NotFound("inbox batch"));
     };
     if processed.is_some() {
-        return Ok(CompleteOutcome::AlreadyProcessed);
+        return Ok((CompleteOutcome::AlreadyProcessed, None));
     }
     let count = to_u64(count)?;
     let accounted = results
@@ -390,14 +424,20 @@ fn complete_one(
             stmt.execute(params![account, &st.order_id[..], st.state])?;
         }
     }
-    // Marks the batch processed and drops its raw vouchers: with
-    // `secure_delete` on, the blob's pages are overwritten with zeros.
-    tx.prepare_cached("UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL WHERE id = ?2")?
-        .execute(params![processed_at, inbox_id.0])?;
-    Ok(CompleteOutcome::Completed {
-        opened_new,
-        opened_duplicate,
-    })
+    // Marks the batch processed and drops its raw vouchers: a blob in the row
+    // is overwritten with zeros by `secure_delete`; a spool file is shredded by
+    // the caller after the commit.
+    tx.prepare_cached(
+        "UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL, spool = NULL WHERE id = ?2",
+    )?
+    .execute(params![processed_at, inbox_id.0])?;
+    Ok((
+        CompleteOutcome::Completed {
+            opened_new,
+            opened_duplicate,
+        },
+        spool_file,
+    ))
 }
 
 impl Store for SqliteStore {
@@ -411,51 +451,108 @@ impl Store for SqliteStore {
         check_id(account, "account must be 1..=512 bytes")?;
         let count = u32::try_from(vouchers.len())
             .map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
-        // Encoded before any lock is taken.
-        let blob = inbox::encode(vouchers)?;
-        let mut conn = self.lock_intake();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<i64> = tx
-            .prepare_cached(
-                "SELECT voucher_count FROM inbox_batch WHERE account = ?1 AND batch_id = ?2",
-            )?
-            .query_row(params![account, &batch_id[..]], |r| r.get(0))
-            .optional()?;
-        if let Some(n) = existing {
-            let vouchers = u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count"))?;
+        fn existing(conn: &Connection, account: &str, batch_id: &[u8; 16]) -> Result<Option<u32>> {
+            let n: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT voucher_count FROM inbox_batch WHERE account = ?1 AND batch_id = ?2",
+                )?
+                .query_row(params![account, &batch_id[..]], |r| r.get(0))
+                .optional()?;
+            n.map(|n| u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count")))
+                .transpose()
+        }
+        // A retry of a stored batch is answered without writing anything.
+        if let Some(vouchers) = existing(&self.lock_intake(), account, &batch_id)? {
             return Ok(InsertOutcome::Duplicate { vouchers });
         }
-        tx.prepare_cached(
-            "INSERT INTO inbox_batch (account, batch_id, voucher_count, received_at, vouchers)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
-            account,
-            &batch_id[..],
-            i64::from(count),
-            received_at,
-            blob
-        ])?;
-        tx.commit()?;
-        Ok(InsertOutcome::Inserted { vouchers: count })
+        // Encoded, and in a file database written to its spool file and
+        // synced, before the write lock is taken.
+        let blob = inbox::encode(vouchers)?;
+        let (blob, file) = match &self.spool {
+            Some(spool) => (None, Some(spool.write(&blob)?)),
+            None => (Some(blob), None),
+        };
+        let mut conn = self.lock_intake();
+        let _w = self.gate();
+        let inserted = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // A concurrent retry may have stored the batch meanwhile.
+            if let Some(vouchers) = existing(&tx, account, &batch_id)? {
+                return Ok(InsertOutcome::Duplicate { vouchers });
+            }
+            tx.prepare_cached(
+                "INSERT INTO inbox_batch (account, batch_id, voucher_count, received_at, vouchers, spool)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                account,
+                &batch_id[..],
+                i64::from(count),
+                received_at,
+                blob,
+                file
+            ])?;
+            tx.commit()?;
+            Ok(InsertOutcome::Inserted { vouchers: count })
+        })();
+        drop(_w);
+        drop(conn);
+        // The file of a batch that was not inserted is shredded now, unless the
+        // insert failed: a failed COMMIT may still have committed, so that
+        // file is left to the sweep at the next exclusive open, which keeps it
+        // if a row names it.
+        if let (Ok(InsertOutcome::Duplicate { .. }), Some(spool), Some(f)) =
+            (&inserted, &self.spool, &file)
+        {
+            let _ = spool.shred(f);
+        }
+        inserted
     }
 
     fn next_unprocessed(&self, limit: usize) -> Result<Vec<InboxBatch>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, account, batch_id, received_at, voucher_count, vouchers FROM inbox_batch
-             WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
-        )?;
-        let rows = stmt.query_map(params![limit_i64(limit)], |r| {
-            let id: i64 = r.get(0)?;
-            let account: String = r.get(1)?;
-            let batch_id: Vec<u8> = r.get(2)?;
-            let received_at: i64 = r.get(3)?;
-            let count: i64 = r.get(4)?;
-            let blob: Option<Vec<u8>> = r.get(5)?;
-            Ok((|| {
-                let blob = blob.ok_or(StoreError::Corrupt("unprocessed batch without vouchers"))?;
+        type Row = (
+            i64,
+            String,
+            Vec<u8>,
+            i64,
+            i64,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
+        // The rows under the lock; the spool files are read after it is released.
+        let rows: Vec<Row> = {
+            let conn = self.lock();
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool FROM inbox_batch
+                 WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
+            )?;
+            stmt.query_map(params![limit_i64(limit)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        rows.into_iter()
+            .map(|(id, account, batch_id, received_at, count, blob, file)| {
+                let blob = match (blob, file, &self.spool) {
+                    (Some(blob), _, _) => blob,
+                    (None, Some(f), Some(spool)) => spool.read(&f)?,
+                    (None, Some(_), None) => {
+                        return Err(StoreError::Corrupt(
+                            "spool file named in an in-memory database",
+                        ));
+                    }
+                    (None, None, _) => {
+                        return Err(StoreError::Corrupt("unprocessed batch without vouchers"));
+                    }
+                };
                 Ok(InboxBatch {
                     id: InboxId(id),
                     account,
@@ -463,9 +560,8 @@ impl Store for SqliteStore {
                     vouchers: inbox::decode(&blob, to_u64(count)?)?,
                     received_at,
                 })
-            })())
-        })?;
-        collect(rows)
+            })
+            .collect()
     }
 
     fn complete_batch(
@@ -483,14 +579,27 @@ impl Store for SqliteStore {
         batches: &[(InboxId, &BatchResults)],
         processed_at: i64,
     ) -> Result<Vec<CompleteOutcome>> {
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(batches.len());
-        for (inbox_id, results) in batches {
-            out.push(complete_one(&tx, *inbox_id, results, processed_at)?);
+        let mut files = Vec::new();
+        {
+            let mut conn = self.lock();
+            let _w = self.gate();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for (inbox_id, results) in batches {
+                let (outcome, file) = complete_one(&tx, *inbox_id, results, processed_at)?;
+                out.push(outcome);
+                files.extend(file);
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
+        // Committed: the batches are processed whatever happens next. A file
+        // that cannot be shredded now is an orphan, shredded by the sweep at
+        // the next exclusive open.
+        if let Some(spool) = &self.spool {
+            for f in &files {
+                let _ = spool.shred(f);
+            }
+        }
         Ok(out)
     }
 
@@ -971,7 +1080,7 @@ mod migration_tests {
         assert_eq!(version(&path), 1);
 
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(version(&path), 2);
+        assert_eq!(version(&path), SqliteStore::schema_version());
         let pending = s.next_unprocessed(10).unwrap();
         assert_eq!(pending.len(), 2);
         assert_eq!(
@@ -1019,7 +1128,7 @@ mod migration_tests {
         drop(s);
         // Reopening applies nothing twice.
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(version(&path), 2);
+        assert_eq!(version(&path), SqliteStore::schema_version());
         assert_eq!(
             s.next_unprocessed(10).unwrap()[0].vouchers,
             vec![vec![3, 0, 0x5a]]

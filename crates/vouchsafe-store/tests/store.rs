@@ -28,6 +28,25 @@ fn raw(path: &Path) -> Connection {
     c
 }
 
+/// Names of the batch files in the spool directory of the database at `path`.
+fn spool_files(path: &Path) -> Vec<String> {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push(".inbox");
+    let mut names: Vec<String> = std::fs::read_dir(Path::new(&dir))
+        .expect("spool dir")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .filter(|n| n.ends_with(".batch"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn spool_dir(path: &Path) -> std::path::PathBuf {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push(".inbox");
+    dir.into()
+}
+
 fn temp_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("store.db");
@@ -143,6 +162,15 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
         )
         .unwrap();
     assert_eq!(raw_left, 0, "raw vouchers must be deleted after processing");
+    let named: i64 = raw(&path)
+        .query_row(
+            "SELECT COUNT(*) FROM inbox_batch WHERE spool IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(named, 0, "a processed batch names no spool file");
+    assert!(spool_files(&path).is_empty(), "the spool file is shredded");
 
     // Completing again changes nothing.
     assert_eq!(
@@ -959,6 +987,15 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
     s.insert_batch("alice", [1; 16], &batch, 1).unwrap();
     s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1)
         .unwrap();
+    // Before processing, the raw vouchers are in a spool file, not the database.
+    let files = spool_files(&path);
+    assert_eq!(files.len(), 2);
+    let in_spool = std::fs::read(spool_dir(&path).join(&files[0])).unwrap();
+    assert!(
+        in_spool
+            .windows(marker.len())
+            .any(|w| w == marker.as_slice())
+    );
     let b = s.next_unprocessed(1).unwrap().remove(0);
     assert_eq!(b.vouchers, batch);
     let res = BatchResults {
@@ -966,6 +1003,11 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
         ..Default::default()
     };
     s.complete_batch(b.id, &res, 2).unwrap();
+    assert_eq!(
+        spool_files(&path),
+        files[1..].to_vec(),
+        "only the pending batch's file is left"
+    );
     // Closing the last connection checkpoints the WAL into the main file.
     drop(s);
     let mut bytes = Vec::new();
@@ -973,6 +1015,9 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
         if let Ok(b) = std::fs::read(path.with_file_name(f)) {
             bytes.extend(b);
         }
+    }
+    for f in spool_files(&path) {
+        bytes.extend(std::fs::read(spool_dir(&path).join(f)).unwrap());
     }
     assert!(
         !bytes.windows(marker.len()).any(|w| w == marker.as_slice()),
@@ -1016,4 +1061,91 @@ fn intake_and_processing_run_concurrently() {
     assert_eq!(done, 200);
     assert_eq!(s.counters("acct").unwrap().received, 600);
     assert_eq!(s.stats().unwrap().batches_pending, 0);
+}
+
+#[test]
+fn duplicate_intake_leaves_one_spool_file() {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
+        .unwrap();
+    assert_eq!(
+        s.insert_batch("alice", [1; 16], &vouchers(3, 1), 2)
+            .unwrap(),
+        InsertOutcome::Duplicate { vouchers: 3 }
+    );
+    assert_eq!(spool_files(&path).len(), 1);
+    // Concurrent retries of one batch: exactly one is inserted, one file remains.
+    let s = Arc::new(s);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || s.insert_batch("bob", [7; 16], &vouchers(2, 7), 3).unwrap())
+        })
+        .collect();
+    let outcomes: Vec<InsertOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, InsertOutcome::Inserted { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(spool_files(&path).len(), 2);
+}
+
+#[test]
+fn orphan_spool_files_are_swept_at_open_and_pending_ones_kept() {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
+        .unwrap();
+    let pending = spool_files(&path);
+    // A file written before a crash that came before its row's commit, and a
+    // foreign file that is not ours.
+    let orphan = spool_dir(&path).join("00000000000000010000000000000001.batch");
+    std::fs::write(&orphan, b"never committed").unwrap();
+    std::fs::write(spool_dir(&path).join("notes.txt"), b"foreign").unwrap();
+
+    // A second store on the same database (another process, e.g. an operator's
+    // command beside the server) must not sweep: the file might be a batch
+    // about to be committed.
+    let second = SqliteStore::open(&path).unwrap();
+    assert!(orphan.exists());
+    drop(second);
+    drop(s);
+
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(
+        !orphan.exists(),
+        "the orphan is shredded at an exclusive open"
+    );
+    assert!(spool_dir(&path).join("notes.txt").exists());
+    assert_eq!(spool_files(&path), pending);
+    assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(3, 1));
+}
+
+#[test]
+fn a_missing_or_damaged_spool_file_is_a_clean_error() {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
+        .unwrap();
+    let f = spool_dir(&path).join(&spool_files(&path)[0]);
+    let good = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &good[..good.len() - 1]).unwrap();
+    assert!(matches!(
+        s.next_unprocessed(10),
+        Err(StoreError::Corrupt(_))
+    ));
+    std::fs::remove_file(&f).unwrap();
+    assert!(matches!(
+        s.next_unprocessed(10),
+        Err(StoreError::Corrupt(_))
+    ));
+    // A row naming a path outside the spool is refused, not followed.
+    raw(&path)
+        .execute("UPDATE inbox_batch SET spool = '../store.db'", [])
+        .unwrap();
+    assert!(matches!(
+        s.next_unprocessed(10),
+        Err(StoreError::Corrupt(_))
+    ));
 }
