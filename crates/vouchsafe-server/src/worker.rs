@@ -22,6 +22,7 @@ use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
 use rayon::prelude::*;
 use vouchsafe_store::{
     AuditEntry, BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store,
+    StoreError,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -205,7 +206,13 @@ impl<'a> Processor<'a> {
                 while done < max_batches && !stop.load(Ordering::SeqCst) {
                     let want = per_round.min(max_batches - done);
                     let skip = inflight.as_ref().map_or(0, |(ids, _)| ids.len());
-                    let mut batches = store.next_unprocessed(want.saturating_add(skip))?;
+                    let mut batches = match store.next_unprocessed(want.saturating_add(skip)) {
+                        Err(StoreError::UnreadableBatch { id, vouchers, reason }) => {
+                            self.set_aside(store, id, vouchers, reason)?;
+                            continue;
+                        }
+                        r => r?,
+                    };
                     if let Some((ids, _)) = &inflight {
                         batches.retain(|b| !ids.contains(&b.id));
                     }
@@ -453,6 +460,17 @@ impl<'a> Processor<'a> {
         }
         report.case_items += n;
         tracing::info!(case = case.0, items = n, "case items filed for review");
+        Ok(())
+    }
+
+    /// A batch whose vouchers cannot be read back (spool file missing or damaged, e.g. after restoring a backup
+    /// without its spool) can never be opened. It is audited (`inbox.unreadable`) and completed with every voucher
+    /// counted as invalid, so that the batches behind it are processed.
+    fn set_aside(&self, store: &dyn Store, id: InboxId, vouchers: u64, reason: &str) -> Result<()> {
+        tracing::error!(inbox_batch = id.0, vouchers, reason, "inbox batch cannot be read; counted as invalid");
+        self.audit(store, "inbox.unreadable", &format!("inbox_batch={} vouchers={vouchers} reason={reason}", id.0))?;
+        let results = BatchResults { invalid: vouchers, ..Default::default() };
+        store.complete_batch(id, &results, unix_now())?;
         Ok(())
     }
 

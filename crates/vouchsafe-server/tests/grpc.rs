@@ -628,6 +628,40 @@ async fn inbox_survives_a_restart_and_processing_is_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_batch_is_set_aside_and_does_not_hold_up_the_inbox() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    env.stop().await;
+    let mut dev = Device::new(&table, &mut env.rng);
+    let lost: Vec<Vec<u8>> = env.other[..2].iter().map(|i| dev.voucher(&table, i, &mut env.rng).0).collect();
+    let kept: Vec<Vec<u8>> = env.matching[..2].iter().map(|i| dev.voucher(&table, i, &mut env.rng).0).collect();
+    env.store.insert_batch("alice", [50; 16], &lost, 1).unwrap_or_else(|e| panic!("{e}"));
+    env.store.insert_batch("alice", [51; 16], &kept, 1).unwrap_or_else(|e| panic!("{e}"));
+    // The oldest batch's spool file disappears (e.g. a database restored without its spool directory).
+    let mut spool = env.config.database.as_os_str().to_owned();
+    spool.push(".inbox");
+    let mut files: Vec<_> = std::fs::read_dir(std::path::Path::new(&spool))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.unwrap_or_else(|e| panic!("{e}")).path())
+        .filter(|p| p.extension().is_some_and(|x| x == "batch"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2);
+    std::fs::remove_file(&files[0]).unwrap_or_else(|e| panic!("{e}"));
+
+    let server_table = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    let report = process_pending(&env.config, &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.batches, report.vouchers, report.opened), (1, 2, 2), "the readable batch is processed");
+    let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.received, c.opened, c.invalid), (4, 2, 2), "the unreadable batch counts as invalid");
+    assert_eq!(env.store.stats().map(|s| s.batches_pending).ok(), Some(0));
+    let audit = env.store.audit_entries(0, 100).unwrap_or_else(|e| panic!("{e}"));
+    let entry = audit.iter().find(|a| a.action == "inbox.unreadable").unwrap_or_else(|| panic!("audited"));
+    assert!(entry.detail.contains("vouchers=2") && entry.detail.contains("missing"), "{}", entry.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_serving_and_shutdown_is_graceful() {
     let mut env = Env::new(|_| {}).await;
     let addr = env.addr();

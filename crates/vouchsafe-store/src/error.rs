@@ -27,6 +27,20 @@ pub enum StoreError {
     /// A stored value has an impossible shape (e.g. an id of the wrong length).
     #[error("corrupt stored data: {0}")]
     Corrupt(&'static str),
+    /// An unprocessed inbox batch cannot be read back: its spool file is
+    /// missing, or its stored vouchers do not decode. Nothing can recover its
+    /// vouchers; the caller should record this and complete the batch with
+    /// every voucher counted as invalid, so the rest of the inbox is not held
+    /// up behind it.
+    #[error("inbox batch {} cannot be read: {reason}", id.0)]
+    UnreadableBatch {
+        /// The batch.
+        id: crate::InboxId,
+        /// Its voucher count.
+        vouchers: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A file operation on the inbox spool failed.
     #[error("{what}: {kind}")]
     Io {

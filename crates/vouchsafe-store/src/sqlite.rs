@@ -541,23 +541,37 @@ impl Store for SqliteStore {
         };
         rows.into_iter()
             .map(|(id, account, batch_id, received_at, count, blob, file)| {
+                let count = to_u64(count)?;
+                // Damage confined to one batch's vouchers is reported as
+                // such, so the caller can set that batch aside; other errors
+                // (I/O, a damaged row) pass through.
+                let unreadable = |e: StoreError| match e {
+                    StoreError::Corrupt(reason) => StoreError::UnreadableBatch {
+                        id: InboxId(id),
+                        vouchers: count,
+                        reason,
+                    },
+                    e => e,
+                };
                 let blob = match (blob, file, &self.spool) {
                     (Some(blob), _, _) => blob,
-                    (None, Some(f), Some(spool)) => spool.read(&f)?,
+                    (None, Some(f), Some(spool)) => spool.read(&f).map_err(unreadable)?,
                     (None, Some(_), None) => {
-                        return Err(StoreError::Corrupt(
+                        return Err(unreadable(StoreError::Corrupt(
                             "spool file named in an in-memory database",
-                        ));
+                        )));
                     }
                     (None, None, _) => {
-                        return Err(StoreError::Corrupt("unprocessed batch without vouchers"));
+                        return Err(unreadable(StoreError::Corrupt(
+                            "unprocessed batch without vouchers",
+                        )));
                     }
                 };
                 Ok(InboxBatch {
                     id: InboxId(id),
                     account,
                     batch_id: id16(&batch_id)?,
-                    vouchers: inbox::decode(&blob, to_u64(count)?)?,
+                    vouchers: inbox::decode(&blob, count).map_err(unreadable)?,
                     received_at,
                 })
             })

@@ -1130,22 +1130,28 @@ fn a_missing_or_damaged_spool_file_is_a_clean_error() {
         .unwrap();
     let f = spool_dir(&path).join(&spool_files(&path)[0]);
     let good = std::fs::read(&f).unwrap();
+    let unreadable = |r: Result<Vec<InboxBatch>>| match r {
+        Err(StoreError::UnreadableBatch { id, vouchers, .. }) => (id, vouchers),
+        other => panic!("expected UnreadableBatch, got {other:?}"),
+    };
     std::fs::write(&f, &good[..good.len() - 1]).unwrap();
-    assert!(matches!(
-        s.next_unprocessed(10),
-        Err(StoreError::Corrupt(_))
-    ));
+    assert_eq!(unreadable(s.next_unprocessed(10)), (InboxId(1), 3));
     std::fs::remove_file(&f).unwrap();
-    assert!(matches!(
-        s.next_unprocessed(10),
-        Err(StoreError::Corrupt(_))
-    ));
+    assert_eq!(unreadable(s.next_unprocessed(10)), (InboxId(1), 3));
     // A row naming a path outside the spool is refused, not followed.
     raw(&path)
         .execute("UPDATE inbox_batch SET spool = '../store.db'", [])
         .unwrap();
-    assert!(matches!(
-        s.next_unprocessed(10),
-        Err(StoreError::Corrupt(_))
-    ));
+    assert_eq!(unreadable(s.next_unprocessed(10)), (InboxId(1), 3));
+    // Completing it with every voucher invalid sets it aside; the next batch is readable.
+    s.insert_batch("alice", [2; 16], &vouchers(2, 2), 1)
+        .unwrap();
+    let all_invalid = BatchResults {
+        invalid: 3,
+        ..Default::default()
+    };
+    s.complete_batch(InboxId(1), &all_invalid, 2).unwrap();
+    assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(2, 2));
+    let c = s.counters("alice").unwrap();
+    assert_eq!((c.received, c.invalid), (3, 3));
 }
