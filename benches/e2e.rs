@@ -19,10 +19,13 @@ use vouchsafe_protocol::client::{ClientSession, ClientState};
 use vouchsafe_protocol::table::ClientTable;
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
 use vouchsafe_server::{AccountConfig, BearerToken, ServerConfig};
-use vouchsafe_store::{SqliteStore, Store};
+use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
 const PER_BATCH: usize = 256;
 const INDICATORS: usize = 10_000;
+/// Distinct matching images (a run with more matches than this repeats images, which the client turns into null
+/// vouchers; the default 16 batches with one match in 64 use 64).
+const PICTURES: usize = 256;
 /// By default one voucher in this many is for an indicator (so the worker also stores opened vouchers and crosses
 /// T); `VOUCHSAFE_E2E_MATCH_EVERY` changes it.
 const MATCH_EVERY_DEFAULT: usize = 64;
@@ -75,10 +78,28 @@ fn main() {
 
     let mut rng = ChaCha20Rng::seed_from_u64(2024);
     let cfg = HashConfig::V1;
-    let img = DynamicImage::ImageRgb8(fixtures::benign_image(1, 96, 80));
-    let hashes = hash_image(&cfg, &img).unwrap_or_else(|e| panic!("{e}"));
-    let ad = AssociatedData::new(&cfg, &hashes, [1; 32], 1_700_000_000).unwrap_or_else(|e| panic!("{e}")).encode();
-    let indicators: Vec<Vec<u8>> = (0..INDICATORS).map(|i| format!("indicator {i}").into_bytes()).collect();
+    // Matching images: distinct fixture images whose primary hashes are indicators, so that a match passes the
+    // server's second-hash check and is filed in a case, as a real one would. The rest of the table is filler.
+    let mut pictures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for seed in 1u64.. {
+        if pictures.len() == PICTURES {
+            break;
+        }
+        let img = DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
+        let Ok(h) = hash_image(&cfg, &img) else { continue };
+        let y = h.primary.to_canonical_bytes();
+        if seen.insert(y.clone()) {
+            let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
+            pictures.push((y, ad.encode()));
+        }
+    }
+    let (_, ad) = pictures.first().cloned().unwrap_or_else(|| panic!("no pictures"));
+    let indicators: Vec<Vec<u8>> = pictures
+        .iter()
+        .map(|(y, _)| y.clone())
+        .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()))
+        .collect();
     let table = vouchsafe_server::build_table(&c, indicators, &mut rng).unwrap_or_else(|e| panic!("{e}"));
     let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
     let opener = Opener::new(table.key().clone(), table.params().clone()).unwrap_or_else(|e| panic!("{e}"));
@@ -93,12 +114,13 @@ fn main() {
                 ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
             (0..n)
                 .map(|i| {
-                    let y = if i % match_every == 0 {
-                        format!("indicator {}", (r * n + i) % INDICATORS).into_bytes()
+                    let (y, ad) = if i % match_every == 0 {
+                        let k = (r * 7 + i / match_every) % pictures.len();
+                        pictures.get(k).cloned().unwrap_or_else(|| panic!("picture {k}"))
                     } else {
                         let mut b = [0u8; 16];
                         rng.fill_bytes(&mut b);
-                        b.to_vec()
+                        (b.to_vec(), ad.clone())
                     };
                     session.voucher(&client_table, &y, &ad, &mut rng).unwrap_or_else(|e| panic!("{e}")).voucher.encode()
                 })
@@ -181,6 +203,10 @@ fn main() {
         let counters = store.counters(&format!("account-{run}")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(counters.received as usize, n);
         assert_eq!(counters.opened as usize, n.div_ceil(match_every), "the server opened every match");
+        let filter = CaseFilter { account: Some(format!("account-{run}")), ..CaseFilter::default() };
+        let filed: u64 = store.list_cases(&filter).unwrap_or_else(|e| panic!("{e}")).iter().map(|c| c.items).sum();
+        let want = if n.div_ceil(match_every) >= c.order.threshold as usize { n.div_ceil(match_every) } else { 0 };
+        assert_eq!(filed as usize, want, "every match past the threshold is filed for review");
         if run == 0 {
             eprintln!("warm-up: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s");
             continue;

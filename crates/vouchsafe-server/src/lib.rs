@@ -21,6 +21,7 @@ mod auth;
 mod config;
 mod error;
 mod grpc;
+mod handoff;
 mod ratelimit;
 mod service;
 mod table;
@@ -49,6 +50,10 @@ pub use worker::{AUDIT_ACTOR, ProcessReport, SecondHashFailure, process_pending,
 use grpc::{MatchingServer, MatchingService};
 use service::Shared;
 use table::ServedTable;
+
+/// Bytes of freshly stored vouchers the intake may hand to the worker in memory (see `handoff.rs`): about 50
+/// batches of 256 vouchers. Beyond it the worker reads batches back from storage.
+const HANDOFF_BYTES: usize = 64 << 20;
 
 /// HTTP/2 receive window per stream: a whole 256-voucher batch (about 1.25 MB) fits, so a submission is not
 /// throttled by window updates.
@@ -231,7 +236,8 @@ async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
             let p = worker::Processor::new(&s.config, &s.served.table)?;
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
-            Ok((p.run(&*s.store, usize::MAX, &st)?, did_purge))
+            s.handoff.expire(std::time::Instant::now());
+            Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff))?, did_purge))
         })
         .await;
         match round {

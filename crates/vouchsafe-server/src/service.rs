@@ -8,11 +8,12 @@ use tokio::sync::Notify;
 use vouchsafe_protocol::labels::WIRE_VERSION;
 use vouchsafe_protocol::table::{TableChunk, TableManifest, TableUpdate};
 use vouchsafe_protocol::voucher::Voucher;
-use vouchsafe_store::Store;
+use vouchsafe_store::{InsertOutcome, Store};
 
 use crate::auth::Authenticator;
 use crate::config::{OrderConfig, ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
+use crate::handoff::Handoff;
 use crate::ratelimit::RateLimiter;
 use crate::table::ServedTable;
 
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) served: ServedTable,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) wake: Notify,
+    /// Freshly stored batches, for the worker to take without reading them back.
+    pub(crate) handoff: Handoff,
     auth: Authenticator,
     limiter: RateLimiter,
     voucher_len: usize,
@@ -47,7 +50,8 @@ impl Shared {
         let auth = Authenticator::new(&config.accounts);
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len();
-        Shared { config, served, store, wake: Notify::new(), auth, limiter, voucher_len }
+        let handoff = Handoff::new(crate::HANDOFF_BYTES);
+        Shared { config, served, store, wake: Notify::new(), handoff, auth, limiter, voucher_len }
     }
 
     pub(crate) fn order(&self) -> &OrderConfig {
@@ -139,7 +143,12 @@ impl Shared {
         let account_id = account.id.clone();
         let shared = Arc::clone(self);
         let outcome = tokio::task::spawn_blocking(move || {
-            shared.store.insert_batch(&account_id, batch_id, &vouchers, unix_now())
+            let outcome = shared.store.insert_batch(&account_id, batch_id, &vouchers, unix_now());
+            // Only a batch stored just now with exactly these vouchers is handed to the worker in memory.
+            if let Ok(InsertOutcome::Inserted { .. }) = outcome {
+                shared.handoff.put(&account_id, batch_id, vouchers, Instant::now());
+            }
+            outcome
         })
         .await
         .map_err(|_| ServerError::Internal("storage task failed"))??;

@@ -28,6 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
+use crate::handoff::Handoff;
 
 /// Actor name of the server in audit entries.
 pub const AUDIT_ACTOR: &str = "server";
@@ -195,38 +196,43 @@ impl<'a> Processor<'a> {
     /// Rounds are pipelined: while round N's threshold step and store transaction run on a helper thread, round
     /// N+1 is fetched and opened (pure computation). Round N+1's threshold step starts only after round N is
     /// committed, so the per-account order of steps and the crash-safety argument are those of sequential rounds.
-    pub(crate) fn run(&self, store: &dyn Store, max_batches: usize, stop: &AtomicBool) -> Result<ProcessReport> {
+    ///
+    /// Batches in `handoff` (left there by the intake) are taken from it instead of being read back from storage.
+    pub(crate) fn run(
+        &self,
+        store: &dyn Store,
+        max_batches: usize,
+        stop: &AtomicBool,
+        handoff: Option<&Handoff>,
+    ) -> Result<ProcessReport> {
         let per_round = self.config.worker.batches_per_round.max(1);
         let mut report = ProcessReport::default();
+        let mut cached = |account: &str, batch_id: &[u8; 16]| handoff.and_then(|h| h.take(account, batch_id));
         std::thread::scope(|scope| {
-            let mut inflight: Option<(HashSet<InboxId>, std::thread::ScopedJoinHandle<'_, Result<ProcessReport>>)> =
-                None;
+            // The round being finished, by the last inbox id it holds (ids grow with insertion, rounds are taken
+            // oldest first, so the next round is the batches after it).
+            let mut inflight: Option<(InboxId, std::thread::ScopedJoinHandle<'_, Result<ProcessReport>>)> = None;
             let mut done = 0usize;
             let mut pipeline = || -> Result<()> {
                 while done < max_batches && !stop.load(Ordering::SeqCst) {
                     let want = per_round.min(max_batches - done);
-                    let skip = inflight.as_ref().map_or(0, |(ids, _)| ids.len());
-                    let mut batches = match store.next_unprocessed(want.saturating_add(skip)) {
+                    let after = inflight.as_ref().map(|(last, _)| *last);
+                    let batches = match store.next_unprocessed_with(want, after, &mut cached) {
                         Err(StoreError::UnreadableBatch { id, vouchers, reason }) => {
                             self.set_aside(store, id, vouchers, reason)?;
                             continue;
                         }
                         r => r?,
                     };
-                    if let Some((ids, _)) = &inflight {
-                        batches.retain(|b| !ids.contains(&b.id));
-                    }
-                    batches.truncate(want);
-                    if batches.is_empty() {
+                    let Some(last) = batches.iter().map(|b| b.id).max() else {
                         break;
-                    }
+                    };
                     let opened = self.open_round(&batches);
                     if let Some((_, h)) = inflight.take() {
                         report.add(&join(h)?);
                     }
                     done += batches.len();
-                    let ids = batches.iter().map(|b| b.id).collect();
-                    inflight = Some((ids, scope.spawn(move || self.finish_round(store, &batches, opened))));
+                    inflight = Some((last, scope.spawn(move || self.finish_round(store, &batches, opened))));
                 }
                 Ok(())
             };
@@ -406,6 +412,7 @@ impl<'a> Processor<'a> {
         let order = self.opener.params().order_id;
         let filed: HashSet<[u8; 16]> = store.case_voucher_ids(account, order)?.into_iter().collect();
         let mut keep: Vec<CaseItem> = Vec::new();
+        let mut dropped: Vec<String> = Vec::new();
         for item in items {
             if filed.contains(&item.id) {
                 continue;
@@ -414,16 +421,22 @@ impl<'a> Processor<'a> {
                 Ok(()) => keep.push(CaseItem { voucher_id: item.id, ad: item.ad.to_vec() }),
                 Err(why) => {
                     report.second_hash_dropped += 1;
-                    let detail = format!(
+                    dropped.push(format!(
                         "account={account} order={} voucher={} reason={}",
                         hex::encode(order),
                         hex::encode(item.id),
                         why.as_str()
-                    );
-                    self.audit(store, "case.item_dropped", &detail)?;
+                    ));
                 }
             }
         }
+        // One transaction for all of this step's drops (an entry each), not one commit per item.
+        let at = unix_now();
+        let entries: Vec<AuditEntry<'_>> = dropped
+            .iter()
+            .map(|detail| AuditEntry { at, actor: AUDIT_ACTOR, action: "case.item_dropped", detail })
+            .collect();
+        store.append_audits(&entries)?;
         if keep.is_empty() {
             return Ok(());
         }
@@ -502,5 +515,5 @@ impl<'a> Processor<'a> {
 /// commands; the running server does the same in its background worker).
 pub fn process_pending(config: &ServerConfig, table: &ServerTable, store: &dyn Store) -> Result<ProcessReport> {
     let p = Processor::new(config, table)?;
-    p.run(store, usize::MAX, &AtomicBool::new(false))
+    p.run(store, usize::MAX, &AtomicBool::new(false), None)
 }

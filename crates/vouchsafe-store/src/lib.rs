@@ -73,7 +73,26 @@ pub trait Store: Send + Sync {
 
     /// Returns up to `limit` unprocessed batches, oldest first, with their
     /// vouchers in submission order.
-    fn next_unprocessed(&self, limit: usize) -> Result<Vec<InboxBatch>>;
+    fn next_unprocessed(&self, limit: usize) -> Result<Vec<InboxBatch>> {
+        self.next_unprocessed_with(limit, None, &mut |_, _| None)
+    }
+
+    /// [`Store::next_unprocessed`] for batches with an id greater than
+    /// `after` (all if `None`; a worker passes the last id of the round it
+    /// already holds), except that for each batch `cached` is
+    /// first asked for its vouchers by `(account, batch_id)`, and they are
+    /// read from storage only if it returns `None` (or a different number of
+    /// vouchers than the batch has). The caller vouches that what `cached`
+    /// returns is exactly what was stored for that batch, e.g. the vouchers
+    /// it passed to [`Store::insert_batch`] when that returned
+    /// [`InsertOutcome::Inserted`]. Lets a server hand batches from intake to
+    /// its worker in memory instead of reading them back.
+    fn next_unprocessed_with(
+        &self,
+        limit: usize,
+        after: Option<InboxId>,
+        cached: &mut dyn FnMut(&str, &[u8; 16]) -> Option<Vec<Vec<u8>>>,
+    ) -> Result<Vec<InboxBatch>>;
 
     /// Applies the results of processing batch `inbox_id` and marks it
     /// processed, all in one transaction. The raw vouchers of the batch are
@@ -154,6 +173,10 @@ pub trait Store: Send + Sync {
     /// Appends an entry to the hash-chained audit log. Entries must not carry
     /// secrets or associated data.
     fn append_audit(&self, entry: &AuditEntry<'_>) -> Result<AuditRecord>;
+
+    /// Appends several entries, in order, in **one** transaction (one
+    /// commit): either all are appended or, on error, none.
+    fn append_audits(&self, entries: &[AuditEntry<'_>]) -> Result<Vec<AuditRecord>>;
 
     /// Returns up to `limit` audit records with `seq > after_seq`, in order.
     fn audit_entries(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>>;

@@ -509,7 +509,12 @@ impl Store for SqliteStore {
         inserted
     }
 
-    fn next_unprocessed(&self, limit: usize) -> Result<Vec<InboxBatch>> {
+    fn next_unprocessed_with(
+        &self,
+        limit: usize,
+        after: Option<InboxId>,
+        cached: &mut dyn FnMut(&str, &[u8; 16]) -> Option<Vec<Vec<u8>>>,
+    ) -> Result<Vec<InboxBatch>> {
         type Row = (
             i64,
             String,
@@ -524,24 +529,39 @@ impl Store for SqliteStore {
             let conn = self.lock();
             let mut stmt = conn.prepare_cached(
                 "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool FROM inbox_batch
-                 WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
+                 WHERE processed_at IS NULL AND id > ?2 ORDER BY id LIMIT ?1",
             )?;
-            stmt.query_map(params![limit_i64(limit)], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })?
+            stmt.query_map(
+                params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )?
             .collect::<rusqlite::Result<_>>()?
         };
         rows.into_iter()
             .map(|(id, account, batch_id, received_at, count, blob, file)| {
                 let count = to_u64(count)?;
+                let batch_id = id16(&batch_id)?;
+                if let Some(vouchers) = cached(&account, &batch_id)
+                    .filter(|v| u64::try_from(v.len()).ok() == Some(count))
+                {
+                    return Ok(InboxBatch {
+                        id: InboxId(id),
+                        account,
+                        batch_id,
+                        vouchers,
+                        received_at,
+                    });
+                }
                 // Damage confined to one batch's vouchers is reported as
                 // such, so the caller can set that batch aside; other errors
                 // (I/O, a damaged row) pass through.
@@ -570,7 +590,7 @@ impl Store for SqliteStore {
                 Ok(InboxBatch {
                     id: InboxId(id),
                     account,
-                    batch_id: id16(&batch_id)?,
+                    batch_id,
                     vouchers: inbox::decode(&blob, count).map_err(unreadable)?,
                     received_at,
                 })
@@ -861,6 +881,21 @@ impl Store for SqliteStore {
         let rec = append_audit_tx(&tx, entry)?;
         tx.commit()?;
         Ok(rec)
+    }
+
+    fn append_audits(&self, entries: &[AuditEntry<'_>]) -> Result<Vec<AuditRecord>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.lock();
+        let _w = self.gate();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recs = entries
+            .iter()
+            .map(|e| append_audit_tx(&tx, e))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(recs)
     }
 
     fn audit_entries(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>> {

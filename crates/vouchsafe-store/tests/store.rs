@@ -1155,3 +1155,99 @@ fn a_missing_or_damaged_spool_file_is_a_clean_error() {
     let c = s.counters("alice").unwrap();
     assert_eq!((c.received, c.invalid), (3, 3));
 }
+
+#[test]
+fn append_audits_chains_in_order_and_is_all_or_nothing() {
+    let (_d, _path, s) = temp_store();
+    s.append_audit(&AuditEntry {
+        at: 1,
+        actor: "op",
+        action: "first",
+        detail: "",
+    })
+    .unwrap();
+    let entries: Vec<AuditEntry<'_>> = ["a", "b", "c"]
+        .iter()
+        .map(|d| AuditEntry {
+            at: 2,
+            actor: "server",
+            action: "case.item_dropped",
+            detail: d,
+        })
+        .collect();
+    let recs = s.append_audits(&entries).unwrap();
+    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(recs[1].prev_hash, recs[0].hash);
+    assert_eq!(s.verify_audit_chain().unwrap().head, recs[2].hash);
+    assert!(s.append_audits(&[]).unwrap().is_empty());
+
+    // One bad entry: nothing of the call is appended.
+    let bad = [
+        AuditEntry {
+            at: 3,
+            actor: "server",
+            action: "ok",
+            detail: "",
+        },
+        AuditEntry {
+            at: 3,
+            actor: "server",
+            action: "",
+            detail: "",
+        },
+    ];
+    assert!(matches!(
+        s.append_audits(&bad),
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(s.verify_audit_chain().unwrap().entries, 4);
+}
+
+#[test]
+fn next_unprocessed_with_takes_vouchers_from_the_caller_when_it_has_them() {
+    let (_d, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
+        .unwrap();
+    s.insert_batch("bob", [2; 16], &vouchers(2, 2), 1).unwrap();
+    // The spool files are gone: only the caller's copies can satisfy alice's batch.
+    for f in spool_files(&path) {
+        std::fs::remove_file(spool_dir(&path).join(f)).unwrap();
+    }
+    let mut asked = Vec::new();
+    let got = s
+        .next_unprocessed_with(10, None, &mut |account, batch_id| {
+            asked.push((account.to_owned(), *batch_id));
+            (account == "alice").then(|| vouchers(3, 1))
+        })
+        .err();
+    // bob's batch was not cached and its file is missing.
+    assert!(matches!(got, Some(StoreError::UnreadableBatch { .. })));
+    assert_eq!(
+        asked,
+        vec![("alice".to_owned(), [1; 16]), ("bob".to_owned(), [2; 16])]
+    );
+    let got = s
+        .next_unprocessed_with(1, None, &mut |_, _| Some(vouchers(3, 1)))
+        .unwrap();
+    assert_eq!(got[0].vouchers, vouchers(3, 1));
+    assert_eq!(
+        (got[0].account.as_str(), got[0].batch_id),
+        ("alice", [1; 16])
+    );
+    // A cached copy with the wrong count is not trusted: storage is read (and here fails).
+    assert!(matches!(
+        s.next_unprocessed_with(1, None, &mut |_, _| Some(vouchers(4, 1))),
+        Err(StoreError::UnreadableBatch { .. })
+    ));
+    // `after` skips the batches up to that id.
+    let got = s
+        .next_unprocessed_with(10, Some(got[0].id), &mut |_, _| Some(vouchers(2, 2)))
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].account, "bob");
+    assert!(
+        s.next_unprocessed_with(10, Some(got[0].id), &mut |_, _| None)
+            .unwrap()
+            .is_empty()
+    );
+}
