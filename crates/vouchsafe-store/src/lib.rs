@@ -47,6 +47,10 @@ pub use types::*;
 
 use zeroize::Zeroizing;
 
+/// A caller's copies of batches' vouchers for
+/// [`Store::next_unprocessed_with`], asked by `(account, batch_id)`.
+pub type CachedVouchers<'a> = dyn FnMut(&str, &[u8; 16]) -> Option<Vec<Vec<u8>>> + 'a;
+
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -91,7 +95,7 @@ pub trait Store: Send + Sync {
         &self,
         limit: usize,
         after: Option<InboxId>,
-        cached: &mut dyn FnMut(&str, &[u8; 16]) -> Option<Vec<Vec<u8>>>,
+        cached: &mut CachedVouchers<'_>,
     ) -> Result<Vec<InboxBatch>>;
 
     /// Applies the results of processing batch `inbox_id` and marks it

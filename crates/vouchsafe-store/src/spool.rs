@@ -50,7 +50,7 @@ pub(crate) struct Spool {
     /// Open handle of the directory, fsynced after a file is created.
     dir_handle: File,
     /// Shared (or, during the sweep, exclusive) `flock` held for the store's lifetime.
-    _lock: File,
+    lock: File,
     /// Whether this process had the spool to itself when it opened it (and so swept it).
     exclusive_at_open: bool,
     seq: AtomicU64,
@@ -124,7 +124,7 @@ impl Spool {
         Ok(Spool {
             dir: dir.to_path_buf(),
             dir_handle,
-            _lock: lock,
+            lock,
             exclusive_at_open: exclusive,
             seq,
         })
@@ -137,7 +137,7 @@ impl Spool {
 
     /// Turns the exclusive lock taken at open into a shared one, so other processes can open the database.
     pub(crate) fn share(&self) -> Result<()> {
-        self._lock.lock_shared().map_err(io("locking the spool"))
+        self.lock.lock_shared().map_err(io("locking the spool"))
     }
 
     fn path(&self, name: &str) -> Result<PathBuf> {

@@ -13,7 +13,7 @@ use crate::inbox;
 use crate::schema::{INBOX_BLOB_MIGRATION, MIGRATIONS};
 use crate::spool::{self, Spool};
 use crate::types::*;
-use crate::{Result, Store, StoreError};
+use crate::{CachedVouchers, Result, Store, StoreError};
 
 /// How long a writer waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,6 +138,42 @@ impl SqliteStore {
             Some(m) => m.lock().unwrap_or_else(|e| e.into_inner()),
             None => self.lock(),
         }
+    }
+
+    /// The stored vouchers of unprocessed batch `id` (`count` of them): its
+    /// in-row blob, or else its spool file. Damage confined to the batch's
+    /// vouchers is reported as [`StoreError::UnreadableBatch`], so the caller
+    /// can set that batch aside; other errors (I/O) pass through.
+    fn stored_vouchers(
+        &self,
+        id: InboxId,
+        count: u64,
+        blob: Option<Vec<u8>>,
+        file: Option<String>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let unreadable = |e: StoreError| match e {
+            StoreError::Corrupt(reason) => StoreError::UnreadableBatch {
+                id,
+                vouchers: count,
+                reason,
+            },
+            e => e,
+        };
+        let blob = match (blob, file, &self.spool) {
+            (Some(blob), _, _) => blob,
+            (None, Some(f), Some(spool)) => spool.read(&f).map_err(unreadable)?,
+            (None, Some(_), None) => {
+                return Err(unreadable(StoreError::Corrupt(
+                    "spool file named in an in-memory database",
+                )));
+            }
+            (None, None, _) => {
+                return Err(unreadable(StoreError::Corrupt(
+                    "unprocessed batch without vouchers",
+                )));
+            }
+        };
+        inbox::decode(&blob, count).map_err(unreadable)
     }
 
     /// Serialises this process's write transactions. Always taken after a
@@ -341,8 +377,8 @@ fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result
 }
 
 /// Applies one batch's results inside `tx` (see [`Store::complete_batch`]).
-/// Applies one batch's results inside `tx`. Returns the outcome and the name
-/// of the batch's spool file, to shred once `tx` has committed.
+/// Returns the outcome and the name of the batch's spool file, to shred once
+/// `tx` has committed.
 fn complete_one(
     tx: &Transaction<'_>,
     inbox_id: InboxId,
@@ -513,7 +549,7 @@ impl Store for SqliteStore {
         &self,
         limit: usize,
         after: Option<InboxId>,
-        cached: &mut dyn FnMut(&str, &[u8; 16]) -> Option<Vec<Vec<u8>>>,
+        cached: &mut CachedVouchers<'_>,
     ) -> Result<Vec<InboxBatch>> {
         type Row = (
             i64,
@@ -551,47 +587,17 @@ impl Store for SqliteStore {
             .map(|(id, account, batch_id, received_at, count, blob, file)| {
                 let count = to_u64(count)?;
                 let batch_id = id16(&batch_id)?;
-                if let Some(vouchers) = cached(&account, &batch_id)
+                let vouchers = match cached(&account, &batch_id)
                     .filter(|v| u64::try_from(v.len()).ok() == Some(count))
                 {
-                    return Ok(InboxBatch {
-                        id: InboxId(id),
-                        account,
-                        batch_id,
-                        vouchers,
-                        received_at,
-                    });
-                }
-                // Damage confined to one batch's vouchers is reported as
-                // such, so the caller can set that batch aside; other errors
-                // (I/O, a damaged row) pass through.
-                let unreadable = |e: StoreError| match e {
-                    StoreError::Corrupt(reason) => StoreError::UnreadableBatch {
-                        id: InboxId(id),
-                        vouchers: count,
-                        reason,
-                    },
-                    e => e,
-                };
-                let blob = match (blob, file, &self.spool) {
-                    (Some(blob), _, _) => blob,
-                    (None, Some(f), Some(spool)) => spool.read(&f).map_err(unreadable)?,
-                    (None, Some(_), None) => {
-                        return Err(unreadable(StoreError::Corrupt(
-                            "spool file named in an in-memory database",
-                        )));
-                    }
-                    (None, None, _) => {
-                        return Err(unreadable(StoreError::Corrupt(
-                            "unprocessed batch without vouchers",
-                        )));
-                    }
+                    Some(vouchers) => vouchers,
+                    None => self.stored_vouchers(InboxId(id), count, blob, file)?,
                 };
                 Ok(InboxBatch {
                     id: InboxId(id),
                     account,
                     batch_id,
-                    vouchers: inbox::decode(&blob, count).map_err(unreadable)?,
+                    vouchers,
                     received_at,
                 })
             })
@@ -875,12 +881,9 @@ impl Store for SqliteStore {
     }
 
     fn append_audit(&self, entry: &AuditEntry<'_>) -> Result<AuditRecord> {
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rec = append_audit_tx(&tx, entry)?;
-        tx.commit()?;
-        Ok(rec)
+        self.append_audits(std::slice::from_ref(entry))?
+            .pop()
+            .ok_or(StoreError::Corrupt("no audit record"))
     }
 
     fn append_audits(&self, entries: &[AuditEntry<'_>]) -> Result<Vec<AuditRecord>> {
