@@ -149,6 +149,9 @@ fn unknown_token_is_refused_without_echo() {
     c.table = dir.path().join("table.secret");
     c.table_updates = None;
     c.chunk_slots = 64;
+    // The CLI draws its own randomness: with p > 0 the one scanned image would be a synthetic voucher in a
+    // fraction p of runs, and the test asserts on "real".
+    c.order.synthetic_rate = 0.0;
     let cfg_path = dir.path().join("server.toml");
     std::fs::write(&cfg_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     // Build the table through the CLI from a hex list (exercises `table build` with a file).
