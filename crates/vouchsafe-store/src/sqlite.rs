@@ -182,6 +182,26 @@ impl SqliteStore {
     fn gate(&self) -> MutexGuard<'_, ()> {
         self.write_gate.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Runs `f` in one write transaction on the main connection: connection
+    /// lock, write gate, `BEGIN IMMEDIATE`, `f`, `COMMIT`. An error from `f`
+    /// drops the transaction, which rolls back: nothing of it is written.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.write_on(&mut self.lock(), f)
+    }
+
+    /// [`Self::write`] on an already locked connection (the intake's).
+    fn write_on<T>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let _w = self.gate();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
 }
 
 /// Per-connection settings (`journal_mode = WAL` is persistent in the file).
@@ -508,12 +528,9 @@ impl Store for SqliteStore {
             Some(spool) => (None, Some(spool.write(&blob)?)),
             None => (Some(blob), None),
         };
-        let mut conn = self.lock_intake();
-        let _w = self.gate();
-        let inserted = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let inserted = self.write_on(&mut self.lock_intake(), |tx| {
             // A concurrent retry may have stored the batch meanwhile.
-            if let Some(vouchers) = existing(&tx, account, &batch_id)? {
+            if let Some(vouchers) = existing(tx, account, &batch_id)? {
                 return Ok(InsertOutcome::Duplicate { vouchers });
             }
             tx.prepare_cached(
@@ -528,11 +545,8 @@ impl Store for SqliteStore {
                 blob,
                 file
             ])?;
-            tx.commit()?;
             Ok(InsertOutcome::Inserted { vouchers: count })
-        })();
-        drop(_w);
-        drop(conn);
+        });
         // The file of a batch that was not inserted is shredded now, unless the
         // insert failed: a failed COMMIT may still have committed, so that
         // file is left to the sweep at the next exclusive open, which keeps it
@@ -619,19 +633,16 @@ impl Store for SqliteStore {
         batches: &[(InboxId, &BatchResults)],
         processed_at: i64,
     ) -> Result<Vec<CompleteOutcome>> {
-        let mut out = Vec::with_capacity(batches.len());
-        let mut files = Vec::new();
-        {
-            let mut conn = self.lock();
-            let _w = self.gate();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (out, files) = self.write(|tx| {
+            let mut out = Vec::with_capacity(batches.len());
+            let mut files = Vec::new();
             for (inbox_id, results) in batches {
-                let (outcome, file) = complete_one(&tx, *inbox_id, results, processed_at)?;
+                let (outcome, file) = complete_one(tx, *inbox_id, results, processed_at)?;
                 out.push(outcome);
                 files.extend(file);
             }
-            tx.commit()?;
-        }
+            Ok((out, files))
+        })?;
         // Committed: the batches are processed whatever happens next. A file
         // that cannot be shredded now is an orphan, shredded by the sweep at
         // the next exclusive open.
@@ -724,34 +735,32 @@ impl Store for SqliteStore {
 
     fn set_account_state(&self, account: &str, order_id: [u8; 16], state: &[u8]) -> Result<()> {
         check_id(account, "account must be 1..=512 bytes")?;
-        let conn = self.lock();
-        let _w = self.gate();
-        conn.execute(
-            "INSERT INTO account_state (account, order_id, state) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account, order_id) DO UPDATE SET state = excluded.state",
-            params![account, &order_id[..], state],
-        )?;
-        Ok(())
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO account_state (account, order_id, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (account, order_id) DO UPDATE SET state = excluded.state",
+                params![account, &order_id[..], state],
+            )?;
+            Ok(())
+        })
     }
 
     fn create_case(&self, case: &NewCase<'_>) -> Result<CaseId> {
         check_id(case.account, "account must be 1..=512 bytes")?;
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
         tx.execute(
             "INSERT INTO case_file (account, order_id, created_at, status) VALUES (?1, ?2, ?3, 'open')",
             params![case.account, &case.order_id[..], case.created_at],
         )?;
         let id = tx.last_insert_rowid();
-        insert_items(&tx, id, 0, case.items)?;
+        insert_items(tx, id, 0, case.items)?;
         let detail = format!(
             "case={id} order={} items={}",
             hex(&case.order_id),
             case.items.len()
         );
         append_audit_tx(
-            &tx,
+            tx,
             &AuditEntry {
                 at: case.created_at,
                 actor: case.actor,
@@ -759,38 +768,35 @@ impl Store for SqliteStore {
                 detail: &detail,
             },
         )?;
-        tx.commit()?;
         Ok(CaseId(id))
+        })
     }
 
     fn add_case_items(&self, case: CaseId, items: &[CaseItem]) -> Result<()> {
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let purged: Option<i64> = tx
-            .query_row(
-                "SELECT ad_purged FROM case_file WHERE id = ?1",
+        self.write(|tx| {
+            let purged: Option<i64> = tx
+                .query_row(
+                    "SELECT ad_purged FROM case_file WHERE id = ?1",
+                    params![case.0],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match purged {
+                None => return Err(StoreError::NotFound("case")),
+                Some(p) if p != 0 => {
+                    return Err(StoreError::InvalidArgument(
+                        "the case's order data was purged",
+                    ));
+                }
+                Some(_) => {}
+            }
+            let next: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(pos), -1) + 1 FROM case_item WHERE case_id = ?1",
                 params![case.0],
                 |r| r.get(0),
-            )
-            .optional()?;
-        match purged {
-            None => return Err(StoreError::NotFound("case")),
-            Some(p) if p != 0 => {
-                return Err(StoreError::InvalidArgument(
-                    "the case's order data was purged",
-                ));
-            }
-            Some(_) => {}
-        }
-        let next: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(pos), -1) + 1 FROM case_item WHERE case_id = ?1",
-            params![case.0],
-            |r| r.get(0),
-        )?;
-        insert_items(&tx, case.0, next, items)?;
-        tx.commit()?;
-        Ok(())
+            )?;
+            insert_items(tx, case.0, next, items)
+        })
     }
 
     fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
@@ -840,9 +846,7 @@ impl Store for SqliteStore {
 
     fn set_case_status(&self, case: CaseId, d: &CaseDecision<'_>) -> Result<()> {
         check_id(d.reviewer, "reviewer must be 1..=512 bytes")?;
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
         let current: Option<String> = tx
             .query_row(
                 "SELECT status FROM case_file WHERE id = ?1",
@@ -868,7 +872,7 @@ impl Store for SqliteStore {
             current.as_str()
         );
         append_audit_tx(
-            &tx,
+            tx,
             &AuditEntry {
                 at: d.at,
                 actor: d.reviewer,
@@ -876,8 +880,8 @@ impl Store for SqliteStore {
                 detail: &detail,
             },
         )?;
-        tx.commit()?;
         Ok(())
+        })
     }
 
     fn append_audit(&self, entry: &AuditEntry<'_>) -> Result<AuditRecord> {
@@ -890,15 +894,7 @@ impl Store for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.lock();
-        let _w = self.gate();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let recs = entries
-            .iter()
-            .map(|e| append_audit_tx(&tx, e))
-            .collect::<Result<Vec<_>>>()?;
-        tx.commit()?;
-        Ok(recs)
+        self.write(|tx| entries.iter().map(|e| append_audit_tx(tx, e)).collect())
     }
 
     fn audit_entries(&self, after_seq: u64, limit: usize) -> Result<Vec<AuditRecord>> {
@@ -990,9 +986,7 @@ impl Store for SqliteStore {
 
     fn purge_order(&self, order_id: [u8; 16], at: i64) -> Result<PurgeReport> {
         let mut conn = self.lock();
-        let _w = self.gate();
-        let report = {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let report = self.write_on(&mut conn, |tx| {
             let o = &order_id[..];
             let opened =
                 tx.execute("DELETE FROM opened_voucher WHERE order_id = ?1", params![o])?;
@@ -1019,7 +1013,7 @@ impl Store for SqliteStore {
                 report.case_items
             );
             append_audit_tx(
-                &tx,
+                tx,
                 &AuditEntry {
                     at,
                     actor: "retention",
@@ -1027,9 +1021,8 @@ impl Store for SqliteStore {
                     detail: &detail,
                 },
             )?;
-            tx.commit()?;
-            report
-        };
+            Ok(report)
+        })?;
         // Best effort: move the purged pages out of the WAL into the (securely
         // overwritten) main file. Failure (e.g. a concurrent reader) is harmless;
         // a later checkpoint does it.
