@@ -67,11 +67,19 @@ pub struct WorkerConfig {
     pub poll_interval_ms: u64,
     /// Batches taken from the inbox per round.
     pub batches_per_round: usize,
+    /// Bytes of freshly stored vouchers the intake may hand to the worker in memory instead of the worker reading
+    /// them back from storage (0 turns the handoff off; the store stays the record either way).
+    #[serde(default = "default_handoff_bytes")]
+    pub handoff_bytes: usize,
+}
+
+fn default_handoff_bytes() -> usize {
+    64 << 20
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { poll_interval_ms: 1000, batches_per_round: 32 }
+        WorkerConfig { poll_interval_ms: 1000, batches_per_round: 32, handoff_bytes: default_handoff_bytes() }
     }
 }
 
@@ -272,6 +280,7 @@ impl ServerConfig {
         over!("VOUCHSAFE_CHUNK_SLOTS", self.chunk_slots);
         over!("VOUCHSAFE_WORKER_POLL_INTERVAL_MS", self.worker.poll_interval_ms);
         over!("VOUCHSAFE_WORKER_BATCHES_PER_ROUND", self.worker.batches_per_round);
+        over!("VOUCHSAFE_WORKER_HANDOFF_BYTES", self.worker.handoff_bytes);
         over!("VOUCHSAFE_LIMITS_MAX_MESSAGE_BYTES", self.limits.max_message_bytes);
         over!("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", self.limits.max_vouchers_per_batch);
         over!("VOUCHSAFE_LIMITS_RATE_VOUCHERS_PER_SECOND", self.limits.rate_vouchers_per_second);
@@ -327,6 +336,9 @@ impl ServerConfig {
         }
         if !(1..=10_000).contains(&w.batches_per_round) {
             return Err(ServerError::config("worker.batches_per_round", "must be in 1..=10000"));
+        }
+        if w.handoff_bytes > 4 << 30 {
+            return Err(ServerError::config("worker.handoff_bytes", "must be at most 4 GiB (4294967296)"));
         }
         self.validate_order()?;
         self.validate_limits()?;
@@ -518,6 +530,7 @@ mod tests {
             ("VOUCHSAFE_LISTEN", "0.0.0.0:7000"),
             ("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", "17"),
             ("VOUCHSAFE_ORDER_THRESHOLD", "9"),
+            ("VOUCHSAFE_WORKER_HANDOFF_BYTES", "0"),
             ("VOUCHSAFE_ACCOUNTS", "alice=aaaaaaaaaaaaaaaaaaaa, bob=bbbbbbbbbbbbbbbbbbbbbbb"),
         ]
         .into_iter()
@@ -526,6 +539,7 @@ mod tests {
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.limits.max_vouchers_per_batch, 17);
         assert_eq!(c.order.threshold, 9);
+        assert_eq!(c.worker.handoff_bytes, 0);
         assert_eq!(c.accounts.len(), 2);
         assert_eq!(c.accounts[1].account, "bob");
         c.validate().unwrap_or_else(|e| panic!("{e}"));
@@ -570,9 +584,22 @@ mod tests {
         dup.account = "other".into();
         c.accounts.push(dup);
         assert_eq!(key_of(&c), "accounts[1].token");
+        let mut c = base.clone();
+        c.worker.handoff_bytes = (4 << 30) + 1;
+        assert_eq!(key_of(&c), "worker.handoff_bytes");
         let mut c = base;
         c.order.hash_config_id = 999;
         assert_eq!(key_of(&c), "order.hash_config_id");
+    }
+
+    /// A config file written before `worker.handoff_bytes` existed still loads, with the default budget.
+    #[test]
+    fn handoff_bytes_defaults_when_absent() {
+        let text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+        let line = text.lines().find(|l| l.starts_with("handoff_bytes")).unwrap_or_else(|| panic!("{text}"));
+        let old = text.replace(&format!("{line}\n"), "");
+        let back = ServerConfig::from_toml_str(&old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.worker.handoff_bytes, 64 << 20);
     }
 
     #[test]

@@ -51,10 +51,6 @@ use grpc::{MatchingServer, MatchingService};
 use service::Shared;
 use table::ServedTable;
 
-/// Bytes of freshly stored vouchers the intake may hand to the worker in memory (see `handoff.rs`): about 50
-/// batches of 256 vouchers. Beyond it the worker reads batches back from storage.
-const HANDOFF_BYTES: usize = 64 << 20;
-
 /// HTTP/2 receive window per stream: a whole 256-voucher batch (about 1.25 MB) fits, so a submission is not
 /// throttled by window updates.
 const STREAM_WINDOW_BYTES: u32 = 4 << 20;

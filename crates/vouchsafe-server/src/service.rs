@@ -50,7 +50,7 @@ impl Shared {
         let auth = Authenticator::new(&config.accounts);
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len();
-        let handoff = Handoff::new(crate::HANDOFF_BYTES);
+        let handoff = Handoff::new(config.worker.handoff_bytes);
         Shared { config, served, store, wake: Notify::new(), handoff, auth, limiter, voucher_len }
     }
 
