@@ -160,6 +160,8 @@ pub struct TableInfo {
     pub not_after: i64,
     /// Slot count m.
     pub slot_count: u32,
+    /// Whether the slots are held decompressed ([`crate::ClientConfig::point_cache`]).
+    pub point_cache: bool,
 }
 
 type DynRng = dyn CryptoRng + Send;
@@ -308,6 +310,7 @@ impl Client {
 
         let dir = config.data_dir.clone();
         let service = config.service_id.clone();
+        let point_cache = config.point_cache;
         let mut rng_src = rng;
         let (dir_lock, loaded, outbox, rng_src) = blocking(move || {
             files::create_private_dir(&dir)?;
@@ -324,7 +327,7 @@ impl Client {
                     return Err(ClientError::Io { op: "locking the data directory", kind: e.kind() })
                 }
             }
-            let loaded = store::load_table(&dir, &service)?;
+            let loaded = store::load_table(&dir, &service, point_cache)?;
             let active = match loaded {
                 Some(l) => {
                     let state = with_rng_src(&mut rng_src, |r| store::ensure_state(&dir, &l, r))??;
@@ -364,6 +367,7 @@ impl Client {
             not_before: a.loaded.order.not_before,
             not_after: a.loaded.order.not_after,
             slot_count: m.params.slot_count,
+            point_cache: a.loaded.table.has_point_cache(),
         })
     }
 
@@ -507,7 +511,12 @@ impl Client {
             attempt += 1;
         }
         let order = verified.order.clone();
-        let loaded = blocking(move || Ok(LoadedTable { table: asm.finish()?, order })).await?;
+        let point_cache = self.inner.config.point_cache;
+        let loaded = blocking(move || {
+            let table = if point_cache { asm.finish_with_point_cache()? } else { asm.finish()? };
+            Ok(LoadedTable { table, order })
+        })
+        .await?;
         let loaded = self.install(loaded).await?;
         Ok(SyncStep::Done(self.report(SyncKind::Full, *bytes, &loaded)))
     }

@@ -108,7 +108,7 @@ impl<'a> Cursor<'a> {
 /// Reloads the table; `Ok(None)` if there is none. Everything is revalidated: the manifest decodes, its root equals
 /// the stored root, the order agrees with the parameters and `service_id`, and the slots pass the full client-side
 /// table validation.
-pub fn load_table(dir: &Path, service_id: &str) -> Result<Option<LoadedTable>> {
+pub fn load_table(dir: &Path, service_id: &str, point_cache: bool) -> Result<Option<LoadedTable>> {
     let Some(body) = files::read_framed(&table_path(dir), "table", TABLE_MAGIC, TABLE_FORMAT)? else {
         return Ok(None);
     };
@@ -144,7 +144,12 @@ pub fn load_table(dir: &Path, service_id: &str) -> Result<Option<LoadedTable>> {
     };
     let order = check_order(&summary, &manifest.params, service_id)
         .map_err(|_| bad("the stored order does not agree with the stored table or the configuration"))?;
-    let table = ClientTable::new(manifest, slots).map_err(|_| bad("the stored table does not validate"))?;
+    let table = if point_cache {
+        ClientTable::new_with_point_cache(manifest, slots)
+    } else {
+        ClientTable::new(manifest, slots)
+    }
+    .map_err(|_| bad("the stored table does not validate"))?;
     Ok(Some(LoadedTable { table, order }))
 }
 

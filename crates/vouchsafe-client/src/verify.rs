@@ -226,7 +226,17 @@ impl TableAssembler {
 
     /// Every chunk present: validates the whole table (identity, non-canonical or repeated slots are refused).
     pub fn finish(self) -> Result<ClientTable> {
-        let table = self.download.finish().map_err(table_err)?;
+        self.complete(false)
+    }
+
+    /// As [`TableAssembler::finish`], keeping the slots decompressed ([`ClientTable::new_with_point_cache`]).
+    pub fn finish_with_point_cache(self) -> Result<ClientTable> {
+        self.complete(true)
+    }
+
+    fn complete(self, point_cache: bool) -> Result<ClientTable> {
+        let table = if point_cache { self.download.finish_with_point_cache() } else { self.download.finish() }
+            .map_err(table_err)?;
         if table.root() != self.root {
             return Err(fail("the assembled table's root differs from the manifest's"));
         }

@@ -305,3 +305,63 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
     assert_eq!(client.table_info().unwrap().epoch, 2);
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::UpToDate);
 }
+
+/// `ClientConfig::point_cache`: the table is held decompressed after a full download, an incremental update and a
+/// reload, and the vouchers made from it are the ones the server opens (the indicator only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
+    let images: Vec<Vec<u8>> = (31..=33).map(|s| png(s, 96, 80)).collect();
+    let table = build_table(1, vec![primary_of(&images[0])], 31);
+    let opener = Opener::new(
+        vouchsafe_protocol::table::BlindingKey::from_bytes(&table.key().to_bytes()).unwrap(),
+        table.params().clone(),
+    )
+    .unwrap();
+    let fake = Fake::default();
+    fake.s.lock().unwrap().table = Some(table);
+    let endpoint = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cached = |on: bool| {
+        let mut c = config(&endpoint, dir.path(), TOKEN);
+        c.point_cache = on;
+        c
+    };
+
+    let client = Client::open(cached(true)).await.unwrap();
+    assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
+    assert!(client.table_info().unwrap().point_cache);
+    {
+        let mut s = fake.s.lock().unwrap();
+        let t = s.table.as_mut().unwrap();
+        let u = t.update(vec![primary_of(&images[1])], &[], &mut rng(32)).unwrap();
+        s.update_from = Some((1, u));
+    }
+    assert_eq!(client.sync().await.unwrap().kind, SyncKind::Incremental);
+    assert!(client.table_info().unwrap().point_cache);
+
+    drop(client);
+    let client = Client::open(cached(true)).await.unwrap();
+    assert!(client.table_info().unwrap().point_cache);
+    let now = SystemTime::now();
+    for (i, img) in images.iter().enumerate() {
+        assert_eq!(client.scan(img.clone(), [i as u8; 32], now).await.unwrap().kind, VoucherKind::Real);
+    }
+    client.submit().await.unwrap();
+    drop(client);
+    // The same directory opened without the option holds the table compressed.
+    assert!(!Client::open(cached(false)).await.unwrap().table_info().unwrap().point_cache);
+
+    // Images 0 (initial table) and 1 (added by the update) open; image 2 does not.
+    let s = fake.s.lock().unwrap();
+    let opened: Vec<bool> = s
+        .batches
+        .values()
+        .flatten()
+        .map(|v| match opener.open_bytes(v) {
+            OpenOutcome::Opened(_) => true,
+            OpenOutcome::NonMatch => false,
+            OpenOutcome::Invalid(r) => panic!("invalid voucher: {r:?}"),
+        })
+        .collect();
+    assert_eq!((opened.len(), opened.iter().filter(|o| **o).count()), (3, 2));
+}

@@ -224,15 +224,18 @@ fn table_file_round_trip_and_corruption() {
     let table = assemble_table(&v, chunks(&t)).unwrap();
     let loaded = store::LoadedTable { table, order: v.order.clone() };
     store::save_table(d.path(), &loaded).unwrap();
-    let back = store::load_table(d.path(), SERVICE).unwrap().unwrap();
+    let back = store::load_table(d.path(), SERVICE, false).unwrap().unwrap();
     assert_eq!(back.table.root(), loaded.table.root());
+    assert!(!back.table.has_point_cache());
+    let cached = store::load_table(d.path(), SERVICE, true).unwrap().unwrap();
+    assert_eq!((cached.table.root(), cached.table.has_point_cache()), (loaded.table.root(), true));
     assert_eq!(back.order, loaded.order);
     // Configured for another service: the stored table is refused.
-    assert!(store::load_table(d.path(), "other").is_err());
+    assert!(store::load_table(d.path(), "other", false).is_err());
     let path = store::table_path(d.path());
     let mut b = std::fs::read(&path).unwrap();
     let n = b.len();
     b[n / 2] ^= 1;
     std::fs::write(&path, &b).unwrap();
-    assert!(matches!(store::load_table(d.path(), SERVICE), Err(ClientError::Storage { file: "table", .. })));
+    assert!(matches!(store::load_table(d.path(), SERVICE, true), Err(ClientError::Storage { file: "table", .. })));
 }
