@@ -129,7 +129,7 @@ impl DetectableHash {
         let mut acc = Fp::ONE;
         for _ in 0..self.threshold.saturating_sub(1) {
             powers.push(acc);
-            acc = acc * x;
+            acc *= x;
         }
         self.polynomials().map(|p| crate::field::dot(p, &powers)).collect()
     }
