@@ -162,16 +162,18 @@ fn config(endpoint: &str, dir: &std::path::Path, token: &str) -> ClientConfig {
     c
 }
 
+/// The server's opener for `table` (what the worker would use), to check which submitted vouchers match.
+fn opener_of(table: &ServerTable) -> Opener {
+    let key = vouchsafe_protocol::table::BlindingKey::from_bytes(&table.key().to_bytes()).unwrap();
+    Opener::new(key, table.params().clone()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_scan_submit_and_crash_recovery() {
     let images: Vec<Vec<u8>> = (1..=4).map(|s| png(s, 96, 80)).collect();
     // Images 0 and 1 are indicators; 2 and 3 are not.
     let table = build_table(1, vec![primary_of(&images[0]), primary_of(&images[1])], 11);
-    let opener = Opener::new(
-        vouchsafe_protocol::table::BlindingKey::from_bytes(&table.key().to_bytes()).unwrap(),
-        table.params().clone(),
-    )
-    .unwrap();
+    let opener = opener_of(&table);
     let fake = Fake::default();
     fake.s.lock().unwrap().table = Some(table);
     let endpoint = serve(fake.clone()).await;
@@ -312,11 +314,7 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
 async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     let images: Vec<Vec<u8>> = (31..=33).map(|s| png(s, 96, 80)).collect();
     let table = build_table(1, vec![primary_of(&images[0])], 31);
-    let opener = Opener::new(
-        vouchsafe_protocol::table::BlindingKey::from_bytes(&table.key().to_bytes()).unwrap(),
-        table.params().clone(),
-    )
-    .unwrap();
+    let opener = opener_of(&table);
     let fake = Fake::default();
     fake.s.lock().unwrap().table = Some(table);
     let endpoint = serve(fake.clone()).await;
