@@ -284,6 +284,8 @@ impl ClientSession {
         Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null })
     }
 
+    // `&*secret * x`: the secret scalars are multiplied through a reference so that no unzeroized copy is made.
+    #[allow(clippy::op_ref)]
     fn real<R: CryptoRng + ?Sized>(
         &self,
         table: &ClientTable,

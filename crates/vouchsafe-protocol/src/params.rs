@@ -118,6 +118,8 @@ impl EpochParams {
     }
 
     /// Converts a probability in [0, 1) to the wire's fraction of 2^32 (saturating just below 1).
+    // `!(p > 0.0)` on purpose: NaN maps to 0 as well.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn rate_from_probability(p: f64) -> u32 {
         if !(p > 0.0) {
             0

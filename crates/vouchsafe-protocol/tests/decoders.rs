@@ -61,7 +61,8 @@ fn all_decoders(f: &Fixture, bytes: &[u8]) -> Vec<bool> {
 fn valid_encodings_decode_and_every_truncation_or_extension_fails() {
     let f = fixture();
     let params_bytes = f.params.encode();
-    let cases: Vec<(&str, &Vec<u8>, Box<dyn Fn(&[u8]) -> bool>)> = vec![
+    type Decodes<'a> = Box<dyn Fn(&[u8]) -> bool + 'a>;
+    let cases: Vec<(&str, &Vec<u8>, Decodes<'_>)> = vec![
         ("params", &params_bytes, Box::new(|b| EpochParams::decode(b).is_ok())),
         ("voucher", &f.voucher, Box::new(|b| DecodedVoucher::decode(b, &f.params).is_ok())),
         ("chunk", &f.chunk, Box::new(|b| TableChunk::decode(b).is_ok())),
