@@ -1,33 +1,8 @@
 //! The `vouchsafe` binary: the demo runs and exits 0; errors exit non-zero with one precise line on stderr.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-fn vouchsafe(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .args(args)
-        .env_remove("VOUCHSAFE_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let start = Instant::now();
-    while child.try_wait().ok().flatten().is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("vouchsafe {args:?} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn stderr_line(o: &Output) -> String {
-    let s = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(s.trim_end().lines().count(), 1, "exactly one line on stderr: {s:?}");
-    assert!(s.starts_with("vouchsafe: "), "{s:?}");
-    s
-}
+use common::{stderr_line, vouchsafe};
 
 #[test]
 fn demo_runs_crosses_the_threshold_and_exits_zero() {

@@ -2,10 +2,10 @@
 //! database: every acknowledged batch is in the store, nothing is counted twice, and the worker reaches exactly
 //! the expected case. Real gRPC on 127.0.0.1; every wait is bounded.
 
+mod common;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use rand_chacha::ChaCha20Rng;
 use tonic::metadata::MetadataValue;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
+use common::{connect, spawn_server, terminate};
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::table::ClientTable;
@@ -41,76 +42,6 @@ fn image_y_ad(seed: u64) -> (Vec<u8>, Vec<u8>) {
         .unwrap_or_else(|e| panic!("ad: {e}"))
         .encode();
     (h.primary.to_canonical_bytes(), ad)
-}
-
-struct ServerProc {
-    child: Child,
-    addr: String,
-}
-
-fn spawn_server(config_path: &Path, log: &Path) -> ServerProc {
-    let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("log: {e}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {} // drain
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(l) => l,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("the server did not report its address within 60 s");
-        }
-    };
-    let addr = line
-        .strip_prefix("vouchsafe: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .trim()
-        .to_owned();
-    ServerProc { child, addr }
-}
-
-fn terminate(mut p: ServerProc) {
-    let pid = p.child.id().to_string();
-    let ok = Command::new("kill").args(["-TERM", &pid]).status().map(|s| s.success()).unwrap_or(false);
-    assert!(ok, "could not send SIGTERM");
-    let start = Instant::now();
-    loop {
-        match p.child.try_wait() {
-            Ok(Some(status)) => {
-                assert!(status.success(), "graceful shutdown exits 0, got {status}");
-                return;
-            }
-            Ok(None) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = p.child.kill();
-                panic!("the server did not stop within 30 s of SIGTERM");
-            }
-        }
-    }
-}
-
-async fn connect(addr: &str) -> MatchingClient<tonic::transport::Channel> {
-    let start = Instant::now();
-    loop {
-        match MatchingClient::connect(format!("http://{addr}")).await {
-            Ok(c) => return c,
-            Err(e) if start.elapsed() > Duration::from_secs(20) => panic!("connect: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
 }
 
 async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batch) -> Result<u32, tonic::Status> {
