@@ -17,8 +17,8 @@ use crate::error::{CliError, Result};
 /// Largest indicator list file read (64 MiB).
 const MAX_INDICATOR_FILE: u64 = 64 * 1024 * 1024;
 
-/// `vouchsafe serve --config FILE`: load, start, print the bound address, run until SIGTERM/SIGINT, shut down
-/// gracefully.
+/// `vouchsafe serve --config FILE`: load, start, print the bound address, run until SIGTERM/SIGINT (reloading the
+/// table on SIGHUP), shut down gracefully.
 pub async fn serve(config_path: &Path) -> Result<()> {
     let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("serve", e))?;
     vouchsafe_server::init_tracing(false);
@@ -30,7 +30,7 @@ pub async fn serve(config_path: &Path) -> Result<()> {
         let _ = writeln!(out, "vouchsafe: listening on {}", server.local_addr());
         let _ = out.flush();
     }
-    vouchsafe_server::termination_signal().await;
+    vouchsafe_server::wait_for_termination(&server).await;
     server.shutdown().await.map_err(|e| CliError::from_server("serve: shutdown", e))?;
     Ok(())
 }
@@ -123,6 +123,60 @@ pub fn table_build(config_path: &Path, indicators: &Path, out: &Path) -> Result<
         hex::encode(table.manifest().root())
     );
     println!("the table file contains the blinding key: keep it private (mode 0600)");
+    Ok(())
+}
+
+/// `vouchsafe table update`.
+pub fn table_update(config_path: &Path, add: Option<&Path>, remove: Option<&Path>) -> Result<()> {
+    let err = |e| CliError::from_server("table update", e);
+    let config = ServerConfig::load(config_path).map_err(err)?;
+    let Some(history) = config.table_updates.clone() else {
+        return Err(CliError::usage(
+            "table update: `table_updates` is not set in the configuration; without an update history clients \
+             could only download the whole table again",
+        ));
+    };
+    let cfg = config.hash_config().map_err(err)?;
+    let add = add.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
+    let remove = remove.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
+    if let Some(i) = add.iter().position(|y| remove.contains(y)) {
+        return Err(CliError::usage(format!(
+            "table update: indicator {} is both added and removed",
+            hex::encode(&add[i])
+        )));
+    }
+    let mut table = vouchsafe_server::load_table(&config.table).map_err(err)?;
+    vouchsafe_server::check_table_matches(&config, &table).map_err(err)?;
+    let (asked_add, asked_remove) = (add.len(), remove.len());
+    let adding: Vec<Vec<u8>> = add.into_iter().filter(|y| !table.contains(y)).collect();
+    let removing: Vec<Vec<u8>> = remove.into_iter().filter(|y| table.contains(y)).collect();
+    if adding.is_empty() && removing.is_empty() {
+        return Err(CliError::usage(
+            "table update: nothing to change (every addition is already in the table and no removal is in it)",
+        ));
+    }
+    let from = table.version();
+    let mut rng = os_rng()?;
+    let update = table.update(adding.clone(), &removing, &mut rng).map_err(|e| err(e.into()))?;
+    // The history first: if saving the table then fails, the server ignores a history record ahead of the table
+    // file, and the next update supersedes it.
+    vouchsafe_server::append_update(&history, &update).map_err(err)?;
+    vouchsafe_server::save_table(&config.table, &table).map_err(err)?;
+    println!(
+        "table {} updated from version {from} to {}: {} added, {} removed ({} additions already present, {} \
+         removals not present), {} indicators, {} slots changed ({} bytes of update), root {}",
+        config.table.display(),
+        table.version(),
+        adding.len(),
+        removing.len(),
+        asked_add - adding.len(),
+        asked_remove - removing.len(),
+        table.indicator_count(),
+        update.changes.len(),
+        update.encode().len(),
+        hex::encode(table.manifest().root())
+    );
+    println!("send SIGHUP to `vouchsafe serve` (or restart it) to serve the new version");
     Ok(())
 }
 

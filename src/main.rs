@@ -76,6 +76,19 @@ enum TableCommand {
         #[arg(long, value_name = "TABLE")]
         out: PathBuf,
     },
+    /// Add and remove indicators in the configured table (same epoch and key), append the change to the update
+    /// history and save the table; then send SIGHUP to `vouchsafe serve` (or restart it) to serve the new version.
+    Update {
+        /// Server configuration (TOML): names the table file and the update history.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Indicators to add: a directory of images or a file of hex canonical primary hashes.
+        #[arg(long, value_name = "FILE|DIR", required_unless_present = "remove")]
+        add: Option<PathBuf>,
+        /// Indicators to remove (e.g. after a confirmed false positive), in the same forms.
+        #[arg(long, value_name = "FILE|DIR")]
+        remove: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +189,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
         Command::Table(TableCommand::Build { config, indicators, out }) => cmd::table_build(&config, &indicators, &out),
+        Command::Table(TableCommand::Update { config, add, remove }) => {
+            cmd::table_update(&config, add.as_deref(), remove.as_deref())
+        }
         Command::Client(c) => {
             let token = c.token.ok_or_else(|| {
                 CliError::usage("client: no bearer token: pass --token or set VOUCHSAFE_TOKEN")

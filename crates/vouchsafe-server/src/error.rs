@@ -32,6 +32,12 @@ pub enum ServerError {
         /// Which parameter differs.
         field: &'static str,
     },
+    /// A table reload was refused; the served table is unchanged.
+    #[error("table reload refused: {reason}")]
+    TableReload {
+        /// Why.
+        reason: String,
+    },
     /// The protocol core rejected something (a table file, an update history, a reconstruction).
     #[error("protocol: {0}")]
     Protocol(#[from] vouchsafe_protocol::Error),

@@ -33,6 +33,7 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         ServerError::Config { .. }
         | ServerError::Io { .. }
         | ServerError::TableMismatch { .. }
+        | ServerError::TableReload { .. }
         | ServerError::Protocol(_)
         | ServerError::Store(_)
         | ServerError::Transport(_)
@@ -75,8 +76,8 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<v1::TableChunk, Status>> + S
 #[tonic::async_trait]
 impl Matching for MatchingService {
     async fn get_manifest(&self, _: Request<v1::GetManifestRequest>) -> Result<Response<v1::Manifest>, Status> {
-        let (m, root) = self.shared.manifest().map_err(to_status)?;
-        Ok(Response::new(manifest_message(&self.shared, m, root)))
+        let served = self.shared.manifest().map_err(to_status)?;
+        Ok(Response::new(manifest_message(&self.shared, &served.manifest, served.root)))
     }
 
     type StreamTableStream = ChunkStream;
@@ -86,9 +87,9 @@ impl Matching for MatchingService {
         request: Request<v1::StreamTableRequest>,
     ) -> Result<Response<Self::StreamTableStream>, Status> {
         let r = request.into_inner();
-        let range = self.shared.stream_range(r.table_version, r.first_chunk).map_err(to_status)?;
-        let shared = Arc::clone(&self.shared);
-        let stream = tokio_stream::iter(range.map(move |i| match shared.chunk(i) {
+        // The stream keeps the version it was asked for even if a reload replaces the served table meanwhile.
+        let (served, range) = self.shared.stream_range(r.table_version, r.first_chunk).map_err(to_status)?;
+        let stream = tokio_stream::iter(range.map(move |i| match served.table.chunk(i) {
             Some(c) => Ok(v1::TableChunk { index: i, chunk: c.encode() }),
             None => Err(to_status(ServerError::Internal("chunk index inside the range not found"))),
         }));
@@ -100,11 +101,11 @@ impl Matching for MatchingService {
         let view = self.shared.update(from).map_err(to_status)?;
         Ok(Response::new(v1::TableUpdate {
             from_version: view.from_version,
-            to_version: view.manifest.table_version,
+            to_version: view.served.manifest.table_version,
             // Up to date: no update encoding at all (an empty `update`), to_version == from_version.
             update: view.update.map(|u| u.encode()).unwrap_or_default(),
-            root: view.root.to_vec(),
-            chunk_hashes: view.manifest.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+            root: view.served.root.to_vec(),
+            chunk_hashes: view.served.manifest.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
         }))
     }
 

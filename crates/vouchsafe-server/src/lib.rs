@@ -44,7 +44,7 @@ pub use config::{
     WorkerConfig, unix_now,
 };
 pub use error::{Result, ServerError};
-pub use table::{append_update, build_table, check_table_matches, load_table, read_updates, save_table};
+pub use table::{TableReload, append_update, build_table, check_table_matches, load_table, read_updates, save_table};
 pub use worker::{AUDIT_ACTOR, ProcessReport, SecondHashFailure, process_pending, second_hash_check};
 
 use grpc::{MatchingServer, MatchingService};
@@ -95,12 +95,60 @@ pub async fn termination_signal() {
     }
 }
 
-/// Loads the table and opens the database named in `config`, then [`serve`]s until SIGTERM or SIGINT.
+/// Loads the table and opens the database named in `config`, then [`serve`]s until SIGTERM or SIGINT. On SIGHUP
+/// it reloads the table file and the update history (see [`RunningServer::reload_table`]).
 pub async fn run_from_config(config: ServerConfig) -> Result<()> {
     config.validate()?;
     let table = load_table(&config.table)?;
     let store = open_store(&config)?;
-    serve(config, table, store, termination_signal()).await
+    let server = start(config, table, store).await?;
+    wait_for_termination(&server).await;
+    server.shutdown().await
+}
+
+/// Waits for SIGTERM or SIGINT; meanwhile every SIGHUP reloads the served table
+/// ([`RunningServer::reload_table`]; a refused reload is logged and the served table stays).
+pub async fn wait_for_termination(server: &RunningServer) {
+    let term = termination_signal();
+    tokio::pin!(term);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => loop {
+                tokio::select! {
+                    _ = &mut term => return,
+                    Some(()) = hup.recv() => {
+                        let _ = server.reload_table().await;
+                    }
+                }
+            },
+            Err(_) => tracing::warn!("SIGHUP handler not installed: table updates need a restart"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = server;
+    term.await;
+}
+
+async fn reload(shared: &Arc<Shared>) -> Result<TableReload> {
+    let s = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || s.reload_table())
+        .await
+        .map_err(|_| ServerError::Internal("table reload panicked"))?
+}
+
+fn log_reload(r: &Result<TableReload>) {
+    match r {
+        Ok(r) if r.changed => tracing::info!(
+            from_version = r.from_version,
+            to_version = r.to_version,
+            indicators = r.indicators,
+            "table reloaded"
+        ),
+        Ok(r) => tracing::info!(table_version = r.to_version, "table reload: the files hold the served version"),
+        Err(e) => tracing::error!(error = %e, "table reload failed; the served table is unchanged"),
+    }
 }
 
 /// Binds `config.listen` and runs the server until `shutdown` resolves; then stops accepting, finishes in-flight
@@ -135,17 +183,34 @@ fn prepare(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> R
 }
 
 /// A server running in the background (see [`start`]).
-#[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
+    shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("addr", &self.addr).finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {
     /// The bound address (useful with `127.0.0.1:0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Re-reads the table file and the update history named in the configuration and serves them if they are a
+    /// later version of the served epoch (same parameters, same blinding key); what `vouchsafe serve` does on
+    /// SIGHUP after `vouchsafe table update`. Refused otherwise ([`ServerError::TableReload`], or the load error),
+    /// and then the served table is unchanged. A successful reload is written to the audit log first. Streams and
+    /// worker rounds already running finish on the version they started with.
+    pub async fn reload_table(&self) -> Result<TableReload> {
+        let r = reload(&self.shared).await;
+        log_reload(&r);
+        r
     }
 
     /// Shuts down gracefully and waits until the server and its worker have stopped.
@@ -167,10 +232,10 @@ pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Stor
         source,
     })?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(shared, listener, async move {
+    let task = tokio::spawn(run(Arc::clone(&shared), listener, async move {
         let _ = rx.await;
     }));
-    Ok(RunningServer { addr, stop: Some(tx), task })
+    Ok(RunningServer { addr, shared, stop: Some(tx), task })
 }
 
 async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
@@ -190,9 +255,9 @@ async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<O
 
     tracing::info!(
         listen = ?addr,
-        epoch = shared.served.table.params().epoch,
-        table_version = shared.served.version(),
-        indicators = shared.served.table.indicator_count(),
+        epoch = shared.served().table.params().epoch,
+        table_version = shared.served().version(),
+        indicators = shared.served().table.indicator_count(),
         "matching server started"
     );
     // TCP_NODELAY: a reply is written in several small pieces (headers, message, trailers); with Nagle's algorithm
@@ -230,7 +295,9 @@ async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         let st = Arc::clone(&stop);
         let check_purge = !purged;
         let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
-            let p = worker::Processor::new(&s.config, &s.served.table)?;
+            // One table version for the whole round, even if a reload swaps the served table meanwhile.
+            let served = s.served();
+            let p = worker::Processor::new(&s.config, &served.table)?;
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
             Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff))?, did_purge))

@@ -1,21 +1,22 @@
 //! The domain side of the RPCs: authentication, cheap structural validation, rate limiting, durable intake, and
 //! the table views. No gRPC types here; `grpc` converts.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use tokio::sync::Notify;
 use vouchsafe_protocol::labels::WIRE_VERSION;
-use vouchsafe_protocol::table::{TableChunk, TableManifest, TableUpdate};
+use subtle::ConstantTimeEq;
+use vouchsafe_protocol::table::TableUpdate;
 use vouchsafe_protocol::voucher::Voucher;
-use vouchsafe_store::{InsertOutcome, Store};
+use vouchsafe_store::{AuditEntry, InsertOutcome, Store};
 
 use crate::auth::Authenticator;
 use crate::config::{OrderConfig, ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::handoff::Handoff;
 use crate::ratelimit::RateLimiter;
-use crate::table::ServedTable;
+use crate::table::{ServedTable, TableReload, check_table_matches, load_table, read_updates};
 
 /// The acknowledgement of a stored batch. Depends only on the request envelope and the stored batch's count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,18 +25,21 @@ pub(crate) struct Ack {
     pub(crate) accepted: u32,
 }
 
-/// An update for a client, with the manifest of the version it leads to.
-pub(crate) struct UpdateView<'a> {
+/// An update for a client, with the served table (manifest, root) of the version it leads to.
+pub(crate) struct UpdateView {
     pub(crate) from_version: u64,
     pub(crate) update: Option<TableUpdate>,
-    pub(crate) manifest: &'a TableManifest,
-    pub(crate) root: [u8; 32],
+    pub(crate) served: Arc<ServedTable>,
 }
 
 /// State shared by the RPC handlers and the worker.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
-    pub(crate) served: ServedTable,
+    /// The served table; replaced as a whole by [`Shared::reload_table`]. Readers take the `Arc` and keep one
+    /// consistent version for the whole request (or worker round).
+    served: RwLock<Arc<ServedTable>>,
+    /// Serialises reloads (reading the files, checking, swapping).
+    reload: Mutex<()>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) wake: Notify,
     /// Freshly stored batches, for the worker to take without reading them back.
@@ -51,7 +55,68 @@ impl Shared {
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len();
         let handoff = Handoff::new(config.worker.handoff_bytes);
-        Shared { config, served, store, wake: Notify::new(), handoff, auth, limiter, voucher_len }
+        Shared {
+            config,
+            served: RwLock::new(Arc::new(served)),
+            reload: Mutex::new(()),
+            store,
+            wake: Notify::new(),
+            handoff,
+            auth,
+            limiter,
+            voucher_len,
+        }
+    }
+
+    /// The table served now.
+    pub(crate) fn served(&self) -> Arc<ServedTable> {
+        // A panic cannot leave the slot half-written (it is one `Arc` store), so poisoning is ignored.
+        Arc::clone(&self.served.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Re-reads the table file and the update history named in the configuration and serves them, if the table
+    /// is a later version of the same epoch: same parameters (nonce, slot count, order) and same blinding key.
+    /// Anything else is refused and the served table stays: a rebuilt table (new α) is a new epoch and needs a
+    /// new configuration and a restart, and an older version would roll clients back.
+    pub(crate) fn reload_table(&self) -> Result<TableReload> {
+        let _one = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let refuse = |reason: String| ServerError::TableReload { reason };
+        let table = load_table(&self.config.table)?;
+        check_table_matches(&self.config, &table)?;
+        let history = match &self.config.table_updates {
+            Some(p) => read_updates(p)?,
+            None => Vec::new(),
+        };
+        let current = self.served();
+        if table.params() != current.table.params() {
+            return Err(refuse("the table file has other epoch parameters (nonce or slot count): a new epoch needs a restart".into()));
+        }
+        let same_key: bool = table.key().to_bytes().ct_eq(&*current.table.key().to_bytes()).into();
+        if !same_key {
+            return Err(refuse("the table file has another blinding key: a rebuilt table needs a new epoch and a restart".into()));
+        }
+        let (from, to) = (current.version(), table.version());
+        let next = ServedTable::new(table, history);
+        if to < from {
+            return Err(refuse(format!("the table file is version {to}, older than the served version {from}")));
+        }
+        if to == from {
+            if next.root != current.root {
+                return Err(refuse(format!("the table file is version {to} like the served table but its content differs")));
+            }
+            return Ok(TableReload { from_version: from, to_version: to, indicators: current.table.indicator_count(), changed: false });
+        }
+        let indicators = next.table.indicator_count();
+        // The audit entry is written first: a reload that cannot be recorded does not happen.
+        let detail = format!(
+            "epoch={} from_version={from} to_version={to} indicators={indicators} root={}",
+            next.table.params().epoch,
+            hex::encode(next.root)
+        );
+        let entry = AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
+        self.store.append_audit(&entry)?;
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(TableReload { from_version: from, to_version: to, indicators, changed: true })
     }
 
     pub(crate) fn order(&self) -> &OrderConfig {
@@ -62,36 +127,37 @@ impl Shared {
         if self.config.order.active_at(unix_now()) { Ok(()) } else { Err(ServerError::OrderNotActive) }
     }
 
-    /// The current manifest and root.
-    pub(crate) fn manifest(&self) -> Result<(&TableManifest, [u8; 32])> {
+    /// The current table (its manifest and root).
+    pub(crate) fn manifest(&self) -> Result<Arc<ServedTable>> {
         self.require_active()?;
-        Ok((&self.served.manifest, self.served.root))
+        Ok(self.served())
     }
 
-    /// Checks a stream request and returns the chunk range to send.
-    pub(crate) fn stream_range(&self, table_version: u64, first_chunk: u32) -> Result<std::ops::Range<u32>> {
+    /// Checks a stream request and returns the table of that version with the chunk range to send.
+    pub(crate) fn stream_range(
+        &self,
+        table_version: u64,
+        first_chunk: u32,
+    ) -> Result<(Arc<ServedTable>, std::ops::Range<u32>)> {
         self.require_active()?;
-        let current = self.served.version();
+        let served = self.served();
+        let current = served.version();
         if table_version != current {
             return Err(ServerError::TableVersionNotServed { requested: table_version, current });
         }
-        let count = self.served.table.chunk_count();
+        let count = served.table.chunk_count();
         if first_chunk >= count {
             return Err(ServerError::ChunkOutOfRange { first: first_chunk, count });
         }
-        Ok(first_chunk..count)
-    }
-
-    /// Chunk `index` of the current table.
-    pub(crate) fn chunk(&self, index: u32) -> Option<TableChunk> {
-        self.served.table.chunk(index)
+        Ok((served, first_chunk..count))
     }
 
     /// The update from `from_version` to the current version.
-    pub(crate) fn update(&self, from_version: u64) -> Result<UpdateView<'_>> {
+    pub(crate) fn update(&self, from_version: u64) -> Result<UpdateView> {
         self.require_active()?;
-        let update = self.served.update_from(from_version)?;
-        Ok(UpdateView { from_version, update, manifest: &self.served.manifest, root: self.served.root })
+        let served = self.served();
+        let update = served.update_from(from_version)?;
+        Ok(UpdateView { from_version, update, served })
     }
 
     /// Structural checks that do not depend on matching: exact length, version byte, served epoch.

@@ -124,6 +124,20 @@ pub fn check_table_matches(config: &ServerConfig, table: &ServerTable) -> Result
     }
 }
 
+/// The outcome of a table reload ([`crate::RunningServer::reload_table`], SIGHUP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableReload {
+    /// The version served before.
+    pub from_version: u64,
+    /// The version served now.
+    pub to_version: u64,
+    /// Indicators in the table served now.
+    pub indicators: usize,
+    /// Whether the served table changed (false: the files hold the version already served).
+    pub changed: bool,
+}
+
 /// What the server serves for the current epoch: the table, its manifest (chunk hashes computed once), and the
 /// chain of updates that ends at the current version.
 pub(crate) struct ServedTable {

@@ -750,3 +750,79 @@ async fn throughput() {
     );
     env.stop().await;
 }
+
+/// A table update reaches clients without a restart: `reload_table` (what SIGHUP does) serves the later version,
+/// clients get it as an update from the old version, and vouchers for the added image open. The same files again
+/// change nothing; an older table file or a rebuilt table (another α for the same epoch) is refused, and the
+/// served table stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_serves_a_later_version_and_refuses_anything_else() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let v1_table = download(&mut client).await;
+    let version = |c: &mut Client| {
+        let mut c = c.clone();
+        async move { c.get_manifest(v1::GetManifestRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner() }
+    };
+    async fn reload(env: &Env) -> vouchsafe_server::Result<vouchsafe_server::TableReload> {
+        env.server.as_ref().unwrap_or_else(|| panic!("not running")).reload_table().await
+    }
+
+    let r = reload(&env).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!r.changed && r.from_version == 1 && r.to_version == 1, "{r:?}");
+
+    // The operator adds one image (the steps of `vouchsafe table update`).
+    let v1_file = std::fs::read(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    let added = image(50);
+    let mut t = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    let before = t.indicator_count();
+    let u = t.update(vec![added.y.clone()], &[], &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    let history = env.config.table_updates.clone().unwrap_or_else(|| panic!("no history configured"));
+    append_update(&history, &u).unwrap_or_else(|e| panic!("{e}"));
+    save_table(&env.config.table, &t).unwrap_or_else(|e| panic!("{e}"));
+    let r = reload(&env).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.changed && r.from_version == 1 && r.to_version == 2 && r.indicators == before + 1, "{r:?}");
+
+    // Clients see version 2 and get it as an update from 1.
+    let m2 = version(&mut client).await;
+    assert_eq!(m2.table_version, 2);
+    let wire = client
+        .get_update(v1::GetUpdateRequest { from_version: 1 })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!((wire.from_version, wire.to_version), (1, 2));
+    let update = TableUpdate::decode(&wire.update).unwrap_or_else(|e| panic!("{e}"));
+    let v2_table = v1_table.apply_update(&update, manifest_of(&m2)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v2_table.root().to_vec(), m2.root);
+
+    // A voucher for the added image, made from version 2, opens; the worker uses the reloaded table.
+    let mut dev = Device::new(&v2_table, &mut env.rng);
+    let (v, kind) = dev.voucher(&v2_table, &added, &mut env.rng);
+    assert_eq!(kind, VoucherKind::Real);
+    submit(&mut client, ALICE, [60; 16], vec![v]).await;
+    env.drained().await;
+    assert_eq!(env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).opened, 1);
+    let audit = env.store.audit_entries(0, 100).unwrap_or_else(|e| panic!("{e}"));
+    let reloads: Vec<_> = audit.iter().filter(|a| a.action == "table.reload").collect();
+    assert_eq!(reloads.len(), 1, "one entry for the one reload that changed the table");
+    assert!(reloads[0].detail.contains("from_version=1 to_version=2"), "{}", reloads[0].detail);
+
+    // Refused: the version-1 file back (a rollback), then a rebuilt table of the same epoch (another α).
+    let v2_file = std::fs::read(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&env.config.table, &v1_file).unwrap_or_else(|e| panic!("{e}"));
+    match reload(&env).await {
+        Err(vouchsafe_server::ServerError::TableReload { reason }) => assert!(reason.contains("older"), "{reason}"),
+        other => panic!("rollback accepted: {other:?}"),
+    }
+    let rebuilt = build_table(&env.config, vec![added.y.clone()], &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    save_table(&env.config.table, &rebuilt).unwrap_or_else(|e| panic!("{e}"));
+    match reload(&env).await {
+        Err(vouchsafe_server::ServerError::TableReload { reason }) => assert!(reason.contains("key") || reason.contains("parameters"), "{reason}"),
+        other => panic!("rebuilt table accepted: {other:?}"),
+    }
+    assert_eq!(version(&mut client).await.root, m2.root, "the served table did not change");
+    std::fs::write(&env.config.table, &v2_file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!reload(&env).await.unwrap_or_else(|e| panic!("{e}")).changed);
+    env.stop().await;
+}
