@@ -190,10 +190,17 @@ pub struct ClientConn {
     pub data_dir: PathBuf,
     /// Service id.
     pub service_id: String,
+    /// CA certificates (PEM) to trust for https instead of the built-in roots.
+    pub ca_cert: Option<PathBuf>,
 }
 
 async fn open_client(conn: ClientConn) -> Result<Client> {
-    let cfg = ClientConfig::new(conn.endpoint, BearerToken::new(conn.token), conn.data_dir, conn.service_id);
+    let mut cfg = ClientConfig::new(conn.endpoint, BearerToken::new(conn.token), conn.data_dir, conn.service_id);
+    if let Some(path) = &conn.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| CliError::usage(format!("client: --ca-cert {}: {}", path.display(), e.kind())))?;
+        cfg.tls_ca_pem = Some(pem);
+    }
     Client::open(cfg).await.map_err(|e| client_err("client", e))
 }
 

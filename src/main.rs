@@ -105,6 +105,9 @@ struct ClientArgs {
     /// The service this client is (a table for another service is refused).
     #[arg(long, global = true, default_value = "demo-messenger")]
     service_id: String,
+    /// For an https endpoint: PEM file of the certificate authorities to trust instead of the built-in roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     action: ClientAction,
 }
@@ -196,7 +199,13 @@ fn run(cli: Cli) -> Result<()> {
             let token = c.token.ok_or_else(|| {
                 CliError::usage("client: no bearer token: pass --token or set VOUCHSAFE_TOKEN")
             })?;
-            let conn = cmd::ClientConn { endpoint: c.endpoint, token, data_dir: c.data_dir, service_id: c.service_id };
+            let conn = cmd::ClientConn {
+                endpoint: c.endpoint,
+                token,
+                data_dir: c.data_dir,
+                service_id: c.service_id,
+                ca_cert: c.ca_cert,
+            };
             let rt = runtime()?;
             match c.action {
                 ClientAction::Sync => rt.block_on(cmd::client_sync(conn)),

@@ -12,7 +12,7 @@ use rand::SeedableRng as _;
 use rand_core::CryptoRng;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 use vouchsafe_phash::{AssociatedData, PhashError, QualityReason, QualityVerdict};
 use vouchsafe_proto::v1 as pb;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
@@ -284,8 +284,16 @@ impl Client {
             return Err(ClientError::Config { what: "max_batch must be at least 1" });
         }
         let uri: Uri = config.endpoint.parse().map_err(|_| ClientError::Config { what: "endpoint is not a URI" })?;
-        match uri.scheme_str() {
-            Some("https") => {}
+        let tls = match uri.scheme_str() {
+            Some("https") => Some(match &config.tls_ca_pem {
+                Some(pem) => {
+                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                        return Err(ClientError::Config { what: "tls_ca_pem holds no PEM certificate" });
+                    }
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+                }
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            }),
             Some("http") => {
                 let host = uri.host().unwrap_or("");
                 if !is_loopback(host) && !config.allow_plaintext_remote {
@@ -293,9 +301,10 @@ impl Client {
                         what: "plain http is only allowed to a loopback host (the token would travel in clear)",
                     });
                 }
+                None
             }
             _ => return Err(ClientError::Config { what: "endpoint scheme must be http or https" }),
-        }
+        };
         let mut value = MetadataValue::try_from(format!("Bearer {}", config.token.expose()))
             .map_err(|_| ClientError::Config { what: "the token is not a valid header value" })?;
         value.set_sensitive(true);
@@ -303,6 +312,12 @@ impl Client {
             .map_err(|_| ClientError::Config { what: "endpoint is not a valid URI" })?
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout);
+        let endpoint = match tls {
+            Some(tls) => endpoint
+                .tls_config(tls)
+                .map_err(|_| ClientError::Config { what: "the TLS configuration is invalid (tls_ca_pem)" })?,
+            None => endpoint,
+        };
         let channel = endpoint.connect_lazy();
         let rpc = MatchingClient::with_interceptor(channel, Auth(value))
             .max_decoding_message_size(config.max_message_bytes)

@@ -59,6 +59,10 @@ pub struct ClientConfig {
     pub max_message_bytes: usize,
     /// Allow `http://` to a non-loopback host (testing only: the token would be sent unencrypted).
     pub allow_plaintext_remote: bool,
+    /// For `https://` endpoints: PEM certificates of the certificate authorities to trust **instead of** the
+    /// built-in Mozilla roots (a provider's private CA; also a way to pin the provider's own CA). `None`: the
+    /// Mozilla roots (webpki-roots), the same on every platform.
+    pub tls_ca_pem: Option<Vec<u8>>,
     /// Keep the table's slots decompressed in memory: 160 bytes per slot instead of 32 (about 180 MB instead of
     /// 36 MB for 10^6 indicators), and each voucher skips its three point decompressions (measured 1.20× → 1.13×
     /// of the client's floor, docs/PERFORMANCE.md). Off by default: on a phone the memory matters more.
@@ -88,6 +92,7 @@ impl ClientConfig {
             max_table_slots: 1 << 24,
             max_message_bytes: 64 << 20,
             allow_plaintext_remote: false,
+            tls_ca_pem: None,
             point_cache: false,
         }
     }

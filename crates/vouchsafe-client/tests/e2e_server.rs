@@ -90,3 +90,67 @@ async fn real_server_threshold_only_for_matching_account() {
     assert_eq!(cases[0].account, "alice");
     server.shutdown().await.unwrap();
 }
+
+/// TLS end to end: the server with `[tls]` (a certificate made now for 127.0.0.1) and a client that trusts it
+/// (`tls_ca_pem`) sync, scan and submit over https. A client with the built-in roots refuses the unknown
+/// certificate, a plain-http client gets nothing from the TLS port, and unusable PEM is refused at open / start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_between_client_and_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert_pem = ck.cert.pem();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+
+    let mut c = ServerConfig::default_for_demo();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.database = dir.path().join("server.db");
+    c.table = dir.path().join("table.secret");
+    c.table_updates = None;
+    c.chunk_slots = 4;
+    c.order.synthetic_rate = 0.0;
+    c.accounts = vec![AccountConfig { token: vouchsafe_server::BearerToken::new(ALICE), account: "alice".into(), excluded: false }];
+    let service = c.order.service_id.clone();
+    let image = png(7, 96, 80);
+    let built = vouchsafe_server::build_table(&c, vec![primary_of(&image)], &mut rng(9)).unwrap();
+    let table = || vouchsafe_protocol::table::ServerTable::from_secret_bytes(&built.to_secret_bytes()).unwrap();
+    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
+
+    // Unusable files stop the start with a precise error.
+    let mut bad = c.clone();
+    bad.tls = Some(vouchsafe_server::TlsConfig { cert: cert.clone(), key: cert.clone() });
+    let e = vouchsafe_server::start(bad.clone(), table(), store.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("tls"), "{e}");
+    bad.tls = Some(vouchsafe_server::TlsConfig { cert: dir.path().join("missing.pem"), key: key.clone() });
+    let e = vouchsafe_server::start(bad, table(), store.clone()).await.unwrap_err();
+    assert!(e.to_string().contains("TLS certificate"), "{e}");
+
+    c.tls = Some(vouchsafe_server::TlsConfig { cert, key });
+    let server = vouchsafe_server::start(c.clone(), table(), store.clone()).await.unwrap();
+    let port = server.local_addr().port();
+    let config = |scheme: &str, sub: &str, ca: Option<&str>| {
+        let endpoint = format!("{scheme}://127.0.0.1:{port}");
+        let mut cfg = ClientConfig::new(endpoint, BearerToken::new(ALICE), dir.path().join(sub), service.clone());
+        cfg.max_retries = 0;
+        cfg.connect_timeout = Duration::from_secs(5);
+        cfg.request_timeout = Duration::from_secs(5);
+        cfg.tls_ca_pem = ca.map(|p| p.as_bytes().to_vec());
+        cfg
+    };
+
+    let client = Client::open(config("https", "trusting", Some(&cert_pem))).await.unwrap();
+    assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
+    assert_eq!(client.scan(image.clone(), [1; 32], SystemTime::now()).await.unwrap().kind, VoucherKind::Real);
+    assert_eq!(client.submit().await.unwrap().vouchers, 1);
+    assert_eq!(store.counters("alice").unwrap().received, 1);
+
+    let untrusting = Client::open(config("https", "untrusting", None)).await.unwrap();
+    let r = untrusting.sync().await;
+    assert!(matches!(r, Err(ClientError::Unavailable { .. })), "a self-signed certificate is not in the built-in roots: {r:?}");
+    let plain = Client::open(config("http", "plain", None)).await.unwrap();
+    assert!(plain.sync().await.is_err(), "plain HTTP/2 to the TLS port");
+    let garbage = Client::open(config("https", "garbage", Some("not a certificate"))).await;
+    assert!(matches!(garbage, Err(ClientError::Config { .. })), "{garbage:?}");
+    server.shutdown().await.unwrap();
+}

@@ -53,6 +53,19 @@ pub struct ServerConfig {
     /// Bearer tokens and the accounts they authenticate.
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
+    /// TLS on the listening port. Absent: plain HTTP/2, for loopback or behind a TLS-terminating proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The server's TLS certificate and key (PEM files, read at start).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of the certificate (PKCS#8, PKCS#1 or SEC1). Keep it mode 0600.
+    pub key: PathBuf,
 }
 
 fn default_chunk_slots() -> u32 {
@@ -298,6 +311,18 @@ impl ServerConfig {
         over!("VOUCHSAFE_ORDER_NOT_BEFORE", self.order.not_before);
         over!("VOUCHSAFE_ORDER_NOT_AFTER", self.order.not_after);
         over!("VOUCHSAFE_RETENTION_PURGE_AFTER_SECONDS", self.retention.purge_after_seconds);
+        match (lookup("VOUCHSAFE_TLS_CERT"), lookup("VOUCHSAFE_TLS_KEY"), &mut self.tls) {
+            (None, None, _) => {}
+            (Some(cert), Some(key), tls) => *tls = Some(TlsConfig { cert: cert.into(), key: key.into() }),
+            (Some(cert), None, Some(tls)) => tls.cert = cert.into(),
+            (None, Some(key), Some(tls)) => tls.key = key.into(),
+            (Some(_), None, None) => {
+                return Err(ServerError::config("VOUCHSAFE_TLS_CERT", "set VOUCHSAFE_TLS_KEY too (no [tls] in the file)"));
+            }
+            (None, Some(_), None) => {
+                return Err(ServerError::config("VOUCHSAFE_TLS_KEY", "set VOUCHSAFE_TLS_CERT too (no [tls] in the file)"));
+            }
+        }
         if let Some(v) = lookup("VOUCHSAFE_ACCOUNTS") {
             let v = Zeroizing::new(v);
             let mut accounts = Vec::new();
@@ -323,6 +348,14 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<()> {
         if self.database.as_os_str().is_empty() {
             return Err(ServerError::config("database", "must not be empty"));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.as_os_str().is_empty() {
+                return Err(ServerError::config("tls.cert", "must not be empty"));
+            }
+            if tls.key.as_os_str().is_empty() {
+                return Err(ServerError::config("tls.key", "must not be empty"));
+            }
         }
         if self.table.as_os_str().is_empty() {
             return Err(ServerError::config("table", "must not be empty"));
@@ -497,6 +530,7 @@ impl ServerConfig {
                 account: "demo".to_owned(),
                 excluded: false,
             }],
+            tls: None,
         }
     }
 }
@@ -590,6 +624,26 @@ mod tests {
         let mut c = base;
         c.order.hash_config_id = 999;
         assert_eq!(key_of(&c), "order.hash_config_id");
+    }
+
+    #[test]
+    fn tls_from_the_file_or_the_environment() {
+        let mut c = ServerConfig::default_for_demo();
+        c.tls = Some(TlsConfig { cert: "/etc/vouchsafe/cert.pem".into(), key: "/etc/vouchsafe/key.pem".into() });
+        let back = ServerConfig::from_toml_str(&c.to_toml_string().unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back.tls, c.tls);
+        // One variable overrides one field of the file's [tls].
+        c.apply_env(|k| (k == "VOUCHSAFE_TLS_KEY").then(|| "/run/key.pem".to_owned())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.tls.as_ref().map(|t| t.key.as_path()), Some(Path::new("/run/key.pem")));
+        // Without [tls] in the file, both variables are needed.
+        let mut c = ServerConfig::default_for_demo();
+        let err = c.apply_env(|k| (k == "VOUCHSAFE_TLS_CERT").then(|| "/run/cert.pem".to_owned()));
+        assert!(matches!(err, Err(ServerError::Config { ref key, .. }) if key == "VOUCHSAFE_TLS_CERT"));
+        c.apply_env(|k| k.starts_with("VOUCHSAFE_TLS_").then(|| format!("/run/{k}"))).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.tls.is_some());
+        c.tls = Some(TlsConfig { cert: PathBuf::new(), key: "/k".into() });
+        assert_eq!(key_of(&c), "tls.cert");
     }
 
     /// A config file written before `worker.handoff_bytes` existed still loads, with the default budget.

@@ -36,12 +36,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use config::{
     AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig,
-    WorkerConfig, unix_now,
+    TlsConfig, WorkerConfig, unix_now,
 };
 pub use error::{Result, ServerError};
 pub use table::{TableReload, append_update, build_table, check_table_matches, load_table, read_updates, save_table};
@@ -159,8 +160,29 @@ pub async fn serve(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let tls = load_tls(&config)?;
     let listener = bind(config.listen).await?;
-    run(prepare(config, table, store)?, listener, shutdown).await
+    run(prepare(config, table, store)?, listener, tls, shutdown).await
+}
+
+/// Reads the configured TLS certificate and key and checks that they make a usable server configuration, so that
+/// a bad file stops the start instead of failing every handshake.
+fn load_tls(config: &ServerConfig) -> Result<Option<ServerTlsConfig>> {
+    let Some(t) = &config.tls else { return Ok(None) };
+    let read = |what: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map(zeroize::Zeroizing::new).map_err(|source| ServerError::Io {
+            what,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let cert = read("TLS certificate", &t.cert)?;
+    let key = read("TLS key", &t.key)?;
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(&*cert, &*key));
+    tonic::transport::Server::builder()
+        .tls_config(tls.clone())
+        .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
+    Ok(Some(tls))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -224,6 +246,7 @@ impl RunningServer {
 
 /// Binds `config.listen` (use port 0 for a free port) and runs the server in a background task.
 pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<RunningServer> {
+    let tls = load_tls(&config)?;
     let shared = prepare(config, table, store)?;
     let listener = bind(shared.config.listen).await?;
     let addr = listener.local_addr().map_err(|source| ServerError::Io {
@@ -232,13 +255,23 @@ pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Stor
         source,
     })?;
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(Arc::clone(&shared), listener, async move {
+    let task = tokio::spawn(run(Arc::clone(&shared), listener, tls, async move {
         let _ = rx.await;
     }));
     Ok(RunningServer { addr, shared, stop: Some(tx), task })
 }
 
-async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+async fn run(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let tls_on = tls.is_some();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
+    }
     let addr = listener.local_addr().ok();
     let stop = Arc::new(AtomicBool::new(false));
     let worker = tokio::spawn(worker_loop(Arc::clone(&shared), Arc::clone(&stop)));
@@ -255,6 +288,7 @@ async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<O
 
     tracing::info!(
         listen = ?addr,
+        tls = tls_on,
         epoch = shared.served().table.params().epoch,
         table_version = shared.served().version(),
         indicators = shared.served().table.indicator_count(),
@@ -263,7 +297,7 @@ async fn run(shared: Arc<Shared>, listener: TcpListener, shutdown: impl Future<O
     // TCP_NODELAY: a reply is written in several small pieces (headers, message, trailers); with Nagle's algorithm
     // and the peer's delayed ACK each acknowledgement could wait ~40 ms.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let result = tonic::transport::Server::builder()
+    let result = builder
         // A 256-voucher batch is about 1.25 MB: HTTP/2's default 64 KiB windows would cost a round trip per
         // 64 KiB of every submission.
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
