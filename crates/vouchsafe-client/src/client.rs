@@ -20,7 +20,7 @@ use vouchsafe_protocol::client::{ClientSession, VoucherKind as ProtoKind};
 use zeroize::Zeroizing;
 
 use crate::config::ClientConfig;
-use crate::error::{from_status, retryable, ClientError, Result};
+use crate::error::{from_status, retryable_status, ClientError, Result};
 use crate::files;
 use crate::outbox::Outbox;
 use crate::store::{self, LoadedTable};
@@ -416,7 +416,7 @@ impl Client {
         loop {
             match f(self.inner.rpc.clone()).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if retryable(s.code()) && attempt < self.inner.config.max_retries => {
+                Err(s) if retryable_status(&s) && attempt < self.inner.config.max_retries => {
                     tokio::time::sleep(self.inner.config.backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -516,7 +516,7 @@ impl Client {
                 Err(StreamErr::Status(s)) if s.code() == tonic::Code::NotFound => {
                     return Ok(SyncStep::Restart);
                 }
-                Err(StreamErr::Status(s)) if retryable(s.code()) => {}
+                Err(StreamErr::Status(s)) if retryable_status(&s) => {}
                 Err(StreamErr::Status(s)) => return Err(from_status(&s)),
             }
             if attempt >= self.inner.config.max_retries {

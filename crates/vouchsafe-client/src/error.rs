@@ -36,6 +36,13 @@ pub enum ClientError {
         /// The gRPC status code name, or "transport".
         code: &'static str,
     },
+    /// The TLS handshake with an `https://` endpoint failed: the server's certificate does not verify against the
+    /// trusted roots (`ClientConfig::tls_ca_pem` or the built-in ones), names another host, or the endpoint does
+    /// not speak TLS. Not retried: a configuration or deployment problem, or an interception attempt.
+    Tls {
+        /// rustls's description, e.g. `invalid peer certificate: UnknownIssuer`.
+        reason: String,
+    },
     /// The server answered with a status this client does not expect from that call (INTERNAL, NOT_FOUND after
     /// retries, OUT_OF_RANGE, UNIMPLEMENTED, ...).
     Server {
@@ -91,6 +98,7 @@ impl fmt::Display for ClientError {
                 f.write_str("the server is rate limiting or the batch is too large (resource exhausted); retry later")
             }
             ClientError::Unavailable { code } => write!(f, "server unavailable after retries ({code}); retry later"),
+            ClientError::Tls { reason } => write!(f, "TLS handshake with the server failed: {reason}"),
             ClientError::Server { code } => write!(f, "unexpected server status {code}"),
             ClientError::Verification { reason } => write!(f, "table verification failed: {reason}"),
             ClientError::Protocol(e) => write!(f, "protocol: {e}"),
@@ -172,9 +180,35 @@ pub(crate) fn retryable(code: tonic::Code) -> bool {
     )
 }
 
+/// Whether a failed call is worth retrying with backoff: a retryable code and not a TLS failure.
+pub(crate) fn retryable_status(status: &tonic::Status) -> bool {
+    retryable(status.code()) && tls_failure(status).is_none()
+}
+
+/// A TLS failure while connecting, as rustls reports it: an `io::Error` of kind `InvalidData` in the status's
+/// source chain (only local transport errors have a source; a server's status never does).
+fn tls_failure(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let mut next = std::error::Error::source(status);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::InvalidData {
+                return Some(io.to_string());
+            }
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// Maps a status to the error the caller sees (after retries, for retryable ones).
 pub(crate) fn from_status(status: &tonic::Status) -> ClientError {
     use tonic::Code;
+    if let Some(reason) = tls_failure(status) {
+        return ClientError::Tls { reason };
+    }
     match status.code() {
         Code::Unauthenticated => ClientError::Unauthenticated,
         Code::PermissionDenied => ClientError::PermissionDenied,

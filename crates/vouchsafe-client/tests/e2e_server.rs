@@ -145,9 +145,32 @@ async fn tls_between_client_and_server() {
     assert_eq!(client.submit().await.unwrap().vouchers, 1);
     assert_eq!(store.counters("alice").unwrap().received, 1);
 
-    let untrusting = Client::open(config("https", "untrusting", None)).await.unwrap();
-    let r = untrusting.sync().await;
-    assert!(matches!(r, Err(ClientError::Unavailable { .. })), "a self-signed certificate is not in the built-in roots: {r:?}");
+    // Built-in roots: the self-signed certificate is refused, without retries (retries would be allowed here).
+    let mut cfg = config("https", "untrusting", None);
+    cfg.max_retries = 3;
+    cfg.backoff_initial = Duration::from_secs(5);
+    let untrusting = Client::open(cfg).await.unwrap();
+    let t0 = Instant::now();
+    match untrusting.sync().await {
+        Err(e @ ClientError::Tls { .. }) => {
+            assert!(e.to_string().contains("certificate") && !e.is_transient(), "{e}");
+            assert!(t0.elapsed() < Duration::from_secs(5), "a TLS failure is not retried");
+        }
+        other => panic!("a self-signed certificate is not in the built-in roots: {other:?}"),
+    }
+    // https to a plain server port (the TLS server's own address is TLS; use a plain listener): a TLS failure too.
+    let plain_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_port = plain_listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = plain_listener.accept().await {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
+    let mut cfg = config("https", "not-tls", None);
+    cfg.endpoint = format!("https://127.0.0.1:{plain_port}");
+    let r = Client::open(cfg).await.unwrap().sync().await;
+    assert!(matches!(r, Err(ClientError::Tls { .. })), "{r:?}");
     let plain = Client::open(config("http", "plain", None)).await.unwrap();
     assert!(plain.sync().await.is_err(), "plain HTTP/2 to the TLS port");
     let garbage = Client::open(config("https", "garbage", Some("not a certificate"))).await;
