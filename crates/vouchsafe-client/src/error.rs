@@ -193,10 +193,10 @@ fn tls_failure(status: &tonic::Status) -> Option<String> {
     }
     let mut next = std::error::Error::source(status);
     while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::InvalidData {
-                return Some(io.to_string());
-            }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return Some(io.to_string());
         }
         next = e.source();
     }
