@@ -180,6 +180,43 @@ pub fn table_update(config_path: &Path, add: Option<&Path>, remove: Option<&Path
     Ok(())
 }
 
+/// `vouchsafe status`.
+pub fn status(config_path: &Path) -> Result<()> {
+    let err = |what: &'static str| move |e| CliError::from_server(what, e);
+    let config = ServerConfig::load(config_path).map_err(err("status"))?;
+    let store = vouchsafe_server::open_store(&config).map_err(err("status: database"))?;
+    let s = store.stats().map_err(|e| err("status: database")(e.into()))?;
+    println!("database {}", config.database.display());
+    println!("  inbox: {} batches pending", s.batches_pending);
+    println!(
+        "  accounts: {}; vouchers processed: {} ({} non-matches, {} opened, {} invalid)",
+        s.accounts, s.vouchers_received, s.non_matches, s.opened, s.invalid
+    );
+    println!("  cases: {} open, {} confirmed, {} rejected", s.cases_open, s.cases_confirmed, s.cases_rejected);
+    let chain = store.verify_audit_chain();
+    match &chain {
+        Ok(h) => println!("  audit log: {} entries, chain verified, head {}", h.entries, hex::encode(h.head)),
+        Err(e) => println!("  audit log: NOT VERIFIED: {e}"),
+    }
+    match vouchsafe_server::load_table(&config.table) {
+        Ok(t) => println!(
+            "table {}: epoch {}, version {}, {} indicators, {} slots, root {}{}",
+            config.table.display(),
+            t.params().epoch,
+            t.version(),
+            t.indicator_count(),
+            t.params().slot_count,
+            hex::encode(t.manifest().root()),
+            match vouchsafe_server::check_table_matches(&config, &t) {
+                Ok(()) => String::new(),
+                Err(e) => format!(" ({e})"),
+            }
+        ),
+        Err(e) => println!("table {}: not loadable: {e}", config.table.display()),
+    }
+    chain.map(|_| ()).map_err(|e| CliError::runtime(format!("status: audit log: {e}")))
+}
+
 /// Connection settings of the `client` commands.
 pub struct ClientConn {
     /// Server endpoint.

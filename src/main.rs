@@ -37,6 +37,13 @@ enum Command {
     /// Blinded indicator table management.
     #[command(subcommand)]
     Table(TableCommand),
+    /// The operator's view: inbox, counters, cases, the audit chain (verified) and the table file. Safe while the
+    /// server runs.
+    Status {
+        /// Server configuration (TOML): names the database and the table file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// The device side: sync the table, scan images into vouchers, submit them.
     Client(ClientArgs),
     /// Print the perceptual hashes and the quality verdict of images.
@@ -192,6 +199,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
         Command::Table(TableCommand::Build { config, indicators, out }) => cmd::table_build(&config, &indicators, &out),
+        Command::Status { config } => cmd::status(&config),
         Command::Table(TableCommand::Update { config, add, remove }) => {
             cmd::table_update(&config, add.as_deref(), remove.as_deref())
         }

@@ -142,4 +142,20 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     let reloads: Vec<&str> = audit.iter().filter(|a| a.action == "table.reload").map(|a| a.detail.as_str()).collect();
     assert_eq!(reloads.len(), 2, "{reloads:?}");
     assert!(reloads[0].contains("from_version=1 to_version=2") && reloads[1].contains("from_version=2 to_version=3"));
+    let entries = audit.len();
+    drop(store);
+
+    // `vouchsafe status`: the inbox, the verified audit chain and the table file (the rebuilt one, version 1).
+    let out = ok_stdout(&vouchsafe(&["status", "--config", &cfg_s]));
+    assert!(out.contains("0 batches pending"), "{out}");
+    assert!(out.contains(&format!("audit log: {entries} entries, chain verified")), "{out}");
+    assert!(out.contains("version 1, 8 indicators"), "{out}");
+    // An edited audit entry: status says so and exits 1.
+    let db = rusqlite::Connection::open(&c.database).unwrap_or_else(|e| panic!("{e}"));
+    db.execute("UPDATE audit_log SET detail = 'edited' WHERE seq = 1", []).unwrap_or_else(|e| panic!("{e}"));
+    drop(db);
+    let o = vouchsafe(&["status", "--config", &cfg_s]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NOT VERIFIED"));
+    assert!(stderr_line(&o).contains("audit"));
 }
