@@ -14,17 +14,23 @@ use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 
+/// The demo configuration on 127.0.0.1:0 with its files in `dir`, small chunks and no synthetic vouchers.
+fn server_config(dir: &std::path::Path) -> ServerConfig {
+    let mut c = ServerConfig::default_for_demo();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.database = dir.join("server.db");
+    c.table = dir.join("table.secret");
+    c.table_updates = None;
+    c.chunk_slots = 4;
+    c.order.synthetic_rate = 0.0;
+    c
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_server_threshold_only_for_matching_account() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
-    c.table_updates = None;
-    c.chunk_slots = 4;
+    let mut c = server_config(dir.path());
     c.order.threshold = 3;
-    c.order.synthetic_rate = 0.0;
     c.order.synthetic_cap = 2;
     c.worker.poll_interval_ms = 50;
     c.limits.rate_burst = 10_000;
@@ -103,13 +109,7 @@ async fn tls_between_client_and_server() {
     std::fs::write(&cert, &cert_pem).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
 
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
-    c.table_updates = None;
-    c.chunk_slots = 4;
-    c.order.synthetic_rate = 0.0;
+    let mut c = server_config(dir.path());
     c.accounts = vec![AccountConfig { token: vouchsafe_server::BearerToken::new(ALICE), account: "alice".into(), excluded: false }];
     let service = c.order.service_id.clone();
     let image = png(7, 96, 80);
