@@ -115,6 +115,28 @@ pub struct LimitsConfig {
     pub rate_vouchers_per_second: f64,
     /// Token bucket size per account (the burst); at least `max_vouchers_per_batch`.
     pub rate_burst: u32,
+    /// Longest time a request may take, receiving it included (for a table stream: until its first message).
+    /// Slow or stalled clients are cut off with DEADLINE_EXCEEDED / CANCELLED instead of holding resources.
+    #[serde(default = "default_request_timeout_seconds")]
+    pub request_timeout_seconds: u64,
+    /// Most concurrent requests (HTTP/2 streams) per connection.
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
+}
+
+fn default_request_timeout_seconds() -> u64 {
+    60
+}
+
+fn default_max_concurrent_streams() -> u32 {
+    128
+}
+
+impl LimitsConfig {
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -124,6 +146,8 @@ impl Default for LimitsConfig {
             max_vouchers_per_batch: 256,
             rate_vouchers_per_second: 20.0,
             rate_burst: 1024,
+            request_timeout_seconds: default_request_timeout_seconds(),
+            max_concurrent_streams: default_max_concurrent_streams(),
         }
     }
 }
@@ -298,6 +322,8 @@ impl ServerConfig {
         over!("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", self.limits.max_vouchers_per_batch);
         over!("VOUCHSAFE_LIMITS_RATE_VOUCHERS_PER_SECOND", self.limits.rate_vouchers_per_second);
         over!("VOUCHSAFE_LIMITS_RATE_BURST", self.limits.rate_burst);
+        over!("VOUCHSAFE_LIMITS_REQUEST_TIMEOUT_SECONDS", self.limits.request_timeout_seconds);
+        over!("VOUCHSAFE_LIMITS_MAX_CONCURRENT_STREAMS", self.limits.max_concurrent_streams);
         if let Some(v) = lookup("VOUCHSAFE_ORDER_ORDER_ID") {
             self.order.order_id = parse_hex16(&v).map_err(|r| ServerError::config("VOUCHSAFE_ORDER_ORDER_ID", r))?;
         }
@@ -416,6 +442,12 @@ impl ServerConfig {
 
     fn validate_limits(&self) -> Result<()> {
         let l = &self.limits;
+        if !(1..=3600).contains(&l.request_timeout_seconds) {
+            return Err(ServerError::config("limits.request_timeout_seconds", "must be in 1..=3600"));
+        }
+        if !(1..=10_000).contains(&l.max_concurrent_streams) {
+            return Err(ServerError::config("limits.max_concurrent_streams", "must be in 1..=10000"));
+        }
         if !(1..=100_000).contains(&l.max_vouchers_per_batch) {
             return Err(ServerError::config("limits.max_vouchers_per_batch", "must be in 1..=100000"));
         }
@@ -618,6 +650,12 @@ mod tests {
         dup.account = "other".into();
         c.accounts.push(dup);
         assert_eq!(key_of(&c), "accounts[1].token");
+        let mut c = base.clone();
+        c.limits.request_timeout_seconds = 0;
+        assert_eq!(key_of(&c), "limits.request_timeout_seconds");
+        let mut c = base.clone();
+        c.limits.max_concurrent_streams = 0;
+        assert_eq!(key_of(&c), "limits.max_concurrent_streams");
         let mut c = base.clone();
         c.worker.handoff_bytes = (4 << 30) + 1;
         assert_eq!(key_of(&c), "worker.handoff_bytes");

@@ -57,6 +57,11 @@ use table::ServedTable;
 const STREAM_WINDOW_BYTES: u32 = 4 << 20;
 /// HTTP/2 receive window per connection (several batches in flight on one connection).
 const CONNECTION_WINDOW_BYTES: u32 = 8 << 20;
+/// TCP keepalive idle time on accepted connections.
+const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
+/// HTTP/2 PING interval on idle connections, and how long to wait for the answer before closing.
+const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Installs a `tracing` subscriber writing to stderr (JSON lines if `json`), filtered by `RUST_LOG` (default
 /// `info`). The server never logs tokens, keys, shares, voucher contents or associated data.
@@ -296,12 +301,17 @@ async fn run(
     );
     // TCP_NODELAY: a reply is written in several small pieces (headers, message, trailers); with Nagle's algorithm
     // and the peer's delayed ACK each acknowledgement could wait ~40 ms.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // TCP keepalive finds peers that vanished without closing; HTTP/2 pings (below) find stalled connections.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
     let result = builder
         // A 256-voucher batch is about 1.25 MB: HTTP/2's default 64 KiB windows would cost a round trip per
         // 64 KiB of every submission.
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .timeout(shared.config.limits.request_timeout())
+        .max_concurrent_streams(shared.config.limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health)
         .add_service(reflection)
         .add_service(matching)

@@ -826,3 +826,47 @@ async fn reload_serves_a_later_version_and_refuses_anything_else() {
     assert!(!reload(&env).await.unwrap_or_else(|e| panic!("{e}")).changed);
     env.stop().await;
 }
+
+/// A client that sends a request's headers and then nothing (a slow-loris upload) is cut off with CANCELLED after
+/// `limits.request_timeout_seconds`, and the server keeps serving others meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_cut_off_after_the_request_timeout() {
+    let mut env = Env::new(|c| c.limits.request_timeout_seconds = 1).await;
+    let addr = env.addr();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut h2c, conn) = h2::client::handshake(tcp).await.unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(conn);
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/vouchsafe.v1.Matching/SubmitVouchers"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {ALICE}"))
+        .body(())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t0 = Instant::now();
+    // The body stream stays open (`_body` is held) and nothing is ever sent on it.
+    let (response, _body) = h2c.send_request(req, false).unwrap_or_else(|e| panic!("{e}"));
+    // Meanwhile another client is served.
+    let mut other = env.client().await;
+    assert!(other.get_manifest(v1::GetManifestRequest {}).await.is_ok());
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .unwrap_or_else(|_| panic!("no answer to a stalled request within 20 s"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let waited = t0.elapsed();
+    // gRPC puts the status in the headers of a trailers-only response, else in the trailers.
+    let status = match response.headers().get("grpc-status") {
+        Some(s) => s.clone(),
+        None => {
+            let mut body = response.into_body();
+            while body.data().await.is_some() {}
+            let trailers = body.trailers().await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_default();
+            trailers.get("grpc-status").cloned().unwrap_or_else(|| panic!("no grpc-status"))
+        }
+    };
+    assert_eq!(status.to_str().ok(), Some("1"), "CANCELLED (1), the code tonic gives an expired request");
+    assert!(waited >= Duration::from_millis(900), "not before the timeout: {waited:?}");
+    assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0, "nothing stored");
+    env.stop().await;
+}
