@@ -143,7 +143,12 @@ async fn tls_between_client_and_server() {
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
     assert_eq!(client.scan(image.clone(), [1; 32], SystemTime::now()).await.unwrap().kind, VoucherKind::Real);
     assert_eq!(client.submit().await.unwrap().vouchers, 1);
-    assert_eq!(store.counters("alice").unwrap().received, 1);
+    // Acknowledged means stored; the counters move when the worker has processed the batch (bounded wait).
+    let t0 = Instant::now();
+    while store.counters("alice").unwrap().received != 1 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the worker did not process the batch");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Built-in roots: the self-signed certificate is refused, without retries (retries would be allowed here).
     let mut cfg = config("https", "untrusting", None);
