@@ -58,11 +58,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
 
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
-    c.table_updates = None;
+    let mut c = ServerConfig::demo_in(dir.path());
     c.order.threshold = 30;
     c.order.synthetic_rate = 0.0;
     c.order.synthetic_cap = 60;

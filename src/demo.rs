@@ -295,11 +295,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         rng.fill_bytes(&mut t);
         t
     });
-    let mut config = ServerConfig::default_for_demo();
-    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database = dir.join("server.db");
-    config.table = dir.join("table.secret");
-    config.table_updates = None;
+    let mut config = ServerConfig::demo_in(&dir);
     config.chunk_slots = 256;
     config.order.threshold = T;
     config.order.synthetic_rate = SYNTHETIC_RATE;

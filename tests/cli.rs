@@ -118,11 +118,7 @@ fn leakage_prints_a_normalised_posterior() {
 #[test]
 fn unknown_token_is_refused_without_echo() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = vouchsafe_server::ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
-    c.table_updates = None;
+    let mut c = vouchsafe_server::ServerConfig::demo_in(dir.path());
     c.chunk_slots = 64;
     // The CLI draws its own randomness: with p > 0 the one scanned image would be a synthetic voucher in a
     // fraction p of runs, and the test asserts on "real".

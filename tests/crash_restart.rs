@@ -57,11 +57,7 @@ async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
-    c.table_updates = None;
+    let mut c = ServerConfig::demo_in(dir.path());
     c.chunk_slots = 64;
     c.order.threshold = T;
     c.order.synthetic_rate = 0.0;

@@ -70,10 +70,7 @@ fn wait_for_log(log: &Path, needle: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_update_and_sighup_reach_clients_incrementally() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    c.database = dir.path().join("server.db");
-    c.table = dir.path().join("table.secret");
+    let mut c = ServerConfig::demo_in(dir.path());
     c.table_updates = Some(dir.path().join("table.updates"));
     c.chunk_slots = 4;
     let cfg = dir.path().join("server.toml");

@@ -16,11 +16,7 @@ const BOB: &str = "bob-token-0123456789ab";
 
 /// The demo configuration on 127.0.0.1:0 with its files in `dir`, small chunks and no synthetic vouchers.
 fn server_config(dir: &std::path::Path) -> ServerConfig {
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.database = dir.join("server.db");
-    c.table = dir.join("table.secret");
-    c.table_updates = None;
+    let mut c = ServerConfig::demo_in(dir);
     c.chunk_slots = 4;
     c.order.synthetic_rate = 0.0;
     c

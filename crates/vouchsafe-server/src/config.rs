@@ -530,6 +530,17 @@ impl ServerConfig {
         }
     }
 
+    /// [`ServerConfig::default_for_demo`] on 127.0.0.1:0 (a free port) with the database and the table file in
+    /// `dir` and no update history: what the demo, the tests and the benches start from.
+    pub fn demo_in(dir: &Path) -> Self {
+        let mut c = Self::default_for_demo();
+        c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.database = dir.join("server.db");
+        c.table = dir.join("table.secret");
+        c.table_updates = None;
+        c
+    }
+
     /// A complete, valid configuration for a local demo: listens on 127.0.0.1:50051, files in the working
     /// directory, T = 3, p = 0.05, s = 4, an order valid from a minute ago for 30 days, and one account `demo`
     /// with a fixed, publicly known token. Never use it for anything but a demo.

@@ -56,10 +56,7 @@ struct Env {
 }
 
 fn config(dir: &std::path::Path) -> ServerConfig {
-    let mut c = ServerConfig::default_for_demo();
-    c.listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
-    c.database = dir.join("server.db");
-    c.table = dir.join("table.secret");
+    let mut c = ServerConfig::demo_in(dir);
     c.table_updates = Some(dir.join("table.updates"));
     c.chunk_slots = 4;
     c.order.threshold = T;
