@@ -77,23 +77,22 @@ impl VisualDerivative {
 
     /// Population variance of the luminance, on the 0..=255 scale (exact, integer-based).
     pub fn luma_variance(&self) -> f64 {
-        let n = self.pixels.len() as u128;
+        let (n, scaled) = self.scaled_variance();
         if n == 0 {
             return 0.0;
         }
-        let sum: u128 = self.pixels.iter().map(|&p| u128::from(p)).sum();
-        let sum_sq: u128 = self
-            .pixels
-            .iter()
-            .map(|&p| u128::from(p) * u128::from(p))
-            .sum();
-        // n^2 * variance = n * sum_sq - sum^2 >= 0 (Cauchy-Schwarz).
-        let scaled = n * sum_sq - sum * sum;
         scaled as f64 / (n * n) as f64
     }
 
     /// Whether `n^2 * variance < n^2 * min` (exact integer comparison used by the gate).
     pub(crate) fn variance_below(&self, min: u32) -> bool {
+        let (n, scaled) = self.scaled_variance();
+        scaled < u128::from(min) * n * n
+    }
+
+    /// `(n, n^2 * variance)` over the pixels, in exact integers: `n * sum_sq - sum^2`, which is >= 0
+    /// (Cauchy-Schwarz).
+    fn scaled_variance(&self) -> (u128, u128) {
         let n = self.pixels.len() as u128;
         let sum: u128 = self.pixels.iter().map(|&p| u128::from(p)).sum();
         let sum_sq: u128 = self
@@ -101,7 +100,7 @@ impl VisualDerivative {
             .iter()
             .map(|&p| u128::from(p) * u128::from(p))
             .sum();
-        n * sum_sq - sum * sum < u128::from(min) * n * n
+        (n, n * sum_sq - sum * sum)
     }
 }
 
