@@ -162,7 +162,8 @@ fn main() {
         let cpu_before = process_cpu();
         let t = Instant::now();
         let acked_at = rt.block_on(async {
-            let auth: MetadataValue<_> = format!("Bearer {}", token(run)).parse().unwrap_or_else(|_| panic!("metadata"));
+            let auth: MetadataValue<_> =
+                format!("Bearer {}", token(run)).parse().unwrap_or_else(|_| panic!("metadata"));
             let mut tasks = Vec::new();
             for mine in per_lane {
                 let mut client = client.clone();

@@ -43,8 +43,8 @@ fn os_rng() -> Result<rand::rngs::StdRng> {
 /// Reads indicators: every regular file of a directory is hashed as an image (sorted by name); a file is read as
 /// hex canonical primary hashes, one per line (blank lines and `#` comments ignored). Deduplicated.
 pub fn read_indicators(path: &Path, cfg: &HashConfig) -> Result<Vec<Vec<u8>>> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
     let mut set = BTreeSet::new();
     if meta.is_dir() {
         let rd = std::fs::read_dir(path)
@@ -76,11 +76,14 @@ pub fn read_indicators(path: &Path, cfg: &HashConfig) -> Result<Vec<Vec<u8>>> {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bytes = hex::decode(line).map_err(|_| {
-                CliError::usage(format!("indicators {} line {}: not hex", path.display(), i + 1))
-            })?;
+            let bytes = hex::decode(line)
+                .map_err(|_| CliError::usage(format!("indicators {} line {}: not hex", path.display(), i + 1)))?;
             let h = PerceptualHash::from_canonical_bytes(HashKind::Primary, &bytes).map_err(|e| {
-                CliError::usage(format!("indicators {} line {}: not a canonical primary hash: {e}", path.display(), i + 1))
+                CliError::usage(format!(
+                    "indicators {} line {}: not a canonical primary hash: {e}",
+                    path.display(),
+                    i + 1
+                ))
             })?;
             if h.config_id() != cfg.id() {
                 return Err(CliError::usage(format!(
@@ -382,11 +385,6 @@ pub fn leakage(q: &LeakageQuery) -> Result<()> {
     for (r, p) in post.probabilities().iter().enumerate() {
         println!("{r:>6}  {p:>10.6}");
     }
-    println!(
-        "mean {:.4}, most likely R = {}, P(R >= 1) = {:.6}",
-        post.mean(),
-        post.map(),
-        post.prob_any_real()
-    );
+    println!("mean {:.4}, most likely R = {}, P(R >= 1) = {:.6}", post.mean(), post.map(), post.prob_any_real());
     Ok(())
 }

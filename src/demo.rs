@@ -280,7 +280,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         H
     );
     println!("  the list also holds {DECOYS} other indicators (random hashes standing in for images not shipped)");
-    println!("  an indicator is the canonical primary hash, e.g. {} = {}", pics[0].label, hex::encode(&pics[0].primary));
+    println!(
+        "  an indicator is the canonical primary hash, e.g. {} = {}",
+        pics[0].label,
+        hex::encode(&pics[0].primary)
+    );
     println!();
 
     // ---------------------------------------------------------------- the provider
@@ -303,13 +307,22 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     config.worker.poll_interval_ms = 50;
     config.limits.rate_vouchers_per_second = 1000.0;
     config.accounts = vec![
-        AccountConfig { token: vouchsafe_server::BearerToken::new(alice_token.clone()), account: "alice".into(), excluded: false },
-        AccountConfig { token: vouchsafe_server::BearerToken::new(bob_token.clone()), account: "bob".into(), excluded: false },
+        AccountConfig {
+            token: vouchsafe_server::BearerToken::new(alice_token.clone()),
+            account: "alice".into(),
+            excluded: false,
+        },
+        AccountConfig {
+            token: vouchsafe_server::BearerToken::new(bob_token.clone()),
+            account: "bob".into(),
+            excluded: false,
+        },
     ];
     config.validate().map_err(|e| CliError::from_server("demo: configuration", e))?;
     let toml = config.to_toml_string().map_err(|e| CliError::from_server("demo: configuration", e))?;
     write_private(&dir.join("server.toml"), toml.as_bytes())?;
-    let spin = ProgressBar::new_spinner().with_message(format!("building the blinded table ({} indicators)", indicators.len()));
+    let spin = ProgressBar::new_spinner()
+        .with_message(format!("building the blinded table ({} indicators)", indicators.len()));
     spin.enable_steady_tick(Duration::from_millis(80));
     let built = vouchsafe_server::build_table(&config, indicators, &mut rng);
     spin.finish_and_clear();
@@ -324,9 +337,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         hex::encode(&table.manifest().root()[..8])
     );
     println!("  accounts: alice, bob (random bearer tokens, not shown); config and secret table in {}", dir.display());
-    let store = Arc::new(
-        SqliteStore::open(&config.database).map_err(|e| CliError::runtime(format!("demo: database: {e}")))?,
-    );
+    let store =
+        Arc::new(SqliteStore::open(&config.database).map_err(|e| CliError::runtime(format!("demo: database: {e}")))?);
     let dyn_store: Arc<dyn Store> = store.clone();
     let served = vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
     let server = vouchsafe_server::start(config.clone(), served, dyn_store)
@@ -336,7 +348,9 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!("  matching server listening on {endpoint}");
     println!();
 
-    let result = run_devices(&opts, &dir, &endpoint, &config, &table, &store, &pics, &raw, &alice_token, &bob_token, &mut rng).await;
+    let result =
+        run_devices(&opts, &dir, &endpoint, &config, &table, &store, &pics, &raw, &alice_token, &bob_token, &mut rng)
+            .await;
     let stop = server.shutdown().await.map_err(|e| CliError::from_server("demo: server shutdown", e));
     result?;
     stop?;
@@ -366,7 +380,12 @@ async fn run_devices(
     let cfg = HashConfig::V1;
     let service = config.order.service_id.clone();
     let open = |token: &str, name: &'static str, seed: u64| {
-        let mut c = ClientConfig::new(endpoint.to_owned(), BearerToken::new(token), dir.join(format!("device-{name}")), service.clone());
+        let mut c = ClientConfig::new(
+            endpoint.to_owned(),
+            BearerToken::new(token),
+            dir.join(format!("device-{name}")),
+            service.clone(),
+        );
         c.backoff_initial = Duration::from_millis(20);
         c.max_batch = 64;
         async move {
@@ -375,7 +394,8 @@ async fn run_devices(
                 .map_err(|e| CliError::runtime(format!("demo: {name}'s device: {e}")))
         }
     };
-    let mut alice = Device { name: "alice", client: open(alice_token, "alice", rng.next_u64()).await?, kinds: BTreeMap::new() };
+    let mut alice =
+        Device { name: "alice", client: open(alice_token, "alice", rng.next_u64()).await?, kinds: BTreeMap::new() };
     let mut bob = Device { name: "bob", client: open(bob_token, "bob", rng.next_u64()).await?, kinds: BTreeMap::new() };
 
     println!("== 3. The devices: verified table download ==");
@@ -387,7 +407,9 @@ async fn run_devices(
             "  {}'s device: {:?} sync, {} bytes, every chunk checked against the root {root}",
             d.name, r.kind, r.bytes_received
         );
-        println!("    the device learns: m = {m} slots, the epoch and order window. Nothing about which hashes are in it.");
+        println!(
+            "    the device learns: m = {m} slots, the epoch and order window. Nothing about which hashes are in it."
+        );
     }
     println!();
 
@@ -456,13 +478,12 @@ async fn run_devices(
 
         println!("  DEVICE (alice) learns only its own voucher kinds, never whether anything matched:");
         for (label, kind) in &ka {
-            let truth = if pics.iter().take(INDICATORS).any(|p| &p.label == label)
-                || near.iter().any(|p| &p.label == label)
-            {
-                "  [ground truth, known only to the demo: indicator image]"
-            } else {
-                ""
-            };
+            let truth =
+                if pics.iter().take(INDICATORS).any(|p| &p.label == label) || near.iter().any(|p| &p.label == label) {
+                    "  [ground truth, known only to the demo: indicator image]"
+                } else {
+                    ""
+                };
             println!("    {label:<24} -> {kind}{truth}");
         }
         println!("  DEVICE (bob): {}", kb.iter().map(|(l, k)| format!("{l} -> {k}")).collect::<Vec<_>>().join(", "));
@@ -489,7 +510,9 @@ async fn run_devices(
             "  alice crossed T = {T} in round {}; bob never did: the server decrypted nothing of bob's and only holds an opened count for him",
             r + 1
         ),
-        None => println!("  no account crossed the threshold in this run (synthetic replacements were unlucky for alice)"),
+        None => {
+            println!("  no account crossed the threshold in this run (synthetic replacements were unlucky for alice)")
+        }
     }
     let head = store.verify_audit_chain().map_err(|e| CliError::runtime(format!("demo: audit chain: {e}")))?;
     println!("  audit log: {} entries, chain verified, head {}", head.entries, hex::encode(&head.head[..8]));
@@ -530,12 +553,8 @@ fn server_view(
         let prior = crate::cmd::prior_of(Some(PRIOR_MATCH_RATE));
         match real_count_posterior(&params, c.opened, &prior) {
             Ok(post) => {
-                let probs: Vec<String> = post
-                    .probabilities()
-                    .iter()
-                    .enumerate()
-                    .map(|(r, p)| format!("R={r}: {p:.3}"))
-                    .collect();
+                let probs: Vec<String> =
+                    post.probabilities().iter().enumerate().map(|(r, p)| format!("R={r}: {p:.3}")).collect();
                 println!(
                     "      server's posterior on the real count R given {} opened of {} (prior: match rate {PRIOR_MATCH_RATE}): {}; P(R>=1) = {:.3}",
                     c.opened,
@@ -550,9 +569,8 @@ fn server_view(
     };
     let full = store.get_case(case.id).map_err(|e| err(e.to_string()))?.ok_or_else(|| err("case vanished".into()))?;
     let audit: Vec<AuditRecord> = store.audit_entries(0, 10_000).map_err(|e| err(e.to_string()))?;
-    let reveal = audit
-        .iter()
-        .find(|r| r.action == "threshold.reveal" && audit_value(&r.detail, "account") == Some(name));
+    let reveal =
+        audit.iter().find(|r| r.action == "threshold.reveal" && audit_value(&r.detail, "account") == Some(name));
     let first_time = revealed_round.is_none();
     if first_time {
         *revealed_round = Some(round);
@@ -597,7 +615,9 @@ fn server_view(
             .take(INDICATORS)
             .find(|p| p.primary == ad.primary().to_canonical_bytes())
             .and_then(|p| ad.secondary_distance(&p.hashes.secondary).ok())
-            .map(|d| format!(", secondary distance to the indicator {d}/256 (≤ {} confirms)", cfg.secondary_max_distance()))
+            .map(|d| {
+                format!(", secondary distance to the indicator {d}/256 (≤ {} confirms)", cfg.secondary_max_distance())
+            })
             .unwrap_or_default();
         {
             println!(

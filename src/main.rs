@@ -204,9 +204,9 @@ fn run(cli: Cli) -> Result<()> {
             cmd::table_update(&config, add.as_deref(), remove.as_deref())
         }
         Command::Client(c) => {
-            let token = c.token.ok_or_else(|| {
-                CliError::usage("client: no bearer token: pass --token or set VOUCHSAFE_TOKEN")
-            })?;
+            let token = c
+                .token
+                .ok_or_else(|| CliError::usage("client: no bearer token: pass --token or set VOUCHSAFE_TOKEN"))?;
             let conn = cmd::ClientConn {
                 endpoint: c.endpoint,
                 token,

@@ -63,7 +63,15 @@ fn bad_image_path_is_a_runtime_error_naming_the_file() {
     let o = vouchsafe(&["hash", &p.to_string_lossy()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr_line(&o).contains("not-an-image.png"));
-    let o = vouchsafe(&["client", "--token", "t0123456789abcdef", "--data-dir", &dir.path().join("d").to_string_lossy(), "scan", "/nonexistent/x.jpg"]);
+    let o = vouchsafe(&[
+        "client",
+        "--token",
+        "t0123456789abcdef",
+        "--data-dir",
+        &dir.path().join("d").to_string_lossy(),
+        "scan",
+        "/nonexistent/x.jpg",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("/nonexistent/x.jpg"));
 }
@@ -89,14 +97,40 @@ fn usage_errors_exit_two_on_one_line() {
     let o = vouchsafe(&["client", "sync"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("VOUCHSAFE_TOKEN"));
-    let o = vouchsafe(&["leakage", "--vouchers", "10", "--opened", "11", "--rate", "0.1", "--cap", "3", "--threshold", "5"]);
+    let o = vouchsafe(&[
+        "leakage",
+        "--vouchers",
+        "10",
+        "--opened",
+        "11",
+        "--rate",
+        "0.1",
+        "--cap",
+        "3",
+        "--threshold",
+        "5",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("exceeds"));
 }
 
 #[test]
 fn leakage_prints_a_normalised_posterior() {
-    let o = vouchsafe(&["leakage", "--vouchers", "200", "--opened", "2", "--rate", "0.02", "--cap", "60", "--threshold", "30", "--match-rate", "0.001"]);
+    let o = vouchsafe(&[
+        "leakage",
+        "--vouchers",
+        "200",
+        "--opened",
+        "2",
+        "--rate",
+        "0.02",
+        "--cap",
+        "60",
+        "--threshold",
+        "30",
+        "--match-rate",
+        "0.001",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let probs: Vec<f64> = out
@@ -135,13 +169,31 @@ fn unknown_token_is_refused_without_echo() {
         text.push('\n');
     }
     std::fs::write(&list, &text).unwrap_or_else(|e| panic!("{e}"));
-    let o = vouchsafe(&["table", "build", "--config", &cfg_path.to_string_lossy(), "--indicators", &list.to_string_lossy(), "--out", &c.table.to_string_lossy()]);
+    let o = vouchsafe(&[
+        "table",
+        "build",
+        "--config",
+        &cfg_path.to_string_lossy(),
+        "--indicators",
+        &list.to_string_lossy(),
+        "--out",
+        &c.table.to_string_lossy(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("5 indicators"));
     // A malformed list is refused with the line number.
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, "0100zz\n").unwrap_or_else(|e| panic!("{e}"));
-    let o = vouchsafe(&["table", "build", "--config", &cfg_path.to_string_lossy(), "--indicators", &bad.to_string_lossy(), "--out", &dir.path().join("t2").to_string_lossy()]);
+    let o = vouchsafe(&[
+        "table",
+        "build",
+        "--config",
+        &cfg_path.to_string_lossy(),
+        "--indicators",
+        &bad.to_string_lossy(),
+        "--out",
+        &dir.path().join("t2").to_string_lossy(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("line 1"));
 
@@ -154,7 +206,17 @@ fn unknown_token_is_refused_without_echo() {
     let img = dir.path().join("photo.png");
     vouchsafe_phash::fixtures::benign_image(1, 96, 80).save(&img).unwrap_or_else(|e| panic!("{e}"));
     let bad_token = "unknown-token-0123456789abcdef";
-    let common = ["client", "--endpoint", &endpoint, "--token", bad_token, "--data-dir", &*data.to_string_lossy(), "--service-id", &c.order.service_id];
+    let common = [
+        "client",
+        "--endpoint",
+        &endpoint,
+        "--token",
+        bad_token,
+        "--data-dir",
+        &*data.to_string_lossy(),
+        "--service-id",
+        &c.order.service_id,
+    ];
     let run = |extra: &[&str]| {
         let mut args: Vec<&str> = common.to_vec();
         args.extend_from_slice(extra);

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{connect, spawn_server, terminate};
 use image::DynamicImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tonic::metadata::MetadataValue;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
-use common::{connect, spawn_server, terminate};
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::table::ClientTable;
@@ -45,7 +45,8 @@ fn image_y_ad(seed: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batch) -> Result<u32, tonic::Status> {
-    let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: b.id.to_vec(), vouchers: b.vouchers.clone() });
+    let mut r =
+        tonic::Request::new(v1::SubmitVouchersRequest { batch_id: b.id.to_vec(), vouchers: b.vouchers.clone() });
     let v: MetadataValue<_> = format!("Bearer {}", b.token).parse().unwrap_or_else(|_| panic!("metadata"));
     r.metadata_mut().insert("authorization", v);
     r.set_timeout(Duration::from_secs(10));
@@ -71,7 +72,8 @@ async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case(
         AccountConfig { token: BearerToken::new(BOB), account: "bob".into(), excluded: false },
     ];
     let config_path: PathBuf = dir.path().join("server.toml");
-    std::fs::write(&config_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&config_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // The Centre's list: 6 fixture images, plus unrelated entries.
     let mut rng = ChaCha20Rng::seed_from_u64(99);
@@ -84,8 +86,10 @@ async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case(
     let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
 
     // Vouchers: alice mixes the 6 matching images into 40 others; bob sends only others.
-    let mut alice = ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
-    let mut bob = ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
+    let mut alice =
+        ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
+    let mut bob =
+        ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
     let mut expected_items: HashSet<[u8; 16]> = HashSet::new();
     // Three passes over the photos: repeats become null vouchers, which the server must store and count all the same.
     let mut alice_vs = Vec::new();
@@ -157,7 +161,12 @@ async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case(
     let _ = tokio::time::timeout(Duration::from_secs(30), load).await;
     let acked_before: Vec<usize> = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert!(acked_before.len() >= 10, "load was running when the server was killed");
-    assert!(acked_before.len() < batches.len(), "the kill happened mid-load ({} of {} acknowledged)", acked_before.len(), batches.len());
+    assert!(
+        acked_before.len() < batches.len(),
+        "the kill happened mid-load ({} of {} acknowledged)",
+        acked_before.len(),
+        batches.len()
+    );
 
     // Restart on the same database; resubmit everything not acknowledged (a client does exactly that, with the
     // same batch ids), then a duplicate of an acknowledged batch, which must count once.

@@ -76,13 +76,23 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     let cfg = dir.path().join("server.toml");
     std::fs::write(&cfg, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     let cfg_s = cfg.to_string_lossy().into_owned();
-    let (initial, added, both) = (dir.path().join("initial.txt"), dir.path().join("added.txt"), dir.path().join("both.txt"));
+    let (initial, added, both) =
+        (dir.path().join("initial.txt"), dir.path().join("added.txt"), dir.path().join("both.txt"));
     write_list(&initial, 0..8);
     write_list(&added, [40, 41]);
     write_list(&both, [3, 40]);
     let path = |p: &Path| p.to_string_lossy().into_owned();
 
-    let out = ok_stdout(&vouchsafe(&["table", "build", "--config", &cfg_s, "--indicators", &path(&initial), "--out", &path(&c.table)]));
+    let out = ok_stdout(&vouchsafe(&[
+        "table",
+        "build",
+        "--config",
+        &cfg_s,
+        "--indicators",
+        &path(&initial),
+        "--out",
+        &path(&c.table),
+    ]));
     assert!(out.contains("8 indicators"), "{out}");
 
     // Refused before anything is written: no change, a hash in both lists, no option at all.
@@ -93,7 +103,10 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("both added and removed"));
     assert_eq!(vouchsafe(&["table", "update", "--config", &cfg_s]).status.code(), Some(2));
-    assert!(!c.table_updates.as_deref().unwrap_or_else(|| panic!("history")).exists(), "a refused update wrote nothing");
+    assert!(
+        !c.table_updates.as_deref().unwrap_or_else(|| panic!("history")).exists(),
+        "a refused update wrote nothing"
+    );
 
     let log = dir.path().join("server.log");
     let server = spawn_server(&cfg, &log);
@@ -101,7 +114,18 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     let data = dir.path().join("device");
     let token = c.accounts[0].token.expose().to_owned();
     let sync = || {
-        let args = ["client", "--endpoint", &endpoint, "--token", &token, "--data-dir", &path(&data), "--service-id", &c.order.service_id, "sync"];
+        let args = [
+            "client",
+            "--endpoint",
+            &endpoint,
+            "--token",
+            &token,
+            "--data-dir",
+            &path(&data),
+            "--service-id",
+            &c.order.service_id,
+            "sync",
+        ];
         ok_stdout(&vouchsafe(&args))
     };
     let out = sync();
@@ -125,7 +149,16 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     assert!(out.contains("Incremental") && out.contains("version 3"), "{out}");
 
     // A rebuilt table (new blinding key) under the same order: the reload is refused, version 3 stays served.
-    ok_stdout(&vouchsafe(&["table", "build", "--config", &cfg_s, "--indicators", &path(&initial), "--out", &path(&c.table)]));
+    ok_stdout(&vouchsafe(&[
+        "table",
+        "build",
+        "--config",
+        &cfg_s,
+        "--indicators",
+        &path(&initial),
+        "--out",
+        &path(&c.table),
+    ]));
     hup(&server);
     let text = wait_for_log(&log, "table reload failed");
     assert!(text.contains("table reload refused"), "{text}");

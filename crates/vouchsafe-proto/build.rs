@@ -21,10 +21,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // directories recursively by mtime), and for each file explicitly.
     println!("cargo:rerun-if-changed={}", proto_root.display());
     for proto in PROTOS {
-        println!(
-            "cargo:rerun-if-changed={}",
-            proto_root.join(proto).display()
-        );
+        println!("cargo:rerun-if-changed={}", proto_root.join(proto).display());
     }
 
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| proto_root.join(p)).collect();

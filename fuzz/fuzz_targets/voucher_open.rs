@@ -11,7 +11,15 @@ fn opener() -> &'static Opener {
     static O: OnceLock<Opener> = OnceLock::new();
     O.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([9u8; 32]);
-        let cfg = TableConfig { epoch: 1, order_id: [1u8; 16], threshold: 2, synthetic_cap: 1, synthetic_rate: 0, ad_len: 8, chunk_slots: 16 };
+        let cfg = TableConfig {
+            epoch: 1,
+            order_id: [1u8; 16],
+            threshold: 2,
+            synthetic_cap: 1,
+            synthetic_rate: 0,
+            ad_len: 8,
+            chunk_slots: 16,
+        };
         let key = BlindingKey::random(&mut rng);
         let table = ServerTable::build(&cfg, key.clone(), vec![b"x".to_vec()], &mut rng).expect("table");
         Opener::new(key, table.params().clone()).expect("opener")

@@ -20,7 +20,7 @@ use vouchsafe_protocol::client::{ClientSession, VoucherKind as ProtoKind};
 use zeroize::Zeroizing;
 
 use crate::config::ClientConfig;
-use crate::error::{from_status, retryable_status, ClientError, Result};
+use crate::error::{ClientError, Result, from_status, retryable_status};
 use crate::files;
 use crate::outbox::Outbox;
 use crate::store::{self, LoadedTable};
@@ -339,7 +339,7 @@ impl Client {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => return Err(ClientError::DataDirLocked),
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(ClientError::Io { op: "locking the data directory", kind: e.kind() })
+                    return Err(ClientError::Io { op: "locking the data directory", kind: e.kind() });
                 }
             }
             let loaded = store::load_table(&dir, &service, point_cache)?;
@@ -462,7 +462,9 @@ impl Client {
                 Ok(u) => {
                     *bytes += u.encoded_len() as u64;
                     if u.to_version < want {
-                        return Err(ClientError::Verification { reason: "the update ends before the manifest's version" });
+                        return Err(ClientError::Verification {
+                            reason: "the update ends before the manifest's version",
+                        });
                     }
                     let info = UpdateInfo {
                         from_version: u.from_version,
@@ -572,7 +574,12 @@ impl Client {
     ///
     /// Refused with [`ClientError::NoActiveOrder`] when no verified table is held or `time` is outside the order's
     /// validity window: then nothing is hashed or queued, and the attachment is sent as usual.
-    pub async fn scan(&self, image: impl Into<Image>, attachment_ref: [u8; 32], time: SystemTime) -> Result<ScanOutcome> {
+    pub async fn scan(
+        &self,
+        image: impl Into<Image>,
+        attachment_ref: [u8; 32],
+        time: SystemTime,
+    ) -> Result<ScanOutcome> {
         let image = image.into();
         let inner = self.inner.clone();
         blocking(move || inner.scan(image, attachment_ref, time)).await
@@ -633,7 +640,8 @@ impl From<tonic::Status> for StreamErr {
 fn with_rng_src<T>(src: &mut RngSource, f: impl FnOnce(&mut DynRng) -> T) -> Result<T> {
     match src {
         RngSource::Os => {
-            let mut r = rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).map_err(|_| ClientError::Randomness)?;
+            let mut r =
+                rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng).map_err(|_| ClientError::Randomness)?;
             Ok(f(&mut r))
         }
         RngSource::Injected(r) => Ok(f(r.as_mut())),
@@ -649,7 +657,8 @@ impl Inner {
     fn scan(&self, image: Image, attachment_ref: [u8; 32], time: SystemTime) -> Result<ScanOutcome> {
         let (cfg, _) = {
             let g = lock(&self.active)?;
-            let a = g.as_ref().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
+            let a =
+                g.as_ref().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
             (a.loaded.order.hash_config, ())
         };
         let secs = unix_seconds(time);

@@ -91,9 +91,7 @@ pub(crate) fn read_framed(
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(ClientError::io("syncing the data directory"))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(ClientError::io("syncing the data directory"))?;
     }
     #[cfg(not(unix))]
     let _ = dir;

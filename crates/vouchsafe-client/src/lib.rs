@@ -19,9 +19,7 @@ mod outbox;
 pub mod store;
 pub mod verify;
 
-pub use client::{
-    Client, Image, NullReason, ScanOutcome, SubmitReport, SyncKind, SyncReport, TableInfo, VoucherKind,
-};
+pub use client::{Client, Image, NullReason, ScanOutcome, SubmitReport, SyncKind, SyncReport, TableInfo, VoucherKind};
 pub use config::{BearerToken, ClientConfig};
 pub use error::{ClientError, Result};
 pub use vouchsafe_phash::{HashConfig, QualityReason};

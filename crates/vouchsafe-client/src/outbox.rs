@@ -91,9 +91,8 @@ fn read_voucher(dir: &Path, seq: u64) -> Result<Option<(Group, Vec<u8>)>> {
 fn decode_batch(body: &[u8]) -> Result<BatchMeta> {
     let bad = ClientError::Storage { file: "outbox batch", reason: "malformed body" };
     let (id, rest) = body.split_first_chunk::<16>().ok_or(bad)?;
-    let (count, rest) = rest
-        .split_first_chunk::<4>()
-        .ok_or(ClientError::Storage { file: "outbox batch", reason: "malformed body" })?;
+    let (count, rest) =
+        rest.split_first_chunk::<4>().ok_or(ClientError::Storage { file: "outbox batch", reason: "malformed body" })?;
     let count = u32::from_le_bytes(*count) as usize;
     if count == 0 || rest.len() != 8 * count {
         return Err(ClientError::Storage { file: "outbox batch", reason: "malformed body" });
@@ -200,8 +199,7 @@ impl Outbox {
         for b in stale {
             removed += self.complete(b)?;
         }
-        let loose: Vec<u64> =
-            self.pending.iter().filter(|(_, g)| &g.order_id != order_id).map(|(s, _)| *s).collect();
+        let loose: Vec<u64> = self.pending.iter().filter(|(_, g)| &g.order_id != order_id).map(|(s, _)| *s).collect();
         for s in loose {
             files::remove(&self.dir.join(voucher_name(s)))?;
             self.pending.remove(&s);
@@ -241,10 +239,8 @@ impl Outbox {
     }
 
     fn load_batch(&self, seq: u64) -> Result<Batch> {
-        let meta = self
-            .batches
-            .get(&seq)
-            .ok_or(ClientError::Storage { file: "outbox batch", reason: "unknown batch" })?;
+        let meta =
+            self.batches.get(&seq).ok_or(ClientError::Storage { file: "outbox batch", reason: "unknown batch" })?;
         let mut vouchers = Vec::with_capacity(meta.seqs.len());
         for s in &meta.seqs {
             let (_, v) = read_voucher(&self.dir, *s)?

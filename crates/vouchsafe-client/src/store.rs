@@ -12,7 +12,7 @@ use vouchsafe_protocol::table::{ClientTable, TableManifest};
 
 use crate::error::{ClientError, Result};
 use crate::files;
-use crate::verify::{check_order, OrderSummary, VerifiedOrder};
+use crate::verify::{OrderSummary, VerifiedOrder, check_order};
 
 const TABLE_MAGIC: &[u8; 8] = b"VSCTABLE";
 const TABLE_FORMAT: u16 = 1;
@@ -92,10 +92,8 @@ struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let (a, b) = self
-            .0
-            .split_at_checked(n)
-            .ok_or(ClientError::Storage { file: "table", reason: "truncated body" })?;
+        let (a, b) =
+            self.0.split_at_checked(n).ok_or(ClientError::Storage { file: "table", reason: "truncated body" })?;
         self.0 = b;
         Ok(a)
     }
@@ -154,11 +152,7 @@ pub fn load_table(dir: &Path, service_id: &str, point_cache: bool) -> Result<Opt
 }
 
 /// Makes sure a state exists for the table's order: loads it, or creates and persists a fresh one.
-pub fn ensure_state<R: rand_core::CryptoRng + ?Sized>(
-    dir: &Path,
-    t: &LoadedTable,
-    rng: &mut R,
-) -> Result<ClientState> {
+pub fn ensure_state<R: rand_core::CryptoRng + ?Sized>(dir: &Path, t: &LoadedTable, rng: &mut R) -> Result<ClientState> {
     if let Some(s) = load_state(dir, &t.order.order_id)? {
         return Ok(s);
     }

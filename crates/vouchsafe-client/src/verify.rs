@@ -4,7 +4,7 @@
 
 use vouchsafe_phash::HashConfig;
 use vouchsafe_protocol::params::EpochParams;
-use vouchsafe_protocol::table::{ClientTable, TableChunk, TableDownload, TableManifest, TableUpdate, MAX_CHUNK_SLOTS};
+use vouchsafe_protocol::table::{ClientTable, MAX_CHUNK_SLOTS, TableChunk, TableDownload, TableManifest, TableUpdate};
 
 use crate::error::{ClientError, Result};
 
@@ -182,7 +182,8 @@ pub fn verify_manifest(info: &ManifestInfo, service_id: &str, max_slots: u32) ->
     let announced = hash32(&info.root, "the root is not 32 bytes")?;
     let order = info.order.as_ref().ok_or(fail("the manifest names no order"))?;
     let order = check_order(order, &params, service_id)?;
-    let manifest = TableManifest { params, table_version: info.table_version, chunk_slots: info.chunk_slots, chunk_hashes };
+    let manifest =
+        TableManifest { params, table_version: info.table_version, chunk_slots: info.chunk_slots, chunk_hashes };
     if manifest.root() != announced {
         return Err(fail("the manifest's root does not match its contents"));
     }

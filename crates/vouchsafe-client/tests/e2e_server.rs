@@ -47,7 +47,8 @@ async fn real_server_threshold_only_for_matching_account() {
     let endpoint = format!("http://{}", server.local_addr());
 
     let open = |token: &str, sub: &str| {
-        let mut cfg = ClientConfig::new(endpoint.clone(), BearerToken::new(token), dir.path().join(sub), service.clone());
+        let mut cfg =
+            ClientConfig::new(endpoint.clone(), BearerToken::new(token), dir.path().join(sub), service.clone());
         cfg.max_batch = 2;
         cfg.backoff_initial = Duration::from_millis(20);
         Client::open(cfg)
@@ -106,7 +107,11 @@ async fn tls_between_client_and_server() {
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
 
     let mut c = server_config(dir.path());
-    c.accounts = vec![AccountConfig { token: vouchsafe_server::BearerToken::new(ALICE), account: "alice".into(), excluded: false }];
+    c.accounts = vec![AccountConfig {
+        token: vouchsafe_server::BearerToken::new(ALICE),
+        account: "alice".into(),
+        excluded: false,
+    }];
     let service = c.order.service_id.clone();
     let image = png(7, 96, 80);
     let built = vouchsafe_server::build_table(&c, vec![primary_of(&image)], &mut rng(9)).unwrap();

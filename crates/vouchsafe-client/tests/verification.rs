@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use vouchsafe_client::store;
-use vouchsafe_client::verify::{self, apply_update, assemble_table, verify_manifest, UpdateInfo};
 use vouchsafe_client::ClientError;
+use vouchsafe_client::store;
+use vouchsafe_client::verify::{self, UpdateInfo, apply_update, assemble_table, verify_manifest};
 use vouchsafe_protocol::client::ClientState;
 use vouchsafe_protocol::table::{TableChunk, TableManifest};
 
@@ -37,11 +37,17 @@ fn wrong_root_and_inconsistent_manifests_are_refused() {
 
     let mut m = good.clone();
     m.root[0] ^= 1;
-    assert_eq!(reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()), "the manifest's root does not match its contents");
+    assert_eq!(
+        reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()),
+        "the manifest's root does not match its contents"
+    );
 
     let mut m = good.clone();
     m.chunk_hashes[1][5] ^= 1;
-    assert_eq!(reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()), "the manifest's root does not match its contents");
+    assert_eq!(
+        reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()),
+        "the manifest's root does not match its contents"
+    );
 
     let mut m = good.clone();
     m.slot_count += 1;
@@ -51,7 +57,10 @@ fn wrong_root_and_inconsistent_manifests_are_refused() {
     m.chunk_hashes.pop();
     assert!(verify_manifest(&m, SERVICE, 1 << 20).is_err());
 
-    assert_eq!(reason(verify_manifest(&good, "other.service", 1 << 20).unwrap_err()), "the order is for another service");
+    assert_eq!(
+        reason(verify_manifest(&good, "other.service", 1 << 20).unwrap_err()),
+        "the order is for another service"
+    );
 
     let mut m = good.clone();
     m.order.as_mut().unwrap().order_id[0] ^= 1;
@@ -60,7 +69,10 @@ fn wrong_root_and_inconsistent_manifests_are_refused() {
     let mut m = good.clone();
     let o = m.order.as_mut().unwrap();
     o.not_after = o.not_before + verify::MAX_ORDER_SECONDS + 1;
-    assert_eq!(reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()), "the order is valid for more than 24 months");
+    assert_eq!(
+        reason(verify_manifest(&m, SERVICE, 1 << 20).unwrap_err()),
+        "the order is valid for more than 24 months"
+    );
 
     let mut m = good.clone();
     m.order.as_mut().unwrap().hash_config_id = "99".into();
@@ -200,7 +212,10 @@ fn state_file_round_trip_and_refusals() {
     let good = std::fs::read(&path).unwrap();
     for cut in [0, 5, 17, good.len() / 2, good.len() - 1] {
         std::fs::write(&path, &good[..cut]).unwrap();
-        assert!(matches!(store::load_state(d.path(), &ORDER), Err(ClientError::Storage { file: "state", .. })), "cut {cut}");
+        assert!(
+            matches!(store::load_state(d.path(), &ORDER), Err(ClientError::Storage { file: "state", .. })),
+            "cut {cut}"
+        );
     }
     for i in [0, 9, 30, good.len() - 40, good.len() - 1] {
         let mut b = good.clone();

@@ -7,9 +7,7 @@ use std::io::Cursor;
 use criterion::{Criterion, criterion_group, criterion_main};
 use image::{DynamicImage, ImageFormat};
 use vouchsafe_phash::fixtures::benign_image;
-use vouchsafe_phash::{
-    AssociatedData, HashConfig, hash_bytes, hash_image, secondary_from_derivative,
-};
+use vouchsafe_phash::{AssociatedData, HashConfig, hash_bytes, hash_image, secondary_from_derivative};
 
 fn bench(c: &mut Criterion) {
     let cfg = HashConfig::V1;
@@ -27,18 +25,12 @@ fn bench(c: &mut Criterion) {
     };
     let enc = ad.encode();
 
-    c.bench_function("hash_image 1024x768 rgb8", |b| {
-        b.iter(|| hash_image(&cfg, black_box(&img)))
-    });
-    c.bench_function("hash_bytes 1024x768 png (decode + hash)", |b| {
-        b.iter(|| hash_bytes(&cfg, black_box(&png)))
-    });
+    c.bench_function("hash_image 1024x768 rgb8", |b| b.iter(|| hash_image(&cfg, black_box(&img))));
+    c.bench_function("hash_bytes 1024x768 png (decode + hash)", |b| b.iter(|| hash_bytes(&cfg, black_box(&png))));
     c.bench_function("secondary_from_derivative 64x64", |b| {
         b.iter(|| secondary_from_derivative(&cfg, black_box(&hashes.derivative)))
     });
-    c.bench_function("AssociatedData decode", |b| {
-        b.iter(|| AssociatedData::decode(black_box(&enc)))
-    });
+    c.bench_function("AssociatedData decode", |b| b.iter(|| AssociatedData::decode(black_box(&enc))));
 }
 
 criterion_group!(benches, bench);

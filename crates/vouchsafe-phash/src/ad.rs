@@ -100,42 +100,25 @@ impl AssociatedData {
 
     /// Decodes; rejects unknown versions and configurations, short input and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, PhashError> {
-        let (&version, rest) = bytes.split_first().ok_or(PhashError::InvalidLength {
-            expected: Self::ENCODED_LEN,
-            found: 0,
-        })?;
+        let (&version, rest) =
+            bytes.split_first().ok_or(PhashError::InvalidLength { expected: Self::ENCODED_LEN, found: 0 })?;
         if version != AD_VERSION {
             return Err(PhashError::UnsupportedVersion { version });
         }
-        let short = PhashError::InvalidLength {
-            expected: HEADER_LEN,
-            found: bytes.len(),
-        };
+        let short = PhashError::InvalidLength { expected: HEADER_LEN, found: bytes.len() };
         let (id, rest) = rest.split_first_chunk::<2>().ok_or(short.clone())?;
         let config = HashConfig::from_id(u16::from_le_bytes(*id))?;
         let expected = encoded_len(&config);
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength {
-                expected,
-                found: bytes.len(),
-            });
+            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
         }
         let (w, rest) = rest.split_first_chunk::<4>().ok_or(short.clone())?;
         let (h, rest) = rest.split_first_chunk::<4>().ok_or(short.clone())?;
         let (t, rest) = rest.split_first_chunk::<8>().ok_or(short.clone())?;
-        let (aref, rest) = rest
-            .split_first_chunk::<ATTACHMENT_REF_LEN>()
-            .ok_or(short)?;
-        let too_short = || PhashError::InvalidLength {
-            expected,
-            found: bytes.len(),
-        };
-        let (p, rest) = rest
-            .split_at_checked(config.primary().byte_len())
-            .ok_or_else(too_short)?;
-        let (s, d) = rest
-            .split_at_checked(config.secondary().byte_len())
-            .ok_or_else(too_short)?;
+        let (aref, rest) = rest.split_first_chunk::<ATTACHMENT_REF_LEN>().ok_or(short)?;
+        let too_short = || PhashError::InvalidLength { expected, found: bytes.len() };
+        let (p, rest) = rest.split_at_checked(config.primary().byte_len()).ok_or_else(too_short)?;
+        let (s, d) = rest.split_at_checked(config.secondary().byte_len()).ok_or_else(too_short)?;
         Ok(Self {
             config,
             source_width: u32::from_le_bytes(*w),
@@ -184,10 +167,7 @@ impl AssociatedData {
     /// Server-side check after the threshold: recomputes the secondary hash from the
     /// derivative, requires it to equal the one the device sent (else the associated data is
     /// inconsistent), and returns its Hamming distance to the indicator's secondary hash.
-    pub fn secondary_distance(
-        &self,
-        indicator_secondary: &PerceptualHash,
-    ) -> Result<u32, PhashError> {
+    pub fn secondary_distance(&self, indicator_secondary: &PerceptualHash) -> Result<u32, PhashError> {
         let recomputed = crate::secondary_from_derivative(&self.config, &self.derivative)?;
         if recomputed != self.secondary {
             return Err(PhashError::InconsistentSecondary);
@@ -197,10 +177,7 @@ impl AssociatedData {
 
     /// Whether the secondary check confirms a primary match against an indicator:
     /// [`Self::secondary_distance`] is at most [`HashConfig::secondary_max_distance`].
-    pub fn secondary_confirms(
-        &self,
-        indicator_secondary: &PerceptualHash,
-    ) -> Result<bool, PhashError> {
+    pub fn secondary_confirms(&self, indicator_secondary: &PerceptualHash) -> Result<bool, PhashError> {
         Ok(self.secondary_distance(indicator_secondary)? <= self.config.secondary_max_distance())
     }
 }
@@ -222,9 +199,6 @@ impl Eq for AssociatedData {}
 
 impl fmt::Debug for AssociatedData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AssociatedData")
-            .field("config_id", &self.config.id())
-            .field("contents", &"<redacted>")
-            .finish()
+        f.debug_struct("AssociatedData").field("config_id", &self.config.id()).field("contents", &"<redacted>").finish()
     }
 }

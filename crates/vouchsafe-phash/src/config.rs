@@ -88,14 +88,7 @@ impl HashSpec {
         preprocessing: Preprocessing,
         bits: u32,
     ) -> Self {
-        Self {
-            algorithm,
-            width,
-            height,
-            filter,
-            preprocessing,
-            bits,
-        }
+        Self { algorithm, width, height, filter, preprocessing, bits }
     }
 
     /// The algorithm.
@@ -163,22 +156,8 @@ impl HashConfig {
     /// - secondary check: Hamming distance at most 32 of 256 bits.
     pub const V1: Self = Self {
         id: 1,
-        primary: HashSpec::new(
-            Algorithm::Median,
-            8,
-            8,
-            ResizeFilter::Triangle,
-            Preprocessing::Dct,
-            64,
-        ),
-        secondary: HashSpec::new(
-            Algorithm::Blockhash,
-            16,
-            16,
-            ResizeFilter::Triangle,
-            Preprocessing::None,
-            256,
-        ),
+        primary: HashSpec::new(Algorithm::Median, 8, 8, ResizeFilter::Triangle, Preprocessing::Dct, 64),
+        secondary: HashSpec::new(Algorithm::Blockhash, 16, 16, ResizeFilter::Triangle, Preprocessing::None, 256),
         derivative_side: 64,
         min_side: 32,
         min_luma_variance: 16,
@@ -191,11 +170,7 @@ impl HashConfig {
 
     /// Looks a configuration up by its wire id.
     pub fn from_id(id: u16) -> Result<Self, PhashError> {
-        Self::ALL
-            .iter()
-            .find(|c| c.id == id)
-            .copied()
-            .ok_or(PhashError::UnknownConfig { id })
+        Self::ALL.iter().find(|c| c.id == id).copied().ok_or(PhashError::UnknownConfig { id })
     }
 
     /// Builds a custom configuration (experiments only; never on the wire).

@@ -43,16 +43,9 @@ impl VisualDerivative {
     pub fn from_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<Self, PhashError> {
         let expected = cfg.derivative_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength {
-                expected,
-                found: bytes.len(),
-            });
+            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
         }
-        Ok(Self {
-            config_id: cfg.id(),
-            side: cfg.derivative_side(),
-            pixels: bytes.to_vec(),
-        })
+        Ok(Self { config_id: cfg.id(), side: cfg.derivative_side(), pixels: bytes.to_vec() })
     }
 
     /// The configuration id.
@@ -95,11 +88,7 @@ impl VisualDerivative {
     fn scaled_variance(&self) -> (u128, u128) {
         let n = self.pixels.len() as u128;
         let sum: u128 = self.pixels.iter().map(|&p| u128::from(p)).sum();
-        let sum_sq: u128 = self
-            .pixels
-            .iter()
-            .map(|&p| u128::from(p) * u128::from(p))
-            .sum();
+        let sum_sq: u128 = self.pixels.iter().map(|&p| u128::from(p) * u128::from(p)).sum();
         (n, n * sum_sq - sum * sum)
     }
 }

@@ -63,23 +63,13 @@ impl fmt::Display for PhashError {
             Self::UnknownConfig { id } => {
                 write!(f, "unknown perceptual-hash configuration id {id}")
             }
-            Self::ConfigMismatch => {
-                f.write_str("values from different hash configurations or kinds")
-            }
+            Self::ConfigMismatch => f.write_str("values from different hash configurations or kinds"),
             Self::InputTooLarge { len, limit } => {
-                write!(
-                    f,
-                    "encoded image of {len} bytes exceeds the limit of {limit} bytes"
-                )
+                write!(f, "encoded image of {len} bytes exceeds the limit of {limit} bytes")
             }
-            Self::ImageTooLarge {
-                width,
-                height,
-                limit_pixels,
-            } => write!(
-                f,
-                "image of {width}x{height} pixels exceeds the limit of {limit_pixels} pixels"
-            ),
+            Self::ImageTooLarge { width, height, limit_pixels } => {
+                write!(f, "image of {width}x{height} pixels exceeds the limit of {limit_pixels} pixels")
+            }
             Self::EmptyImage => f.write_str("image has a zero dimension"),
             Self::UnsupportedFormat => f.write_str("unsupported image format (PNG and JPEG only)"),
             Self::Decode => f.write_str("image could not be decoded"),
@@ -88,14 +78,9 @@ impl fmt::Display for PhashError {
                 write!(f, "unsupported encoding version {version}")
             }
             Self::InvalidLength { expected, found } => {
-                write!(
-                    f,
-                    "invalid encoding length: expected {expected} bytes, found {found}"
-                )
+                write!(f, "invalid encoding length: expected {expected} bytes, found {found}")
             }
-            Self::InconsistentSecondary => {
-                f.write_str("secondary hash does not match the visual derivative")
-            }
+            Self::InconsistentSecondary => f.write_str("secondary hash does not match the visual derivative"),
             Self::HashLength => f.write_str("hash backend returned an unexpected hash length"),
         }
     }

@@ -17,102 +17,48 @@ fn candidates() -> Vec<(&'static str, HashSpec)> {
     use Preprocessing::{Dct, None as NoPre};
     let t = ResizeFilter::Triangle;
     vec![
-        (
-            "median+dct 16x16",
-            HashSpec::new(Median, 16, 16, t, Dct, 256),
-        ),
+        ("median+dct 16x16", HashSpec::new(Median, 16, 16, t, Dct, 256)),
         ("median+dct 8x8", HashSpec::new(Median, 8, 8, t, Dct, 64)),
         ("median+dct 16x8", HashSpec::new(Median, 16, 8, t, Dct, 128)),
-        (
-            "median+dct 8x8 catmullrom",
-            HashSpec::new(Median, 8, 8, ResizeFilter::CatmullRom, Dct, 64),
-        ),
+        ("median+dct 8x8 catmullrom", HashSpec::new(Median, 8, 8, ResizeFilter::CatmullRom, Dct, 64)),
         ("mean+dct 8x8", HashSpec::new(Mean, 8, 8, t, Dct, 64)),
-        (
-            "gradient 16x16",
-            HashSpec::new(Gradient, 16, 16, t, NoPre, 256),
-        ),
+        ("gradient 16x16", HashSpec::new(Gradient, 16, 16, t, NoPre, 256)),
         ("gradient 8x8", HashSpec::new(Gradient, 8, 8, t, NoPre, 64)),
-        (
-            "doublegradient 16x16",
-            HashSpec::new(DoubleGradient, 16, 16, t, NoPre, 144),
-        ),
-        (
-            "blockhash 16x16 (full image)",
-            HashSpec::new(Blockhash, 16, 16, t, NoPre, 256),
-        ),
+        ("doublegradient 16x16", HashSpec::new(DoubleGradient, 16, 16, t, NoPre, 144)),
+        ("blockhash 16x16 (full image)", HashSpec::new(Blockhash, 16, 16, t, NoPre, 256)),
     ]
 }
 
 fn hist(v: &[u32]) -> String {
     let mut s = v.to_vec();
     s.sort_unstable();
-    let q = |p: usize| {
-        s.get((s.len().saturating_sub(1)) * p / 100)
-            .copied()
-            .unwrap_or(0)
-    };
-    format!(
-        "min {} p50 {} p90 {} p99 {} max {}",
-        q(0),
-        q(50),
-        q(90),
-        q(99),
-        q(100)
-    )
+    let q = |p: usize| s.get((s.len().saturating_sub(1)) * p / 100).copied().unwrap_or(0);
+    format!("min {} p50 {} p90 {} p99 {} max {}", q(0), q(50), q(90), q(99), q(100))
 }
 
 #[test]
 #[ignore = "measurement, prints figures"]
 fn experiments_primary_candidates() {
     let originals: Vec<_> = (0..SEEDS).map(|s| benign_image(s, W, H)).collect();
-    let dups: Vec<_> = originals
-        .iter()
-        .enumerate()
-        .map(|(i, img)| near_duplicate(img, i as u64))
-        .collect();
-    let og: Vec<_> = originals
-        .iter()
-        .map(|i| luminance(&DynamicImage::ImageRgb8(i.clone())))
-        .collect();
-    let dg: Vec<_> = dups
-        .iter()
-        .map(|i| luminance(&DynamicImage::ImageRgb8(i.clone())))
-        .collect();
+    let dups: Vec<_> = originals.iter().enumerate().map(|(i, img)| near_duplicate(img, i as u64)).collect();
+    let og: Vec<_> = originals.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone()))).collect();
+    let dg: Vec<_> = dups.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone()))).collect();
     for (name, spec) in candidates() {
         let cfg = HashConfig::custom(900, spec, *HashConfig::V1.secondary());
-        let ho: Vec<_> = og
-            .iter()
-            .map(|g| run_hasher(&cfg, HashKind::Primary, g).unwrap())
-            .collect();
-        let hd: Vec<_> = dg
-            .iter()
-            .map(|g| run_hasher(&cfg, HashKind::Primary, g).unwrap())
-            .collect();
+        let ho: Vec<_> = og.iter().map(|g| run_hasher(&cfg, HashKind::Primary, g).unwrap()).collect();
+        let hd: Vec<_> = dg.iter().map(|g| run_hasher(&cfg, HashKind::Primary, g).unwrap()).collect();
         let mut pair = Vec::new();
         for i in 0..ho.len() {
             for j in i + 1..ho.len() {
                 pair.push(ho[i].hamming_distance(&ho[j]).unwrap());
             }
         }
-        let near: Vec<u32> = ho
-            .iter()
-            .zip(&hd)
-            .map(|(a, b)| a.hamming_distance(b).unwrap())
-            .collect();
+        let near: Vec<u32> = ho.iter().zip(&hd).map(|(a, b)| a.hamming_distance(b).unwrap()).collect();
         let ident = near.iter().filter(|&&d| d == 0).count();
         println!("== {name} ({} bits)", spec.bits());
         println!("  distinct seeds: {}", hist(&pair));
-        println!(
-            "  near dup all: identical {ident}/{} ; {}",
-            near.len(),
-            hist(&near)
-        );
-        for kind in [
-            NearDuplicateKind::Brightness,
-            NearDuplicateKind::Reencode,
-            NearDuplicateKind::Crop,
-        ] {
+        println!("  near dup all: identical {ident}/{} ; {}", near.len(), hist(&near));
+        for kind in [NearDuplicateKind::Brightness, NearDuplicateKind::Reencode, NearDuplicateKind::Crop] {
             let k: Vec<u32> = near
                 .iter()
                 .enumerate()
@@ -125,33 +71,20 @@ fn experiments_primary_candidates() {
     }
     // Secondary (from the derivative) of V1.
     let cfg = HashConfig::V1;
-    let so: Vec<_> = originals
-        .iter()
-        .map(|i| hash_image(&cfg, &DynamicImage::ImageRgb8(i.clone())).unwrap())
-        .collect();
-    let sd: Vec<_> = dups
-        .iter()
-        .map(|i| hash_image(&cfg, &DynamicImage::ImageRgb8(i.clone())).unwrap())
-        .collect();
+    let so: Vec<_> = originals.iter().map(|i| hash_image(&cfg, &DynamicImage::ImageRgb8(i.clone())).unwrap()).collect();
+    let sd: Vec<_> = dups.iter().map(|i| hash_image(&cfg, &DynamicImage::ImageRgb8(i.clone())).unwrap()).collect();
     let mut pair = Vec::new();
     for i in 0..so.len() {
         for j in i + 1..so.len() {
             pair.push(so[i].secondary.hamming_distance(&so[j].secondary).unwrap());
         }
     }
-    let near: Vec<u32> = so
-        .iter()
-        .zip(&sd)
-        .map(|(a, b)| a.secondary.hamming_distance(&b.secondary).unwrap())
-        .collect();
+    let near: Vec<u32> = so.iter().zip(&sd).map(|(a, b)| a.secondary.hamming_distance(&b.secondary).unwrap()).collect();
     println!("== V1 secondary (from derivative)");
     println!("  distinct seeds: {}", hist(&pair));
     println!("  near dup: {}", hist(&near));
     let within = pair.iter().filter(|&&d| d <= cfg.secondary_max_distance()).count();
     println!("  distinct pairs within secondary_max_distance: {within}/{}", pair.len());
-    let var: Vec<u32> = so
-        .iter()
-        .map(|h| h.derivative.luma_variance() as u32)
-        .collect();
+    let var: Vec<u32> = so.iter().map(|h| h.derivative.luma_variance() as u32).collect();
     println!("  derivative variance: {}", hist(&var));
 }

@@ -26,22 +26,14 @@ impl Mix {
     }
     /// Uniform in `0..n` (n > 0), slightly biased, fine for pictures.
     fn below(&mut self, n: u32) -> u32 {
-        if n == 0 {
-            0
-        } else {
-            (((self.next() >> 32) * u64::from(n)) >> 32) as u32
-        }
+        if n == 0 { 0 } else { (((self.next() >> 32) * u64::from(n)) >> 32) as u32 }
     }
     /// Uniform in `[0, 1)` with 24 bits, exactly representable: no platform variance.
     fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u32 << 24) as f32
     }
     fn color(&mut self) -> [f32; 3] {
-        [
-            self.unit() * 255.0,
-            self.unit() * 255.0,
-            self.unit() * 255.0,
-        ]
+        [self.unit() * 255.0, self.unit() * 255.0, self.unit() * 255.0]
     }
 }
 
@@ -103,10 +95,7 @@ pub fn benign_image(seed: u64, width: u32, height: u32) -> RgbImage {
 
     // Texture patch.
     let (tx0, ty0) = (r.below(width / 2), r.below(height / 2));
-    let (tw, th) = (
-        width / 4 + r.below(width / 3 + 1),
-        height / 4 + r.below(height / 3 + 1),
-    );
+    let (tw, th) = (width / 4 + r.below(width / 3 + 1), height / 4 + r.below(height / 3 + 1));
     let tc = r.color();
     let period = 4.0 + r.unit() * 20.0;
     let checker = r.below(2) == 0;
@@ -116,11 +105,7 @@ pub fn benign_image(seed: u64, width: u32, height: u32) -> RgbImage {
         for x in tx0..(tx0 + tw).min(width) {
             let a = if checker {
                 let cell = period.max(1.0) as u32;
-                if ((x / cell) + (y / cell)).is_multiple_of(2) {
-                    0.8
-                } else {
-                    0.0
-                }
+                if ((x / cell) + (y / cell)).is_multiple_of(2) { 0.8 } else { 0.0 }
             } else {
                 let u = x as f32 * ca + y as f32 * sa;
                 0.4 + 0.4 * sin_poly(u * core::f32::consts::TAU / period)
@@ -207,10 +192,8 @@ pub fn near_duplicate(img: &RgbImage, seed: u64) -> RgbImage {
             let quality = 80 + r.below(16) as u8;
             let mut buf = Vec::new();
             let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
-            let decoded = img
-                .write_with_encoder(enc)
-                .ok()
-                .and_then(|()| image::load(Cursor::new(&buf), ImageFormat::Jpeg).ok());
+            let decoded =
+                img.write_with_encoder(enc).ok().and_then(|()| image::load(Cursor::new(&buf), ImageFormat::Jpeg).ok());
             match decoded {
                 Some(d) => d.to_rgb8(),
                 None => brightness(img, &mut r),

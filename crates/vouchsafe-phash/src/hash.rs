@@ -55,41 +55,24 @@ impl PerceptualHash {
     pub fn from_raw(cfg: &HashConfig, kind: HashKind, bytes: &[u8]) -> Result<Self, PhashError> {
         let expected = spec_of(cfg, kind).byte_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength {
-                expected,
-                found: bytes.len(),
-            });
+            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
         }
-        Ok(Self {
-            config_id: cfg.id(),
-            kind,
-            bytes: bytes.to_vec(),
-        })
+        Ok(Self { config_id: cfg.id(), kind, bytes: bytes.to_vec() })
     }
 
     /// Parses canonical bytes `[version][config id u16 LE][hash bytes]` of a hash of `kind`.
     /// Rejects unknown versions and configurations, and wrong lengths.
     pub fn from_canonical_bytes(kind: HashKind, bytes: &[u8]) -> Result<Self, PhashError> {
-        let (&version, rest) = bytes.split_first().ok_or(PhashError::InvalidLength {
-            expected: 3,
-            found: 0,
-        })?;
+        let (&version, rest) = bytes.split_first().ok_or(PhashError::InvalidLength { expected: 3, found: 0 })?;
         if version != CANONICAL_VERSION {
             return Err(PhashError::UnsupportedVersion { version });
         }
-        let (id, hash) = rest
-            .split_first_chunk::<2>()
-            .ok_or(PhashError::InvalidLength {
-                expected: 3,
-                found: bytes.len(),
-            })?;
+        let (id, hash) =
+            rest.split_first_chunk::<2>().ok_or(PhashError::InvalidLength { expected: 3, found: bytes.len() })?;
         let cfg = HashConfig::from_id(u16::from_le_bytes(*id))?;
         let expected = 3 + spec_of(&cfg, kind).byte_len();
         if bytes.len() != expected {
-            return Err(PhashError::InvalidLength {
-                expected,
-                found: bytes.len(),
-            });
+            return Err(PhashError::InvalidLength { expected, found: bytes.len() });
         }
         Self::from_raw(&cfg, kind, hash)
     }
@@ -123,9 +106,7 @@ impl PerceptualHash {
 
     /// Number of hash bits.
     pub fn bit_len(&self) -> u32 {
-        u32::try_from(self.bytes.len())
-            .unwrap_or(u32::MAX)
-            .saturating_mul(8)
+        u32::try_from(self.bytes.len()).unwrap_or(u32::MAX).saturating_mul(8)
     }
 
     /// Number of set bits.
@@ -135,18 +116,10 @@ impl PerceptualHash {
 
     /// Hamming distance to `other`; both must be of the same configuration and kind.
     pub fn hamming_distance(&self, other: &Self) -> Result<u32, PhashError> {
-        if self.config_id != other.config_id
-            || self.kind != other.kind
-            || self.bytes.len() != other.bytes.len()
-        {
+        if self.config_id != other.config_id || self.kind != other.kind || self.bytes.len() != other.bytes.len() {
             return Err(PhashError::ConfigMismatch);
         }
-        Ok(self
-            .bytes
-            .iter()
-            .zip(&other.bytes)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum())
+        Ok(self.bytes.iter().zip(&other.bytes).map(|(a, b)| (a ^ b).count_ones()).sum())
     }
 }
 
@@ -193,11 +166,7 @@ pub(crate) fn spec_of(cfg: &HashConfig, kind: HashKind) -> &HashSpec {
     }
 }
 
-pub(crate) fn run_hasher(
-    cfg: &HashConfig,
-    kind: HashKind,
-    gray: &GrayImage,
-) -> Result<PerceptualHash, PhashError> {
+pub(crate) fn run_hasher(cfg: &HashConfig, kind: HashKind, gray: &GrayImage) -> Result<PerceptualHash, PhashError> {
     if gray.width() == 0 || gray.height() == 0 {
         return Err(PhashError::EmptyImage);
     }
@@ -264,13 +233,7 @@ pub fn hash_image(cfg: &HashConfig, img: &DynamicImage) -> Result<ImageHashes, P
     let primary = run_hasher(cfg, HashKind::Primary, &gray)?;
     let derivative = VisualDerivative::from_luminance(cfg, &gray)?;
     let secondary = crate::derivative::secondary_from_derivative(cfg, &derivative)?;
-    Ok(ImageHashes {
-        primary,
-        secondary,
-        derivative,
-        source_width: gray.width(),
-        source_height: gray.height(),
-    })
+    Ok(ImageHashes { primary, secondary, derivative, source_width: gray.width(), source_height: gray.height() })
 }
 
 /// Decodes a PNG or JPEG from memory (applying its EXIF orientation) and hashes it.
@@ -287,22 +250,15 @@ pub fn hash_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<ImageHashes, PhashEr
 pub fn hash_file(cfg: &HashConfig, path: impl AsRef<Path>) -> Result<ImageHashes, PhashError> {
     let file = std::fs::File::open(path).map_err(|_| PhashError::Io)?;
     let mut buf = Vec::new();
-    let limit = u64::try_from(MAX_ENCODED_LEN)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(limit)
-        .read_to_end(&mut buf)
-        .map_err(|_| PhashError::Io)?;
+    let limit = u64::try_from(MAX_ENCODED_LEN).unwrap_or(u64::MAX).saturating_add(1);
+    file.take(limit).read_to_end(&mut buf).map_err(|_| PhashError::Io)?;
     hash_bytes(cfg, &buf)
 }
 
 /// Decodes a PNG or JPEG from memory under the crate's limits and applies EXIF orientation.
 pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage, PhashError> {
     if bytes.len() > MAX_ENCODED_LEN {
-        return Err(PhashError::InputTooLarge {
-            len: bytes.len(),
-            limit: MAX_ENCODED_LEN,
-        });
+        return Err(PhashError::InputTooLarge { len: bytes.len(), limit: MAX_ENCODED_LEN });
     }
     let format = image::guess_format(bytes).map_err(|_| PhashError::UnsupportedFormat)?;
     if !matches!(format, ImageFormat::Png | ImageFormat::Jpeg) {
@@ -320,16 +276,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<DynamicImage, PhashError> {
         return Err(PhashError::EmptyImage);
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PhashError::ImageTooLarge {
-            width,
-            height,
-            limit_pixels: MAX_PIXELS,
-        });
+        return Err(PhashError::ImageTooLarge { width, height, limit_pixels: MAX_PIXELS });
     }
     // A missing or broken EXIF block means "no rotation", as in every image viewer.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|_| PhashError::Decode)?;
     img.apply_orientation(orientation);
     Ok(img)

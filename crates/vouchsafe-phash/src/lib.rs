@@ -32,7 +32,7 @@ pub use config::{Algorithm, HashConfig, HashSpec, Preprocessing, ResizeFilter};
 pub use derivative::{VisualDerivative, secondary_from_derivative};
 pub use error::PhashError;
 pub use hash::{
-    CANONICAL_VERSION, HashKind, ImageHashes, MAX_ENCODED_LEN, MAX_PIXELS, MAX_SIDE,
-    PerceptualHash, decode_image, hash_bytes, hash_file, hash_image, luminance,
+    CANONICAL_VERSION, HashKind, ImageHashes, MAX_ENCODED_LEN, MAX_PIXELS, MAX_SIDE, PerceptualHash, decode_image,
+    hash_bytes, hash_file, hash_image, luminance,
 };
 pub use quality::{QualityReason, QualityVerdict, is_degenerate, quality_gate};

@@ -35,14 +35,8 @@ fn encode(img: &DynamicImage, format: ImageFormat) -> Vec<u8> {
 fn config_lookup() {
     assert_eq!(HashConfig::from_id(1).unwrap(), HashConfig::V1);
     assert_eq!(HashConfig::default(), HashConfig::V1);
-    assert_eq!(
-        HashConfig::from_id(0),
-        Err(PhashError::UnknownConfig { id: 0 })
-    );
-    assert_eq!(
-        HashConfig::from_id(2),
-        Err(PhashError::UnknownConfig { id: 2 })
-    );
+    assert_eq!(HashConfig::from_id(0), Err(PhashError::UnknownConfig { id: 0 }));
+    assert_eq!(HashConfig::from_id(2), Err(PhashError::UnknownConfig { id: 2 }));
     let v1 = HashConfig::V1;
     assert_eq!(v1.primary().bits(), 64);
     assert_eq!(v1.secondary().bits(), 256);
@@ -56,10 +50,7 @@ fn canonical_bytes_golden() {
     let a = hash_image(&cfg, &integer_image()).unwrap();
     let b = hash_image(&cfg, &fixture(7)).unwrap();
     // Golden values: a change here changes every indicator; it needs a new config id.
-    assert_eq!(
-        hex::encode(a.primary.to_canonical_bytes()),
-        "010100b910bc472055ff55"
-    );
+    assert_eq!(hex::encode(a.primary.to_canonical_bytes()), "010100b910bc472055ff55");
     assert_eq!(
         hex::encode(a.secondary.to_canonical_bytes()),
         "01010024dba0b7db24249b649bd92664d924d99b64b62c269b9b24db2664db4992d924"
@@ -68,10 +59,7 @@ fn canonical_bytes_golden() {
         hex::encode(Sha256::digest(a.derivative.as_bytes())),
         "d7f3690e55692abc10b181f0c0e4060536fe1938f1d625d155fa342ecd7ef498"
     );
-    assert_eq!(
-        hex::encode(b.primary.to_canonical_bytes()),
-        "010100415759a54acb76aa"
-    );
+    assert_eq!(hex::encode(b.primary.to_canonical_bytes()), "010100415759a54acb76aa");
     assert_eq!(
         hex::encode(b.secondary.to_canonical_bytes()),
         "010100f8dff0dfc0cf00807f497f907e087812f87fe0f8c0f800f8f0ffe03f800f00cf"
@@ -102,10 +90,7 @@ fn canonical_bytes_format_and_roundtrip() {
     );
     let mut bad = c.clone();
     bad[1] = 9;
-    assert_eq!(
-        PerceptualHash::from_canonical_bytes(HashKind::Primary, &bad),
-        Err(PhashError::UnknownConfig { id: 9 })
-    );
+    assert_eq!(PerceptualHash::from_canonical_bytes(HashKind::Primary, &bad), Err(PhashError::UnknownConfig { id: 9 }));
     let mut long = c.clone();
     long.push(0);
     assert!(PerceptualHash::from_canonical_bytes(HashKind::Primary, &long).is_err());
@@ -121,10 +106,7 @@ fn hashing_is_deterministic_and_mixing_is_rejected() {
     let b = hash_image(&cfg, &fixture(11)).unwrap();
     assert_eq!(a, b);
     assert_eq!(a.primary.hamming_distance(&b.primary), Ok(0));
-    assert_eq!(
-        a.primary.hamming_distance(&a.secondary),
-        Err(PhashError::ConfigMismatch)
-    );
+    assert_eq!(a.primary.hamming_distance(&a.secondary), Err(PhashError::ConfigMismatch));
 }
 
 #[test]
@@ -199,17 +181,11 @@ fn associated_data_golden_and_roundtrip() {
     assert_eq!(&enc[51..59], ad.primary().as_bytes());
     assert_eq!(&enc[59..91], ad.secondary().as_bytes());
     assert_eq!(&enc[91..], ad.derivative().as_bytes());
-    assert_eq!(
-        hex::encode(Sha256::digest(&enc)),
-        "e6dfa951281e12898c234e264954fb989921f60b57a87c6008f770676ed887a8"
-    );
+    assert_eq!(hex::encode(Sha256::digest(&enc)), "e6dfa951281e12898c234e264954fb989921f60b57a87c6008f770676ed887a8");
     let back = AssociatedData::decode(&enc).unwrap();
     assert_eq!(back, ad);
     assert_eq!(back.encode(), enc);
-    assert_eq!(
-        (back.source_width(), back.source_height(), back.time()),
-        (200, 150, 1_767_225_600)
-    );
+    assert_eq!((back.source_width(), back.source_height(), back.time()), (200, 150, 1_767_225_600));
     assert_eq!(back.secondary_distance(ad.secondary()), Ok(0));
     assert_eq!(back.secondary_confirms(ad.secondary()), Ok(true));
 }
@@ -232,25 +208,13 @@ fn associated_data_rejects_malformed() {
     let enc = ad_fixture().encode();
     let mut v = enc.clone();
     v[0] = 0;
-    assert_eq!(
-        AssociatedData::decode(&v),
-        Err(PhashError::UnsupportedVersion { version: 0 })
-    );
+    assert_eq!(AssociatedData::decode(&v), Err(PhashError::UnsupportedVersion { version: 0 }));
     let mut v = enc.clone();
     v[1] = 7;
-    assert_eq!(
-        AssociatedData::decode(&v),
-        Err(PhashError::UnknownConfig { id: 7 })
-    );
+    assert_eq!(AssociatedData::decode(&v), Err(PhashError::UnknownConfig { id: 7 }));
     let mut v = enc.clone();
     v.push(0);
-    assert_eq!(
-        AssociatedData::decode(&v),
-        Err(PhashError::InvalidLength {
-            expected: 4187,
-            found: 4188
-        })
-    );
+    assert_eq!(AssociatedData::decode(&v), Err(PhashError::InvalidLength { expected: 4187, found: 4188 }));
     for cut in [0, 1, 2, 3, 50, 91, enc.len() - 1] {
         assert!(AssociatedData::decode(&enc[..cut]).is_err(), "cut {cut}");
     }
@@ -266,10 +230,7 @@ fn secondary_check_detects_tampering_and_collisions() {
         *b = 255 - *b;
     }
     let tampered = AssociatedData::decode(&enc).unwrap();
-    assert_eq!(
-        tampered.secondary_distance(ad.secondary()),
-        Err(PhashError::InconsistentSecondary)
-    );
+    assert_eq!(tampered.secondary_distance(ad.secondary()), Err(PhashError::InconsistentSecondary));
     // A different image (as an adversarial primary collision would be) is far in secondary.
     let other = hash_image(&cfg, &fixture(99)).unwrap();
     let d = ad.secondary_distance(&other.secondary).unwrap();
@@ -292,21 +253,12 @@ fn quality_gate_reasons() {
 
     let small = DynamicImage::ImageRgb8(benign_image(1, 31, 100));
     let h = hash_image(&cfg, &small).unwrap();
-    assert_eq!(
-        quality_gate(&cfg, &h),
-        QualityVerdict::Reject(QualityReason::TooSmall {
-            width: 31,
-            height: 100
-        })
-    );
+    assert_eq!(quality_gate(&cfg, &h), QualityVerdict::Reject(QualityReason::TooSmall { width: 31, height: 100 }));
 
     // Uniform gray with +-1 noise.
     let flat = GrayImage::from_fn(300, 200, |x, y| Luma([128 + ((x * 31 + y * 17) % 3) as u8]));
     let h = hash_image(&cfg, &DynamicImage::ImageLuma8(flat)).unwrap();
-    assert_eq!(
-        quality_gate(&cfg, &h),
-        QualityVerdict::Reject(QualityReason::NearlyUniform)
-    );
+    assert_eq!(quality_gate(&cfg, &h), QualityVerdict::Reject(QualityReason::NearlyUniform));
 
     // Half black, half white passes the variance check.
     let halves = GrayImage::from_fn(300, 200, |x, _| Luma([if x < 150 { 0 } else { 255 }]));
@@ -316,18 +268,10 @@ fn quality_gate_reasons() {
 
     let zeros = PerceptualHash::from_raw(&cfg, HashKind::Primary, &[0; 8]).unwrap();
     let ones = PerceptualHash::from_raw(&cfg, HashKind::Primary, &[0xff; 8]).unwrap();
-    let seven = PerceptualHash::from_raw(
-        &cfg,
-        HashKind::Primary,
-        &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-    )
-    .unwrap();
-    let eight = PerceptualHash::from_raw(
-        &cfg,
-        HashKind::Primary,
-        &[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-    )
-    .unwrap();
+    let seven =
+        PerceptualHash::from_raw(&cfg, HashKind::Primary, &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
+    let eight =
+        PerceptualHash::from_raw(&cfg, HashKind::Primary, &[0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).unwrap();
     assert!(is_degenerate(&cfg, &zeros));
     assert!(is_degenerate(&cfg, &ones));
     assert!(is_degenerate(&cfg, &seven));
@@ -350,51 +294,29 @@ fn hash_bytes_png_jpeg_and_file() {
     let path = dir.path().join("a.png");
     std::fs::write(&path, &png).unwrap();
     assert_eq!(hash_file(&cfg, &path).unwrap(), direct);
-    assert_eq!(
-        hash_file(&cfg, dir.path().join("missing.png")),
-        Err(PhashError::Io)
-    );
+    assert_eq!(hash_file(&cfg, dir.path().join("missing.png")), Err(PhashError::Io));
 }
 
 #[test]
 fn hash_bytes_rejects_bad_input() {
     let cfg = HashConfig::V1;
     assert_eq!(hash_bytes(&cfg, b""), Err(PhashError::UnsupportedFormat));
-    assert_eq!(
-        hash_bytes(&cfg, b"GIF89a....."),
-        Err(PhashError::UnsupportedFormat)
-    );
-    assert_eq!(
-        hash_bytes(&cfg, b"\x89PNG\r\n\x1a\nbroken"),
-        Err(PhashError::Decode)
-    );
+    assert_eq!(hash_bytes(&cfg, b"GIF89a....."), Err(PhashError::UnsupportedFormat));
+    assert_eq!(hash_bytes(&cfg, b"\x89PNG\r\n\x1a\nbroken"), Err(PhashError::Decode));
     let big = vec![0u8; MAX_ENCODED_LEN + 1];
     assert_eq!(
         hash_bytes(&cfg, &big),
-        Err(PhashError::InputTooLarge {
-            len: MAX_ENCODED_LEN + 1,
-            limit: MAX_ENCODED_LEN
-        })
+        Err(PhashError::InputTooLarge { len: MAX_ENCODED_LEN + 1, limit: MAX_ENCODED_LEN })
     );
     // A PNG header announcing 10000x10000 pixels (100 Mpixel) is refused before decoding.
     let png = png_header_only(10_000, 10_000);
     assert_eq!(
         hash_bytes(&cfg, &png),
-        Err(PhashError::ImageTooLarge {
-            width: 10_000,
-            height: 10_000,
-            limit_pixels: MAX_PIXELS
-        })
+        Err(PhashError::ImageTooLarge { width: 10_000, height: 10_000, limit_pixels: MAX_PIXELS })
     );
     // Beyond MAX_SIDE the decoder's own limit refuses it.
-    assert_eq!(
-        hash_bytes(&cfg, &png_header_only(40_000, 10)),
-        Err(PhashError::Decode)
-    );
-    assert_eq!(
-        hash_image(&cfg, &DynamicImage::new_rgb8(0, 5)),
-        Err(PhashError::EmptyImage)
-    );
+    assert_eq!(hash_bytes(&cfg, &png_header_only(40_000, 10)), Err(PhashError::Decode));
+    assert_eq!(hash_image(&cfg, &DynamicImage::new_rgb8(0, 5)), Err(PhashError::EmptyImage));
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -402,11 +324,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 == 1 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 == 1 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
         }
     }
     !c

@@ -5,9 +5,7 @@
 use std::collections::HashSet;
 
 use image::DynamicImage;
-use vouchsafe_phash::fixtures::{
-    NearDuplicateKind, benign_image, near_duplicate, near_duplicate_kind,
-};
+use vouchsafe_phash::fixtures::{NearDuplicateKind, benign_image, near_duplicate, near_duplicate_kind};
 use vouchsafe_phash::{HashConfig, ImageHashes, QualityVerdict, hash_image, quality_gate};
 
 const SEEDS: u64 = 300;
@@ -25,10 +23,7 @@ fn fixtures_are_deterministic() {
     let img = benign_image(5, 64, 48);
     assert_eq!(near_duplicate(&img, 9), near_duplicate(&img, 9));
     assert_eq!(benign_image(1, 0, 10).dimensions(), (0, 10));
-    assert_eq!(
-        near_duplicate(&benign_image(1, 2, 2), 2).dimensions(),
-        (2, 2)
-    );
+    assert_eq!(near_duplicate(&benign_image(1, 2, 2), 2).dimensions(), (2, 2));
 }
 
 #[test]
@@ -44,12 +39,7 @@ fn distinct_seeds_give_distinct_primary_hashes() {
             if d < min.0 {
                 min = (d, i, j);
             }
-            min_secondary = min_secondary.min(
-                all[i]
-                    .secondary
-                    .hamming_distance(&all[j].secondary)
-                    .unwrap(),
-            );
+            min_secondary = min_secondary.min(all[i].secondary.hamming_distance(&all[j].secondary).unwrap());
         }
     }
     println!(
@@ -65,14 +55,11 @@ fn distinct_seeds_give_distinct_primary_hashes() {
 #[test]
 fn near_duplicates_usually_keep_the_primary_hash() {
     let cfg = HashConfig::V1;
-    let mut per_kind: Vec<(NearDuplicateKind, Vec<u32>, Vec<u32>)> = [
-        NearDuplicateKind::Brightness,
-        NearDuplicateKind::Reencode,
-        NearDuplicateKind::Crop,
-    ]
-    .into_iter()
-    .map(|k| (k, Vec::new(), Vec::new()))
-    .collect();
+    let mut per_kind: Vec<(NearDuplicateKind, Vec<u32>, Vec<u32>)> =
+        [NearDuplicateKind::Brightness, NearDuplicateKind::Reencode, NearDuplicateKind::Crop]
+            .into_iter()
+            .map(|k| (k, Vec::new(), Vec::new()))
+            .collect();
     for seed in 0..SEEDS {
         let img = benign_image(seed, W, H);
         let a = hashes(img.clone());
@@ -84,10 +71,7 @@ fn near_duplicates_usually_keep_the_primary_hash() {
             slot.1.push(dp);
             slot.2.push(ds);
         }
-        assert!(
-            ds <= cfg.secondary_max_distance(),
-            "seed {seed}: secondary distance {ds}"
-        );
+        assert!(ds <= cfg.secondary_max_distance(), "seed {seed}: secondary distance {ds}");
     }
     let mut identical = 0;
     let mut total = 0;
@@ -115,8 +99,5 @@ fn near_duplicates_usually_keep_the_primary_hash() {
         all[all.len() - 1]
     );
     // Measured 231/300 (77%) on x86_64; a large drop means the pipeline changed.
-    assert!(
-        identical * 100 >= total * 65,
-        "only {identical}/{total} near duplicates identical"
-    );
+    assert!(identical * 100 >= total * 65, "only {identical}/{total} near duplicates identical");
 }

@@ -9,9 +9,7 @@ use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, PerceptualHash, hash
 
 fn valid(format: ImageFormat) -> Vec<u8> {
     let mut buf = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(benign_image(3, 48, 40))
-        .write_to(&mut buf, format)
-        .unwrap();
+    DynamicImage::ImageRgb8(benign_image(3, 48, 40)).write_to(&mut buf, format).unwrap();
     buf.into_inner()
 }
 

@@ -8,13 +8,7 @@
 //! convert at the edge).
 
 /// `vouchsafe.v1`: the `Matching` service and its messages.
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    rustdoc::invalid_html_tags,
-    rustdoc::bare_urls
-)]
+#[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 pub mod v1 {
     tonic::include_proto!("vouchsafe.v1");
 }
@@ -36,34 +30,21 @@ mod tests {
             Ok(f) => f,
             Err(e) => panic!("descriptor set does not decode: {e}"),
         };
-        let file = fds
-            .file
-            .iter()
-            .find(|f| f.name() == "vouchsafe/v1/matching.proto");
-        let Some(file) = file else {
-            panic!("matching.proto missing")
-        };
+        let file = fds.file.iter().find(|f| f.name() == "vouchsafe/v1/matching.proto");
+        let Some(file) = file else { panic!("matching.proto missing") };
         assert_eq!(file.package(), "vouchsafe.v1");
         let svc = file.service.iter().find(|s| s.name() == "Matching");
-        let Some(svc) = svc else {
-            panic!("service missing")
-        };
+        let Some(svc) = svc else { panic!("service missing") };
         let mut methods: Vec<&str> = svc.method.iter().map(|m| m.name()).collect();
         methods.sort_unstable();
-        assert_eq!(
-            methods,
-            ["GetManifest", "GetUpdate", "StreamTable", "SubmitVouchers"]
-        );
+        assert_eq!(methods, ["GetManifest", "GetUpdate", "StreamTable", "SubmitVouchers"]);
         // Source info is kept, so reflection clients see the API comments.
         assert!(file.source_code_info.is_some());
     }
 
     #[test]
     fn messages_round_trip() {
-        let req = v1::SubmitVouchersRequest {
-            batch_id: vec![7; 16],
-            vouchers: vec![vec![1, 2, 3], vec![4; 40]],
-        };
+        let req = v1::SubmitVouchersRequest { batch_id: vec![7; 16], vouchers: vec![vec![1, 2, 3], vec![4; 40]] };
         let bytes = req.encode_to_vec();
         let back = v1::SubmitVouchersRequest::decode(bytes.as_slice()).ok();
         assert_eq!(back, Some(req));
@@ -89,11 +70,7 @@ mod tests {
             Err(tonic::Status::unimplemented("test"))
         }
         type StreamTableStream = std::pin::Pin<
-            Box<
-                dyn tonic::codegen::tokio_stream::Stream<
-                        Item = Result<v1::TableChunk, tonic::Status>,
-                    > + Send,
-            >,
+            Box<dyn tonic::codegen::tokio_stream::Stream<Item = Result<v1::TableChunk, tonic::Status>> + Send>,
         >;
         async fn stream_table(
             &self,

@@ -71,8 +71,12 @@ fn bench(c: &mut Criterion) {
             black_box(alpha * p)
         })
     });
-    let matching: Vec<Vec<u8>> = ys.iter().take(64).map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode()).collect();
-    let others: Vec<Vec<u8>> = items(64, &mut rng).iter().map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode()).collect();
+    let matching: Vec<Vec<u8>> =
+        ys.iter().take(64).map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode()).collect();
+    let others: Vec<Vec<u8>> = items(64, &mut rng)
+        .iter()
+        .map(|y| session.voucher(&client, y, &ad, &mut rng).unwrap().voucher.encode())
+        .collect();
     let mut i = 0;
     g.bench_function("open_match", |b| {
         b.iter(|| {
@@ -87,7 +91,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     let mixed: Vec<&Vec<u8>> = matching.iter().zip(others.iter()).flat_map(|(a, b)| [a, b]).collect();
-    let mixed_decoded: Vec<DecodedVoucher> = mixed.iter().map(|b| DecodedVoucher::decode(b, table.params()).unwrap()).collect();
+    let mixed_decoded: Vec<DecodedVoucher> =
+        mixed.iter().map(|b| DecodedVoucher::decode(b, table.params()).unwrap()).collect();
     g.bench_function("open_batch128_mixed_per_voucher", |b| {
         b.iter_custom(|iters| {
             let start = std::time::Instant::now();
@@ -137,7 +142,11 @@ fn bench(c: &mut Criterion) {
             black_box(persistent.voucher(&client, &y, &ad, &mut r2).unwrap())
         })
     });
-    let cached = vouchsafe_protocol::table::ClientTable::new_with_point_cache(client.manifest().clone(), client.slots().to_vec()).unwrap();
+    let cached = vouchsafe_protocol::table::ClientTable::new_with_point_cache(
+        client.manifest().clone(),
+        client.slots().to_vec(),
+    )
+    .unwrap();
     let mut persistent2 = ClientSession::new(ClientState::new(table.params(), &mut rng)).unwrap();
     g.bench_function("real_voucher_point_cache", |b| {
         b.iter(|| {
@@ -170,7 +179,8 @@ fn bench(c: &mut Criterion) {
 }
 
 fn estimate(group: &str, name: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
+    let dir =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{}/../../target", env!("CARGO_MANIFEST_DIR")));
     let path = format!("{dir}/criterion/{group}/{name}/new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -192,29 +202,45 @@ fn openmined_per_element_ns() -> Option<f64> {
 fn report() {
     let e = |g: &str, n: &str| estimate(g, n);
     println!("\n==== vouchsafe ratios (DESIGN.md §7), same run ====");
-    if let (Some(f), Some(m), Some(n)) = (e("server", "floor_decompress_mul"), e("server", "open_match"), e("server", "open_nonmatch")) {
+    if let (Some(f), Some(m), Some(n)) =
+        (e("server", "floor_decompress_mul"), e("server", "open_match"), e("server", "open_nonmatch"))
+    {
         println!("server floor (decompress + α·Q): {:.1} µs", f / 1e3);
         println!("server open, match:     {:.1} µs = {:.3}× floor (bar ≤ 1.25)", m / 1e3, m / f);
         println!("server open, non-match: {:.1} µs = {:.3}× floor (bar ≤ 1.25)", n / 1e3, n / f);
         let batch = e("server", "open_batch128_mixed_per_voucher");
         if let Some(b) = batch {
-            println!("server open, batch of 128 (half matches), per voucher incl. decode: {:.1} µs = {:.3}× floor (bar ≤ 1.25)", b / 1e3, b / f);
+            println!(
+                "server open, batch of 128 (half matches), per voucher incl. decode: {:.1} µs = {:.3}× floor (bar ≤ 1.25)",
+                b / 1e3,
+                b / f
+            );
         }
         if let Some(om) = openmined_per_element_ns() {
             let ours = batch.unwrap_or(m.max(n));
-            println!("OpenMined PSI server per element: {:.1} µs; ours/theirs = {:.3} (bar ≤ 0.5)", om / 1e3, ours / om);
+            println!(
+                "OpenMined PSI server per element: {:.1} µs; ours/theirs = {:.3} (bar ≤ 0.5)",
+                om / 1e3,
+                ours / om
+            );
         }
     }
     if let (Some(f), Some(v)) = (e("client", "floor_h2g_4_double_mul"), e("client", "real_voucher_same_session")) {
         println!("client floor (H + 4 double-scalar muls): {:.1} µs", f / 1e3);
         println!("client real voucher: {:.1} µs = {:.3}× floor (bar ≤ 1.3)", v / 1e3, v / f);
         if let Some(c) = e("client", "real_voucher_point_cache") {
-            println!("client real voucher, decompressed table cache: {:.1} µs = {:.3}× floor (bar ≤ 1.3)", c / 1e3, c / f);
+            println!(
+                "client real voucher, decompressed table cache: {:.1} µs = {:.3}× floor (bar ≤ 1.3)",
+                c / 1e3,
+                c / f
+            );
         }
     }
-    if let (Some(f), Some(b1), Some(b2)) =
-        (e("table", "floor_h2g_mul_compress_x1024"), e("table", "build_16384_threads1"), e("table", "build_16384_threads2"))
-    {
+    if let (Some(f), Some(b1), Some(b2)) = (
+        e("table", "floor_h2g_mul_compress_x1024"),
+        e("table", "build_16384_threads1"),
+        e("table", "build_16384_threads2"),
+    ) {
         let floor = f / 1024.0;
         let per1 = b1 / TABLE_N as f64;
         let per2 = b2 / TABLE_N as f64;
@@ -225,7 +251,10 @@ fn report() {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     bench(&mut c);
     c.final_summary();
     report();

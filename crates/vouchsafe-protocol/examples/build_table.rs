@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableDownload, DEFAULT_CHUNK_SLOTS};
+use vouchsafe_protocol::table::{BlindingKey, DEFAULT_CHUNK_SLOTS, ServerTable, TableConfig, TableDownload};
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -52,10 +52,20 @@ fn main() {
     };
     let build = t.elapsed();
     let manifest = table.manifest();
-    let chunk_bytes: usize = (0..table.chunk_count()).map(|i| table.chunk(i).map(|c| c.encode().len()).unwrap_or(0)).sum();
+    let chunk_bytes: usize =
+        (0..table.chunk_count()).map(|i| table.chunk(i).map(|c| c.encode().len()).unwrap_or(0)).sum();
     let manifest_bytes = manifest.encode().len();
-    println!("indicators: {n}, slots: {} ({:.3} per indicator), threads: {}", table.slots().len(), table.slots().len() as f64 / n as f64, rayon::current_num_threads());
-    println!("build: {:.2} s = {:.1} µs per indicator (wall, all cores)", build.as_secs_f64(), build.as_secs_f64() * 1e6 / n as f64);
+    println!(
+        "indicators: {n}, slots: {} ({:.3} per indicator), threads: {}",
+        table.slots().len(),
+        table.slots().len() as f64 / n as f64,
+        rayon::current_num_threads()
+    );
+    println!(
+        "build: {:.2} s = {:.1} µs per indicator (wall, all cores)",
+        build.as_secs_f64(),
+        build.as_secs_f64() * 1e6 / n as f64
+    );
     println!(
         "wire: chunks {} B + manifest {} B = {:.2} bytes per indicator (bar ≤ 36)",
         chunk_bytes,

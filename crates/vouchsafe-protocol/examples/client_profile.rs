@@ -8,8 +8,22 @@ use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableDown
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let mut rng = ChaCha20Rng::from_seed([5u8; 32]);
-    let cfg = TableConfig { epoch: 1, order_id: [7u8; 16], threshold: 30, synthetic_cap: 60, synthetic_rate: 0, ad_len: 4189 + 11, chunk_slots: 4096 };
-    let items: Vec<Vec<u8>> = (0..4096).map(|_| { let mut v = vec![0u8; 11]; rng.fill_bytes(&mut v); v }).collect();
+    let cfg = TableConfig {
+        epoch: 1,
+        order_id: [7u8; 16],
+        threshold: 30,
+        synthetic_cap: 60,
+        synthetic_rate: 0,
+        ad_len: 4189 + 11,
+        chunk_slots: 4096,
+    };
+    let items: Vec<Vec<u8>> = (0..4096)
+        .map(|_| {
+            let mut v = vec![0u8; 11];
+            rng.fill_bytes(&mut v);
+            v
+        })
+        .collect();
     let table = ServerTable::build(&cfg, BlindingKey::random(&mut rng), items, &mut rng).expect("table");
     let mut dl = TableDownload::new(table.manifest());
     for i in 0..table.chunk_count() {

@@ -16,8 +16,7 @@ use vouchsafe_protocol::leakage::{
     LeakageParams, Posterior, Prior, innocent_opened_distribution, real_count_posterior,
 };
 
-const USAGE: &str =
-    "usage: posterior --vouchers N --opened C --rate P --cap S --threshold T [--match-rate Q]
+const USAGE: &str = "usage: posterior --vouchers N --opened C --rate P --cap S --threshold T [--match-rate Q]
 
   --vouchers N     vouchers sent for distinct new images (null vouchers not counted)
   --opened C       vouchers that opened (real matches and synthetics), below the threshold
@@ -34,9 +33,7 @@ struct Args {
 
 fn parse_value<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
     let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
-    value
-        .parse()
-        .map_err(|_| format!("{flag}: cannot parse {value:?}"))
+    value.parse().map_err(|_| format!("{flag}: cannot parse {value:?}"))
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -82,10 +79,7 @@ fn print_posterior(out: &mut String, args: &Args, post: &Posterior) {
         p.vouchers, args.opened, p.synthetic_rate, p.synthetic_cap, p.threshold
     );
     let _ = writeln!(out, "prior: {prior}");
-    let _ = writeln!(
-        out,
-        "server's posterior of the real match count R (below the threshold):"
-    );
+    let _ = writeln!(out, "server's posterior of the real match count R (below the threshold):");
     let _ = writeln!(out, "{:>5}  {:>12}  {:>12}", "r", "P(R = r)", "P(R <= r)");
     let mut cdf = 0.0;
     let mut hidden = 0usize;
@@ -112,11 +106,7 @@ fn print_innocent(out: &mut String, params: &LeakageParams, opened: u64) {
         return;
     };
     let mean: f64 = dist.iter().enumerate().map(|(c, p)| c as f64 * p).sum();
-    let at_least: f64 = dist
-        .iter()
-        .enumerate()
-        .filter(|(c, _)| *c as u64 >= opened)
-        .fold(0.0, |acc, (_, p)| acc + p);
+    let at_least: f64 = dist.iter().enumerate().filter(|(c, _)| *c as u64 >= opened).fold(0.0, |acc, (_, p)| acc + p);
     let mut acc = 0.0;
     let (mut lo, mut hi) = (None, None);
     for (c, p) in dist.iter().enumerate() {
@@ -128,10 +118,7 @@ fn print_innocent(out: &mut String, params: &LeakageParams, opened: u64) {
             hi = Some(c);
         }
     }
-    let _ = writeln!(
-        out,
-        "an account with zero real matches opens on average {mean:.3} vouchers"
-    );
+    let _ = writeln!(out, "an account with zero real matches opens on average {mean:.3} vouchers");
     if let (Some(lo), Some(hi)) = (lo, hi) {
         let _ = writeln!(out, "  (95% of such accounts open between {lo} and {hi});");
     }

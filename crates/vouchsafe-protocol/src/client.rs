@@ -4,21 +4,23 @@ use core::fmt;
 use std::collections::BTreeSet;
 
 use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
-use curve25519_dalek::traits::MultiscalarMul;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::MultiscalarMul;
 use hkdf::Hkdf;
 use rand_core::CryptoRng;
 use sha2::Sha256;
 use vouchsafe_threshold::{DetectableHash, Fp, SharePolynomial};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::crypto::{ad_item_key, adct_aad, adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal};
+use crate::crypto::{
+    ad_item_key, adct_aad, adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal,
+};
 use crate::error::{Error, Result};
 use crate::labels::*;
 use crate::params::EpochParams;
 use crate::table::ClientTable;
-use crate::voucher::{ct_aad, Voucher, VoucherLayout, CT_LEN};
+use crate::voucher::{CT_LEN, Voucher, VoucherLayout, ct_aad};
 use crate::wire::Reader;
 
 /// Persistent per-(account, order) client state. Everything secret is derived from `seed`.
@@ -114,7 +116,11 @@ impl ClientState {
         let vouchers_made = r.u64()?;
         let count = r.u32()? as usize;
         if r.remaining() != 16 * count {
-            return Err(Error::Length { what: "client state", expected: bytes.len() - r.remaining() + 16 * count, got: bytes.len() });
+            return Err(Error::Length {
+                what: "client state",
+                expected: bytes.len() - r.remaining() + 16 * count,
+                got: bytes.len(),
+            });
         }
         let mut seen = BTreeSet::new();
         let mut prev: Option<[u8; 16]> = None;

@@ -25,8 +25,8 @@ pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 /// Canonical encoding of 1/2 = (ℓ + 1)/2 in the scalar field.
 const HALF_BYTES: [u8; 32] = [
-    247, 233, 122, 46, 141, 49, 9, 44, 107, 206, 123, 81, 239, 124, 111, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    8,
+    247, 233, 122, 46, 141, 49, 9, 44, 107, 206, 123, 81, 239, 124, 111, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 8,
 ];
 
 /// 1/2 in the scalar field, used to halve scalars so that `double_and_compress_batch` returns the compressions of

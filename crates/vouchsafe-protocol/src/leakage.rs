@@ -140,11 +140,7 @@ impl Posterior {
 
     /// `P(R = r | observation)`; 0 outside the support.
     pub fn probability(&self, r: u64) -> f64 {
-        usize::try_from(r)
-            .ok()
-            .and_then(|i| self.probabilities.get(i))
-            .copied()
-            .unwrap_or(0.0)
+        usize::try_from(r).ok().and_then(|i| self.probabilities.get(i)).copied().unwrap_or(0.0)
     }
 
     /// Whether the real count is known exactly (the account crossed the threshold).
@@ -154,11 +150,7 @@ impl Posterior {
 
     /// Posterior mean `E[R | observation]`.
     pub fn mean(&self) -> f64 {
-        self.probabilities
-            .iter()
-            .enumerate()
-            .map(|(r, p)| r as f64 * p)
-            .sum()
+        self.probabilities.iter().enumerate().map(|(r, p)| r as f64 * p).sum()
     }
 
     /// Posterior variance `Var[R | observation]`.
@@ -190,21 +182,13 @@ impl Posterior {
     /// `P(R >= 1 | observation)`: the probability that the account has any real match.
     pub fn prob_any_real(&self) -> f64 {
         // fold from +0.0: an empty f64 `sum()` is -0.0.
-        let tail = self
-            .probabilities
-            .iter()
-            .skip(1)
-            .fold(0.0, |acc, p| acc + p);
+        let tail = self.probabilities.iter().skip(1).fold(0.0, |acc, p| acc + p);
         tail.clamp(0.0, 1.0)
     }
 
     /// The smallest `r` with `P(R <= r | observation) >= level` (`level` is clamped to `[0, 1]`).
     pub fn quantile(&self, level: f64) -> u32 {
-        let level = if level.is_nan() {
-            1.0
-        } else {
-            level.clamp(0.0, 1.0)
-        };
+        let level = if level.is_nan() { 1.0 } else { level.clamp(0.0, 1.0) };
         let mut acc = 0.0;
         let last = self.probabilities.len().saturating_sub(1);
         for (r, &p) in self.probabilities.iter().enumerate() {
@@ -244,13 +228,9 @@ pub enum LeakageError {
 impl fmt::Display for LeakageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidSyntheticRate => {
-                f.write_str("synthetic rate must be a finite number in [0, 1]")
-            }
+            Self::InvalidSyntheticRate => f.write_str("synthetic rate must be a finite number in [0, 1]"),
             Self::InvalidThreshold => f.write_str("threshold must be at least 2"),
-            Self::OpenedExceedsVouchers => {
-                f.write_str("number of opened vouchers exceeds the number of vouchers")
-            }
+            Self::OpenedExceedsVouchers => f.write_str("number of opened vouchers exceeds the number of vouchers"),
             Self::InvalidMatchRate => f.write_str("match rate must be a finite number in [0, 1]"),
             Self::InvalidPrior(why) => write!(f, "invalid custom prior: {why}"),
             Self::InvalidPositions(why) => write!(f, "invalid opened positions: {why}"),
@@ -276,11 +256,7 @@ pub fn synthetic_count_distribution(
     synthetic_cap: u32,
 ) -> Result<Vec<f64>, LeakageError> {
     check_rate(synthetic_rate)?;
-    let ln = ln_synthetic_pmf(
-        vouchers,
-        synthetic_rate,
-        u64::from(synthetic_cap).min(vouchers),
-    );
+    let ln = ln_synthetic_pmf(vouchers, synthetic_rate, u64::from(synthetic_cap).min(vouchers));
     Ok(normalise(&ln).unwrap_or_default())
 }
 
@@ -308,10 +284,7 @@ pub struct InnocentRow {
 /// For an account with zero real matches: each opened count it can show (with non-zero
 /// probability), how likely it is, and how suspicious the server finds it under `prior`.
 /// Costs one posterior per row.
-pub fn innocent_view(
-    params: &LeakageParams,
-    prior: &Prior,
-) -> Result<Vec<InnocentRow>, LeakageError> {
+pub fn innocent_view(params: &LeakageParams, prior: &Prior) -> Result<Vec<InnocentRow>, LeakageError> {
     let dist = innocent_opened_distribution(params)?;
     let mut rows = Vec::new();
     for (c, &probability) in dist.iter().enumerate() {
@@ -326,32 +299,20 @@ pub fn innocent_view(
             Err(LeakageError::ImpossibleObservation) => f64::NAN,
             Err(e) => return Err(e),
         };
-        rows.push(InnocentRow {
-            opened,
-            probability,
-            prob_any_real,
-        });
+        rows.push(InnocentRow { opened, probability, prob_any_real });
     }
     Ok(rows)
 }
 
 /// The server's posterior of the real match count `R` given only the number `opened` of opened
 /// vouchers of an account that did **not** cross the threshold. Support `0..=min(c, T − 1)`.
-pub fn real_count_posterior(
-    params: &LeakageParams,
-    opened: u64,
-    prior: &Prior,
-) -> Result<Posterior, LeakageError> {
+pub fn real_count_posterior(params: &LeakageParams, opened: u64, prior: &Prior) -> Result<Posterior, LeakageError> {
     posterior(params, &Observation::BelowThreshold { opened }, prior)
 }
 
 /// The server's posterior of `R` for either observation. Above the threshold it is a point mass
 /// at the (known) real count.
-pub fn posterior(
-    params: &LeakageParams,
-    observation: &Observation,
-    prior: &Prior,
-) -> Result<Posterior, LeakageError> {
+pub fn posterior(params: &LeakageParams, observation: &Observation, prior: &Prior) -> Result<Posterior, LeakageError> {
     params.validate()?;
     let prior = PreparedPrior::new(prior, params.vouchers)?;
     match *observation {
@@ -369,10 +330,7 @@ pub fn posterior(
             if r_min <= r_max {
                 for r in r_min..=r_max {
                     let j = opened - r;
-                    let ls = ln_synth
-                        .get(to_index(j)?)
-                        .copied()
-                        .unwrap_or(f64::NEG_INFINITY);
+                    let ls = ln_synth.get(to_index(j)?).copied().unwrap_or(f64::NEG_INFINITY);
                     if ls == f64::NEG_INFINITY {
                         continue;
                     }
@@ -383,10 +341,7 @@ pub fn posterior(
                 }
             }
             let probabilities = normalise(&weights).ok_or(LeakageError::ImpossibleObservation)?;
-            Ok(Posterior {
-                probabilities,
-                detected: false,
-            })
+            Ok(Posterior { probabilities, detected: false })
         }
     }
 }
@@ -413,14 +368,10 @@ pub fn real_count_posterior_given_order(
     let mut prev: Option<u64> = None;
     for &pos in opened_positions {
         if pos >= n {
-            return Err(LeakageError::InvalidPositions(
-                "a position is not below the voucher count",
-            ));
+            return Err(LeakageError::InvalidPositions("a position is not below the voucher count"));
         }
         if prev.is_some_and(|q| pos <= q) {
-            return Err(LeakageError::InvalidPositions(
-                "positions are not strictly increasing",
-            ));
+            return Err(LeakageError::InvalidPositions("positions are not strictly increasing"));
         }
         prev = Some(pos);
     }
@@ -466,10 +417,7 @@ pub fn real_count_posterior_given_order(
         }
     }
     let probabilities = normalise(&weights).ok_or(LeakageError::ImpossibleObservation)?;
-    Ok(Posterior {
-        probabilities,
-        detected: false,
-    })
+    Ok(Posterior { probabilities, detected: false })
 }
 
 fn detected(params: &LeakageParams, opened: u64, real: u64) -> Result<Posterior, LeakageError> {
@@ -477,33 +425,22 @@ fn detected(params: &LeakageParams, opened: u64, real: u64) -> Result<Posterior,
         return Err(LeakageError::OpenedExceedsVouchers);
     }
     if real < u64::from(params.threshold) {
-        return Err(LeakageError::InconsistentDetection(
-            "fewer real matches than the threshold",
-        ));
+        return Err(LeakageError::InconsistentDetection("fewer real matches than the threshold"));
     }
     if real > opened {
-        return Err(LeakageError::InconsistentDetection(
-            "more real matches than opened vouchers",
-        ));
+        return Err(LeakageError::InconsistentDetection("more real matches than opened vouchers"));
     }
     if opened - real > params.effective_cap() {
-        return Err(LeakageError::InconsistentDetection(
-            "more synthetic vouchers than the cap",
-        ));
+        return Err(LeakageError::InconsistentDetection("more synthetic vouchers than the cap"));
     }
     if opened - real > 0 && params.synthetic_rate == 0.0 {
-        return Err(LeakageError::InconsistentDetection(
-            "synthetic vouchers with a zero rate",
-        ));
+        return Err(LeakageError::InconsistentDetection("synthetic vouchers with a zero rate"));
     }
     let mut probabilities = vec![0.0; to_len(real)?];
     if let Some(slot) = probabilities.get_mut(to_index(real)?) {
         *slot = 1.0;
     }
-    Ok(Posterior {
-        probabilities,
-        detected: true,
-    })
+    Ok(Posterior { probabilities, detected: true })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,10 +468,7 @@ impl PreparedPrior {
                 if !(q.is_finite() && (0.0..=1.0).contains(&q)) {
                     return Err(LeakageError::InvalidMatchRate);
                 }
-                Ok(Self::Binomial {
-                    ln_q: q.ln(),
-                    ln_1mq: (-q).ln_1p(),
-                })
+                Ok(Self::Binomial { ln_q: q.ln(), ln_1mq: (-q).ln_1p() })
             }
             Prior::Custom(weights) => {
                 if weights.is_empty() {
@@ -544,15 +478,11 @@ impl PreparedPrior {
                     return Err(LeakageError::InvalidPrior("more weights than vouchers + 1"));
                 }
                 if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-                    return Err(LeakageError::InvalidPrior(
-                        "weights must be finite and non-negative",
-                    ));
+                    return Err(LeakageError::InvalidPrior("weights must be finite and non-negative"));
                 }
                 let total: f64 = weights.iter().sum();
                 if !(total > 0.0 && total.is_finite()) {
-                    return Err(LeakageError::InvalidPrior(
-                        "weights must have a finite positive sum",
-                    ));
+                    return Err(LeakageError::InvalidPrior("weights must have a finite positive sum"));
                 }
                 let ln_total = total.ln();
                 let ln_weights = weights.iter().map(|w| w.ln() - ln_total).collect();
@@ -571,9 +501,7 @@ impl PreparedPrior {
         }
         match self {
             Self::Uniform => -((d + 1) as f64).ln(),
-            Self::Binomial { ln_q, ln_1mq } => {
-                ln_choose(d, r) + xlny(r as f64, *ln_q) + xlny((d - r) as f64, *ln_1mq)
-            }
+            Self::Binomial { ln_q, ln_1mq } => ln_choose(d, r) + xlny(r as f64, *ln_q) + xlny((d - r) as f64, *ln_1mq),
             Self::Custom { ln_weights } => {
                 // Hyp(r; n, M, d) = C(M, r) C(n − M, d − r) / C(n, d), non-zero for r <= M <= r + j.
                 let ln_cnd = ln_choose(n, d);
@@ -583,11 +511,8 @@ impl PreparedPrior {
                 }
                 let mut terms = Vec::with_capacity(usize::try_from(hi - r + 1).unwrap_or(0));
                 for m in r..=hi {
-                    let lw = usize::try_from(m)
-                        .ok()
-                        .and_then(|i| ln_weights.get(i))
-                        .copied()
-                        .unwrap_or(f64::NEG_INFINITY);
+                    let lw =
+                        usize::try_from(m).ok().and_then(|i| ln_weights.get(i)).copied().unwrap_or(f64::NEG_INFINITY);
                     if lw == f64::NEG_INFINITY {
                         continue;
                     }
@@ -604,18 +529,12 @@ impl PreparedPrior {
 // ---------------------------------------------------------------------------------------------
 
 fn check_rate(p: f64) -> Result<(), LeakageError> {
-    if p.is_finite() && (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(LeakageError::InvalidSyntheticRate)
-    }
+    if p.is_finite() && (0.0..=1.0).contains(&p) { Ok(()) } else { Err(LeakageError::InvalidSyntheticRate) }
 }
 
 /// `len = last + 1` as a `usize`, refusing sizes that cannot be allocated.
 fn to_len(last: u64) -> Result<usize, LeakageError> {
-    last.checked_add(1)
-        .and_then(|l| usize::try_from(l).ok())
-        .ok_or(LeakageError::OpenedExceedsVouchers)
+    last.checked_add(1).and_then(|l| usize::try_from(l).ok()).ok_or(LeakageError::OpenedExceedsVouchers)
 }
 
 fn to_index(i: u64) -> Result<usize, LeakageError> {
@@ -647,8 +566,8 @@ fn ln_factorial(k: u64) -> f64 {
     }
     let x = k as f64;
     let x2 = x * x;
-    let series = 1.0 / (12.0 * x) - 1.0 / (360.0 * x * x2) + 1.0 / (1260.0 * x * x2 * x2)
-        - 1.0 / (1680.0 * x * x2 * x2 * x2);
+    let series =
+        1.0 / (12.0 * x) - 1.0 / (360.0 * x * x2) + 1.0 / (1260.0 * x * x2 * x2) - 1.0 / (1680.0 * x * x2 * x2 * x2);
     x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + series
 }
 
@@ -709,11 +628,7 @@ fn ln_binom_upper_tail(n: u64, p: f64, s: u64) -> f64 {
                 break;
             }
         }
-        if head == f64::NEG_INFINITY {
-            0.0
-        } else {
-            (-head.exp()).ln_1p()
-        }
+        if head == f64::NEG_INFINITY { 0.0 } else { (-head.exp()).ln_1p() }
     }
 }
 
@@ -770,12 +685,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn params(n: u64, p: f64, s: u32, t: u32) -> LeakageParams {
-        LeakageParams {
-            vouchers: n,
-            synthetic_rate: p,
-            synthetic_cap: s,
-            threshold: t,
-        }
+        LeakageParams { vouchers: n, synthetic_rate: p, synthetic_cap: s, threshold: t }
     }
 
     fn assert_close(a: f64, b: f64, tol: f64, what: &str) {
@@ -784,10 +694,7 @@ mod tests {
 
     fn assert_sums_to_one(v: &[f64]) {
         let s: f64 = v.iter().sum();
-        assert!(
-            v.iter().all(|x| x.is_finite() && *x >= 0.0),
-            "bad entries {v:?}"
-        );
+        assert!(v.iter().all(|x| x.is_finite() && *x >= 0.0), "bad entries {v:?}");
         assert_close(s, 1.0, 1e-12, "sum");
     }
 
@@ -806,13 +713,7 @@ mod tests {
     /// Exact joint weights by enumeration of all 2^n coin patterns and all 2^n match sets:
     /// returns (by opened count c: weights over r), (by opened mask: weights over r), S's pmf.
     #[allow(clippy::type_complexity)]
-    fn brute(
-        n: u32,
-        p: f64,
-        s: u32,
-        t: u32,
-        matches: &BruteMatch,
-    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+    fn brute(n: u32, p: f64, s: u32, t: u32, matches: &BruteMatch) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
         let size = 1usize << n;
         let mut by_count = vec![vec![0.0; n as usize + 1]; n as usize + 1];
         let mut by_mask = vec![vec![0.0; n as usize + 1]; size];
@@ -833,9 +734,7 @@ mod tests {
                 let k = (m as u32).count_ones();
                 let p_m = match matches {
                     BruteMatch::Iid(q) => q.powi(k as i32) * (1.0 - q).powi((n - k) as i32),
-                    BruteMatch::Count(w) => {
-                        w.get(k as usize).copied().unwrap_or(0.0) / choose(n, k)
-                    }
+                    BruteMatch::Count(w) => w.get(k as usize).copied().unwrap_or(0.0) / choose(n, k),
                 };
                 let real = m & !synth;
                 let r = real.count_ones();
@@ -861,12 +760,7 @@ mod tests {
         let (by_count, by_mask, s_pmf) = brute(n, p, s, t, matches);
         let dist = synthetic_count_distribution(u64::from(n), p, s).unwrap();
         for (j, &pj) in s_pmf.iter().enumerate() {
-            assert_close(
-                dist.get(j).copied().unwrap_or(0.0),
-                pj,
-                1e-12,
-                "synthetic pmf",
-            );
+            assert_close(dist.get(j).copied().unwrap_or(0.0), pj, 1e-12, "synthetic pmf");
         }
         for (c, weights) in by_count.iter().enumerate() {
             let got = real_count_posterior(&prm, c as u64, prior);
@@ -875,37 +769,20 @@ mod tests {
                 Some(want) => {
                     let got = got.unwrap();
                     for (r, w) in want.iter().enumerate() {
-                        assert_close(
-                            got.probability(r as u64),
-                            *w,
-                            1e-10,
-                            &format!("n={n} c={c} r={r}"),
-                        );
+                        assert_close(got.probability(r as u64), *w, 1e-10, &format!("n={n} c={c} r={r}"));
                     }
                 }
             }
         }
         for (mask, weights) in by_mask.iter().enumerate() {
-            let positions: Vec<u64> = (0..n)
-                .filter(|i| mask >> i & 1 == 1)
-                .map(u64::from)
-                .collect();
+            let positions: Vec<u64> = (0..n).filter(|i| mask >> i & 1 == 1).map(u64::from).collect();
             let got = real_count_posterior_given_order(&prm, &positions, prior);
             match normalised(weights) {
-                None => assert_eq!(
-                    got,
-                    Err(LeakageError::ImpossibleObservation),
-                    "mask={mask:b}"
-                ),
+                None => assert_eq!(got, Err(LeakageError::ImpossibleObservation), "mask={mask:b}"),
                 Some(want) => {
                     let got = got.unwrap();
                     for (r, w) in want.iter().enumerate() {
-                        assert_close(
-                            got.probability(r as u64),
-                            *w,
-                            1e-10,
-                            &format!("mask={mask:b} r={r}"),
-                        );
+                        assert_close(got.probability(r as u64), *w, 1e-10, &format!("mask={mask:b} r={r}"));
                     }
                 }
             }
@@ -916,12 +793,7 @@ mod tests {
     fn hand_computed_n3() {
         // n = 3, p = 1/2, s = 1, T = 2, q = 1/2, c = 1.
         // P(S=0) = 1/8, P(S=1) = 7/8. r=0: 7/8 * (1/2)^2 = 14/64; r=1: 1/8 * 3/8 = 3/64.
-        let post = real_count_posterior(
-            &params(3, 0.5, 1, 2),
-            1,
-            &Prior::Binomial { match_rate: 0.5 },
-        )
-        .unwrap();
+        let post = real_count_posterior(&params(3, 0.5, 1, 2), 1, &Prior::Binomial { match_rate: 0.5 }).unwrap();
         assert_eq!(post.probabilities().len(), 2);
         assert_close(post.probability(0), 14.0 / 17.0, 1e-14, "r=0");
         assert_close(post.probability(1), 3.0 / 17.0, 1e-14, "r=1");
@@ -946,14 +818,7 @@ mod tests {
             (6, 0.15, 6, 7),
         ] {
             for &q in &[0.0, 0.1, 0.5, 1.0] {
-                check_against_brute(
-                    n,
-                    p,
-                    s,
-                    t,
-                    &Prior::Binomial { match_rate: q },
-                    &BruteMatch::Iid(q),
-                );
+                check_against_brute(n, p, s, t, &Prior::Binomial { match_rate: q }, &BruteMatch::Iid(q));
             }
             let uniform = vec![1.0 / f64::from(n + 1); n as usize + 1];
             check_against_brute(n, p, s, t, &Prior::Uniform, &BruteMatch::Count(uniform));
@@ -972,10 +837,7 @@ mod tests {
         let prior = Prior::Binomial { match_rate: 0.05 };
         let early = real_count_posterior_given_order(&prm, &[0, 9], &prior).unwrap();
         let late = real_count_posterior_given_order(&prm, &[8, 9], &prior).unwrap();
-        assert!(
-            early.probability(1) > late.probability(1) + 0.01,
-            "{early:?} {late:?}"
-        );
+        assert!(early.probability(1) > late.probability(1) + 0.01, "{early:?} {late:?}");
         // Without a binding cap, order is irrelevant and equals the count posterior.
         let prm = params(10, 0.3, 20, 3);
         let a = real_count_posterior_given_order(&prm, &[0, 9], &prior).unwrap();
@@ -1005,12 +867,7 @@ mod tests {
             Err(LeakageError::ImpossibleObservation)
         );
         // Zero match rate: everything opened is synthetic.
-        let post = real_count_posterior(
-            &params(100, 0.2, 30, 5),
-            7,
-            &Prior::Binomial { match_rate: 0.0 },
-        )
-        .unwrap();
+        let post = real_count_posterior(&params(100, 0.2, 30, 5), 7, &Prior::Binomial { match_rate: 0.0 }).unwrap();
         assert_eq!(post.probability(0), 1.0);
     }
 
@@ -1022,22 +879,16 @@ mod tests {
             Prior::Binomial { match_rate: 0.4 },
             Prior::Custom(vec![0.9, 0.05, 0.05]),
         ];
-        for prm in [
-            params(1000, 0.01, 60, 30),
-            params(50, 0.5, 10, 2),
-            params(200, 0.99, 100, 30),
-            params(10, 1.0, 4, 3),
-        ] {
+        for prm in
+            [params(1000, 0.01, 60, 30), params(50, 0.5, 10, 2), params(200, 0.99, 100, 30), params(10, 1.0, 4, 3)]
+        {
             let cap = prm.effective_cap();
             for c in 0..=(cap + u64::from(prm.threshold) - 1).min(prm.vouchers) {
                 for prior in &priors {
                     match real_count_posterior(&prm, c, prior) {
                         Ok(post) => {
                             assert_sums_to_one(post.probabilities());
-                            assert_eq!(
-                                post.probabilities().len() as u64,
-                                c.min(u64::from(prm.threshold) - 1) + 1
-                            );
+                            assert_eq!(post.probabilities().len() as u64, c.min(u64::from(prm.threshold) - 1) + 1);
                         }
                         Err(LeakageError::ImpossibleObservation) => {}
                         Err(e) => panic!("{e}"),
@@ -1045,8 +896,7 @@ mod tests {
                 }
             }
             assert_sums_to_one(
-                &synthetic_count_distribution(prm.vouchers, prm.synthetic_rate, prm.synthetic_cap)
-                    .unwrap(),
+                &synthetic_count_distribution(prm.vouchers, prm.synthetic_rate, prm.synthetic_cap).unwrap(),
             );
         }
     }
@@ -1058,11 +908,7 @@ mod tests {
             let dist = synthetic_count_distribution(n, p, 60).unwrap();
             assert_sums_to_one(&dist);
             for c in [0u64, 1, 12, 40, 89] {
-                for prior in [
-                    Prior::Uniform,
-                    Prior::Binomial { match_rate: 1e-4 },
-                    Prior::Custom(vec![1.0; 200]),
-                ] {
+                for prior in [Prior::Uniform, Prior::Binomial { match_rate: 1e-4 }, Prior::Custom(vec![1.0; 200])] {
                     match real_count_posterior(&params(n, p, 60, 30), c, &prior) {
                         Ok(post) => assert_sums_to_one(post.probabilities()),
                         Err(LeakageError::ImpossibleObservation) => {
@@ -1079,34 +925,16 @@ mod tests {
         assert!((dist[10] / 1.1142547e-7 - 1.0).abs() < 1e-3, "{}", dist[10]);
         // Tiny tail far beyond the mean: finite, positive, ~Poisson.
         let t = ln_binom_upper_tail(n, 1e-9, 5);
-        assert!(
-            t.is_finite() && (t - (1e-3f64.powi(5) / 120.0).ln()).abs() < 1e-2,
-            "{t}"
-        );
+        assert!(t.is_finite() && (t - (1e-3f64.powi(5) / 120.0).ln()).abs() < 1e-2, "{t}");
         // Large tail: 1 − head path against a direct sum.
         // (The direct sum of ~600 terms is itself only good to ~1e-12.)
         let direct: f64 = (400..=1000).map(|k| ln_binom_pmf(1000, k, 0.5).exp()).sum();
         let head: f64 = (0..400).map(|k| ln_binom_pmf(1000, k, 0.5).exp()).sum();
-        assert_close(
-            ln_binom_upper_tail(1000, 0.5, 400).exp(),
-            direct,
-            1e-11,
-            "upper tail",
-        );
-        assert_close(
-            ln_binom_upper_tail(1000, 0.5, 400).exp(),
-            1.0 - head,
-            1e-15,
-            "upper tail head",
-        );
+        assert_close(ln_binom_upper_tail(1000, 0.5, 400).exp(), direct, 1e-11, "upper tail");
+        assert_close(ln_binom_upper_tail(1000, 0.5, 400).exp(), 1.0 - head, 1e-15, "upper tail head");
         assert!(head > 8e-11 && head < 1e-10, "{head}");
         let direct: f64 = (520..=1000).map(|k| ln_binom_pmf(1000, k, 0.5).exp()).sum();
-        assert_close(
-            ln_binom_upper_tail(1000, 0.5, 520).exp() / direct,
-            1.0,
-            1e-12,
-            "upper tail 2",
-        );
+        assert_close(ln_binom_upper_tail(1000, 0.5, 520).exp() / direct, 1.0, 1e-12, "upper tail 2");
     }
 
     #[test]
@@ -1114,18 +942,10 @@ mod tests {
         let mut direct = 0.0f64;
         for k in 1..=5000u64 {
             direct += (k as f64).ln();
-            assert!(
-                (ln_factorial(k) - direct).abs() <= 1e-12 * direct.max(1.0),
-                "k={k}"
-            );
+            assert!((ln_factorial(k) - direct).abs() <= 1e-12 * direct.max(1.0), "k={k}");
         }
         assert_close(ln_choose(10, 3), 120f64.ln(), 1e-13, "C(10,3)");
-        assert_close(
-            ln_choose(1000, 500).exp() / 2.702882409454365e299,
-            1.0,
-            1e-10,
-            "C(1000,500)",
-        );
+        assert_close(ln_choose(1000, 500).exp() / 2.702882409454365e299, 1.0, 1e-10, "C(1000,500)");
     }
 
     #[test]
@@ -1162,10 +982,7 @@ mod tests {
                 let want = post.probability(r as u64);
                 let emp = k as f64 / total as f64;
                 let sd = (want * (1.0 - want) / total as f64).sqrt();
-                assert!(
-                    (emp - want).abs() <= 5.0 * sd + 1e-3,
-                    "c={c} r={r}: empirical {emp} vs {want}"
-                );
+                assert!((emp - want).abs() <= 5.0 * sd + 1e-3, "c={c} r={r}: empirical {emp} vs {want}");
                 checked += 1;
             }
         }
@@ -1175,48 +992,19 @@ mod tests {
     #[test]
     fn detected_is_point_mass() {
         let prm = params(1000, 0.01, 60, 30);
-        let post = posterior(
-            &prm,
-            &Observation::Detected {
-                opened: 35,
-                real: 31,
-            },
-            &Prior::Uniform,
-        )
-        .unwrap();
+        let post = posterior(&prm, &Observation::Detected { opened: 35, real: 31 }, &Prior::Uniform).unwrap();
         assert!(post.is_detected());
         assert_eq!(post.probability(31), 1.0);
         assert_eq!(post.map(), 31);
         assert_eq!(post.mean(), 31.0);
         assert_eq!(post.prob_any_real(), 1.0);
         for (obs, why) in [
-            (
-                Observation::Detected {
-                    opened: 35,
-                    real: 29,
-                },
-                "fewer",
-            ),
-            (
-                Observation::Detected {
-                    opened: 30,
-                    real: 31,
-                },
-                "more real",
-            ),
-            (
-                Observation::Detected {
-                    opened: 100,
-                    real: 30,
-                },
-                "cap",
-            ),
+            (Observation::Detected { opened: 35, real: 29 }, "fewer"),
+            (Observation::Detected { opened: 30, real: 31 }, "more real"),
+            (Observation::Detected { opened: 100, real: 30 }, "cap"),
         ] {
             assert!(
-                matches!(
-                    posterior(&prm, &obs, &Prior::Uniform),
-                    Err(LeakageError::InconsistentDetection(_))
-                ),
+                matches!(posterior(&prm, &obs, &Prior::Uniform), Err(LeakageError::InconsistentDetection(_))),
                 "{why}"
             );
         }
@@ -1224,17 +1012,11 @@ mod tests {
 
     #[test]
     fn summaries() {
-        let post = Posterior {
-            probabilities: vec![0.1, 0.2, 0.4, 0.3],
-            detected: false,
-        };
+        let post = Posterior { probabilities: vec![0.1, 0.2, 0.4, 0.3], detected: false };
         assert_close(post.mean(), 0.2 + 0.8 + 0.9, 1e-14, "mean");
         assert_close(
             post.variance(),
-            0.1 * 1.9f64.powi(2)
-                + 0.2 * 0.9f64.powi(2)
-                + 0.4 * 0.1f64.powi(2)
-                + 0.3 * 1.1f64.powi(2),
+            0.1 * 1.9f64.powi(2) + 0.2 * 0.9f64.powi(2) + 0.4 * 0.1f64.powi(2) + 0.3 * 1.1f64.powi(2),
             1e-12,
             "var",
         );
@@ -1268,10 +1050,7 @@ mod tests {
                 real_count_posterior(&params(100, bad, 10, 5), 1, &Prior::Uniform),
                 Err(LeakageError::InvalidSyntheticRate)
             );
-            assert_eq!(
-                synthetic_count_distribution(100, bad, 10),
-                Err(LeakageError::InvalidSyntheticRate)
-            );
+            assert_eq!(synthetic_count_distribution(100, bad, 10), Err(LeakageError::InvalidSyntheticRate));
             assert_eq!(
                 real_count_posterior(&ok, 1, &Prior::Binomial { match_rate: bad }),
                 Err(LeakageError::InvalidMatchRate)
@@ -1283,25 +1062,10 @@ mod tests {
                 Err(LeakageError::InvalidThreshold)
             );
         }
-        assert_eq!(
-            real_count_posterior(&ok, 101, &Prior::Uniform),
-            Err(LeakageError::OpenedExceedsVouchers)
-        );
-        assert_eq!(
-            real_count_posterior(&ok, 15, &Prior::Uniform),
-            Err(LeakageError::ImpossibleObservation)
-        );
-        for custom in [
-            vec![],
-            vec![-1.0, 2.0],
-            vec![0.0, 0.0],
-            vec![f64::NAN],
-            vec![1.0; 102],
-        ] {
-            assert!(matches!(
-                real_count_posterior(&ok, 1, &Prior::Custom(custom)),
-                Err(LeakageError::InvalidPrior(_))
-            ));
+        assert_eq!(real_count_posterior(&ok, 101, &Prior::Uniform), Err(LeakageError::OpenedExceedsVouchers));
+        assert_eq!(real_count_posterior(&ok, 15, &Prior::Uniform), Err(LeakageError::ImpossibleObservation));
+        for custom in [vec![], vec![-1.0, 2.0], vec![0.0, 0.0], vec![f64::NAN], vec![1.0; 102]] {
+            assert!(matches!(real_count_posterior(&ok, 1, &Prior::Custom(custom)), Err(LeakageError::InvalidPrior(_))));
         }
         // A prior certain of at least 3 matches cannot explain 0 openings.
         assert_eq!(

@@ -326,7 +326,15 @@ impl ServerTable {
                     (alpha * hash_to_group(&nonce, &items[it as usize])).compress().to_bytes()
                 }
             });
-            return Ok(ServerTable { params, key, version: 1, chunk_slots: config.chunk_slots, items, slot_item, slots });
+            return Ok(ServerTable {
+                params,
+                key,
+                version: 1,
+                chunk_slots: config.chunk_slots,
+                items,
+                slot_item,
+                slots,
+            });
         }
         Err(Error::TableBuild { reason: "no cuckoo placement found after 64 fresh nonces" })
     }
@@ -377,7 +385,12 @@ impl ServerTable {
             // In range by construction.
             self.chunk(i as u32).map(|c| c.hash()).unwrap_or([0u8; 32])
         });
-        TableManifest { params: self.params.clone(), table_version: self.version, chunk_slots: self.chunk_slots, chunk_hashes }
+        TableManifest {
+            params: self.params.clone(),
+            table_version: self.version,
+            chunk_slots: self.chunk_slots,
+            chunk_hashes,
+        }
     }
 
     fn find(&self, y: &[u8]) -> Option<(u32, u32)> {
@@ -527,7 +540,11 @@ impl ServerTable {
             items.push(y.to_vec().into_boxed_slice());
         }
         if r.remaining() != m * 36 {
-            return Err(Error::Length { what: "server table", expected: bytes.len() - r.remaining() + m * 36, got: bytes.len() });
+            return Err(Error::Length {
+                what: "server table",
+                expected: bytes.len() - r.remaining() + m * 36,
+                got: bytes.len(),
+            });
         }
         let mut slot_item = Vec::with_capacity(m);
         for _ in 0..m {
@@ -677,7 +694,11 @@ impl TableManifest {
             return Err(Error::Table { reason: "chunk count does not match slot count" });
         }
         if r.remaining() != 32 * count {
-            return Err(Error::Length { what: "table manifest", expected: bytes.len() - r.remaining() + 32 * count, got: bytes.len() });
+            return Err(Error::Length {
+                what: "table manifest",
+                expected: bytes.len() - r.remaining() + 32 * count,
+                got: bytes.len(),
+            });
         }
         let mut chunk_hashes = Vec::with_capacity(count);
         for _ in 0..count {
@@ -736,7 +757,11 @@ impl TableUpdate {
         }
         let count = r.u32()? as usize;
         if r.remaining() != 36 * count {
-            return Err(Error::Length { what: "table update", expected: bytes.len() - r.remaining() + 36 * count, got: bytes.len() });
+            return Err(Error::Length {
+                what: "table update",
+                expected: bytes.len() - r.remaining() + 36 * count,
+                got: bytes.len(),
+            });
         }
         let mut changes: Vec<(u32, [u8; 32])> = Vec::with_capacity(count);
         for _ in 0..count {
@@ -790,11 +815,16 @@ impl TableDownload {
     /// Adds one encoded chunk; it must hash to the manifest's entry and fit the slot layout exactly.
     pub fn add_chunk(&mut self, bytes: &[u8]) -> Result<()> {
         let chunk = TableChunk::decode(bytes)?;
-        let (start, end) = self.manifest.chunk_range(chunk.index).ok_or(Error::Table { reason: "chunk index out of range" })?;
+        let (start, end) =
+            self.manifest.chunk_range(chunk.index).ok_or(Error::Table { reason: "chunk index out of range" })?;
         if chunk.first_slot as usize != start || chunk.slots.len() != end - start {
             return Err(Error::Table { reason: "chunk does not fit the slot layout" });
         }
-        let expected = self.manifest.chunk_hashes.get(chunk.index as usize).ok_or(Error::Table { reason: "chunk index out of range" })?;
+        let expected = self
+            .manifest
+            .chunk_hashes
+            .get(chunk.index as usize)
+            .ok_or(Error::Table { reason: "chunk index out of range" })?;
         if &chunk.hash() != expected {
             return Err(Error::Table { reason: "chunk hash does not match the manifest" });
         }

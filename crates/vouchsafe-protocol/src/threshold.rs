@@ -4,7 +4,7 @@
 use core::fmt;
 use std::collections::HashSet;
 
-use vouchsafe_threshold::{detect, Column, Detection, Share, SharePolynomial};
+use vouchsafe_threshold::{Column, Detection, Share, SharePolynomial, detect};
 use zeroize::Zeroizing;
 
 use crate::crypto::{ad_item_key, adct_aad, adkey, decode_scalar, open};
@@ -23,7 +23,10 @@ pub struct RevealedItem {
 
 impl fmt::Debug for RevealedItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RevealedItem").field("id", &crate::voucher::hex16(&self.id)).field("ad_len", &self.ad.len()).finish()
+        f.debug_struct("RevealedItem")
+            .field("id", &crate::voucher::hex16(&self.id))
+            .field("ad_len", &self.ad.len())
+            .finish()
     }
 }
 
@@ -185,7 +188,9 @@ pub fn try_reveal(
         }
     }
     if real.len() < t {
-        return Err(Error::Reconstruction { reason: "fewer than T shares verified under the reconstructed polynomial" });
+        return Err(Error::Reconstruction {
+            reason: "fewer than T shares verified under the reconstructed polynomial",
+        });
     }
     let synthetic = synthetic_idx.iter().map(|&i| distinct[i].id).collect();
     Ok(ThresholdOutcome::Revealed(Revealed { account, real, synthetic, rejected }))

@@ -7,7 +7,7 @@ use curve25519_dalek::scalar::Scalar;
 use vouchsafe_threshold::{Fp, Share};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::crypto::{decode_point, decode_scalar, open_into, position_key, NONCE_LEN, SEAL_OVERHEAD};
+use crate::crypto::{NONCE_LEN, SEAL_OVERHEAD, decode_point, decode_scalar, open_into, position_key};
 use crate::error::{Error, Result};
 use crate::labels::*;
 use crate::params::EpochParams;
@@ -173,7 +173,10 @@ impl Drop for OpenedVoucher {
 
 impl fmt::Debug for OpenedVoucher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenedVoucher").field("id", &hex16(&self.id)).field("epoch", &self.epoch).finish_non_exhaustive()
+        f.debug_struct("OpenedVoucher")
+            .field("id", &hex16(&self.id))
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
     }
 }
 
@@ -346,7 +349,9 @@ impl Opener {
             }
         }
         let mut opened = self.open_batch(&decoded).into_iter();
-        out.into_iter().map(|o| o.or_else(|| opened.next()).unwrap_or(OpenOutcome::Invalid(InvalidReason::BadPayload))).collect()
+        out.into_iter()
+            .map(|o| o.or_else(|| opened.next()).unwrap_or(OpenOutcome::Invalid(InvalidReason::BadPayload)))
+            .collect()
     }
 
     fn finish(&self, v: &DecodedVoucher, a: &CompressedRistretto) -> OpenOutcome {

@@ -3,12 +3,12 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
+use vouchsafe_protocol::Error;
 use vouchsafe_protocol::client::ClientState;
 use vouchsafe_protocol::params::EpochParams;
-use vouchsafe_protocol::table::{TableChunk, TableManifest, TableUpdate, ServerTable};
+use vouchsafe_protocol::table::{ServerTable, TableChunk, TableManifest, TableUpdate};
 use vouchsafe_protocol::threshold::RevealedAccount;
-use vouchsafe_protocol::voucher::{DecodedVoucher, OpenedVoucher, Opener, OpenOutcome};
-use vouchsafe_protocol::Error;
+use vouchsafe_protocol::voucher::{DecodedVoucher, OpenOutcome, OpenedVoucher, Opener};
 
 struct Fixture {
     params: EpochParams,
@@ -116,7 +116,10 @@ fn identity_and_non_canonical_points_are_rejected() {
             TableChunk { index: i, first_slot: s as u32, slots: slots[s..e].to_vec() }.hash()
         })
         .collect();
-    assert_eq!(vouchsafe_protocol::table::ClientTable::new(m, slots).err(), Some(Error::Table { reason: "two slots are equal" }));
+    assert_eq!(
+        vouchsafe_protocol::table::ClientTable::new(m, slots).err(),
+        Some(Error::Table { reason: "two slots are equal" })
+    );
     // A non-canonical share scalar in an opened-voucher record.
     let mut o = f.opened.clone();
     let off = 1 + 8 + 16 + 8 + 2 + 8 * 2;
@@ -135,7 +138,11 @@ fn tampered_vouchers_are_non_matches_or_invalid_never_a_panic() {
         if let OpenOutcome::Opened(o) = f.opener.open_bytes(&v) {
             let orig = OpenedVoucher::decode(&f.opened).unwrap();
             assert!(
-                o.id == orig.id && o.x_prime == orig.x_prime && o.r == orig.r && o.share == orig.share && o.rkey == orig.rkey,
+                o.id == orig.id
+                    && o.x_prime == orig.x_prime
+                    && o.r == orig.r
+                    && o.share == orig.share
+                    && o.rkey == orig.rkey,
                 "byte {i}: tampering changed the authenticated opened content"
             );
             let adct_start = f.voucher.len() - orig.adct.len();

@@ -168,7 +168,8 @@ fn a_point_cached_table_makes_vouchers_that_open_identically() {
     let cfg = config(2, 0, 0);
     let items = random_items(30, &mut rng);
     let (table, opener, client) = setup(&cfg, items.clone(), &mut rng);
-    let cached = vouchsafe_protocol::table::ClientTable::new_with_point_cache(table.manifest(), table.slots().to_vec()).unwrap();
+    let cached =
+        vouchsafe_protocol::table::ClientTable::new_with_point_cache(table.manifest(), table.slots().to_vec()).unwrap();
     assert!(cached.has_point_cache() && !client.has_point_cache());
     let mut session = session(&cached, &mut rng);
     for y in &items {
@@ -205,12 +206,18 @@ fn incremental_updates_change_few_slots_and_keep_every_indicator_matching() {
     let mut session = session(&client, &mut rng);
     for y in added.iter().chain(items[10..].iter().step_by(50)) {
         let v = session.voucher(&client, y, b"", &mut rng).unwrap();
-        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)), "a present indicator did not open");
+        assert!(
+            matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)),
+            "a present indicator did not open"
+        );
     }
     for y in &removed {
         assert!(!table.contains(y));
         let v = session.voucher(&client, y, b"", &mut rng).unwrap();
-        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch), "a removed indicator still opened");
+        assert!(
+            matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch),
+            "a removed indicator still opened"
+        );
     }
     // The server table survives its own encoding after the update.
     let again = ServerTable::from_secret_bytes(&table.to_secret_bytes()).unwrap();

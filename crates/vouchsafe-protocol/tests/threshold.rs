@@ -2,10 +2,10 @@
 
 mod common;
 use common::*;
-use vouchsafe_protocol::client::VoucherKind;
-use vouchsafe_protocol::threshold::{try_reveal, Classified, ThresholdOutcome};
-use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener};
 use vouchsafe_protocol::Error;
+use vouchsafe_protocol::client::VoucherKind;
+use vouchsafe_protocol::threshold::{Classified, ThresholdOutcome, try_reveal};
+use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener};
 
 fn open(opener: &Opener, bytes: &[u8]) -> Option<OpenedVoucher> {
     match opener.open_bytes(bytes) {

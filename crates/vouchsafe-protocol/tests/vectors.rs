@@ -8,12 +8,12 @@
 mod common;
 use common::*;
 use curve25519_dalek::scalar::Scalar;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vouchsafe_protocol::client::{ClientSession, ClientState};
 use vouchsafe_protocol::crypto::{adkey, hash_to_group, position_key};
 use vouchsafe_protocol::params::EpochParams;
-use vouchsafe_protocol::table::{positions, BlindingKey, ServerTable, TableConfig};
-use vouchsafe_protocol::threshold::{try_reveal, ThresholdOutcome};
+use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, positions};
+use vouchsafe_protocol::threshold::{ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
 
 fn generate() -> Value {
@@ -34,7 +34,15 @@ fn generate() -> Value {
 
     // Flow.
     let mut rng = rng(2026);
-    let cfg = TableConfig { epoch: 3, order_id: *b"kat-order-000001", threshold: 3, synthetic_cap: 2, synthetic_rate: 1 << 31, ad_len: 40, chunk_slots: 8 };
+    let cfg = TableConfig {
+        epoch: 3,
+        order_id: *b"kat-order-000001",
+        threshold: 3,
+        synthetic_cap: 2,
+        synthetic_rate: 1 << 31,
+        ad_len: 40,
+        chunk_slots: 8,
+    };
     let indicators = random_items(6, &mut rng);
     let key = BlindingKey::random(&mut rng);
     let table = ServerTable::build(&cfg, key.clone(), indicators.clone(), &mut rng).unwrap();
@@ -108,7 +116,8 @@ fn known_answer_vectors_reproduce() {
     assert_eq!(got["primitives"], want["primitives"], "primitive vectors differ");
     assert_eq!(got["flow"], want["flow"], "flow vectors differ");
     // The vectors exercise every outcome.
-    let kinds: Vec<&str> = want["flow"]["vouchers"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        want["flow"]["vouchers"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"Real") && kinds.contains(&"Null"));
     assert_eq!(want["flow"]["reveal"]["outcome"], "revealed");
     // And the decoders accept what the vectors hold.

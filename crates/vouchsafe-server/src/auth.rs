@@ -89,7 +89,13 @@ mod tests {
     #[test]
     fn rejects_missing_unknown_and_malformed() {
         let a = auth();
-        for h in [None, Some(&b"token-of-bob-000000"[..]), Some(b"Bearer nope"), Some(b"Basic token-of-bob-000000"), Some(b"Bearer \xff")] {
+        for h in [
+            None,
+            Some(&b"token-of-bob-000000"[..]),
+            Some(b"Bearer nope"),
+            Some(b"Basic token-of-bob-000000"),
+            Some(b"Bearer \xff"),
+        ] {
             assert!(matches!(a.authenticate(h), Err(ServerError::Unauthenticated)));
         }
     }

@@ -279,8 +279,11 @@ impl ServerConfig {
     /// Reads the TOML file at `path`, applies `VOUCHSAFE_*` environment overrides and validates.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ServerError::Io { what: "config file", path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
+            what: "config file",
+            path: path.to_owned(),
+            source,
+        })?;
         let mut cfg = Self::from_toml_str(&text)?;
         cfg.apply_env(|k| std::env::var(k).ok())?;
         cfg.validate()?;
@@ -343,10 +346,16 @@ impl ServerConfig {
             (Some(cert), None, Some(tls)) => tls.cert = cert.into(),
             (None, Some(key), Some(tls)) => tls.key = key.into(),
             (Some(_), None, None) => {
-                return Err(ServerError::config("VOUCHSAFE_TLS_CERT", "set VOUCHSAFE_TLS_KEY too (no [tls] in the file)"));
+                return Err(ServerError::config(
+                    "VOUCHSAFE_TLS_CERT",
+                    "set VOUCHSAFE_TLS_KEY too (no [tls] in the file)",
+                ));
             }
             (None, Some(_), None) => {
-                return Err(ServerError::config("VOUCHSAFE_TLS_KEY", "set VOUCHSAFE_TLS_CERT too (no [tls] in the file)"));
+                return Err(ServerError::config(
+                    "VOUCHSAFE_TLS_KEY",
+                    "set VOUCHSAFE_TLS_CERT too (no [tls] in the file)",
+                ));
             }
         }
         if let Some(v) = lookup("VOUCHSAFE_ACCOUNTS") {
@@ -428,7 +437,10 @@ impl ServerConfig {
         if (o.ad_len as usize) < min_ad || o.ad_len > MAX_AD_LEN {
             return Err(ServerError::config(
                 "order.ad_len",
-                format!("must be in {min_ad}..={MAX_AD_LEN} (associated data of hash configuration {} plus 2)", o.hash_config_id),
+                format!(
+                    "must be in {min_ad}..={MAX_AD_LEN} (associated data of hash configuration {} plus 2)",
+                    o.hash_config_id
+                ),
             ));
         }
         if o.not_after <= o.not_before {
@@ -461,7 +473,10 @@ impl ServerConfig {
             ));
         }
         if l.max_message_bytes > MAX_MESSAGE_BYTES {
-            return Err(ServerError::config("limits.max_message_bytes", format!("must be at most {MAX_MESSAGE_BYTES}")));
+            return Err(ServerError::config(
+                "limits.max_message_bytes",
+                format!("must be at most {MAX_MESSAGE_BYTES}"),
+            ));
         }
         let one = self.voucher_len().saturating_add(64);
         if l.max_message_bytes < one {
@@ -683,7 +698,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.tls, c.tls);
         // One variable overrides one field of the file's [tls].
-        c.apply_env(|k| (k == "VOUCHSAFE_TLS_KEY").then(|| "/run/key.pem".to_owned())).unwrap_or_else(|e| panic!("{e}"));
+        c.apply_env(|k| (k == "VOUCHSAFE_TLS_KEY").then(|| "/run/key.pem".to_owned()))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.tls.as_ref().map(|t| t.key.as_path()), Some(Path::new("/run/key.pem")));
         // Without [tls] in the file, both variables are needed.
         let mut c = ServerConfig::default_for_demo();

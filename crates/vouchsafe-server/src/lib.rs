@@ -41,8 +41,8 @@ use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use config::{
-    AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig,
-    TlsConfig, WorkerConfig, unix_now,
+    AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig, TlsConfig,
+    WorkerConfig, unix_now,
 };
 pub use error::{Result, ServerError};
 pub use table::{TableReload, append_update, build_table, check_table_matches, load_table, read_updates, save_table};
@@ -275,7 +275,9 @@ async fn run(
     let tls_on = tls.is_some();
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(tls).map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
+        builder = builder
+            .tls_config(tls)
+            .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
     }
     let addr = listener.local_addr().ok();
     let stop = Arc::new(AtomicBool::new(false));
@@ -288,8 +290,7 @@ async fn run(
         .build_v1()
         .map_err(|_| ServerError::Internal("reflection descriptor set does not load"))?;
     let max = shared.config.limits.max_message_bytes;
-    let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) })
-        .max_decoding_message_size(max);
+    let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
 
     tracing::info!(
         listen = ?addr,

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 use vouchsafe_protocol::labels::WIRE_VERSION;
-use subtle::ConstantTimeEq;
 use vouchsafe_protocol::table::TableUpdate;
 use vouchsafe_protocol::voucher::Voucher;
 use vouchsafe_store::{AuditEntry, InsertOutcome, Store};
@@ -89,11 +89,15 @@ impl Shared {
         };
         let current = self.served();
         if table.params() != current.table.params() {
-            return Err(refuse("the table file has other epoch parameters (nonce or slot count): a new epoch needs a restart".into()));
+            return Err(refuse(
+                "the table file has other epoch parameters (nonce or slot count): a new epoch needs a restart".into(),
+            ));
         }
         let same_key: bool = table.key().to_bytes().ct_eq(&*current.table.key().to_bytes()).into();
         if !same_key {
-            return Err(refuse("the table file has another blinding key: a rebuilt table needs a new epoch and a restart".into()));
+            return Err(refuse(
+                "the table file has another blinding key: a rebuilt table needs a new epoch and a restart".into(),
+            ));
         }
         let (from, to) = (current.version(), table.version());
         let next = ServedTable::new(table, history);
@@ -102,9 +106,16 @@ impl Shared {
         }
         if to == from {
             if next.root != current.root {
-                return Err(refuse(format!("the table file is version {to} like the served table but its content differs")));
+                return Err(refuse(format!(
+                    "the table file is version {to} like the served table but its content differs"
+                )));
             }
-            return Ok(TableReload { from_version: from, to_version: to, indicators: current.table.indicator_count(), changed: false });
+            return Ok(TableReload {
+                from_version: from,
+                to_version: to,
+                indicators: current.table.indicator_count(),
+                changed: false,
+            });
         }
         let indicators = next.table.indicator_count();
         // The audit entry is written first: a reload that cannot be recorded does not happen.
@@ -171,8 +182,8 @@ impl Shared {
         if v.first() != Some(&WIRE_VERSION) {
             return Err(ServerError::MalformedVoucher { index, reason: "unsupported voucher version".to_owned() });
         }
-        let epoch = Voucher::peek_epoch(v)
-            .map_err(|e| ServerError::MalformedVoucher { index, reason: e.to_string() })?;
+        let epoch =
+            Voucher::peek_epoch(v).map_err(|e| ServerError::MalformedVoucher { index, reason: e.to_string() })?;
         if epoch != self.config.order.epoch {
             return Err(ServerError::MalformedVoucher { index, reason: format!("epoch {epoch} is not served") });
         }

@@ -265,7 +265,9 @@ mod tests {
         let (_, mut t, mut rng) = table();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let hist = dir.path().join("updates");
-        let u = t.update(vec![b"new".to_vec()], &[0u32.to_le_bytes().to_vec(), 1u32.to_le_bytes().to_vec()], &mut rng).unwrap_or_else(|e| panic!("{e}"));
+        let u = t
+            .update(vec![b"new".to_vec()], &[0u32.to_le_bytes().to_vec(), 1u32.to_le_bytes().to_vec()], &mut rng)
+            .unwrap_or_else(|e| panic!("{e}"));
         append_update(&hist, &u).unwrap_or_else(|e| panic!("{e}"));
         let mut f = OpenOptions::new().append(true).open(&hist).unwrap_or_else(|e| panic!("{e}"));
         f.write_all(&[200, 0, 0, 0, 1, 2]).unwrap_or_else(|e| panic!("{e}"));

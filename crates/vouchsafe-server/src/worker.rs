@@ -15,11 +15,11 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rayon::prelude::*;
 use vouchsafe_phash::{AssociatedData, HashConfig, secondary_from_derivative};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
-use rayon::prelude::*;
 use vouchsafe_store::{
     AuditEntry, BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store,
     StoreError,
@@ -324,7 +324,12 @@ impl<'a> Processor<'a> {
         }
         let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(round.results.iter()).collect();
         store.complete_batches(&list, unix_now())?;
-        tracing::debug!(batches = report.batches, vouchers = report.vouchers, opened = report.opened, "round processed");
+        tracing::debug!(
+            batches = report.batches,
+            vouchers = report.vouchers,
+            opened = report.opened,
+            "round processed"
+        );
         Ok(report)
     }
 
@@ -444,12 +449,10 @@ impl<'a> Processor<'a> {
         let cases = store.list_cases(&filter)?;
         let open_case = cases.iter().rev().find(|c| c.status == CaseStatus::Open && !c.ad_purged);
         let result = match open_case {
-            Some(c) => {
-                store.add_case_items(c.id, &keep).map(|()| {
-                    let detail = format!("case={} items_added={}", c.id.0, keep.len());
-                    (c.id, detail)
-                })
-            }
+            Some(c) => store.add_case_items(c.id, &keep).map(|()| {
+                let detail = format!("case={} items_added={}", c.id.0, keep.len());
+                (c.id, detail)
+            }),
             None => store
                 .create_case(&NewCase {
                     account,
@@ -496,7 +499,8 @@ impl<'a> Processor<'a> {
     /// Returns whether it purged.
     pub(crate) fn purge_if_due(&self, store: &dyn Store, now: i64) -> Result<bool> {
         let o = &self.config.order;
-        let due = o.not_after.saturating_add(i64::try_from(self.config.retention.purge_after_seconds).unwrap_or(i64::MAX));
+        let due =
+            o.not_after.saturating_add(i64::try_from(self.config.retention.purge_after_seconds).unwrap_or(i64::MAX));
         if now < due {
             return Ok(false);
         }

@@ -17,8 +17,8 @@ use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::{ClientTable, TableDownload, TableManifest, TableUpdate};
 use vouchsafe_server::{
-    AccountConfig, BearerToken, RunningServer, ServerConfig, append_update, build_table, load_table,
-    process_pending, save_table,
+    AccountConfig, BearerToken, RunningServer, ServerConfig, append_update, build_table, load_table, process_pending,
+    save_table,
 };
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
@@ -161,7 +161,11 @@ async fn download(client: &mut Client) -> ClientTable {
     dl.finish().unwrap_or_else(|e| panic!("finish: {e}"))
 }
 
-fn request(token: Option<&str>, batch_id: [u8; 16], vouchers: Vec<Vec<u8>>) -> tonic::Request<v1::SubmitVouchersRequest> {
+fn request(
+    token: Option<&str>,
+    batch_id: [u8; 16],
+    vouchers: Vec<Vec<u8>>,
+) -> tonic::Request<v1::SubmitVouchersRequest> {
     let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers });
     if let Some(t) = token {
         let v: MetadataValue<_> = format!("Bearer {t}").parse().unwrap_or_else(|_| panic!("metadata"));
@@ -171,7 +175,11 @@ fn request(token: Option<&str>, batch_id: [u8; 16], vouchers: Vec<Vec<u8>>) -> t
 }
 
 async fn submit(client: &mut Client, token: &str, batch_id: [u8; 16], vouchers: Vec<Vec<u8>>) -> v1::SubmitAck {
-    client.submit_vouchers(request(Some(token), batch_id, vouchers)).await.unwrap_or_else(|e| panic!("submit: {e}")).into_inner()
+    client
+        .submit_vouchers(request(Some(token), batch_id, vouchers))
+        .await
+        .unwrap_or_else(|e| panic!("submit: {e}"))
+        .into_inner()
 }
 
 struct Device {
@@ -206,7 +214,8 @@ async fn unauthenticated_and_excluded_accounts_are_refused() {
 
     let (code, _) = code_of(client.submit_vouchers(request(None, [1; 16], vec![v.clone()])).await);
     assert_eq!(code, Code::Unauthenticated);
-    let (code, msg) = code_of(client.submit_vouchers(request(Some("not-a-known-token-123"), [1; 16], vec![v.clone()])).await);
+    let (code, msg) =
+        code_of(client.submit_vouchers(request(Some("not-a-known-token-123"), [1; 16], vec![v.clone()])).await);
     assert_eq!(code, Code::Unauthenticated);
     assert!(!msg.contains("not-a-known-token"), "status messages never echo tokens");
     let mut r = request(None, [1; 16], vec![v.clone()]);
@@ -233,7 +242,8 @@ async fn malformed_vouchers_are_invalid_argument_and_the_server_keeps_serving() 
     let (good2, _) = dev.voucher(&table, &env.other[1], &mut env.rng);
 
     let truncated = good[..good.len() - 1].to_vec();
-    let (code, msg) = code_of(client.submit_vouchers(request(Some(ALICE), [2; 16], vec![good.clone(), truncated])).await);
+    let (code, msg) =
+        code_of(client.submit_vouchers(request(Some(ALICE), [2; 16], vec![good.clone(), truncated])).await);
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("voucher 1") && msg.contains("length"), "message names the index: {msg}");
 
@@ -245,7 +255,9 @@ async fn malformed_vouchers_are_invalid_argument_and_the_server_keeps_serving() 
 
     let mut bad_version = good.clone();
     bad_version[0] = 2;
-    let (code, msg) = code_of(client.submit_vouchers(request(Some(ALICE), [2; 16], vec![good.clone(), good2.clone(), bad_version])).await);
+    let (code, msg) = code_of(
+        client.submit_vouchers(request(Some(ALICE), [2; 16], vec![good.clone(), good2.clone(), bad_version])).await,
+    );
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("voucher 2") && msg.contains("version"), "{msg}");
 
@@ -288,7 +300,8 @@ async fn oversized_batches_are_resource_exhausted() {
     assert!(msg.contains(&format!("limit is {max}")), "{msg}");
     // A message over limits.max_message_bytes is refused by the transport before any handler runs.
     let (v, _) = dev.voucher(&table, &env.other[0], &mut env.rng);
-    let huge = vec![v.clone(); 1].into_iter().chain(std::iter::once(vec![0u8; env.config.limits.max_message_bytes])).collect();
+    let huge =
+        vec![v.clone(); 1].into_iter().chain(std::iter::once(vec![0u8; env.config.limits.max_message_bytes])).collect();
     let (code, _) = code_of(client.submit_vouchers(request(Some(ALICE), [3; 16], huge)).await);
     assert_eq!(code, Code::OutOfRange, "tonic reports an over-limit message as OUT_OF_RANGE");
     assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
@@ -347,10 +360,8 @@ async fn resubmitting_a_batch_counts_once() {
     let mut client = env.client().await;
     let table = download(&mut client).await;
     let mut dev = Device::new(&table, &mut env.rng);
-    let vs: Vec<Vec<u8>> = vec![
-        dev.voucher(&table, &env.matching[0], &mut env.rng).0,
-        dev.voucher(&table, &env.other[0], &mut env.rng).0,
-    ];
+    let vs: Vec<Vec<u8>> =
+        vec![dev.voucher(&table, &env.matching[0], &mut env.rng).0, dev.voucher(&table, &env.other[0], &mut env.rng).0];
     let first = submit(&mut client, ALICE, [6; 16], vs.clone()).await.encode_to_vec();
     env.drained().await;
     let again = submit(&mut client, ALICE, [6; 16], vs.clone()).await.encode_to_vec();
@@ -547,10 +558,12 @@ async fn table_distribution_and_updates() {
     let v1_table = download(&mut client).await;
     let version = v1_table.manifest().table_version;
 
-    let (code, _) = code_of(client.stream_table(v1::StreamTableRequest { table_version: version + 1, first_chunk: 0 }).await);
+    let (code, _) =
+        code_of(client.stream_table(v1::StreamTableRequest { table_version: version + 1, first_chunk: 0 }).await);
     assert_eq!(code, Code::NotFound);
     let chunks = v1_table.manifest().chunk_hashes.len() as u32;
-    let (code, _) = code_of(client.stream_table(v1::StreamTableRequest { table_version: version, first_chunk: chunks }).await);
+    let (code, _) =
+        code_of(client.stream_table(v1::StreamTableRequest { table_version: version, first_chunk: chunks }).await);
     assert_eq!(code, Code::OutOfRange);
     // Resume from the middle.
     let mut s = client
@@ -563,26 +576,45 @@ async fn table_distribution_and_updates() {
     assert!(s.message().await.unwrap_or_else(|e| panic!("{e}")).is_none());
 
     // Up to date: an empty update.
-    let u = client.get_update(v1::GetUpdateRequest { from_version: version }).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
+    let u = client
+        .get_update(v1::GetUpdateRequest { from_version: version })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
     assert!(u.update.is_empty());
     assert_eq!(u.to_version, version);
-    assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: version + 5 }).await).0, Code::InvalidArgument);
+    assert_eq!(
+        code_of(client.get_update(v1::GetUpdateRequest { from_version: version + 5 }).await).0,
+        Code::InvalidArgument
+    );
     assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::FailedPrecondition);
 
     // The operator removes an indicator and adds one twice; the restarted server serves v1 -> v3.
     env.stop().await;
     let mut table = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
     let updates = env.config.table_updates.clone().unwrap_or_else(|| panic!("updates path"));
-    let u1 = table.update(vec![b"added one".to_vec()], &[env.matching[5].y.clone(), b"unrelated indicator 2".to_vec()], &mut env.rng);
+    let u1 = table.update(
+        vec![b"added one".to_vec()],
+        &[env.matching[5].y.clone(), b"unrelated indicator 2".to_vec()],
+        &mut env.rng,
+    );
     append_update(&updates, &u1.unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
-    let u2 = table.update(vec![b"added two".to_vec()], &[b"unrelated indicator 0".to_vec(), b"unrelated indicator 1".to_vec()], &mut env.rng);
+    let u2 = table.update(
+        vec![b"added two".to_vec()],
+        &[b"unrelated indicator 0".to_vec(), b"unrelated indicator 1".to_vec()],
+        &mut env.rng,
+    );
     append_update(&updates, &u2.unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     save_table(&env.config.table, &table).unwrap_or_else(|e| panic!("{e}"));
     env.start().await;
     let mut client = env.client().await;
     let m = client.get_manifest(v1::GetManifestRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
     assert_eq!(m.table_version, version + 2);
-    let u = client.get_update(v1::GetUpdateRequest { from_version: version }).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
+    let u = client
+        .get_update(v1::GetUpdateRequest { from_version: version })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
     let update = TableUpdate::decode(&u.update).unwrap_or_else(|e| panic!("{e}"));
     let patched = v1_table.apply_update(&update, manifest_of(&m)).unwrap_or_else(|e| panic!("apply: {e}"));
     assert_eq!(patched.root().to_vec(), m.root);
@@ -815,7 +847,9 @@ async fn reload_serves_a_later_version_and_refuses_anything_else() {
     let rebuilt = build_table(&env.config, vec![added.y.clone()], &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
     save_table(&env.config.table, &rebuilt).unwrap_or_else(|e| panic!("{e}"));
     match reload(&env).await {
-        Err(vouchsafe_server::ServerError::TableReload { reason }) => assert!(reason.contains("key") || reason.contains("parameters"), "{reason}"),
+        Err(vouchsafe_server::ServerError::TableReload { reason }) => {
+            assert!(reason.contains("key") || reason.contains("parameters"), "{reason}")
+        }
         other => panic!("rebuilt table accepted: {other:?}"),
     }
     assert_eq!(version(&mut client).await.root, m2.root, "the served table did not change");

@@ -13,21 +13,18 @@ pub(crate) const INBOX_BLOB_VERSION: u8 = 1;
 
 /// Encodes the vouchers of one batch.
 pub(crate) fn encode<B: AsRef<[u8]>>(vouchers: &[B]) -> Result<Vec<u8>> {
-    let count = u32::try_from(vouchers.len())
-        .map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
+    let count =
+        u32::try_from(vouchers.len()).map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
     let total = vouchers
         .iter()
-        .try_fold(5usize, |acc, v| {
-            acc.checked_add(4)?.checked_add(v.as_ref().len())
-        })
+        .try_fold(5usize, |acc, v| acc.checked_add(4)?.checked_add(v.as_ref().len()))
         .ok_or(StoreError::InvalidArgument("batch too large"))?;
     let mut out = Vec::with_capacity(total);
     out.push(INBOX_BLOB_VERSION);
     out.extend_from_slice(&count.to_be_bytes());
     for v in vouchers {
         let v = v.as_ref();
-        let len =
-            u32::try_from(v.len()).map_err(|_| StoreError::InvalidArgument("voucher too large"))?;
+        let len = u32::try_from(v.len()).map_err(|_| StoreError::InvalidArgument("voucher too large"))?;
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(v);
     }
@@ -35,18 +32,14 @@ pub(crate) fn encode<B: AsRef<[u8]>>(vouchers: &[B]) -> Result<Vec<u8>> {
 }
 
 fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
-    let (head, tail) = rest
-        .split_at_checked(n)
-        .ok_or(StoreError::Corrupt("inbox blob truncated"))?;
+    let (head, tail) = rest.split_at_checked(n).ok_or(StoreError::Corrupt("inbox blob truncated"))?;
     *rest = tail;
     Ok(head)
 }
 
 fn take_u32(rest: &mut &[u8]) -> Result<u32> {
     let b = take(rest, 4)?;
-    let arr: [u8; 4] = b
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("inbox blob truncated"))?;
+    let arr: [u8; 4] = b.try_into().map_err(|_| StoreError::Corrupt("inbox blob truncated"))?;
     Ok(u32::from_be_bytes(arr))
 }
 
@@ -62,13 +55,10 @@ pub(crate) fn decode(blob: &[u8], expected: u64) -> Result<Vec<Vec<u8>>> {
         return Err(StoreError::Corrupt("inbox voucher count"));
     }
     // Every entry takes at least 4 bytes: bound the allocation by the input.
-    let cap = usize::try_from(count)
-        .unwrap_or(usize::MAX)
-        .min(rest.len() / 4);
+    let cap = usize::try_from(count).unwrap_or(usize::MAX).min(rest.len() / 4);
     let mut out = Vec::with_capacity(cap);
     for _ in 0..count {
-        let len = usize::try_from(take_u32(&mut rest)?)
-            .map_err(|_| StoreError::Corrupt("inbox blob entry length"))?;
+        let len = usize::try_from(take_u32(&mut rest)?).map_err(|_| StoreError::Corrupt("inbox blob entry length"))?;
         out.push(take(&mut rest, len)?.to_vec());
     }
     if !rest.is_empty() {
@@ -88,10 +78,7 @@ mod tests {
         assert_eq!(blob.len(), 5 + 3 * 4 + 3 + 5000);
         assert_eq!(decode(&blob, 3).unwrap(), v);
         let empty: [Vec<u8>; 0] = [];
-        assert_eq!(
-            decode(&encode(&empty).unwrap(), 0).unwrap(),
-            Vec::<Vec<u8>>::new()
-        );
+        assert_eq!(decode(&encode(&empty).unwrap(), 0).unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
@@ -102,10 +89,7 @@ mod tests {
         assert!(matches!(decode(&blob, 3), Err(StoreError::Corrupt(_))));
         // Every truncation fails.
         for n in 0..blob.len() {
-            assert!(
-                matches!(decode(&blob[..n], 2), Err(StoreError::Corrupt(_))),
-                "prefix {n}"
-            );
+            assert!(matches!(decode(&blob[..n], 2), Err(StoreError::Corrupt(_))), "prefix {n}");
         }
         // Trailing bytes.
         let mut long = blob.clone();
@@ -119,9 +103,6 @@ mod tests {
         let mut huge = vec![INBOX_BLOB_VERSION];
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
         huge.extend_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            decode(&huge, u64::from(u32::MAX)),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(matches!(decode(&huge, u64::from(u32::MAX)), Err(StoreError::Corrupt(_))));
     }
 }

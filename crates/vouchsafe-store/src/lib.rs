@@ -105,23 +105,15 @@ pub trait Store: Send + Sync {
     ///
     /// Returns [`CompleteOutcome::AlreadyProcessed`] (and changes nothing) if
     /// the batch was already completed.
-    fn complete_batch(
-        &self,
-        inbox_id: InboxId,
-        results: &BatchResults,
-        processed_at: i64,
-    ) -> Result<CompleteOutcome>;
+    fn complete_batch(&self, inbox_id: InboxId, results: &BatchResults, processed_at: i64) -> Result<CompleteOutcome>;
 
     /// [`Store::complete_batch`] for several batches in **one** transaction
     /// (one commit, one fsync): either every batch's results are applied or,
     /// on error, none. Returns one outcome per batch, in order; a batch that
     /// was already processed gives [`CompleteOutcome::AlreadyProcessed`] and
     /// changes nothing.
-    fn complete_batches(
-        &self,
-        batches: &[(InboxId, &BatchResults)],
-        processed_at: i64,
-    ) -> Result<Vec<CompleteOutcome>>;
+    fn complete_batches(&self, batches: &[(InboxId, &BatchResults)], processed_at: i64)
+    -> Result<Vec<CompleteOutcome>>;
 
     // ---- per-account data ----------------------------------------------------
 
@@ -141,11 +133,7 @@ pub trait Store: Send + Sync {
     fn case_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>>;
 
     /// Opaque threshold state of `account` under `order_id`, if any.
-    fn account_state(
-        &self,
-        account: &str,
-        order_id: [u8; 16],
-    ) -> Result<Option<Zeroizing<Vec<u8>>>>;
+    fn account_state(&self, account: &str, order_id: [u8; 16]) -> Result<Option<Zeroizing<Vec<u8>>>>;
 
     /// Replaces the threshold state of `account` under `order_id`.
     fn set_account_state(&self, account: &str, order_id: [u8; 16], state: &[u8]) -> Result<()>;

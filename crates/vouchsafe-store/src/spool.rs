@@ -58,17 +58,12 @@ pub(crate) struct Spool {
 
 impl std::fmt::Debug for Spool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spool")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("Spool").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::Io {
-        what,
-        kind: e.kind(),
-    }
+    move |e| StoreError::Io { what, kind: e.kind() }
 }
 
 /// `<database>.inbox`, next to the database file.
@@ -82,10 +77,7 @@ pub(crate) fn dir_for(database: &Path) -> PathBuf {
 pub(crate) fn valid_name(name: &str) -> bool {
     name.len() == HEX_LEN + SUFFIX.len()
         && name.ends_with(SUFFIX)
-        && name
-            .bytes()
-            .take(HEX_LEN)
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && name.bytes().take(HEX_LEN).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Spool {
@@ -100,9 +92,7 @@ impl Spool {
             use std::os::unix::fs::DirBuilderExt;
             builder.mode(0o700);
         }
-        builder
-            .create(dir)
-            .map_err(io("creating the spool directory"))?;
+        builder.create(dir).map_err(io("creating the spool directory"))?;
         let dir_handle = File::open(dir).map_err(io("opening the spool directory"))?;
         let lock = OpenOptions::new()
             .read(true)
@@ -121,13 +111,7 @@ impl Spool {
         };
         // Start the counter at the clock so names stay unique across restarts within one nanosecond tick.
         let seq = AtomicU64::new(now_nanos().rotate_left(32));
-        Ok(Spool {
-            dir: dir.to_path_buf(),
-            dir_handle,
-            lock,
-            exclusive_at_open: exclusive,
-            seq,
-        })
+        Ok(Spool { dir: dir.to_path_buf(), dir_handle, lock, exclusive_at_open: exclusive, seq })
     }
 
     /// Whether this process had the spool to itself at open (only then may orphans be swept).
@@ -150,11 +134,7 @@ impl Spool {
     /// Durably writes `blob` to a new spool file and returns its name. On error no file is left behind.
     pub(crate) fn write(&self, blob: &[u8]) -> Result<String> {
         let (name, mut file) = loop {
-            let name = format!(
-                "{:016x}{:016x}{SUFFIX}",
-                now_nanos(),
-                self.seq.fetch_add(1, Ordering::Relaxed)
-            );
+            let name = format!("{:016x}{:016x}{SUFFIX}", now_nanos(), self.seq.fetch_add(1, Ordering::Relaxed));
             let mut opts = OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -172,11 +152,7 @@ impl Spool {
             .write_all(blob)
             .map_err(io("writing a spool file"))
             .and_then(|()| file.sync_data().map_err(io("syncing a spool file")))
-            .and_then(|()| {
-                self.dir_handle
-                    .sync_all()
-                    .map_err(io("syncing the spool directory"))
-            });
+            .and_then(|()| self.dir_handle.sync_all().map_err(io("syncing the spool directory")));
         if let Err(e) = written {
             drop(file);
             let _ = fs::remove_file(self.dir.join(&name));
@@ -189,21 +165,15 @@ impl Spool {
     pub(crate) fn read(&self, name: &str) -> Result<Vec<u8>> {
         let path = self.path(name)?;
         let mut file = File::open(&path).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => {
-                StoreError::Corrupt("spool file of an unprocessed batch is missing")
-            }
-            kind => StoreError::Io {
-                what: "opening a spool file",
-                kind,
-            },
+            ErrorKind::NotFound => StoreError::Corrupt("spool file of an unprocessed batch is missing"),
+            kind => StoreError::Io { what: "opening a spool file", kind },
         })?;
         let len = file.metadata().map_err(io("reading a spool file"))?.len();
         if len > MAX_FILE {
             return Err(StoreError::Corrupt("spool file too large"));
         }
         let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        file.read_to_end(&mut out)
-            .map_err(io("reading a spool file"))?;
+        file.read_to_end(&mut out).map_err(io("reading a spool file"))?;
         Ok(out)
     }
 
@@ -216,16 +186,11 @@ impl Spool {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io("opening a spool file to shred it")(e)),
         };
-        let mut left = file
-            .metadata()
-            .map_err(io("shredding a spool file"))?
-            .len()
-            .min(MAX_FILE);
+        let mut left = file.metadata().map_err(io("shredding a spool file"))?.len().min(MAX_FILE);
         let zeros = [0u8; ZERO_CHUNK];
         while left > 0 {
             let n = usize::try_from(left).unwrap_or(ZERO_CHUNK).min(ZERO_CHUNK);
-            file.write_all(zeros.get(..n).unwrap_or(&zeros))
-                .map_err(io("shredding a spool file"))?;
+            file.write_all(zeros.get(..n).unwrap_or(&zeros)).map_err(io("shredding a spool file"))?;
             left -= n as u64;
         }
         // The zeros must reach the disk before the unlink, or the kernel drops them with the file.
@@ -258,10 +223,7 @@ impl Spool {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -87,11 +87,9 @@ impl SqliteStore {
         if spool.exclusive_at_open() {
             let keep: HashSet<String> = {
                 let conn = store.lock();
-                let mut stmt = conn.prepare(
-                    "SELECT spool FROM inbox_batch WHERE processed_at IS NULL AND spool IS NOT NULL",
-                )?;
-                stmt.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()?
+                let mut stmt =
+                    conn.prepare("SELECT spool FROM inbox_batch WHERE processed_at IS NULL AND spool IS NOT NULL")?;
+                stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?
             };
             spool.sweep(&keep)?;
             spool.share()?;
@@ -115,16 +113,10 @@ impl SqliteStore {
         // table); an existing file keeps its page size.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         // Returns the resulting mode ("memory" for in-memory databases).
-        let _mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            intake: None,
-            write_gate: Mutex::new(()),
-            spool: None,
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn), intake: None, write_gate: Mutex::new(()), spool: None })
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -152,25 +144,17 @@ impl SqliteStore {
         file: Option<String>,
     ) -> Result<Vec<Vec<u8>>> {
         let unreadable = |e: StoreError| match e {
-            StoreError::Corrupt(reason) => StoreError::UnreadableBatch {
-                id,
-                vouchers: count,
-                reason,
-            },
+            StoreError::Corrupt(reason) => StoreError::UnreadableBatch { id, vouchers: count, reason },
             e => e,
         };
         let blob = match (blob, file, &self.spool) {
             (Some(blob), _, _) => blob,
             (None, Some(f), Some(spool)) => spool.read(&f).map_err(unreadable)?,
             (None, Some(_), None) => {
-                return Err(unreadable(StoreError::Corrupt(
-                    "spool file named in an in-memory database",
-                )));
+                return Err(unreadable(StoreError::Corrupt("spool file named in an in-memory database")));
             }
             (None, None, _) => {
-                return Err(unreadable(StoreError::Corrupt(
-                    "unprocessed batch without vouchers",
-                )));
+                return Err(unreadable(StoreError::Corrupt("unprocessed batch without vouchers")));
             }
         };
         inbox::decode(&blob, count).map_err(unreadable)
@@ -191,11 +175,7 @@ impl SqliteStore {
     }
 
     /// [`Self::write`] on an already locked connection (the intake's).
-    fn write_on<T>(
-        &self,
-        conn: &mut Connection,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    fn write_on<T>(&self, conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let _w = self.gate();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
@@ -222,17 +202,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
              applied_at INTEGER NOT NULL
          );",
     )?;
-    let current: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        [],
-        |r| r.get(0),
-    )?;
+    let current: i64 = tx.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))?;
     let supported = SqliteStore::schema_version();
     if current > supported || current < 0 {
-        return Err(StoreError::UnsupportedSchema {
-            found: current,
-            supported,
-        });
+        return Err(StoreError::UnsupportedSchema { found: current, supported });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
@@ -253,20 +226,16 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// is dropped (with `secure_delete` on, its pages are zeroed).
 fn move_inbox_rows_to_blobs(tx: &Transaction<'_>) -> Result<()> {
     let pending: Vec<(i64, i64)> = {
-        let mut stmt = tx.prepare(
-            "SELECT id, voucher_count FROM inbox_batch WHERE processed_at IS NULL ORDER BY id",
-        )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
+        let mut stmt =
+            tx.prepare("SELECT id, voucher_count FROM inbox_batch WHERE processed_at IS NULL ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
     };
     {
-        let mut read =
-            tx.prepare("SELECT voucher FROM inbox_voucher WHERE batch = ?1 ORDER BY idx")?;
+        let mut read = tx.prepare("SELECT voucher FROM inbox_voucher WHERE batch = ?1 ORDER BY idx")?;
         let mut write = tx.prepare("UPDATE inbox_batch SET vouchers = ?1 WHERE id = ?2")?;
         for (id, count) in pending {
-            let vouchers = read
-                .query_map(params![id], |r| r.get::<_, Vec<u8>>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let vouchers =
+                read.query_map(params![id], |r| r.get::<_, Vec<u8>>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
             if to_u64(count)? != vouchers.len() as u64 {
                 return Err(StoreError::Corrupt("inbox voucher count"));
             }
@@ -318,39 +287,20 @@ fn hex(bytes: &[u8]) -> String {
 fn append_audit_tx(tx: &Transaction<'_>, e: &AuditEntry<'_>) -> Result<AuditRecord> {
     check_id(e.actor, "audit actor must be 1..=512 bytes")?;
     if e.action.is_empty() {
-        return Err(StoreError::InvalidArgument(
-            "audit action must not be empty",
-        ));
+        return Err(StoreError::InvalidArgument("audit action must not be empty"));
     }
     let last: Option<(i64, Vec<u8>)> = tx
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev_hash) = match last {
-        Some((s, h)) => (
-            to_u64(s)?
-                .checked_add(1)
-                .ok_or(StoreError::Corrupt("audit seq"))?,
-            hash32(&h)?,
-        ),
+        Some((s, h)) => (to_u64(s)?.checked_add(1).ok_or(StoreError::Corrupt("audit seq"))?, hash32(&h)?),
         None => (1, AUDIT_GENESIS),
     };
     let hash = audit_hash(&prev_hash, seq, e.at, e.actor, e.action, e.detail);
     tx.execute(
         "INSERT INTO audit_log (seq, at, actor, action, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            to_i64(seq)?,
-            e.at,
-            e.actor,
-            e.action,
-            e.detail,
-            &prev_hash[..],
-            &hash[..]
-        ],
+        params![to_i64(seq)?, e.at, e.actor, e.action, e.detail, &prev_hash[..], &hash[..]],
     )?;
     Ok(AuditRecord {
         seq,
@@ -363,8 +313,7 @@ fn append_audit_tx(tx: &Transaction<'_>, e: &AuditEntry<'_>) -> Result<AuditReco
     })
 }
 
-const CASE_COLUMNS: &str =
-    "c.id, c.account, c.order_id, c.created_at, c.status, c.reviewer, c.reason,
+const CASE_COLUMNS: &str = "c.id, c.account, c.order_id, c.created_at, c.status, c.reviewer, c.reason,
      c.decided_at, c.ad_purged, (SELECT COUNT(*) FROM case_item i WHERE i.case_id = c.id)";
 
 fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CaseSummary>> {
@@ -407,12 +356,8 @@ fn complete_one(
 ) -> Result<(CompleteOutcome, Option<String>)> {
     type Row = (String, i64, Option<i64>, Option<String>);
     let row: Option<Row> = tx
-        .prepare_cached(
-            "SELECT account, voucher_count, processed_at, spool FROM inbox_batch WHERE id = ?1",
-        )?
-        .query_row(params![inbox_id.0], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
+        .prepare_cached("SELECT account, voucher_count, processed_at, spool FROM inbox_batch WHERE id = ?1")?
+        .query_row(params![inbox_id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let Some((account, count, processed, spool_file)) = row else {
         return Err(StoreError::NotFound("inbox batch"));
@@ -421,14 +366,10 @@ fn complete_one(
         return Ok((CompleteOutcome::AlreadyProcessed, None));
     }
     let count = to_u64(count)?;
-    let accounted = results
-        .non_matches
-        .checked_add(results.invalid)
-        .and_then(|n| n.checked_add(results.opened.len() as u64));
+    let accounted =
+        results.non_matches.checked_add(results.invalid).and_then(|n| n.checked_add(results.opened.len() as u64));
     if accounted != Some(count) {
-        return Err(StoreError::InvalidArgument(
-            "results do not account for every voucher of the batch",
-        ));
+        return Err(StoreError::InvalidArgument("results do not account for every voucher of the batch"));
     }
 
     let mut opened_new = 0u64;
@@ -439,22 +380,15 @@ fn complete_one(
              ON CONFLICT (account, order_id, voucher_id) DO NOTHING",
         )?;
         for o in &results.opened {
-            opened_new += stmt.execute(params![
-                account,
-                &o.order_id[..],
-                &o.voucher_id[..],
-                o.payload,
-                inbox_id.0
-            ])? as u64;
+            opened_new +=
+                stmt.execute(params![account, &o.order_id[..], &o.voucher_id[..], o.payload, inbox_id.0])? as u64;
         }
     }
     let opened_duplicate = results.opened.len() as u64 - opened_new;
     // A replayed voucher (same account, order and id) counts as invalid, so
     // the counters always add up to `received`.
-    let invalid = results
-        .invalid
-        .checked_add(opened_duplicate)
-        .ok_or(StoreError::InvalidArgument("count out of range"))?;
+    let invalid =
+        results.invalid.checked_add(opened_duplicate).ok_or(StoreError::InvalidArgument("count out of range"))?;
     tx.prepare_cached(
         "INSERT INTO account_counter (account, received, non_matches, opened, invalid)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -483,17 +417,9 @@ fn complete_one(
     // Marks the batch processed and drops its raw vouchers: a blob in the row
     // is overwritten with zeros by `secure_delete`; a spool file is shredded by
     // the caller after the commit.
-    tx.prepare_cached(
-        "UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL, spool = NULL WHERE id = ?2",
-    )?
-    .execute(params![processed_at, inbox_id.0])?;
-    Ok((
-        CompleteOutcome::Completed {
-            opened_new,
-            opened_duplicate,
-        },
-        spool_file,
-    ))
+    tx.prepare_cached("UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL, spool = NULL WHERE id = ?2")?
+        .execute(params![processed_at, inbox_id.0])?;
+    Ok((CompleteOutcome::Completed { opened_new, opened_duplicate }, spool_file))
 }
 
 impl Store for SqliteStore {
@@ -505,17 +431,14 @@ impl Store for SqliteStore {
         received_at: i64,
     ) -> Result<InsertOutcome> {
         check_id(account, "account must be 1..=512 bytes")?;
-        let count = u32::try_from(vouchers.len())
-            .map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
+        let count =
+            u32::try_from(vouchers.len()).map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
         fn existing(conn: &Connection, account: &str, batch_id: &[u8; 16]) -> Result<Option<u32>> {
             let n: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT voucher_count FROM inbox_batch WHERE account = ?1 AND batch_id = ?2",
-                )?
+                .prepare_cached("SELECT voucher_count FROM inbox_batch WHERE account = ?1 AND batch_id = ?2")?
                 .query_row(params![account, &batch_id[..]], |r| r.get(0))
                 .optional()?;
-            n.map(|n| u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count")))
-                .transpose()
+            n.map(|n| u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count"))).transpose()
         }
         // A retry of a stored batch is answered without writing anything.
         if let Some(vouchers) = existing(&self.lock_intake(), account, &batch_id)? {
@@ -537,23 +460,14 @@ impl Store for SqliteStore {
                 "INSERT INTO inbox_batch (account, batch_id, voucher_count, received_at, vouchers, spool)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![
-                account,
-                &batch_id[..],
-                i64::from(count),
-                received_at,
-                blob,
-                file
-            ])?;
+            .execute(params![account, &batch_id[..], i64::from(count), received_at, blob, file])?;
             Ok(InsertOutcome::Inserted { vouchers: count })
         });
         // The file of a batch that was not inserted is shredded now, unless the
         // insert failed: a failed COMMIT may still have committed, so that
         // file is left to the sweep at the next exclusive open, which keeps it
         // if a row names it.
-        if let (Ok(InsertOutcome::Duplicate { .. }), Some(spool), Some(f)) =
-            (&inserted, &self.spool, &file)
-        {
+        if let (Ok(InsertOutcome::Duplicate { .. }), Some(spool), Some(f)) = (&inserted, &self.spool, &file) {
             let _ = spool.shred(f);
         }
         inserted
@@ -565,15 +479,7 @@ impl Store for SqliteStore {
         after: Option<InboxId>,
         cached: &mut CachedVouchers<'_>,
     ) -> Result<Vec<InboxBatch>> {
-        type Row = (
-            i64,
-            String,
-            Vec<u8>,
-            i64,
-            i64,
-            Option<Vec<u8>>,
-            Option<String>,
-        );
+        type Row = (i64, String, Vec<u8>, i64, i64, Option<Vec<u8>>, Option<String>);
         // The rows under the lock; the spool files are read after it is released.
         let rows: Vec<Row> = {
             let conn = self.lock();
@@ -581,49 +487,26 @@ impl Store for SqliteStore {
                 "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool FROM inbox_batch
                  WHERE processed_at IS NULL AND id > ?2 ORDER BY id LIMIT ?1",
             )?;
-            stmt.query_map(
-                params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                },
-            )?
+            stmt.query_map(params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?
             .collect::<rusqlite::Result<_>>()?
         };
         rows.into_iter()
             .map(|(id, account, batch_id, received_at, count, blob, file)| {
                 let count = to_u64(count)?;
                 let batch_id = id16(&batch_id)?;
-                let vouchers = match cached(&account, &batch_id)
-                    .filter(|v| u64::try_from(v.len()).ok() == Some(count))
+                let vouchers = match cached(&account, &batch_id).filter(|v| u64::try_from(v.len()).ok() == Some(count))
                 {
                     Some(vouchers) => vouchers,
                     None => self.stored_vouchers(InboxId(id), count, blob, file)?,
                 };
-                Ok(InboxBatch {
-                    id: InboxId(id),
-                    account,
-                    batch_id,
-                    vouchers,
-                    received_at,
-                })
+                Ok(InboxBatch { id: InboxId(id), account, batch_id, vouchers, received_at })
             })
             .collect()
     }
 
-    fn complete_batch(
-        &self,
-        inbox_id: InboxId,
-        results: &BatchResults,
-        processed_at: i64,
-    ) -> Result<CompleteOutcome> {
+    fn complete_batch(&self, inbox_id: InboxId, results: &BatchResults, processed_at: i64) -> Result<CompleteOutcome> {
         let mut out = self.complete_batches(&[(inbox_id, results)], processed_at)?;
         out.pop().ok_or(StoreError::Corrupt("no outcome"))
     }
@@ -656,9 +539,8 @@ impl Store for SqliteStore {
 
     fn opened_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT voucher_id FROM opened_voucher WHERE account = ?1 AND order_id = ?2",
-        )?;
+        let mut stmt =
+            conn.prepare_cached("SELECT voucher_id FROM opened_voucher WHERE account = ?1 AND order_id = ?2")?;
         let rows = stmt.query_map(params![account, &order_id[..]], |r| {
             let id: Vec<u8> = r.get(0)?;
             Ok(id16(&id))
@@ -708,20 +590,12 @@ impl Store for SqliteStore {
         let rows = stmt.query_map(params![account, &order_id[..]], |r| {
             let id: Vec<u8> = r.get(0)?;
             let payload: Vec<u8> = r.get(1)?;
-            Ok(id16(&id).map(|voucher_id| OpenedVoucher {
-                order_id,
-                voucher_id,
-                payload,
-            }))
+            Ok(id16(&id).map(|voucher_id| OpenedVoucher { order_id, voucher_id, payload }))
         })?;
         collect(rows)
     }
 
-    fn account_state(
-        &self,
-        account: &str,
-        order_id: [u8; 16],
-    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    fn account_state(&self, account: &str, order_id: [u8; 16]) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let conn = self.lock();
         let state: Option<Vec<u8>> = conn
             .query_row(
@@ -748,45 +622,30 @@ impl Store for SqliteStore {
     fn create_case(&self, case: &NewCase<'_>) -> Result<CaseId> {
         check_id(case.account, "account must be 1..=512 bytes")?;
         self.write(|tx| {
-        tx.execute(
-            "INSERT INTO case_file (account, order_id, created_at, status) VALUES (?1, ?2, ?3, 'open')",
-            params![case.account, &case.order_id[..], case.created_at],
-        )?;
-        let id = tx.last_insert_rowid();
-        insert_items(tx, id, 0, case.items)?;
-        let detail = format!(
-            "case={id} order={} items={}",
-            hex(&case.order_id),
-            case.items.len()
-        );
-        append_audit_tx(
-            tx,
-            &AuditEntry {
-                at: case.created_at,
-                actor: case.actor,
-                action: "case.create",
-                detail: &detail,
-            },
-        )?;
-        Ok(CaseId(id))
+            tx.execute(
+                "INSERT INTO case_file (account, order_id, created_at, status) VALUES (?1, ?2, ?3, 'open')",
+                params![case.account, &case.order_id[..], case.created_at],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_items(tx, id, 0, case.items)?;
+            let detail = format!("case={id} order={} items={}", hex(&case.order_id), case.items.len());
+            append_audit_tx(
+                tx,
+                &AuditEntry { at: case.created_at, actor: case.actor, action: "case.create", detail: &detail },
+            )?;
+            Ok(CaseId(id))
         })
     }
 
     fn add_case_items(&self, case: CaseId, items: &[CaseItem]) -> Result<()> {
         self.write(|tx| {
             let purged: Option<i64> = tx
-                .query_row(
-                    "SELECT ad_purged FROM case_file WHERE id = ?1",
-                    params![case.0],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT ad_purged FROM case_file WHERE id = ?1", params![case.0], |r| r.get(0))
                 .optional()?;
             match purged {
                 None => return Err(StoreError::NotFound("case")),
                 Some(p) if p != 0 => {
-                    return Err(StoreError::InvalidArgument(
-                        "the case's order data was purged",
-                    ));
+                    return Err(StoreError::InvalidArgument("the case's order data was purged"));
                 }
                 Some(_) => {}
             }
@@ -824,21 +683,15 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let sql = format!("SELECT {CASE_COLUMNS} FROM case_file c WHERE c.id = ?1");
-        let summary = tx
-            .query_row(&sql, params![case.0], case_summary)
-            .optional()?;
+        let summary = tx.query_row(&sql, params![case.0], case_summary).optional()?;
         let Some(summary) = summary.transpose()? else {
             return Ok(None);
         };
-        let mut stmt =
-            tx.prepare("SELECT voucher_id, ad FROM case_item WHERE case_id = ?1 ORDER BY pos")?;
+        let mut stmt = tx.prepare("SELECT voucher_id, ad FROM case_item WHERE case_id = ?1 ORDER BY pos")?;
         let rows = stmt.query_map(params![case.0], |r| {
             let id: Vec<u8> = r.get(0)?;
             let ad: Option<Vec<u8>> = r.get(1)?;
-            Ok(id16(&id).map(|voucher_id| CaseItem {
-                voucher_id,
-                ad: ad.unwrap_or_default(),
-            }))
+            Ok(id16(&id).map(|voucher_id| CaseItem { voucher_id, ad: ad.unwrap_or_default() }))
         })?;
         let items = collect(rows)?;
         Ok(Some(Case { summary, items }))
@@ -847,47 +700,27 @@ impl Store for SqliteStore {
     fn set_case_status(&self, case: CaseId, d: &CaseDecision<'_>) -> Result<()> {
         check_id(d.reviewer, "reviewer must be 1..=512 bytes")?;
         self.write(|tx| {
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT status FROM case_file WHERE id = ?1",
-                params![case.0],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(current) = current else {
-            return Err(StoreError::NotFound("case"));
-        };
-        let current = CaseStatus::parse(&current).ok_or(StoreError::Corrupt("case status"))?;
-        if d.status == CaseStatus::Open || d.status == current {
-            return Err(StoreError::InvalidTransition);
-        }
-        tx.execute(
-            "UPDATE case_file SET status = ?1, reviewer = ?2, reason = ?3, decided_at = ?4 WHERE id = ?5",
-            params![d.status.as_str(), d.reviewer, d.reason, d.at, case.0],
-        )?;
-        let detail = format!(
-            "case={} status={} previous={}",
-            case.0,
-            d.status.as_str(),
-            current.as_str()
-        );
-        append_audit_tx(
-            tx,
-            &AuditEntry {
-                at: d.at,
-                actor: d.reviewer,
-                action: "case.status",
-                detail: &detail,
-            },
-        )?;
-        Ok(())
+            let current: Option<String> =
+                tx.query_row("SELECT status FROM case_file WHERE id = ?1", params![case.0], |r| r.get(0)).optional()?;
+            let Some(current) = current else {
+                return Err(StoreError::NotFound("case"));
+            };
+            let current = CaseStatus::parse(&current).ok_or(StoreError::Corrupt("case status"))?;
+            if d.status == CaseStatus::Open || d.status == current {
+                return Err(StoreError::InvalidTransition);
+            }
+            tx.execute(
+                "UPDATE case_file SET status = ?1, reviewer = ?2, reason = ?3, decided_at = ?4 WHERE id = ?5",
+                params![d.status.as_str(), d.reviewer, d.reason, d.at, case.0],
+            )?;
+            let detail = format!("case={} status={} previous={}", case.0, d.status.as_str(), current.as_str());
+            append_audit_tx(tx, &AuditEntry { at: d.at, actor: d.reviewer, action: "case.status", detail: &detail })?;
+            Ok(())
         })
     }
 
     fn append_audit(&self, entry: &AuditEntry<'_>) -> Result<AuditRecord> {
-        self.append_audits(std::slice::from_ref(entry))?
-            .pop()
-            .ok_or(StoreError::Corrupt("no audit record"))
+        self.append_audits(std::slice::from_ref(entry))?.pop().ok_or(StoreError::Corrupt("no audit record"))
     }
 
     fn append_audits(&self, entries: &[AuditEntry<'_>]) -> Result<Vec<AuditRecord>> {
@@ -910,9 +743,8 @@ impl Store for SqliteStore {
 
     fn verify_audit_chain(&self) -> Result<AuditHead> {
         let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit_log ORDER BY seq",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit_log ORDER BY seq")?;
         let mut rows = stmt.query_map([], audit_row)?;
         let mut head = AUDIT_GENESIS;
         let mut expected = 1u64;
@@ -924,42 +756,28 @@ impl Store for SqliteStore {
                 }
                 Err(e) => return Err(e),
             };
-            let recomputed = audit_hash(
-                &rec.prev_hash,
-                rec.seq,
-                rec.at,
-                &rec.actor,
-                &rec.action,
-                &rec.detail,
-            );
+            let recomputed = audit_hash(&rec.prev_hash, rec.seq, rec.at, &rec.actor, &rec.action, &rec.detail);
             if rec.seq != expected || rec.prev_hash != head || rec.hash != recomputed {
                 return Err(StoreError::AuditChainBroken { seq: expected });
             }
             head = rec.hash;
             expected += 1;
         }
-        Ok(AuditHead {
-            entries: expected - 1,
-            head,
-        })
+        Ok(AuditHead { entries: expected - 1, head })
     }
 
     fn stats(&self) -> Result<GlobalStats> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let (accounts, received, non_matches, opened, invalid): (i64, i64, i64, i64, i64) = tx
-            .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(received), 0), COALESCE(SUM(non_matches), 0),
+        let (accounts, received, non_matches, opened, invalid): (i64, i64, i64, i64, i64) = tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(received), 0), COALESCE(SUM(non_matches), 0),
                         COALESCE(SUM(opened), 0), COALESCE(SUM(invalid), 0)
                  FROM account_counter",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )?;
-        let pending: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM inbox_batch WHERE processed_at IS NULL",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
+        let pending: i64 =
+            tx.query_row("SELECT COUNT(*) FROM inbox_batch WHERE processed_at IS NULL", [], |r| r.get(0))?;
         let mut stats = GlobalStats {
             accounts: to_u64(accounts)?,
             vouchers_received: to_u64(received)?,
@@ -988,23 +806,16 @@ impl Store for SqliteStore {
         let mut conn = self.lock();
         let report = self.write_on(&mut conn, |tx| {
             let o = &order_id[..];
-            let opened =
-                tx.execute("DELETE FROM opened_voucher WHERE order_id = ?1", params![o])?;
+            let opened = tx.execute("DELETE FROM opened_voucher WHERE order_id = ?1", params![o])?;
             let states = tx.execute("DELETE FROM account_state WHERE order_id = ?1", params![o])?;
             let items = tx.execute(
                 "UPDATE case_item SET ad = NULL
                  WHERE ad IS NOT NULL AND case_id IN (SELECT id FROM case_file WHERE order_id = ?1)",
                 params![o],
             )?;
-            tx.execute(
-                "UPDATE case_file SET ad_purged = 1 WHERE order_id = ?1",
-                params![o],
-            )?;
-            let report = PurgeReport {
-                opened_vouchers: opened as u64,
-                states: states as u64,
-                case_items: items as u64,
-            };
+            tx.execute("UPDATE case_file SET ad_purged = 1 WHERE order_id = ?1", params![o])?;
+            let report =
+                PurgeReport { opened_vouchers: opened as u64, states: states as u64, case_items: items as u64 };
             let detail = format!(
                 "order={} opened_vouchers={} states={} case_items={}",
                 hex(o),
@@ -1012,15 +823,7 @@ impl Store for SqliteStore {
                 report.states,
                 report.case_items
             );
-            append_audit_tx(
-                tx,
-                &AuditEntry {
-                    at,
-                    actor: "retention",
-                    action: "order.purge",
-                    detail: &detail,
-                },
-            )?;
+            append_audit_tx(tx, &AuditEntry { at, actor: "retention", action: "order.purge", detail: &detail })?;
             Ok(report)
         })?;
         // Best effort: move the purged pages out of the WAL into the (securely
@@ -1082,17 +885,10 @@ mod migration_tests {
         .unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         type V1Batch<'a> = (i64, &'a str, u8, i64, Option<i64>, u8);
-        let batches: [V1Batch<'_>; 3] = [
-            (1, "alice", 1, 2, Some(5), 0),
-            (2, "alice", 2, 3, None, 3),
-            (3, "bob", 3, 1, None, 1),
-        ];
+        let batches: [V1Batch<'_>; 3] =
+            [(1, "alice", 1, 2, Some(5), 0), (2, "alice", 2, 3, None, 3), (3, "bob", 3, 1, None, 1)];
         for (id, account, bid, count, processed, rows) in batches {
-            let count = if bad_count && id == 3 {
-                count + 1
-            } else {
-                count
-            };
+            let count = if bad_count && id == 3 { count + 1 } else { count };
             conn.execute(
                 "INSERT INTO inbox_batch (id, account, batch_id, voucher_count, received_at, processed_at)
                  VALUES (?1, ?2, ?3, ?4, 1, ?5)",
@@ -1111,10 +907,7 @@ mod migration_tests {
     }
 
     fn version(path: &Path) -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
-            .unwrap()
+        Connection::open(path).unwrap().query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -1128,31 +921,18 @@ mod migration_tests {
         assert_eq!(version(&path), SqliteStore::schema_version());
         let pending = s.next_unprocessed(10).unwrap();
         assert_eq!(pending.len(), 2);
-        assert_eq!(
-            (pending[0].id, pending[0].account.as_str()),
-            (InboxId(2), "alice")
-        );
-        assert_eq!(
-            pending[0].vouchers,
-            vec![vec![2, 0, 0x5a], vec![2, 1, 0x5a], vec![2, 2, 0x5a]]
-        );
+        assert_eq!((pending[0].id, pending[0].account.as_str()), (InboxId(2), "alice"));
+        assert_eq!(pending[0].vouchers, vec![vec![2, 0, 0x5a], vec![2, 1, 0x5a], vec![2, 2, 0x5a]]);
         assert_eq!(pending[1].batch_id, [3; 16]);
         assert_eq!(pending[1].vouchers, vec![vec![3, 0, 0x5a]]);
         {
             let conn = s.lock();
             let tables: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE name = 'inbox_voucher'",
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'inbox_voucher'", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(tables, 0, "the per-voucher table is gone");
-            let processed_blob: Option<Vec<u8>> = conn
-                .query_row("SELECT vouchers FROM inbox_batch WHERE id = 1", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
+            let processed_blob: Option<Vec<u8>> =
+                conn.query_row("SELECT vouchers FROM inbox_batch WHERE id = 1", [], |r| r.get(0)).unwrap();
             assert_eq!(processed_blob, None);
         }
         // Idempotency survives the migration, for processed and pending batches.
@@ -1163,10 +943,7 @@ mod migration_tests {
             );
         }
         // The migrated batches process normally.
-        let res = BatchResults {
-            non_matches: 3,
-            ..Default::default()
-        };
+        let res = BatchResults { non_matches: 3, ..Default::default() };
         s.complete_batch(InboxId(2), &res, 10).unwrap();
         assert_eq!(s.counters("alice").unwrap().received, 3);
         assert_eq!(s.next_unprocessed(10).unwrap().len(), 1);
@@ -1174,10 +951,7 @@ mod migration_tests {
         // Reopening applies nothing twice.
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(version(&path), SqliteStore::schema_version());
-        assert_eq!(
-            s.next_unprocessed(10).unwrap()[0].vouchers,
-            vec![vec![3, 0, 0x5a]]
-        );
+        assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vec![vec![3, 0, 0x5a]]);
     }
 
     #[test]
@@ -1185,15 +959,10 @@ mod migration_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         v1_database(&path, true);
-        assert!(matches!(
-            SqliteStore::open(&path),
-            Err(StoreError::Corrupt(_))
-        ));
+        assert!(matches!(SqliteStore::open(&path), Err(StoreError::Corrupt(_))));
         assert_eq!(version(&path), 1);
-        let rows: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM inbox_voucher", [], |r| r.get(0))
-            .unwrap();
+        let rows: i64 =
+            Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM inbox_voucher", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 4, "the v1 rows are untouched");
     }
 }

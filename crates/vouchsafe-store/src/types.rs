@@ -30,9 +30,7 @@ impl InsertOutcome {
     /// submission and every retry.
     pub fn vouchers(self) -> u32 {
         match self {
-            InsertOutcome::Inserted { vouchers } | InsertOutcome::Duplicate { vouchers } => {
-                vouchers
-            }
+            InsertOutcome::Inserted { vouchers } | InsertOutcome::Duplicate { vouchers } => vouchers,
         }
     }
 }
@@ -97,10 +95,7 @@ pub struct StateUpdate {
 
 impl fmt::Debug for StateUpdate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StateUpdate")
-            .field("order_id", &self.order_id)
-            .field("state", &"<redacted>")
-            .finish()
+        f.debug_struct("StateUpdate").field("order_id", &self.order_id).field("state", &"<redacted>").finish()
     }
 }
 
@@ -191,10 +186,7 @@ pub struct CaseItem {
 
 impl fmt::Debug for CaseItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CaseItem")
-            .field("voucher_id", &self.voucher_id)
-            .field("ad_len", &self.ad.len())
-            .finish()
+        f.debug_struct("CaseItem").field("voucher_id", &self.voucher_id).field("ad_len", &self.ad.len()).finish()
     }
 }
 

@@ -14,17 +14,12 @@ fn vouchers(n: usize, tag: u8) -> Vec<Vec<u8>> {
 }
 
 fn opened(order: [u8; 16], id: u8, payload: &[u8]) -> OpenedVoucher {
-    OpenedVoucher {
-        order_id: order,
-        voucher_id: [id; 16],
-        payload: payload.to_vec(),
-    }
+    OpenedVoucher { order_id: order, voucher_id: [id; 16], payload: payload.to_vec() }
 }
 
 fn raw(path: &Path) -> Connection {
     let c = Connection::open(path).expect("raw open");
-    c.busy_timeout(std::time::Duration::from_secs(5))
-        .expect("busy");
+    c.busy_timeout(std::time::Duration::from_secs(5)).expect("busy");
     c
 }
 
@@ -58,21 +53,13 @@ fn temp_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
 fn insert_is_idempotent_per_account_and_batch_id() {
     let s = SqliteStore::open_in_memory().unwrap();
     let first = vouchers(3, 1);
-    assert_eq!(
-        s.insert_batch("alice", [1; 16], &first, 10).unwrap(),
-        InsertOutcome::Inserted { vouchers: 3 }
-    );
+    assert_eq!(s.insert_batch("alice", [1; 16], &first, 10).unwrap(), InsertOutcome::Inserted { vouchers: 3 });
     // A retry, even with other contents, is a duplicate and keeps the first batch.
-    let r = s
-        .insert_batch("alice", [1; 16], &vouchers(5, 9), 11)
-        .unwrap();
+    let r = s.insert_batch("alice", [1; 16], &vouchers(5, 9), 11).unwrap();
     assert_eq!(r, InsertOutcome::Duplicate { vouchers: 3 });
     assert_eq!(r.vouchers(), 3);
     // Same batch id from another account is a different batch.
-    assert_eq!(
-        s.insert_batch("bob", [1; 16], &vouchers(2, 2), 12).unwrap(),
-        InsertOutcome::Inserted { vouchers: 2 }
-    );
+    assert_eq!(s.insert_batch("bob", [1; 16], &vouchers(2, 2), 12).unwrap(), InsertOutcome::Inserted { vouchers: 2 });
 
     let pending = s.next_unprocessed(10).unwrap();
     assert_eq!(pending.len(), 2);
@@ -87,101 +74,52 @@ fn insert_is_idempotent_per_account_and_batch_id() {
 #[test]
 fn invalid_arguments_are_rejected() {
     let s = SqliteStore::open_in_memory().unwrap();
-    assert!(matches!(
-        s.insert_batch("", [0; 16], &[], 0),
-        Err(StoreError::InvalidArgument(_))
-    ));
+    assert!(matches!(s.insert_batch("", [0; 16], &[], 0), Err(StoreError::InvalidArgument(_))));
     let long = "x".repeat(513);
-    assert!(matches!(
-        s.insert_batch(&long, [0; 16], &[], 0),
-        Err(StoreError::InvalidArgument(_))
-    ));
-    assert!(matches!(
-        s.complete_batch(InboxId(42), &BatchResults::default(), 0),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(s.insert_batch(&long, [0; 16], &[], 0), Err(StoreError::InvalidArgument(_))));
+    assert!(matches!(s.complete_batch(InboxId(42), &BatchResults::default(), 0), Err(StoreError::NotFound(_))));
 }
 
 #[test]
 fn complete_batch_applies_results_and_drops_raw_vouchers() {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(4, 1), 10)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(4, 1), 10).unwrap();
     let b = s.next_unprocessed(10).unwrap().remove(0);
 
     // Results that do not account for every voucher are refused, nothing changes.
-    let short = BatchResults {
-        non_matches: 1,
-        ..Default::default()
-    };
-    assert!(matches!(
-        s.complete_batch(b.id, &short, 20),
-        Err(StoreError::InvalidArgument(_))
-    ));
+    let short = BatchResults { non_matches: 1, ..Default::default() };
+    assert!(matches!(s.complete_batch(b.id, &short, 20), Err(StoreError::InvalidArgument(_))));
     assert_eq!(s.counters("alice").unwrap(), Counters::default());
 
     let results = BatchResults {
         non_matches: 2,
         invalid: 1,
         opened: vec![opened(ORDER_A, 7, b"payload-7")],
-        state: vec![StateUpdate {
-            order_id: ORDER_A,
-            state: b"poly".to_vec(),
-        }],
+        state: vec![StateUpdate { order_id: ORDER_A, state: b"poly".to_vec() }],
     };
     assert_eq!(
         s.complete_batch(b.id, &results, 20).unwrap(),
-        CompleteOutcome::Completed {
-            opened_new: 1,
-            opened_duplicate: 0
-        }
+        CompleteOutcome::Completed { opened_new: 1, opened_duplicate: 0 }
     );
-    assert_eq!(
-        s.counters("alice").unwrap(),
-        Counters {
-            received: 4,
-            non_matches: 2,
-            opened: 1,
-            invalid: 1
-        }
-    );
+    assert_eq!(s.counters("alice").unwrap(), Counters { received: 4, non_matches: 2, opened: 1, invalid: 1 });
     assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap(), results.opened);
     assert!(s.opened_vouchers("alice", ORDER_B).unwrap().is_empty());
-    assert_eq!(
-        s.account_state("alice", ORDER_A)
-            .unwrap()
-            .map(|z| z.to_vec()),
-        Some(b"poly".to_vec())
-    );
+    assert_eq!(s.account_state("alice", ORDER_A).unwrap().map(|z| z.to_vec()), Some(b"poly".to_vec()));
     assert!(s.next_unprocessed(10).unwrap().is_empty());
-    let raw_left: i64 = raw(&path)
-        .query_row(
-            "SELECT COUNT(*) FROM inbox_batch WHERE vouchers IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let raw_left: i64 =
+        raw(&path).query_row("SELECT COUNT(*) FROM inbox_batch WHERE vouchers IS NOT NULL", [], |r| r.get(0)).unwrap();
     assert_eq!(raw_left, 0, "raw vouchers must be deleted after processing");
-    let named: i64 = raw(&path)
-        .query_row(
-            "SELECT COUNT(*) FROM inbox_batch WHERE spool IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let named: i64 =
+        raw(&path).query_row("SELECT COUNT(*) FROM inbox_batch WHERE spool IS NOT NULL", [], |r| r.get(0)).unwrap();
     assert_eq!(named, 0, "a processed batch names no spool file");
     assert!(spool_files(&path).is_empty(), "the spool file is shredded");
 
     // Completing again changes nothing.
-    assert_eq!(
-        s.complete_batch(b.id, &results, 21).unwrap(),
-        CompleteOutcome::AlreadyProcessed
-    );
+    assert_eq!(s.complete_batch(b.id, &results, 21).unwrap(), CompleteOutcome::AlreadyProcessed);
     assert_eq!(s.counters("alice").unwrap().received, 4);
     // The batch id stays known: a late retry is still a duplicate.
     assert_eq!(
-        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 30)
-            .unwrap(),
+        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 30).unwrap(),
         InsertOutcome::Duplicate { vouchers: 4 }
     );
 }
@@ -190,38 +128,20 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
 fn replayed_opened_voucher_is_stored_once_and_counted_invalid() {
     let s = SqliteStore::open_in_memory().unwrap();
     for (i, batch) in [[1u8; 16], [2u8; 16]].into_iter().enumerate() {
-        s.insert_batch("alice", batch, &vouchers(1, i as u8), 1)
-            .unwrap();
+        s.insert_batch("alice", batch, &vouchers(1, i as u8), 1).unwrap();
     }
     let pending = s.next_unprocessed(10).unwrap();
-    let res = BatchResults {
-        opened: vec![opened(ORDER_A, 3, b"p")],
-        ..Default::default()
-    };
+    let res = BatchResults { opened: vec![opened(ORDER_A, 3, b"p")], ..Default::default() };
     assert_eq!(
         s.complete_batch(pending[0].id, &res, 2).unwrap(),
-        CompleteOutcome::Completed {
-            opened_new: 1,
-            opened_duplicate: 0
-        }
+        CompleteOutcome::Completed { opened_new: 1, opened_duplicate: 0 }
     );
     assert_eq!(
         s.complete_batch(pending[1].id, &res, 2).unwrap(),
-        CompleteOutcome::Completed {
-            opened_new: 0,
-            opened_duplicate: 1
-        }
+        CompleteOutcome::Completed { opened_new: 0, opened_duplicate: 1 }
     );
     assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap().len(), 1);
-    assert_eq!(
-        s.counters("alice").unwrap(),
-        Counters {
-            received: 2,
-            non_matches: 0,
-            opened: 1,
-            invalid: 1
-        }
-    );
+    assert_eq!(s.counters("alice").unwrap(), Counters { received: 2, non_matches: 0, opened: 1, invalid: 1 });
 }
 
 /// Injects a failure inside `complete_batch` with a trigger on `table`, checks
@@ -229,17 +149,13 @@ fn replayed_opened_voucher_is_stored_once_and_counted_invalid() {
 /// and checks that the retry applies everything exactly once.
 fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 10)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 10).unwrap();
     let b = s.next_unprocessed(10).unwrap().remove(0);
     let results = BatchResults {
         non_matches: 1,
         invalid: 0,
         opened: vec![opened(ORDER_A, 1, b"one"), opened(ORDER_A, 2, b"two")],
-        state: vec![StateUpdate {
-            order_id: ORDER_A,
-            state: b"st".to_vec(),
-        }],
+        state: vec![StateUpdate { order_id: ORDER_A, state: b"st".to_vec() }],
     };
 
     raw(&path).execute_batch(trigger_sql).unwrap();
@@ -256,21 +172,10 @@ fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
     raw(&path).execute_batch("DROP TRIGGER fail;").unwrap();
     assert_eq!(
         s.complete_batch(b.id, &results, 21).unwrap(),
-        CompleteOutcome::Completed {
-            opened_new: 2,
-            opened_duplicate: 0
-        }
+        CompleteOutcome::Completed { opened_new: 2, opened_duplicate: 0 }
     );
     assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap().len(), 2);
-    assert_eq!(
-        s.counters("alice").unwrap(),
-        Counters {
-            received: 3,
-            non_matches: 1,
-            opened: 2,
-            invalid: 0
-        }
-    );
+    assert_eq!(s.counters("alice").unwrap(), Counters { received: 3, non_matches: 1, opened: 2, invalid: 0 });
     assert!(s.next_unprocessed(10).unwrap().is_empty());
 }
 
@@ -297,18 +202,11 @@ fn failure_inserting_a_batch_leaves_nothing() {
              BEGIN SELECT RAISE(ABORT, 'injected'); END;",
         )
         .unwrap();
-    assert!(
-        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 1)
-            .is_err()
-    );
+    assert!(s.insert_batch("alice", [1; 16], &vouchers(4, 1), 1).is_err());
     assert!(s.next_unprocessed(10).unwrap().is_empty());
     raw(&path).execute_batch("DROP TRIGGER fail;").unwrap();
     // Not remembered as a duplicate: the retry is stored.
-    assert_eq!(
-        s.insert_batch("alice", [1; 16], &vouchers(4, 1), 2)
-            .unwrap(),
-        InsertOutcome::Inserted { vouchers: 4 }
-    );
+    assert_eq!(s.insert_batch("alice", [1; 16], &vouchers(4, 1), 2).unwrap(), InsertOutcome::Inserted { vouchers: 4 });
 }
 
 #[test]
@@ -319,22 +217,13 @@ fn reopened_file_store_has_everything() {
     let head;
     {
         let s = SqliteStore::open(&path).unwrap();
-        s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
-            .unwrap();
-        s.insert_batch("alice", [2; 16], &vouchers(1, 2), 2)
-            .unwrap();
+        s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
+        s.insert_batch("alice", [2; 16], &vouchers(1, 2), 2).unwrap();
         let b = s.next_unprocessed(1).unwrap().remove(0);
-        let res = BatchResults {
-            non_matches: 1,
-            opened: vec![opened(ORDER_A, 5, b"x")],
-            ..Default::default()
-        };
+        let res = BatchResults { non_matches: 1, opened: vec![opened(ORDER_A, 5, b"x")], ..Default::default() };
         s.complete_batch(b.id, &res, 3).unwrap();
         s.set_account_state("alice", ORDER_A, b"state").unwrap();
-        let items = [CaseItem {
-            voucher_id: [5; 16],
-            ad: b"ad5".to_vec(),
-        }];
+        let items = [CaseItem { voucher_id: [5; 16], ad: b"ad5".to_vec() }];
         case_id = s
             .create_case(&NewCase {
                 account: "alice",
@@ -344,56 +233,24 @@ fn reopened_file_store_has_everything() {
                 actor: "server",
             })
             .unwrap();
-        s.append_audit(&AuditEntry {
-            at: 5,
-            actor: "op",
-            action: "config",
-            detail: "threshold=30",
-        })
-        .unwrap();
+        s.append_audit(&AuditEntry { at: 5, actor: "op", action: "config", detail: "threshold=30" }).unwrap();
         head = s.verify_audit_chain().unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    let mode: String = raw(&path)
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = raw(&path).query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    let version: i64 = raw(&path)
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
-        .unwrap();
+    let version: i64 = raw(&path).query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SqliteStore::schema_version());
 
-    assert_eq!(
-        s.counters("alice").unwrap(),
-        Counters {
-            received: 2,
-            non_matches: 1,
-            opened: 1,
-            invalid: 0
-        }
-    );
-    assert_eq!(
-        s.opened_vouchers("alice", ORDER_A).unwrap(),
-        vec![opened(ORDER_A, 5, b"x")]
-    );
-    assert_eq!(
-        s.account_state("alice", ORDER_A)
-            .unwrap()
-            .map(|z| z.to_vec()),
-        Some(b"state".to_vec())
-    );
+    assert_eq!(s.counters("alice").unwrap(), Counters { received: 2, non_matches: 1, opened: 1, invalid: 0 });
+    assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap(), vec![opened(ORDER_A, 5, b"x")]);
+    assert_eq!(s.account_state("alice", ORDER_A).unwrap().map(|z| z.to_vec()), Some(b"state".to_vec()));
     let pending = s.next_unprocessed(10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].batch_id, [2; 16]);
     assert_eq!(pending[0].vouchers, vouchers(1, 2));
     let case = s.get_case(case_id).unwrap().expect("case");
-    assert_eq!(
-        case.items,
-        vec![CaseItem {
-            voucher_id: [5; 16],
-            ad: b"ad5".to_vec()
-        }]
-    );
+    assert_eq!(case.items, vec![CaseItem { voucher_id: [5; 16], ad: b"ad5".to_vec() }]);
     assert_eq!(s.verify_audit_chain().unwrap(), head);
     assert_eq!(head.entries, 2);
 }
@@ -402,141 +259,59 @@ fn reopened_file_store_has_everything() {
 fn newer_schema_is_refused() {
     let (_d, path, s) = temp_store();
     drop(s);
-    raw(&path)
-        .execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (999, 0)",
-            [],
-        )
-        .unwrap();
-    assert!(matches!(
-        SqliteStore::open(&path),
-        Err(StoreError::UnsupportedSchema { found: 999, .. })
-    ));
+    raw(&path).execute("INSERT INTO schema_version (version, applied_at) VALUES (999, 0)", []).unwrap();
+    assert!(matches!(SqliteStore::open(&path), Err(StoreError::UnsupportedSchema { found: 999, .. })));
 }
 
 #[test]
 fn audit_chain_verifies_and_detects_tampering() {
     let (_d, path, s) = temp_store();
-    assert_eq!(
-        s.verify_audit_chain().unwrap(),
-        AuditHead {
-            entries: 0,
-            head: AUDIT_GENESIS
-        }
-    );
+    assert_eq!(s.verify_audit_chain().unwrap(), AuditHead { entries: 0, head: AUDIT_GENESIS });
     let mut prev = AUDIT_GENESIS;
     for i in 0..5 {
         let detail = format!("step={i}");
-        let rec = s
-            .append_audit(&AuditEntry {
-                at: 100 + i,
-                actor: "op",
-                action: "test",
-                detail: &detail,
-            })
-            .unwrap();
+        let rec = s.append_audit(&AuditEntry { at: 100 + i, actor: "op", action: "test", detail: &detail }).unwrap();
         assert_eq!(rec.seq, i as u64 + 1);
         assert_eq!(rec.prev_hash, prev);
-        assert_eq!(
-            rec.hash,
-            audit_hash(&prev, rec.seq, rec.at, "op", "test", &detail)
-        );
+        assert_eq!(rec.hash, audit_hash(&prev, rec.seq, rec.at, "op", "test", &detail));
         prev = rec.hash;
     }
-    assert_eq!(
-        s.verify_audit_chain().unwrap(),
-        AuditHead {
-            entries: 5,
-            head: prev
-        }
-    );
-    assert_eq!(
-        s.audit_entries(3, 10)
-            .unwrap()
-            .iter()
-            .map(|r| r.seq)
-            .collect::<Vec<_>>(),
-        [4, 5]
-    );
+    assert_eq!(s.verify_audit_chain().unwrap(), AuditHead { entries: 5, head: prev });
+    assert_eq!(s.audit_entries(3, 10).unwrap().iter().map(|r| r.seq).collect::<Vec<_>>(), [4, 5]);
 
     let db = raw(&path);
     // Edit a field.
-    db.execute("UPDATE audit_log SET detail = 'step=x' WHERE seq = 2", [])
-        .unwrap();
-    assert!(matches!(
-        s.verify_audit_chain(),
-        Err(StoreError::AuditChainBroken { seq: 2 })
-    ));
-    db.execute("UPDATE audit_log SET detail = 'step=1' WHERE seq = 2", [])
-        .unwrap();
+    db.execute("UPDATE audit_log SET detail = 'step=x' WHERE seq = 2", []).unwrap();
+    assert!(matches!(s.verify_audit_chain(), Err(StoreError::AuditChainBroken { seq: 2 })));
+    db.execute("UPDATE audit_log SET detail = 'step=1' WHERE seq = 2", []).unwrap();
     assert!(s.verify_audit_chain().is_ok());
 
     // Rewrite an entry and its own hash consistently: the next link breaks.
-    let prev2: Vec<u8> = db
-        .query_row("SELECT hash FROM audit_log WHERE seq = 2", [], |r| r.get(0))
-        .unwrap();
+    let prev2: Vec<u8> = db.query_row("SELECT hash FROM audit_log WHERE seq = 2", [], |r| r.get(0)).unwrap();
     let prev2: [u8; 32] = prev2.try_into().unwrap();
     let forged = audit_hash(&prev2, 3, 102, "op", "test", "step=forged");
-    db.execute(
-        "UPDATE audit_log SET detail = 'step=forged', hash = ?1 WHERE seq = 3",
-        [&forged[..]],
-    )
-    .unwrap();
-    assert!(matches!(
-        s.verify_audit_chain(),
-        Err(StoreError::AuditChainBroken { seq: 4 })
-    ));
+    db.execute("UPDATE audit_log SET detail = 'step=forged', hash = ?1 WHERE seq = 3", [&forged[..]]).unwrap();
+    assert!(matches!(s.verify_audit_chain(), Err(StoreError::AuditChainBroken { seq: 4 })));
 
     // Delete an entry from the middle.
     let (_d2, path2, s2) = temp_store();
     for i in 0..3 {
-        s2.append_audit(&AuditEntry {
-            at: i,
-            actor: "op",
-            action: "a",
-            detail: "",
-        })
-        .unwrap();
+        s2.append_audit(&AuditEntry { at: i, actor: "op", action: "a", detail: "" }).unwrap();
     }
-    raw(&path2)
-        .execute("DELETE FROM audit_log WHERE seq = 2", [])
-        .unwrap();
-    assert!(matches!(
-        s2.verify_audit_chain(),
-        Err(StoreError::AuditChainBroken { seq: 2 })
-    ));
+    raw(&path2).execute("DELETE FROM audit_log WHERE seq = 2", []).unwrap();
+    assert!(matches!(s2.verify_audit_chain(), Err(StoreError::AuditChainBroken { seq: 2 })));
 }
 
 #[test]
 fn cases_lifecycle() {
     let s = SqliteStore::open_in_memory().unwrap();
-    let items = [
-        CaseItem {
-            voucher_id: [1; 16],
-            ad: b"ad1".to_vec(),
-        },
-        CaseItem {
-            voucher_id: [2; 16],
-            ad: b"ad2".to_vec(),
-        },
-    ];
+    let items =
+        [CaseItem { voucher_id: [1; 16], ad: b"ad1".to_vec() }, CaseItem { voucher_id: [2; 16], ad: b"ad2".to_vec() }];
     let c1 = s
-        .create_case(&NewCase {
-            account: "alice",
-            order_id: ORDER_A,
-            created_at: 10,
-            items: &items,
-            actor: "server",
-        })
+        .create_case(&NewCase { account: "alice", order_id: ORDER_A, created_at: 10, items: &items, actor: "server" })
         .unwrap();
     let c2 = s
-        .create_case(&NewCase {
-            account: "bob",
-            order_id: ORDER_B,
-            created_at: 11,
-            items: &[],
-            actor: "server",
-        })
+        .create_case(&NewCase { account: "bob", order_id: ORDER_B, created_at: 11, items: &[], actor: "server" })
         .unwrap();
     assert_ne!(c1, c2);
 
@@ -544,14 +319,8 @@ fn cases_lifecycle() {
     s.add_case_items(
         c1,
         &[
-            CaseItem {
-                voucher_id: [2; 16],
-                ad: b"other".to_vec(),
-            },
-            CaseItem {
-                voucher_id: [3; 16],
-                ad: b"ad3".to_vec(),
-            },
+            CaseItem { voucher_id: [2; 16], ad: b"other".to_vec() },
+            CaseItem { voucher_id: [3; 16], ad: b"ad3".to_vec() },
         ],
     )
     .unwrap();
@@ -561,89 +330,42 @@ fn cases_lifecycle() {
     assert_eq!(case.items[1].ad, b"ad2");
     assert_eq!(case.summary.items, 3);
     assert_eq!(case.summary.status, CaseStatus::Open);
-    assert!(matches!(
-        s.add_case_items(CaseId(999), &items),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(s.add_case_items(CaseId(999), &items), Err(StoreError::NotFound(_))));
     assert!(s.get_case(CaseId(999)).unwrap().is_none());
 
     let all = s.list_cases(&CaseFilter::default()).unwrap();
     assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), [c1, c2]);
-    let bobs = s
-        .list_cases(&CaseFilter {
-            account: Some("bob".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let bobs = s.list_cases(&CaseFilter { account: Some("bob".into()), ..Default::default() }).unwrap();
     assert_eq!(bobs.len(), 1);
     assert_eq!(bobs[0].id, c2);
-    let in_a = s
-        .list_cases(&CaseFilter {
-            order_id: Some(ORDER_A),
-            ..Default::default()
-        })
-        .unwrap();
+    let in_a = s.list_cases(&CaseFilter { order_id: Some(ORDER_A), ..Default::default() }).unwrap();
     assert_eq!(in_a.len(), 1);
     assert_eq!(in_a[0].id, c1);
 
-    let decide = |status| CaseDecision {
-        status,
-        reviewer: "rev1",
-        reason: "matches indicator",
-        at: 20,
-    };
-    assert!(matches!(
-        s.set_case_status(c1, &decide(CaseStatus::Open)),
-        Err(StoreError::InvalidTransition)
-    ));
-    s.set_case_status(c1, &decide(CaseStatus::Confirmed))
-        .unwrap();
-    assert!(matches!(
-        s.set_case_status(c1, &decide(CaseStatus::Confirmed)),
-        Err(StoreError::InvalidTransition)
-    ));
-    s.set_case_status(c2, &decide(CaseStatus::Rejected))
-        .unwrap();
-    assert!(matches!(
-        s.set_case_status(CaseId(999), &decide(CaseStatus::Rejected)),
-        Err(StoreError::NotFound(_))
-    ));
+    let decide = |status| CaseDecision { status, reviewer: "rev1", reason: "matches indicator", at: 20 };
+    assert!(matches!(s.set_case_status(c1, &decide(CaseStatus::Open)), Err(StoreError::InvalidTransition)));
+    s.set_case_status(c1, &decide(CaseStatus::Confirmed)).unwrap();
+    assert!(matches!(s.set_case_status(c1, &decide(CaseStatus::Confirmed)), Err(StoreError::InvalidTransition)));
+    s.set_case_status(c2, &decide(CaseStatus::Rejected)).unwrap();
+    assert!(matches!(s.set_case_status(CaseId(999), &decide(CaseStatus::Rejected)), Err(StoreError::NotFound(_))));
 
     let c = s.get_case(c1).unwrap().unwrap().summary;
     assert_eq!(c.status, CaseStatus::Confirmed);
     assert_eq!(c.reviewer.as_deref(), Some("rev1"));
     assert_eq!(c.reason.as_deref(), Some("matches indicator"));
     assert_eq!(c.decided_at, Some(20));
-    let open = s
-        .list_cases(&CaseFilter {
-            status: Some(CaseStatus::Open),
-            ..Default::default()
-        })
-        .unwrap();
+    let open = s.list_cases(&CaseFilter { status: Some(CaseStatus::Open), ..Default::default() }).unwrap();
     assert!(open.is_empty());
 
     // Reversal (e.g. upheld appeal) is allowed.
-    s.set_case_status(c1, &decide(CaseStatus::Rejected))
-        .unwrap();
+    s.set_case_status(c1, &decide(CaseStatus::Rejected)).unwrap();
     let st = s.stats().unwrap();
-    assert_eq!(
-        (st.cases_open, st.cases_confirmed, st.cases_rejected),
-        (0, 0, 2)
-    );
+    assert_eq!((st.cases_open, st.cases_confirmed, st.cases_rejected), (0, 0, 2));
 
     // Every step is audited, without the reviewer's free-text reason.
     let log = s.audit_entries(0, 100).unwrap();
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
-    assert_eq!(
-        actions,
-        [
-            "case.create",
-            "case.create",
-            "case.status",
-            "case.status",
-            "case.status"
-        ]
-    );
+    assert_eq!(actions, ["case.create", "case.create", "case.status", "case.status", "case.status"]);
     assert!(log.iter().all(|r| !r.detail.contains("matches indicator")));
     assert_eq!(log[2].actor, "rev1");
     assert_eq!(s.verify_audit_chain().unwrap().entries, 5);
@@ -654,20 +376,13 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
     let (_d, path, s) = temp_store();
     let marker_a = b"SECRET-PAYLOAD-ORDER-A-0123456789".to_vec();
     let ad_marker = b"THUMBNAIL-AD-ORDER-A-9876543210".to_vec();
-    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
     let b = s.next_unprocessed(1).unwrap().remove(0);
     let res = BatchResults {
         opened: vec![opened(ORDER_A, 1, &marker_a), opened(ORDER_B, 2, b"keep-b")],
         state: vec![
-            StateUpdate {
-                order_id: ORDER_A,
-                state: b"sa".to_vec(),
-            },
-            StateUpdate {
-                order_id: ORDER_B,
-                state: b"sb".to_vec(),
-            },
+            StateUpdate { order_id: ORDER_A, state: b"sa".to_vec() },
+            StateUpdate { order_id: ORDER_B, state: b"sb".to_vec() },
         ],
         ..Default::default()
     };
@@ -677,10 +392,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             account: "alice",
             order_id: ORDER_A,
             created_at: 3,
-            items: &[CaseItem {
-                voucher_id: [1; 16],
-                ad: ad_marker.clone(),
-            }],
+            items: &[CaseItem { voucher_id: [1; 16], ad: ad_marker.clone() }],
             actor: "server",
         })
         .unwrap();
@@ -689,62 +401,28 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             account: "alice",
             order_id: ORDER_B,
             created_at: 3,
-            items: &[CaseItem {
-                voucher_id: [2; 16],
-                ad: b"ad-b".to_vec(),
-            }],
+            items: &[CaseItem { voucher_id: [2; 16], ad: b"ad-b".to_vec() }],
             actor: "server",
         })
         .unwrap();
-    s.set_case_status(
-        ca,
-        &CaseDecision {
-            status: CaseStatus::Confirmed,
-            reviewer: "r",
-            reason: "ok",
-            at: 4,
-        },
-    )
-    .unwrap();
+    s.set_case_status(ca, &CaseDecision { status: CaseStatus::Confirmed, reviewer: "r", reason: "ok", at: 4 }).unwrap();
 
     let report = s.purge_order(ORDER_A, 5).unwrap();
-    assert_eq!(
-        report,
-        PurgeReport {
-            opened_vouchers: 1,
-            states: 1,
-            case_items: 1
-        }
-    );
+    assert_eq!(report, PurgeReport { opened_vouchers: 1, states: 1, case_items: 1 });
 
     assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
     assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
     let case_a = s.get_case(ca).unwrap().unwrap();
     assert!(case_a.summary.ad_purged);
     assert_eq!(case_a.summary.status, CaseStatus::Confirmed);
-    assert_eq!(
-        case_a.items,
-        vec![CaseItem {
-            voucher_id: [1; 16],
-            ad: Vec::new()
-        }]
-    );
+    assert_eq!(case_a.items, vec![CaseItem { voucher_id: [1; 16], ad: Vec::new() }]);
     assert!(matches!(
-        s.add_case_items(
-            ca,
-            &[CaseItem {
-                voucher_id: [9; 16],
-                ad: b"x".to_vec()
-            }]
-        ),
+        s.add_case_items(ca, &[CaseItem { voucher_id: [9; 16], ad: b"x".to_vec() }]),
         Err(StoreError::InvalidArgument(_))
     ));
 
     // The other order is untouched.
-    assert_eq!(
-        s.opened_vouchers("alice", ORDER_B).unwrap(),
-        vec![opened(ORDER_B, 2, b"keep-b")]
-    );
+    assert_eq!(s.opened_vouchers("alice", ORDER_B).unwrap(), vec![opened(ORDER_B, 2, b"keep-b")]);
     assert!(s.account_state("alice", ORDER_B).unwrap().is_some());
     let case_b = s.get_case(cb).unwrap().unwrap();
     assert!(!case_b.summary.ad_purged);
@@ -766,15 +444,9 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
         }
     }
     for marker in [&marker_a, &ad_marker] {
-        assert!(
-            !bytes.windows(marker.len()).any(|w| w == marker.as_slice()),
-            "purged data still on disk"
-        );
+        assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_slice()), "purged data still on disk");
     }
-    assert!(
-        bytes.windows(6).any(|w| w == b"keep-b"),
-        "sanity: kept data is on disk"
-    );
+    assert!(bytes.windows(6).any(|w| w == b"keep-b"), "sanity: kept data is on disk");
 }
 
 #[test]
@@ -809,11 +481,8 @@ fn stats_add_up() {
     }
     for b in s.next_unprocessed(10).unwrap() {
         let n = b.vouchers.len() as u64;
-        let res = BatchResults {
-            non_matches: n - 1,
-            opened: vec![opened(ORDER_A, n as u8, b"p")],
-            ..Default::default()
-        };
+        let res =
+            BatchResults { non_matches: n - 1, opened: vec![opened(ORDER_A, n as u8, b"p")], ..Default::default() };
         s.complete_batch(b.id, &res, 2).unwrap();
     }
     s.insert_batch("a", [2; 16], &vouchers(1, 0), 3).unwrap();
@@ -835,35 +504,21 @@ fn stats_add_up() {
 #[test]
 fn complete_batches_is_all_or_nothing() {
     let (_d, _path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
     s.insert_batch("bob", [1; 16], &vouchers(3, 2), 1).unwrap();
-    s.insert_batch("alice", [2; 16], &vouchers(1, 3), 1)
-        .unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(1, 3), 1).unwrap();
     let p = s.next_unprocessed(10).unwrap();
     assert_eq!(p.len(), 3);
     let good_a = BatchResults {
         non_matches: 1,
         opened: vec![opened(ORDER_A, 1, b"a1")],
-        state: vec![StateUpdate {
-            order_id: ORDER_A,
-            state: b"sa".to_vec(),
-        }],
+        state: vec![StateUpdate { order_id: ORDER_A, state: b"sa".to_vec() }],
         ..Default::default()
     };
-    let good_b = BatchResults {
-        non_matches: 3,
-        ..Default::default()
-    };
+    let good_b = BatchResults { non_matches: 3, ..Default::default() };
     let bad = BatchResults::default(); // does not account for the voucher
-    let err = s.complete_batches(
-        &[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &bad)],
-        5,
-    );
-    assert!(
-        matches!(err, Err(StoreError::InvalidArgument(_))),
-        "{err:?}"
-    );
+    let err = s.complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &bad)], 5);
+    assert!(matches!(err, Err(StoreError::InvalidArgument(_))), "{err:?}");
     // Nothing of the first two batches was applied.
     assert_eq!(s.counters("alice").unwrap(), Counters::default());
     assert_eq!(s.counters("bob").unwrap(), Counters::default());
@@ -871,49 +526,23 @@ fn complete_batches_is_all_or_nothing() {
     assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
     assert_eq!(s.next_unprocessed(10).unwrap(), p);
 
-    let good_c = BatchResults {
-        opened: vec![opened(ORDER_A, 1, b"a1-replayed")],
-        ..Default::default()
-    };
-    let out = s
-        .complete_batches(
-            &[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &good_c)],
-            6,
-        )
-        .unwrap();
+    let good_c = BatchResults { opened: vec![opened(ORDER_A, 1, b"a1-replayed")], ..Default::default() };
+    let out = s.complete_batches(&[(p[0].id, &good_a), (p[1].id, &good_b), (p[2].id, &good_c)], 6).unwrap();
     assert_eq!(
         out,
         vec![
-            CompleteOutcome::Completed {
-                opened_new: 1,
-                opened_duplicate: 0
-            },
-            CompleteOutcome::Completed {
-                opened_new: 0,
-                opened_duplicate: 0
-            },
+            CompleteOutcome::Completed { opened_new: 1, opened_duplicate: 0 },
+            CompleteOutcome::Completed { opened_new: 0, opened_duplicate: 0 },
             // Same (account, order, voucher id) as in the first batch of the same transaction.
-            CompleteOutcome::Completed {
-                opened_new: 0,
-                opened_duplicate: 1
-            },
+            CompleteOutcome::Completed { opened_new: 0, opened_duplicate: 1 },
         ]
     );
-    assert_eq!(
-        s.counters("alice").unwrap(),
-        Counters {
-            received: 3,
-            non_matches: 1,
-            opened: 1,
-            invalid: 1
-        }
-    );
+    assert_eq!(s.counters("alice").unwrap(), Counters { received: 3, non_matches: 1, opened: 1, invalid: 1 });
     assert_eq!(s.counters("bob").unwrap().non_matches, 3);
     assert!(s.next_unprocessed(10).unwrap().is_empty());
     // Again: every batch is already processed, nothing changes.
     assert_eq!(
-        s.complete_batches(&[(p[0].id, &good_a), (p[2].id, &good_c)], 7)
-            .unwrap(),
+        s.complete_batches(&[(p[0].id, &good_a), (p[2].id, &good_c)], 7).unwrap(),
         vec![CompleteOutcome::AlreadyProcessed; 2]
     );
     assert_eq!(s.counters("alice").unwrap().received, 3);
@@ -923,8 +552,7 @@ fn complete_batches_is_all_or_nothing() {
 #[test]
 fn id_only_queries() {
     let s = SqliteStore::open_in_memory().unwrap();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
     let b = s.next_unprocessed(1).unwrap().remove(0);
     let res = BatchResults {
         non_matches: 1,
@@ -932,21 +560,12 @@ fn id_only_queries() {
         ..Default::default()
     };
     s.complete_batch(b.id, &res, 2).unwrap();
-    assert_eq!(
-        s.opened_voucher_ids("alice", ORDER_A).unwrap(),
-        vec![[1; 16]]
-    );
-    assert_eq!(
-        s.opened_voucher_ids("alice", ORDER_B).unwrap(),
-        vec![[2; 16]]
-    );
+    assert_eq!(s.opened_voucher_ids("alice", ORDER_A).unwrap(), vec![[1; 16]]);
+    assert_eq!(s.opened_voucher_ids("alice", ORDER_B).unwrap(), vec![[2; 16]]);
     assert!(s.opened_voucher_ids("bob", ORDER_A).unwrap().is_empty());
 
     assert!(s.case_voucher_ids("alice", ORDER_A).unwrap().is_empty());
-    let item = |id: u8| CaseItem {
-        voucher_id: [id; 16],
-        ad: vec![id; 8],
-    };
+    let item = |id: u8| CaseItem { voucher_id: [id; 16], ad: vec![id; 8] };
     let c = s
         .create_case(&NewCase {
             account: "alice",
@@ -957,14 +576,8 @@ fn id_only_queries() {
         })
         .unwrap();
     s.add_case_items(c, &[item(4)]).unwrap();
-    s.create_case(&NewCase {
-        account: "alice",
-        order_id: ORDER_B,
-        created_at: 3,
-        items: &[item(9)],
-        actor: "server",
-    })
-    .unwrap();
+    s.create_case(&NewCase { account: "alice", order_id: ORDER_B, created_at: 3, items: &[item(9)], actor: "server" })
+        .unwrap();
     let mut ids = s.case_voucher_ids("alice", ORDER_A).unwrap();
     ids.sort();
     assert_eq!(ids, vec![[1; 16], [3; 16], [4; 16]]);
@@ -985,29 +598,17 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
         })
         .collect();
     s.insert_batch("alice", [1; 16], &batch, 1).unwrap();
-    s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [2; 16], &vouchers(2, 1), 1).unwrap();
     // Before processing, the raw vouchers are in a spool file, not the database.
     let files = spool_files(&path);
     assert_eq!(files.len(), 2);
     let in_spool = std::fs::read(spool_dir(&path).join(&files[0])).unwrap();
-    assert!(
-        in_spool
-            .windows(marker.len())
-            .any(|w| w == marker.as_slice())
-    );
+    assert!(in_spool.windows(marker.len()).any(|w| w == marker.as_slice()));
     let b = s.next_unprocessed(1).unwrap().remove(0);
     assert_eq!(b.vouchers, batch);
-    let res = BatchResults {
-        non_matches: 8,
-        ..Default::default()
-    };
+    let res = BatchResults { non_matches: 8, ..Default::default() };
     s.complete_batch(b.id, &res, 2).unwrap();
-    assert_eq!(
-        spool_files(&path),
-        files[1..].to_vec(),
-        "only the pending batch's file is left"
-    );
+    assert_eq!(spool_files(&path), files[1..].to_vec(), "only the pending batch's file is left");
     // Closing the last connection checkpoints the WAL into the main file.
     drop(s);
     let mut bytes = Vec::new();
@@ -1019,10 +620,7 @@ fn processed_raw_vouchers_are_not_left_on_disk() {
     for f in spool_files(&path) {
         bytes.extend(std::fs::read(spool_dir(&path).join(f)).unwrap());
     }
-    assert!(
-        !bytes.windows(marker.len()).any(|w| w == marker.as_slice()),
-        "processed raw vouchers still on disk"
-    );
+    assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_slice()), "processed raw vouchers still on disk");
     // The pending batch is still there after reopening.
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(2, 1));
@@ -1047,10 +645,7 @@ fn intake_and_processing_run_concurrently() {
             std::thread::yield_now();
             continue;
         }
-        let res = BatchResults {
-            non_matches: 3,
-            ..Default::default()
-        };
+        let res = BatchResults { non_matches: 3, ..Default::default() };
         let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| (b.id, &res)).collect();
         for o in s.complete_batches(&list, 2).unwrap() {
             assert!(matches!(o, CompleteOutcome::Completed { .. }));
@@ -1066,13 +661,8 @@ fn intake_and_processing_run_concurrently() {
 #[test]
 fn duplicate_intake_leaves_one_spool_file() {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
-        .unwrap();
-    assert_eq!(
-        s.insert_batch("alice", [1; 16], &vouchers(3, 1), 2)
-            .unwrap(),
-        InsertOutcome::Duplicate { vouchers: 3 }
-    );
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
+    assert_eq!(s.insert_batch("alice", [1; 16], &vouchers(3, 1), 2).unwrap(), InsertOutcome::Duplicate { vouchers: 3 });
     assert_eq!(spool_files(&path).len(), 1);
     // Concurrent retries of one batch: exactly one is inserted, one file remains.
     let s = Arc::new(s);
@@ -1083,21 +673,14 @@ fn duplicate_intake_leaves_one_spool_file() {
         })
         .collect();
     let outcomes: Vec<InsertOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(
-        outcomes
-            .iter()
-            .filter(|o| matches!(o, InsertOutcome::Inserted { .. }))
-            .count(),
-        1
-    );
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, InsertOutcome::Inserted { .. })).count(), 1);
     assert_eq!(spool_files(&path).len(), 2);
 }
 
 #[test]
 fn orphan_spool_files_are_swept_at_open_and_pending_ones_kept() {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
     let pending = spool_files(&path);
     // A file written before a crash that came before its row's commit, and a
     // foreign file that is not ours.
@@ -1114,10 +697,7 @@ fn orphan_spool_files_are_swept_at_open_and_pending_ones_kept() {
     drop(s);
 
     let s = SqliteStore::open(&path).unwrap();
-    assert!(
-        !orphan.exists(),
-        "the orphan is shredded at an exclusive open"
-    );
+    assert!(!orphan.exists(), "the orphan is shredded at an exclusive open");
     assert!(spool_dir(&path).join("notes.txt").exists());
     assert_eq!(spool_files(&path), pending);
     assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(3, 1));
@@ -1126,8 +706,7 @@ fn orphan_spool_files_are_swept_at_open_and_pending_ones_kept() {
 #[test]
 fn a_missing_or_damaged_spool_file_is_a_clean_error() {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
     let f = spool_dir(&path).join(&spool_files(&path)[0]);
     let good = std::fs::read(&f).unwrap();
     let unreadable = |r: Result<Vec<InboxBatch>>| match r {
@@ -1139,17 +718,11 @@ fn a_missing_or_damaged_spool_file_is_a_clean_error() {
     std::fs::remove_file(&f).unwrap();
     assert_eq!(unreadable(s.next_unprocessed(10)), (InboxId(1), 3));
     // A row naming a path outside the spool is refused, not followed.
-    raw(&path)
-        .execute("UPDATE inbox_batch SET spool = '../store.db'", [])
-        .unwrap();
+    raw(&path).execute("UPDATE inbox_batch SET spool = '../store.db'", []).unwrap();
     assert_eq!(unreadable(s.next_unprocessed(10)), (InboxId(1), 3));
     // Completing it with every voucher invalid sets it aside; the next batch is readable.
-    s.insert_batch("alice", [2; 16], &vouchers(2, 2), 1)
-        .unwrap();
-    let all_invalid = BatchResults {
-        invalid: 3,
-        ..Default::default()
-    };
+    s.insert_batch("alice", [2; 16], &vouchers(2, 2), 1).unwrap();
+    let all_invalid = BatchResults { invalid: 3, ..Default::default() };
     s.complete_batch(InboxId(1), &all_invalid, 2).unwrap();
     assert_eq!(s.next_unprocessed(10).unwrap()[0].vouchers, vouchers(2, 2));
     let c = s.counters("alice").unwrap();
@@ -1159,21 +732,10 @@ fn a_missing_or_damaged_spool_file_is_a_clean_error() {
 #[test]
 fn append_audits_chains_in_order_and_is_all_or_nothing() {
     let (_d, _path, s) = temp_store();
-    s.append_audit(&AuditEntry {
-        at: 1,
-        actor: "op",
-        action: "first",
-        detail: "",
-    })
-    .unwrap();
+    s.append_audit(&AuditEntry { at: 1, actor: "op", action: "first", detail: "" }).unwrap();
     let entries: Vec<AuditEntry<'_>> = ["a", "b", "c"]
         .iter()
-        .map(|d| AuditEntry {
-            at: 2,
-            actor: "server",
-            action: "case.item_dropped",
-            detail: d,
-        })
+        .map(|d| AuditEntry { at: 2, actor: "server", action: "case.item_dropped", detail: d })
         .collect();
     let recs = s.append_audits(&entries).unwrap();
     assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3, 4]);
@@ -1183,31 +745,17 @@ fn append_audits_chains_in_order_and_is_all_or_nothing() {
 
     // One bad entry: nothing of the call is appended.
     let bad = [
-        AuditEntry {
-            at: 3,
-            actor: "server",
-            action: "ok",
-            detail: "",
-        },
-        AuditEntry {
-            at: 3,
-            actor: "server",
-            action: "",
-            detail: "",
-        },
+        AuditEntry { at: 3, actor: "server", action: "ok", detail: "" },
+        AuditEntry { at: 3, actor: "server", action: "", detail: "" },
     ];
-    assert!(matches!(
-        s.append_audits(&bad),
-        Err(StoreError::InvalidArgument(_))
-    ));
+    assert!(matches!(s.append_audits(&bad), Err(StoreError::InvalidArgument(_))));
     assert_eq!(s.verify_audit_chain().unwrap().entries, 4);
 }
 
 #[test]
 fn next_unprocessed_with_takes_vouchers_from_the_caller_when_it_has_them() {
     let (_d, path, s) = temp_store();
-    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1)
-        .unwrap();
+    s.insert_batch("alice", [1; 16], &vouchers(3, 1), 1).unwrap();
     s.insert_batch("bob", [2; 16], &vouchers(2, 2), 1).unwrap();
     // The spool files are gone: only the caller's copies can satisfy alice's batch.
     for f in spool_files(&path) {
@@ -1222,32 +770,18 @@ fn next_unprocessed_with_takes_vouchers_from_the_caller_when_it_has_them() {
         .err();
     // bob's batch was not cached and its file is missing.
     assert!(matches!(got, Some(StoreError::UnreadableBatch { .. })));
-    assert_eq!(
-        asked,
-        vec![("alice".to_owned(), [1; 16]), ("bob".to_owned(), [2; 16])]
-    );
-    let got = s
-        .next_unprocessed_with(1, None, &mut |_, _| Some(vouchers(3, 1)))
-        .unwrap();
+    assert_eq!(asked, vec![("alice".to_owned(), [1; 16]), ("bob".to_owned(), [2; 16])]);
+    let got = s.next_unprocessed_with(1, None, &mut |_, _| Some(vouchers(3, 1))).unwrap();
     assert_eq!(got[0].vouchers, vouchers(3, 1));
-    assert_eq!(
-        (got[0].account.as_str(), got[0].batch_id),
-        ("alice", [1; 16])
-    );
+    assert_eq!((got[0].account.as_str(), got[0].batch_id), ("alice", [1; 16]));
     // A cached copy with the wrong count is not trusted: storage is read (and here fails).
     assert!(matches!(
         s.next_unprocessed_with(1, None, &mut |_, _| Some(vouchers(4, 1))),
         Err(StoreError::UnreadableBatch { .. })
     ));
     // `after` skips the batches up to that id.
-    let got = s
-        .next_unprocessed_with(10, Some(got[0].id), &mut |_, _| Some(vouchers(2, 2)))
-        .unwrap();
+    let got = s.next_unprocessed_with(10, Some(got[0].id), &mut |_, _| Some(vouchers(2, 2))).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].account, "bob");
-    assert!(
-        s.next_unprocessed_with(10, Some(got[0].id), &mut |_, _| None)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.next_unprocessed_with(10, Some(got[0].id), &mut |_, _| None).unwrap().is_empty());
 }

@@ -32,10 +32,7 @@ fn fixture() -> Fixture {
     }
     for _ in 0..S {
         let col = Column::random(S, &mut rng);
-        let share = Share {
-            x: Scalar::random(&mut rng),
-            y: Scalar::random(&mut rng),
-        };
+        let share = Share { x: Scalar::random(&mut rng), y: Scalar::random(&mut rng) };
         items.push((col, share));
     }
     for i in (1..items.len()).rev() {
@@ -45,46 +42,31 @@ fn fixture() -> Fixture {
     let (columns, shares): (Vec<Column>, Vec<Share>) = items.into_iter().unzip();
     let real_shares: Vec<Share> = shares.iter().filter(|s| f.contains(s)).copied().collect();
     assert_eq!(real_shares.len(), T);
-    Fixture {
-        columns,
-        shares,
-        real_shares,
-    }
+    Fixture { columns, shares, real_shares }
 }
 
 fn bench(c: &mut Criterion) {
     let fx = fixture();
 
     c.benchmark_group("detect_T30_s60")
-        .bench_function("detect", |b| {
-            b.iter(|| detect(black_box(&fx.columns), T, S).expect("valid input"))
-        });
+        .bench_function("detect", |b| b.iter(|| detect(black_box(&fx.columns), T, S).expect("valid input")));
 
     let mut g = c.benchmark_group("interpolate_T30");
-    g.bench_function("interpolate", |b| {
-        b.iter(|| interpolate(black_box(&fx.real_shares), T).expect("valid shares"))
-    });
+    g.bench_function("interpolate", |b| b.iter(|| interpolate(black_box(&fx.real_shares), T).expect("valid shares")));
     g.bench_function("recover_secret", |b| {
         b.iter(|| recover_secret(black_box(&fx.real_shares), T).expect("valid shares"))
     });
     g.finish();
 
-    c.benchmark_group("detect_and_reconstruct_T30_s60")
-        .bench_function("detect_and_reconstruct", |b| {
-            b.iter(|| {
-                let Detection::Found { real, .. } =
-                    detect(black_box(&fx.columns), T, S).expect("valid input")
-                else {
-                    panic!("threshold reached but nothing found");
-                };
-                let real: Vec<Share> = real
-                    .iter()
-                    .filter_map(|&i| fx.shares.get(i))
-                    .copied()
-                    .collect();
-                interpolate(&real, T).expect("valid shares")
-            })
-        });
+    c.benchmark_group("detect_and_reconstruct_T30_s60").bench_function("detect_and_reconstruct", |b| {
+        b.iter(|| {
+            let Detection::Found { real, .. } = detect(black_box(&fx.columns), T, S).expect("valid input") else {
+                panic!("threshold reached but nothing found");
+            };
+            let real: Vec<Share> = real.iter().filter_map(|&i| fx.shares.get(i)).copied().collect();
+            interpolate(&real, T).expect("valid shares")
+        })
+    });
 }
 
 criterion_group!(benches, bench);

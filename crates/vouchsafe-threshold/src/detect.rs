@@ -22,22 +22,11 @@ use crate::field::{Fp, P, canon, mul_add_lazy};
 use crate::{Error, MAX_COLUMNS, MAX_SYNTHETIC, MAX_THRESHOLD};
 
 fn check_threshold(threshold: usize) -> Result<(), Error> {
-    if (2..=MAX_THRESHOLD).contains(&threshold) {
-        Ok(())
-    } else {
-        Err(Error::InvalidThreshold)
-    }
+    if (2..=MAX_THRESHOLD).contains(&threshold) { Ok(()) } else { Err(Error::InvalidThreshold) }
 }
 
 fn check_s(s: usize) -> Result<(), Error> {
-    if s <= MAX_SYNTHETIC {
-        Ok(())
-    } else {
-        Err(Error::TooManySynthetic {
-            max: MAX_SYNTHETIC,
-            got: s,
-        })
-    }
+    if s <= MAX_SYNTHETIC { Ok(()) } else { Err(Error::TooManySynthetic { max: MAX_SYNTHETIC, got: s }) }
 }
 
 /// The client's secret detectable hash: s polynomials p₁..p_s of degree `threshold − 2` over
@@ -65,19 +54,11 @@ impl fmt::Debug for DetectableHash {
 impl DetectableHash {
     /// s uniformly random polynomials of degree `threshold − 2`. `threshold` must be in
     /// `2..=MAX_THRESHOLD`; `s` may be 0 and at most [`MAX_SYNTHETIC`].
-    pub fn random<R: CryptoRng + ?Sized>(
-        threshold: usize,
-        s: usize,
-        rng: &mut R,
-    ) -> Result<Self, Error> {
+    pub fn random<R: CryptoRng + ?Sized>(threshold: usize, s: usize, rng: &mut R) -> Result<Self, Error> {
         check_threshold(threshold)?;
         check_s(s)?;
         let coeffs = (0..s * (threshold - 1)).map(|_| Fp::random(rng)).collect();
-        Ok(DetectableHash {
-            threshold,
-            s,
-            coeffs,
-        })
+        Ok(DetectableHash { threshold, s, coeffs })
     }
 
     /// The detectable hash with the given polynomials (each with `threshold − 1` coefficients,
@@ -91,18 +72,11 @@ impl DetectableHash {
         for p in polys.iter() {
             if p.len() != width {
                 coeffs.zeroize();
-                return Err(Error::PolynomialLength {
-                    expected: width,
-                    got: p.len(),
-                });
+                return Err(Error::PolynomialLength { expected: width, got: p.len() });
             }
             coeffs.extend_from_slice(p);
         }
-        Ok(DetectableHash {
-            threshold,
-            s: polys.len(),
-            coeffs,
-        })
+        Ok(DetectableHash { threshold, s: polys.len(), coeffs })
     }
 
     /// The threshold T (the polynomials have degree T−2).
@@ -118,8 +92,7 @@ impl DetectableHash {
     /// The polynomials, each as its `threshold − 1` coefficients, constant term first.
     pub fn polynomials(&self) -> impl Iterator<Item = &[Fp]> {
         // `threshold ≥ 2`, so chunks of size ≥ 1.
-        self.coeffs
-            .chunks_exact(self.threshold.saturating_sub(1).max(1))
+        self.coeffs.chunks_exact(self.threshold.saturating_sub(1).max(1))
     }
 
     /// [p₁(x), …, p_s(x)].
@@ -153,10 +126,7 @@ pub struct Column {
 impl Column {
     /// A uniformly random column with `s` hash values, as a synthetic voucher carries.
     pub fn random<R: CryptoRng + ?Sized>(s: usize, rng: &mut R) -> Column {
-        Column {
-            x: Fp::random(rng),
-            r: (0..s).map(|_| Fp::random(rng)).collect(),
-        }
+        Column { x: Fp::random(rng), r: (0..s).map(|_| Fp::random(rng)).collect() }
     }
 }
 
@@ -213,16 +183,10 @@ pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detectio
     check_s(s)?;
     let n = columns.len();
     if n > MAX_COLUMNS {
-        return Err(Error::TooManyColumns {
-            max: MAX_COLUMNS,
-            got: n,
-        });
+        return Err(Error::TooManyColumns { max: MAX_COLUMNS, got: n });
     }
     if let Some(c) = columns.iter().find(|c| c.r.len() != s) {
-        return Err(Error::ColumnLength {
-            expected: s,
-            got: c.r.len(),
-        });
+        return Err(Error::ColumnLength { expected: s, got: c.r.len() });
     }
     if n == 0 {
         return Ok(Detection::BelowThreshold);

@@ -54,27 +54,21 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidThreshold => write!(
-                f,
-                "threshold must be between 2 and {}",
-                crate::MAX_THRESHOLD
-            ),
+            Error::InvalidThreshold => write!(f, "threshold must be between 2 and {}", crate::MAX_THRESHOLD),
             Error::NotEnoughShares { needed, got } => {
                 write!(f, "not enough shares: needed {needed}, got {got}")
             }
             Error::DuplicateX => f.write_str("two shares have the same x-coordinate"),
             Error::ZeroX => f.write_str("a share has the x-coordinate zero"),
-            Error::ColumnLength { expected, got } => write!(
-                f,
-                "detection column has {got} hash values, expected {expected}"
-            ),
+            Error::ColumnLength { expected, got } => {
+                write!(f, "detection column has {got} hash values, expected {expected}")
+            }
             Error::TooManyColumns { max, got } => {
                 write!(f, "too many detection columns: {got} (at most {max})")
             }
-            Error::TooManySynthetic { max, got } => write!(
-                f,
-                "too many detectable-hash polynomials: {got} (at most {max})"
-            ),
+            Error::TooManySynthetic { max, got } => {
+                write!(f, "too many detectable-hash polynomials: {got} (at most {max})")
+            }
             Error::PolynomialLength { expected, got } => {
                 write!(f, "polynomial has {got} coefficients, expected {expected}")
             }

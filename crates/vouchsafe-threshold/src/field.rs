@@ -146,11 +146,7 @@ impl Fp {
 
     /// The multiplicative inverse, `None` for zero (Fermat: `self^(P−2)`).
     pub fn inv(self) -> Option<Fp> {
-        if self.0 == 0 {
-            None
-        } else {
-            Some(self.pow(P - 2))
-        }
+        if self.0 == 0 { None } else { Some(self.pow(P - 2)) }
     }
 
     /// A uniformly random element (rejection sampling of 64-bit words; rejects with
@@ -277,11 +273,7 @@ mod tests {
     const PP: u128 = P as u128;
 
     fn arb_fp() -> impl Strategy<Value = Fp> {
-        prop_oneof![
-            (0..P).prop_map(Fp),
-            (P - 200..P).prop_map(Fp),
-            (0u64..200).prop_map(Fp),
-        ]
+        prop_oneof![(0..P).prop_map(Fp), (P - 200..P).prop_map(Fp), (0u64..200).prop_map(Fp),]
     }
 
     proptest! {

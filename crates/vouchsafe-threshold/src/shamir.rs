@@ -47,19 +47,12 @@ pub struct SharePolynomial {
 
 impl fmt::Debug for SharePolynomial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharePolynomial")
-            .field("threshold", &self.coeffs.len())
-            .field("coeffs", &"<redacted>")
-            .finish()
+        f.debug_struct("SharePolynomial").field("threshold", &self.coeffs.len()).field("coeffs", &"<redacted>").finish()
     }
 }
 
 fn check_threshold(threshold: usize) -> Result<(), Error> {
-    if (2..=MAX_THRESHOLD).contains(&threshold) {
-        Ok(())
-    } else {
-        Err(Error::InvalidThreshold)
-    }
+    if (2..=MAX_THRESHOLD).contains(&threshold) { Ok(()) } else { Err(Error::InvalidThreshold) }
 }
 
 impl SharePolynomial {
@@ -97,10 +90,7 @@ impl SharePolynomial {
 
     /// f(x), by Horner's rule.
     pub fn eval(&self, x: &Scalar) -> Scalar {
-        self.coeffs
-            .iter()
-            .rev()
-            .fold(Scalar::ZERO, |acc, c| acc * x + c)
+        self.coeffs.iter().rev().fold(Scalar::ZERO, |acc, c| acc * x + c)
     }
 
     /// The share (x, f(x)). Fails with [`Error::ZeroX`] for x = 0, which would reveal the secret.
@@ -108,10 +98,7 @@ impl SharePolynomial {
         if x == Scalar::ZERO {
             return Err(Error::ZeroX);
         }
-        Ok(Share {
-            x,
-            y: self.eval(&x),
-        })
+        Ok(Share { x, y: self.eval(&x) })
     }
 
     /// Whether `share` lies on this polynomial (f(share.x) == share.y), compared in constant time.
@@ -127,10 +114,7 @@ impl SharePolynomial {
 /// by the callers through a zero Lagrange denominator.)
 fn first_shares(shares: &[Share], threshold: usize) -> Result<&[Share], Error> {
     check_threshold(threshold)?;
-    let used = shares.get(..threshold).ok_or(Error::NotEnoughShares {
-        needed: threshold,
-        got: shares.len(),
-    })?;
+    let used = shares.get(..threshold).ok_or(Error::NotEnoughShares { needed: threshold, got: shares.len() })?;
     if used.iter().any(|s| s.x == Scalar::ZERO) {
         return Err(Error::ZeroX);
     }
@@ -204,10 +188,7 @@ pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial
     // f_{k−1} = Σ_{j=0}^{t−k} m_{k+j} Pⱼ.
     let mut coeffs: Vec<Scalar> = Vec::with_capacity(t);
     for k in 1..=t {
-        let c = m[k..]
-            .iter()
-            .zip(power_sums.iter())
-            .fold(Scalar::ZERO, |acc, (mk, pj)| acc + mk * pj);
+        let c = m[k..].iter().zip(power_sums.iter()).fold(Scalar::ZERO, |acc, (mk, pj)| acc + mk * pj);
         coeffs.push(c);
     }
     Ok(SharePolynomial { coeffs })
@@ -257,9 +238,7 @@ mod tests {
     }
 
     fn shares_for(poly: &SharePolynomial, n: usize, rng: &mut ChaCha20Rng) -> Vec<Share> {
-        (0..n)
-            .map(|_| poly.share(Scalar::random(rng)).unwrap())
-            .collect()
+        (0..n).map(|_| poly.share(Scalar::random(rng)).unwrap()).collect()
     }
 
     /// Fisher–Yates with the test RNG.
@@ -280,11 +259,7 @@ mod tests {
             let shares = shares_for(&poly, t, &mut r);
             let back = interpolate(&shares, t).unwrap();
             assert_eq!(back.coefficients(), poly.coefficients(), "T = {t}");
-            assert_eq!(
-                recover_secret(&shares, t).unwrap(),
-                *poly.secret(),
-                "T = {t}"
-            );
+            assert_eq!(recover_secret(&shares, t).unwrap(), *poly.secret(), "T = {t}");
             for s in &shares {
                 assert!(back.contains(s));
             }
@@ -298,9 +273,7 @@ mod tests {
         let poly = SharePolynomial::from_coefficients(coeffs.clone()).unwrap();
         // f(2) = 1 + 2·2 + 3·4 + 4·8 + 5·16 = 129
         assert_eq!(poly.eval(&Scalar::from(2u64)), Scalar::from(129u64));
-        let shares: Vec<Share> = (1u64..=5)
-            .map(|x| poly.share(Scalar::from(x)).unwrap())
-            .collect();
+        let shares: Vec<Share> = (1u64..=5).map(|x| poly.share(Scalar::from(x)).unwrap()).collect();
         assert_eq!(interpolate(&shares, 5).unwrap().coefficients(), &coeffs[..]);
         assert_eq!(recover_secret(&shares, 5).unwrap(), Scalar::ONE);
     }
@@ -337,18 +310,9 @@ mod tests {
             }
             // Padding with one random (wrong) share gives a different secret too.
             let mut padded = shares.clone();
-            padded.push(Share {
-                x: Scalar::random(&mut r),
-                y: Scalar::random(&mut r),
-            });
+            padded.push(Share { x: Scalar::random(&mut r), y: Scalar::random(&mut r) });
             assert_ne!(recover_secret(&padded, t).unwrap(), *poly.secret());
-            assert_eq!(
-                recover_secret(&shares, t),
-                Err(Error::NotEnoughShares {
-                    needed: t,
-                    got: t - 1
-                })
-            );
+            assert_eq!(recover_secret(&shares, t), Err(Error::NotEnoughShares { needed: t, got: t - 1 }));
         }
     }
 
@@ -371,26 +335,11 @@ mod tests {
         let poly = SharePolynomial::random(4, &mut r).unwrap();
         let mut shares = shares_for(&poly, 4, &mut r);
 
-        assert_eq!(
-            interpolate(&shares, 1).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            interpolate(&shares, 0).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            recover_secret(&shares, MAX_THRESHOLD + 1).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            interpolate(&shares[..3], 4).unwrap_err(),
-            Error::NotEnoughShares { needed: 4, got: 3 }
-        );
-        assert_eq!(
-            interpolate(&[], 2).unwrap_err(),
-            Error::NotEnoughShares { needed: 2, got: 0 }
-        );
+        assert_eq!(interpolate(&shares, 1).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(interpolate(&shares, 0).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(recover_secret(&shares, MAX_THRESHOLD + 1).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(interpolate(&shares[..3], 4).unwrap_err(), Error::NotEnoughShares { needed: 4, got: 3 });
+        assert_eq!(interpolate(&[], 2).unwrap_err(), Error::NotEnoughShares { needed: 2, got: 0 });
 
         let mut dup = shares.clone();
         dup[3] = dup[1];
@@ -409,29 +358,16 @@ mod tests {
         assert_eq!(recover_secret(&shares, 4).unwrap_err(), Error::ZeroX);
         assert_eq!(poly.share(Scalar::ZERO).unwrap_err(), Error::ZeroX);
 
-        assert_eq!(
-            SharePolynomial::random(1, &mut r).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            SharePolynomial::random(MAX_THRESHOLD + 1, &mut r).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            SharePolynomial::from_coefficients(vec![Scalar::ONE]).unwrap_err(),
-            Error::InvalidThreshold
-        );
-        assert_eq!(
-            SharePolynomial::from_coefficients(vec![]).unwrap_err(),
-            Error::InvalidThreshold
-        );
+        assert_eq!(SharePolynomial::random(1, &mut r).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(SharePolynomial::random(MAX_THRESHOLD + 1, &mut r).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(SharePolynomial::from_coefficients(vec![Scalar::ONE]).unwrap_err(), Error::InvalidThreshold);
+        assert_eq!(SharePolynomial::from_coefficients(vec![]).unwrap_err(), Error::InvalidThreshold);
     }
 
     #[test]
     fn debug_is_redacted() {
         let mut r = rng(6);
-        let poly =
-            SharePolynomial::from_coefficients(vec![Scalar::from(12345u64), Scalar::ONE]).unwrap();
+        let poly = SharePolynomial::from_coefficients(vec![Scalar::from(12345u64), Scalar::ONE]).unwrap();
         let s = poly.share(Scalar::from(2u64)).unwrap();
         let d = format!("{poly:?} {s:?}");
         assert!(d.contains("redacted"));
@@ -449,10 +385,7 @@ mod tests {
         // zeroize wipes the coefficients and empties the vector.
         assert!(poly.coefficients().is_empty());
         assert_eq!(*poly.secret(), Scalar::ZERO);
-        let mut s = Share {
-            x: Scalar::ONE,
-            y: Scalar::ONE,
-        };
+        let mut s = Share { x: Scalar::ONE, y: Scalar::ONE };
         s.zeroize();
         assert_eq!(s.y, Scalar::ZERO);
     }

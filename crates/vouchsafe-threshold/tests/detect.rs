@@ -5,8 +5,8 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use vouchsafe_threshold::{
-    Column, DetectableHash, Detection, Error, Fp, MAX_COLUMNS, MAX_SYNTHETIC, Share,
-    SharePolynomial, detect, field::P, interpolate,
+    Column, DetectableHash, Detection, Error, Fp, MAX_COLUMNS, MAX_SYNTHETIC, Share, SharePolynomial, detect, field::P,
+    interpolate,
 };
 
 fn rng(seed: u8) -> ChaCha20Rng {
@@ -35,10 +35,7 @@ struct Account {
 
 impl Account {
     fn new(t: usize, s: usize, rng: &mut ChaCha20Rng) -> Self {
-        Account {
-            f: SharePolynomial::random(t, rng).unwrap(),
-            dh: DetectableHash::random(t, s, rng).unwrap(),
-        }
+        Account { f: SharePolynomial::random(t, rng).unwrap(), dh: DetectableHash::random(t, s, rng).unwrap() }
     }
 
     fn real(&self, rng: &mut ChaCha20Rng) -> Opened {
@@ -52,10 +49,7 @@ impl Account {
     fn synthetic(&self, rng: &mut ChaCha20Rng) -> Opened {
         Opened {
             column: Column::random(self.dh.s(), rng),
-            share: Share {
-                x: Scalar::random(rng),
-                y: Scalar::random(rng),
-            },
+            share: Share { x: Scalar::random(rng), y: Scalar::random(rng) },
             real: false,
         }
     }
@@ -85,13 +79,7 @@ fn truth(v: &[Opened]) -> (Vec<usize>, Vec<usize>) {
 fn assert_exact(acct: &Account, v: &[Opened], t: usize, s: usize) {
     let d = detect(&columns(v), t, s).unwrap();
     let (real, synthetic) = truth(v);
-    assert_eq!(
-        d,
-        Detection::Found {
-            real: real.clone(),
-            synthetic
-        }
-    );
+    assert_eq!(d, Detection::Found { real: real.clone(), synthetic });
     let shares: Vec<Share> = real.iter().map(|&i| v[i].share).collect();
     let f = interpolate(&shares, t).unwrap();
     assert_eq!(f.secret(), acct.f.secret());
@@ -159,10 +147,7 @@ fn s_zero() {
         assert_eq!(acct.dh.s(), 0);
         assert!(acct.dh.eval(Fp::ONE).is_empty());
         let v = acct.vouchers(t - 1, 0, &mut r);
-        assert_eq!(
-            detect(&columns(&v), t, 0).unwrap(),
-            Detection::BelowThreshold
-        );
+        assert_eq!(detect(&columns(&v), t, 0).unwrap(), Detection::BelowThreshold);
         for reals in [t, t + 4] {
             let v = acct.vouchers(reals, 0, &mut r);
             assert_exact(&acct, &v, t, 0);
@@ -177,10 +162,7 @@ fn threshold_two() {
     for s in [0, 1, 4] {
         let acct = Account::new(2, s, &mut r);
         let v = acct.vouchers(1, s, &mut r);
-        assert_eq!(
-            detect(&columns(&v), 2, s).unwrap(),
-            Detection::BelowThreshold
-        );
+        assert_eq!(detect(&columns(&v), 2, s).unwrap(), Detection::BelowThreshold);
         for reals in [2, 3, 6] {
             let v = acct.vouchers(reals, s, &mut r);
             assert_exact(&acct, &v, 2, s);
@@ -251,34 +233,16 @@ fn duplicate_columns_form_a_kernel_of_two() {
     // Three synthetics and a copy of the second: the only dependency is the copy.
     let mut v = acct.vouchers(0, 3, &mut r);
     v.push(v[1].clone());
-    assert_eq!(
-        detect(&columns(&v), t, s).unwrap(),
-        Detection::Found {
-            real: vec![1, 3],
-            synthetic: vec![0, 2]
-        }
-    );
+    assert_eq!(detect(&columns(&v), t, s).unwrap(), Detection::Found { real: vec![1, 3], synthetic: vec![0, 2] });
     // A duplicated real column among T−1 reals.
     let mut v = acct.vouchers(t - 1, 2, &mut r);
     let i = v.iter().position(|o| o.real).unwrap();
     v.insert(0, v[i].clone());
     let d = detect(&columns(&v), t, s).unwrap();
-    assert_eq!(
-        d,
-        Detection::Found {
-            real: vec![0, i + 1],
-            synthetic: (1..v.len()).filter(|&j| j != i + 1).collect()
-        }
-    );
+    assert_eq!(d, Detection::Found { real: vec![0, i + 1], synthetic: (1..v.len()).filter(|&j| j != i + 1).collect() });
     // Many identical columns.
     let v = vec![acct.real(&mut r).column; 10];
-    assert_eq!(
-        detect(&v, t, s).unwrap(),
-        Detection::Found {
-            real: (0..10).collect(),
-            synthetic: vec![]
-        }
-    );
+    assert_eq!(detect(&v, t, s).unwrap(), Detection::Found { real: (0..10).collect(), synthetic: vec![] });
 }
 
 #[test]
@@ -296,62 +260,25 @@ fn errors() {
     assert_eq!(detect(&cols, 1, 3).unwrap_err(), Error::InvalidThreshold);
     assert_eq!(detect(&cols, 0, 3).unwrap_err(), Error::InvalidThreshold);
     assert_eq!(detect(&cols, 1025, 3).unwrap_err(), Error::InvalidThreshold);
-    assert_eq!(
-        detect(&cols, 3, 2).unwrap_err(),
-        Error::ColumnLength {
-            expected: 2,
-            got: 3
-        }
-    );
+    assert_eq!(detect(&cols, 3, 2).unwrap_err(), Error::ColumnLength { expected: 2, got: 3 });
     let mut bad = cols.clone();
     bad[2].r.pop();
-    assert_eq!(
-        detect(&bad, 3, 3).unwrap_err(),
-        Error::ColumnLength {
-            expected: 3,
-            got: 2
-        }
-    );
+    assert_eq!(detect(&bad, 3, 3).unwrap_err(), Error::ColumnLength { expected: 3, got: 2 });
     assert_eq!(
         detect(&cols, 3, MAX_SYNTHETIC + 1).unwrap_err(),
-        Error::TooManySynthetic {
-            max: MAX_SYNTHETIC,
-            got: MAX_SYNTHETIC + 1
-        }
+        Error::TooManySynthetic { max: MAX_SYNTHETIC, got: MAX_SYNTHETIC + 1 }
     );
-    let many = vec![
-        Column {
-            x: Fp::ONE,
-            r: vec![]
-        };
-        MAX_COLUMNS + 1
-    ];
-    assert_eq!(
-        detect(&many, 3, 0).unwrap_err(),
-        Error::TooManyColumns {
-            max: MAX_COLUMNS,
-            got: MAX_COLUMNS + 1
-        }
-    );
+    let many = vec![Column { x: Fp::ONE, r: vec![] }; MAX_COLUMNS + 1];
+    assert_eq!(detect(&many, 3, 0).unwrap_err(), Error::TooManyColumns { max: MAX_COLUMNS, got: MAX_COLUMNS + 1 });
 
-    assert_eq!(
-        DetectableHash::random(1, 3, &mut r).unwrap_err(),
-        Error::InvalidThreshold
-    );
+    assert_eq!(DetectableHash::random(1, 3, &mut r).unwrap_err(), Error::InvalidThreshold);
     assert_eq!(
         DetectableHash::random(3, MAX_SYNTHETIC + 1, &mut r).unwrap_err(),
-        Error::TooManySynthetic {
-            max: MAX_SYNTHETIC,
-            got: MAX_SYNTHETIC + 1
-        }
+        Error::TooManySynthetic { max: MAX_SYNTHETIC, got: MAX_SYNTHETIC + 1 }
     );
     assert_eq!(
-        DetectableHash::from_coefficients(3, vec![vec![Fp::ONE, Fp::ONE], vec![Fp::ONE]])
-            .unwrap_err(),
-        Error::PolynomialLength {
-            expected: 2,
-            got: 1
-        }
+        DetectableHash::from_coefficients(3, vec![vec![Fp::ONE, Fp::ONE], vec![Fp::ONE]]).unwrap_err(),
+        Error::PolynomialLength { expected: 2, got: 1 }
     );
 }
 
@@ -359,25 +286,12 @@ fn errors() {
 fn detectable_hash_eval_known_answer() {
     // p₁(x) = 1 + 2x + 3x², p₂(x) = (P−1) + 0x + x²  (T = 4).
     let f = |v: u64| Fp::new(v).unwrap();
-    let dh = DetectableHash::from_coefficients(
-        4,
-        vec![vec![f(1), f(2), f(3)], vec![f(P - 1), f(0), f(1)]],
-    )
-    .unwrap();
+    let dh = DetectableHash::from_coefficients(4, vec![vec![f(1), f(2), f(3)], vec![f(P - 1), f(0), f(1)]]).unwrap();
     assert_eq!((dh.threshold(), dh.s()), (4, 2));
     assert_eq!(dh.eval(f(10)), vec![f(321), f(99)]);
     assert_eq!(dh.eval(Fp::ZERO), vec![f(1), f(P - 1)]);
-    assert_eq!(
-        dh.column(f(10)),
-        Column {
-            x: f(10),
-            r: vec![f(321), f(99)]
-        }
-    );
-    let polys: Vec<Vec<u64>> = dh
-        .polynomials()
-        .map(|p| p.iter().map(|c| c.value()).collect())
-        .collect();
+    assert_eq!(dh.column(f(10)), Column { x: f(10), r: vec![f(321), f(99)] });
+    let polys: Vec<Vec<u64>> = dh.polynomials().map(|p| p.iter().map(|c| c.value()).collect()).collect();
     assert_eq!(polys, vec![vec![1, 2, 3], vec![P - 1, 0, 1]]);
     let dbg = format!("{dh:?}");
     assert!(dbg.contains("redacted") && !dbg.contains("321"));
@@ -435,10 +349,7 @@ fn ref_column(c: &Column, t: usize) -> Vec<u64> {
 }
 
 fn small_fp() -> impl Strategy<Value = Fp> {
-    prop_oneof![
-        (0u64..4).prop_map(|v| Fp::new(v).unwrap()),
-        Just(Fp::new(P - 1).unwrap())
-    ]
+    prop_oneof![(0u64..4).prop_map(|v| Fp::new(v).unwrap()), Just(Fp::new(P - 1).unwrap())]
 }
 
 proptest! {

@@ -6,7 +6,7 @@ use std::io::Cursor;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use vouchsafe_client::verify::{ManifestInfo, OrderSummary};
-use vouchsafe_phash::{fixtures, hash_bytes, HashConfig};
+use vouchsafe_phash::{HashConfig, fixtures, hash_bytes};
 use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableManifest};
 
 pub const SERVICE: &str = "messenger.example";
