@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench e2e` (options: `VOUCHSAFE_E2E_BATCHES`, default 16 batches of 256 vouchers;
 //! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

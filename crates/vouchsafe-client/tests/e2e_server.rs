@@ -1,5 +1,6 @@
 //! End to end against the real `vouchsafe-server` on 127.0.0.1:0: sync, scan, submit, and the server's worker
 //! crossing the threshold for exactly the account whose images are indicators.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
 

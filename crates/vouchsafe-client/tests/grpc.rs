@@ -1,5 +1,6 @@
 //! The client over real gRPC on 127.0.0.1:0 against a minimal in-test Matching server built on the protocol crate
 //! (the real server crate is tested end to end by the CLI integration tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
 

@@ -8,7 +8,17 @@
 //! convert at the edge).
 
 /// `vouchsafe.v1`: the `Matching` service and its messages.
-#[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls
+)]
 pub mod v1 {
     tonic::include_proto!("vouchsafe.v1");
 }

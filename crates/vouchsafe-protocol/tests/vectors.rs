@@ -4,6 +4,7 @@
 //! vouchers, openings, reveal) reproduce byte for byte for an implementation that draws randomness in the order
 //! documented in docs/PROTOCOL.md ("Randomness order"). Regenerate with `VOUCHSAFE_WRITE_VECTORS=1 cargo test -p
 //! vouchsafe-protocol --test vectors` (only when the protocol version changes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
 use common::*;

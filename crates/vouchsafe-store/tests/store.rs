@@ -1,4 +1,5 @@
 //! Behavioural tests of the SQLite store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 use std::path::Path;
 use std::sync::Arc;
