@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use vouchsafe_client::{BearerToken, Client, ClientConfig, NullReason, VoucherKind};
+use vouchsafe_leakage::{LeakageParams, Prior, real_count_posterior};
 use vouchsafe_phash::{HashConfig, HashKind, PerceptualHash, QualityVerdict, hash_file, quality_gate};
-use vouchsafe_protocol::leakage::{LeakageParams, Prior, real_count_posterior};
 use vouchsafe_server::ServerConfig;
 
 use crate::error::{CliError, Result};

@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_client::{BearerToken, Client, ClientConfig, VoucherKind};
+use vouchsafe_leakage::{LeakageParams, real_count_posterior};
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
-use vouchsafe_protocol::leakage::{LeakageParams, real_count_posterior};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_server::{AccountConfig, ServerConfig};
 use vouchsafe_store::{AuditRecord, CaseFilter, SqliteStore, Store};
@@ -159,15 +159,7 @@ fn prepare_dir(keep: &Option<PathBuf>) -> Result<(Option<tempfile::TempDir>, Pat
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))?;
-    std::io::Write::write_all(&mut f, bytes)
+    vouchsafe_files::write_secret(path, bytes)
         .map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))
 }
 

@@ -2,13 +2,13 @@
 //!
 //! Frame: `magic (8) ‖ format version u16 LE ‖ body length u64 LE ‖ body ‖ SHA-256(everything before)`.
 //! A file with another magic, an unknown version, a wrong length (truncated or extended) or a wrong checksum is
-//! refused. Files are written to a temporary name in the same directory, fsynced, renamed over the target, and the
-//! directory is fsynced, so a crash leaves either the old or the new file, never a mix. On unix every file is
-//! created with mode 0600.
+//! refused. Files are written by `vouchsafe-files` (the project's one secret-file writer): to a temporary name
+//! in the same directory, fsynced, renamed over the target, and the directory is fsynced, so a crash leaves either
+//! the old or the new file, never a mix. On unix every file has mode 0600 from its creation on.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -89,48 +89,13 @@ pub(crate) fn read_framed(
 
 /// fsyncs a directory so a rename or removal in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(ClientError::io("syncing the data directory"))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    vouchsafe_files::sync_dir(dir).map_err(ClientError::io("syncing the data directory"))
 }
 
-fn open_private(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
-/// Atomically replaces `dir/name` with `bytes`: temp file, write, fsync, rename, fsync the directory.
+/// Atomically replaces `dir/name` with `bytes` through the project's one hardened secret-file writer (mode 0600
+/// from creation, temp + fsync + rename + directory fsync, no symlink followed).
 pub(crate) fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
-    let target = dir.join(name);
-    let res = (|| -> std::io::Result<()> {
-        let mut f = open_private(&tmp)?;
-        // A pre-existing temp file keeps its old mode under `create`; force it.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        }
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &target)
-    })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(ClientError::Io { op: "writing a local file", kind: e.kind() });
-    }
-    sync_dir(dir)
+    vouchsafe_files::write_secret(&dir.join(name), bytes).map_err(ClientError::io("writing a local file"))
 }
 
 /// Frames and atomically writes.
@@ -149,14 +114,7 @@ pub(crate) fn remove(path: &Path) -> Result<()> {
 
 /// Creates a directory (and parents) with mode 0700 on unix.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut b = fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(ClientError::io("creating the data directory"))
+    vouchsafe_files::create_private_dir(dir).map_err(ClientError::io("creating the data directory"))
 }
 
 #[cfg(test)]

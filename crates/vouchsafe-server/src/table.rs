@@ -31,31 +31,12 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServerE
     move |source| ServerError::Io { what, path, source }
 }
 
-fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
-/// Writes the secret table file atomically (temporary file with mode 0600, fsync, rename). It contains α: protect
+/// Writes the secret table file through the project's one hardened secret-file writer (`vouchsafe-files`: mode
+/// 0600 from creation, temporary file, fsync, rename, directory fsync, no symlink followed). It contains α: protect
 /// it like a private key.
 pub fn save_table(path: impl AsRef<Path>, table: &ServerTable) -> Result<()> {
     let path = path.as_ref();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let bytes = table.to_secret_bytes();
-    let mut f = create_private(&tmp).map_err(io("table file", &tmp))?;
-    f.write_all(&bytes).map_err(io("table file", &tmp))?;
-    f.sync_all().map_err(io("table file", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io("table file", path))?;
-    Ok(())
+    vouchsafe_files::write_secret(path, &table.to_secret_bytes()).map_err(io("table file", path))
 }
 
 /// Reads and checks the secret table file.

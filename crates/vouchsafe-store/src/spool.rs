@@ -85,14 +85,7 @@ impl Spool {
     /// process has it open (then [`Spool::exclusive_at_open`] is true and the caller should sweep before
     /// [`Spool::share`]), shared otherwise.
     pub(crate) fn open(dir: &Path) -> Result<Self> {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(dir).map_err(io("creating the spool directory"))?;
+        vouchsafe_files::create_private_dir(dir).map_err(io("creating the spool directory"))?;
         let dir_handle = File::open(dir).map_err(io("opening the spool directory"))?;
         let lock = OpenOptions::new()
             .read(true)
@@ -133,32 +126,15 @@ impl Spool {
 
     /// Durably writes `blob` to a new spool file and returns its name. On error no file is left behind.
     pub(crate) fn write(&self, blob: &[u8]) -> Result<String> {
-        let (name, mut file) = loop {
+        loop {
             let name = format!("{:016x}{:016x}{SUFFIX}", now_nanos(), self.seq.fetch_add(1, Ordering::Relaxed));
-            let mut opts = OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                opts.mode(0o600);
-            }
-            match opts.open(self.dir.join(&name)) {
-                Ok(f) => break (name, f),
+            // Mode 0600, exclusive creation, data and directory fsynced; on error no file is left behind.
+            match vouchsafe_files::create_secret_in(&self.dir_handle, &self.dir.join(&name), blob) {
+                Ok(()) => return Ok(name),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io("creating a spool file")(e)),
+                Err(e) => return Err(io("writing a spool file")(e)),
             }
-        };
-        let written = file
-            .write_all(blob)
-            .map_err(io("writing a spool file"))
-            .and_then(|()| file.sync_data().map_err(io("syncing a spool file")))
-            .and_then(|()| self.dir_handle.sync_all().map_err(io("syncing the spool directory")));
-        if let Err(e) = written {
-            drop(file);
-            let _ = fs::remove_file(self.dir.join(&name));
-            return Err(e);
         }
-        Ok(name)
     }
 
     /// Reads a spool file whole.

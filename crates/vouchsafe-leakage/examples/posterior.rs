@@ -1,7 +1,7 @@
 //! The server's posterior on an account's real match count below the threshold.
 //!
 //! ```text
-//! cargo run -p vouchsafe-protocol --example posterior -- \
+//! cargo run -p vouchsafe-leakage --example posterior -- \
 //!     --vouchers 1000 --opened 12 --rate 0.01 --cap 60 --threshold 30 [--match-rate 0.001]
 //! ```
 //!
@@ -12,9 +12,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use vouchsafe_protocol::leakage::{
-    LeakageParams, Posterior, Prior, innocent_opened_distribution, real_count_posterior,
-};
+use vouchsafe_leakage::{LeakageParams, Posterior, Prior, innocent_opened_distribution, real_count_posterior};
 
 const USAGE: &str = "usage: posterior --vouchers N --opened C --rate P --cap S --threshold T [--match-rate Q]
 

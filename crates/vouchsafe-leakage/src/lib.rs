@@ -1,3 +1,5 @@
+//! # vouchsafe-leakage
+//!
 //! What the matching server can infer, below the threshold, about how many of an account's
 //! opened vouchers are **real** matches.
 //!
