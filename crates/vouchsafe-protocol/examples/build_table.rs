@@ -15,7 +15,7 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = match std::env::args().nth(1).map(|a| a.parse()) {
         None => 100_000,
         Some(Ok(n)) if n > 0 => n,
@@ -76,10 +76,10 @@ fn main() {
     let mut dl = TableDownload::new(manifest);
     for i in 0..table.chunk_count() {
         if let Some(c) = table.chunk(i) {
-            dl.add_chunk(&c.encode()).expect("chunk");
+            dl.add_chunk(&c.encode())?;
         }
     }
-    let client = dl.finish().expect("client validation");
+    let client = dl.finish()?;
     println!("client verify + validate: {:.2} s for {} slots", t.elapsed().as_secs_f64(), client.slots().len());
     let mut upd_rng = ChaCha20Rng::from_seed([2u8; 32]);
     let mut table = table;
@@ -102,4 +102,5 @@ fn main() {
     if let Some(mib) = peak_rss_mib() {
         println!("peak RSS: {mib:.0} MiB (includes the input indicators and the client copy)");
     }
+    Ok(())
 }

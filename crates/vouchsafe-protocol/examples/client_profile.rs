@@ -5,7 +5,7 @@ use rand_core::{Rng, SeedableRng};
 use vouchsafe_protocol::client::{ClientSession, ClientState};
 use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableDownload};
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let mut rng = ChaCha20Rng::from_seed([5u8; 32]);
     let cfg = TableConfig {
@@ -24,19 +24,20 @@ fn main() {
             v
         })
         .collect();
-    let table = ServerTable::build(&cfg, BlindingKey::random(&mut rng), items, &mut rng).expect("table");
+    let table = ServerTable::build(&cfg, BlindingKey::random(&mut rng), items, &mut rng)?;
     let mut dl = TableDownload::new(table.manifest());
     for i in 0..table.chunk_count() {
-        dl.add_chunk(&table.chunk(i).expect("chunk").encode()).expect("add");
+        dl.add_chunk(&table.chunk(i).ok_or("chunk out of range")?.encode())?;
     }
-    let client = dl.finish().expect("finish");
-    let mut session = ClientSession::new(ClientState::new(table.params(), &mut rng)).expect("session");
+    let client = dl.finish()?;
+    let mut session = ClientSession::new(ClientState::new(table.params(), &mut rng))?;
     let ad = vec![0x5au8; 4187];
     let t = std::time::Instant::now();
     for _ in 0..n {
         let mut y = vec![0u8; 11];
         rng.fill_bytes(&mut y);
-        std::hint::black_box(session.voucher(&client, &y, &ad, &mut rng).expect("voucher"));
+        std::hint::black_box(session.voucher(&client, &y, &ad, &mut rng)?);
     }
     println!("{:.1} µs per real voucher", t.elapsed().as_secs_f64() * 1e6 / n as f64);
+    Ok(())
 }

@@ -17,7 +17,7 @@ fn t<F: FnMut()>(name: &str, n: u32, mut f: F) {
     }
     println!("{name}: {:.2} µs", s.elapsed().as_secs_f64() * 1e6 / n as f64);
 }
-fn main() {
+fn main() -> Result<(), vouchsafe_protocol::Error> {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let p = RistrettoPoint::random(&mut rng);
     let c = p.compress();
@@ -46,10 +46,10 @@ fn main() {
     t("position_key", n, || {
         std::hint::black_box(vouchsafe_protocol::crypto::position_key(&[1; 32], &[2; 32], &[3; 32], &[4; 16]));
     });
-    let sealed = vouchsafe_protocol::crypto::seal(&[1; 32], b"aad", &[0u8; 32], &mut rng);
+    let sealed = vouchsafe_protocol::crypto::seal(&[1; 32], b"aad", &[0u8; 32], &mut rng)?;
     let big = vec![7u8; 4700];
     t("seal 4700 B", n / 4, || {
-        std::hint::black_box(vouchsafe_protocol::crypto::seal(&[1; 32], b"aad", &big, &mut rng.clone()));
+        let _ = std::hint::black_box(vouchsafe_protocol::crypto::seal(&[1; 32], b"aad", &big, &mut rng.clone()));
     });
     let mut out = [0u8; 32];
     t("aead try (fail)", n, || {
@@ -58,4 +58,5 @@ fn main() {
     t("aead try (ok)", n, || {
         std::hint::black_box(vouchsafe_protocol::crypto::open_into(&[1; 32], b"aad", &sealed, &mut out));
     });
+    Ok(())
 }

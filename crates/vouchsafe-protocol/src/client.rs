@@ -10,22 +10,24 @@ use curve25519_dalek::traits::MultiscalarMul;
 use hkdf::Hkdf;
 use rand_core::CryptoRng;
 use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
 use vouchsafe_threshold::{DetectableHash, Fp, SharePolynomial};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::crypto::{
-    ad_item_key, adct_aad, adkey, check_item, hash_to_group, position_key, random_nonzero_scalar, seal,
+    ad_item_key, adct_aad, adkey, check_item, ct_aad, hash_to_group, position_key, random_nonzero_scalar, rct_aad,
+    seal, seal_into,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Misuse, Result};
 use crate::labels::*;
 use crate::params::EpochParams;
 use crate::table::ClientTable;
-use crate::voucher::{CT_LEN, Voucher, VoucherLayout, ct_aad};
+use crate::voucher::{CT_LEN, Voucher, VoucherLayout};
 use crate::wire::Reader;
 
 /// Persistent per-(account, order) client state. Everything secret is derived from `seed`.
-/// Zeroized on drop; `Debug` shows only public counters.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// Zeroized on drop; `Debug` shows only public counters; equality is constant-time (it covers the seed).
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct ClientState {
     order_id: [u8; 16],
     threshold: u16,
@@ -36,6 +38,21 @@ pub struct ClientState {
     #[zeroize(skip)]
     seen: BTreeSet<[u8; 16]>,
 }
+
+impl ConstantTimeEq for ClientState {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        let (a, b) = (self.encode(), other.encode());
+        a.as_slice().ct_eq(b.as_slice())
+    }
+}
+
+impl PartialEq for ClientState {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for ClientState {}
 
 impl fmt::Debug for ClientState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,17 +68,18 @@ impl fmt::Debug for ClientState {
 impl ClientState {
     /// Fresh secrets for an account under an order.
     pub fn new<R: CryptoRng + ?Sized>(params: &EpochParams, rng: &mut R) -> Self {
-        let mut seed = [0u8; 32];
-        rng.fill_bytes(&mut seed);
-        ClientState {
+        let mut state = ClientState {
             order_id: params.order_id,
             threshold: params.threshold,
             synthetic_cap: params.synthetic_cap,
-            seed,
+            seed: [0u8; 32],
             synthetics_made: 0,
             vouchers_made: 0,
             seen: BTreeSet::new(),
-        }
+        };
+        // Drawn in place, so no copy of the seed is left on the stack.
+        rng.fill_bytes(&mut state.seed);
+        state
     }
 
     /// The order this state belongs to.
@@ -106,28 +124,34 @@ impl ClientState {
         let threshold = r.u16()?;
         let synthetic_cap = r.u16()?;
         if !(2..=MAX_THRESHOLD).contains(&threshold) || synthetic_cap > MAX_SYNTHETIC_CAP {
-            return Err(Error::Parameter { what: "client state threshold or synthetic cap out of range" });
+            return Err(Error::Invalid(InvalidInput::Parameter {
+                what: "client state threshold or synthetic cap out of range",
+            }));
         }
         let seed = r.array()?;
         let synthetics_made = r.u16()?;
         if synthetics_made > synthetic_cap {
-            return Err(Error::Parameter { what: "client state has more synthetics than its cap" });
+            return Err(Error::Invalid(InvalidInput::Parameter {
+                what: "client state has more synthetics than its cap",
+            }));
         }
         let vouchers_made = r.u64()?;
         let count = r.u32()? as usize;
         if r.remaining() != 16 * count {
-            return Err(Error::Length {
+            return Err(Error::Invalid(InvalidInput::Length {
                 what: "client state",
                 expected: bytes.len() - r.remaining() + 16 * count,
                 got: bytes.len(),
-            });
+            }));
         }
         let mut seen = BTreeSet::new();
         let mut prev: Option<[u8; 16]> = None;
         for _ in 0..count {
             let t: [u8; 16] = r.array()?;
             if prev.is_some_and(|p| p >= t) {
-                return Err(Error::Parameter { what: "client state tags must be strictly ascending" });
+                return Err(Error::Invalid(InvalidInput::Parameter {
+                    what: "client state tags must be strictly ascending",
+                }));
             }
             prev = Some(t);
             seen.insert(t);
@@ -180,8 +204,10 @@ impl fmt::Debug for ClientSession {
 }
 
 fn expand(seed: &[u8; 32], info: &[&[u8]], out: &mut [u8]) -> Result<()> {
-    let hk = Hkdf::<Sha256>::from_prk(seed).map_err(|_| Error::Parameter { what: "seed length" })?;
-    hk.expand_multi_info(info, out).map_err(|_| Error::Parameter { what: "seed expansion too long" })
+    let hk =
+        Hkdf::<Sha256>::from_prk(seed).map_err(|_| Error::internal("a 32-byte seed is a valid HKDF-SHA256 PRK"))?;
+    hk.expand_multi_info(info, out)
+        .map_err(|_| Error::internal("seed expansions fit one HKDF-SHA256 output (MAX_THRESHOLD bounds them)"))
 }
 
 impl ClientSession {
@@ -226,28 +252,24 @@ impl ClientSession {
     fn prf(&self, y: &[u8]) -> Result<ImagePrf> {
         let mut out = Zeroizing::new([0u8; 88]);
         expand(&self.prf_key, &[LABEL_IMAGE_PRF, &(y.len() as u16).to_le_bytes(), y], &mut out[..])?;
-        let mut wide = [0u8; 64];
-        wide.copy_from_slice(&out[..64]);
-        let mut x = Scalar::from_bytes_mod_order_wide(&wide);
-        wide.zeroize();
+        let (wide, rest) = out.split_first_chunk::<64>().ok_or(Error::internal("the PRF output is 88 bytes"))?;
+        let (xp, rest) = rest.split_first_chunk::<8>().ok_or(Error::internal("the PRF output is 88 bytes"))?;
+        let tag: [u8; 16] = rest.try_into().map_err(|_| Error::internal("the PRF output is 88 bytes"))?;
+        let mut x = Scalar::from_bytes_mod_order_wide(wide);
         if x == Scalar::ZERO {
             // Probability 2^-252; x = 0 would reveal f(0).
             x = Scalar::ONE;
         }
-        let mut xp = [0u8; 8];
-        xp.copy_from_slice(&out[64..72]);
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&out[72..88]);
-        Ok(ImagePrf { x, x_prime: Fp::reduce(u64::from_le_bytes(xp)), tag })
+        Ok(ImagePrf { x, x_prime: Fp::reduce(u64::from_le_bytes(*xp)), tag })
     }
 
     fn check_table(&self, table: &ClientTable) -> Result<()> {
         let p = table.params();
         if p.order_id != self.state.order_id {
-            return Err(Error::StateMismatch { what: "order id" });
+            return Err(Error::Misuse(Misuse::StateMismatch { what: "order id" }));
         }
         if p.threshold != self.state.threshold || p.synthetic_cap != self.state.synthetic_cap {
-            return Err(Error::StateMismatch { what: "threshold or synthetic cap" });
+            return Err(Error::Misuse(Misuse::StateMismatch { what: "threshold or synthetic cap" }));
         }
         Ok(())
     }
@@ -266,7 +288,7 @@ impl ClientSession {
         check_item(y)?;
         let params = table.params();
         if ad.len() + 2 > params.ad_len as usize {
-            return Err(Error::Parameter { what: "associated data longer than ad_len - 2" });
+            return Err(Error::Misuse(Misuse::Parameter { what: "associated data longer than ad_len - 2" }));
         }
         let prf = self.prf(y)?;
         if self.state.seen.contains(&prf.tag) {
@@ -274,7 +296,7 @@ impl ClientSession {
             return Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null });
         }
         let synthetic = self.state.synthetics_made < self.state.synthetic_cap && rng.next_u32() < params.synthetic_rate;
-        let voucher = if synthetic { self.synthetic(table, rng) } else { self.real(table, y, &prf, ad, rng)? };
+        let voucher = if synthetic { self.synthetic(table, rng)? } else { self.real(table, y, &prf, ad, rng)? };
         self.state.seen.insert(prf.tag);
         self.state.vouchers_made += 1;
         if synthetic {
@@ -312,9 +334,12 @@ impl ClientSession {
         // adct = AEAD(KDF(adkey ‖ rkey), pad(ad)) with AAD = LABEL_ADCT_AAD ‖ order_id ‖ id: one pass over the ad,
         // openable only with both the threshold secret and this voucher's match.
         let mut padded = Zeroizing::new(vec![0u8; layout.ad_len]);
-        padded[..2].copy_from_slice(&(ad.len() as u16).to_le_bytes());
-        padded[2..2 + ad.len()].copy_from_slice(ad);
-        let adct = seal(&ad_item_key(&self.adkey, &rkey), &adct_aad(&params.order_id, &id), &padded, rng);
+        let (len, body) = padded.split_first_chunk_mut::<2>().ok_or(Error::internal("ad_len is at least 2"))?;
+        *len = (ad.len() as u16).to_le_bytes();
+        body.get_mut(..ad.len())
+            .ok_or(Error::internal("ad.len() + 2 <= ad_len was checked by voucher()"))?
+            .copy_from_slice(ad);
+        let adct = seal(&ad_item_key(&self.adkey, &rkey), &adct_aad(&params.order_id, &id), &padded, rng)?;
 
         let fx = Zeroizing::new(self.poly.eval(&prf.x));
         let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
@@ -324,7 +349,7 @@ impl ClientSession {
         }
         plain.extend_from_slice(prf.x.as_bytes());
         plain.extend_from_slice(fx.as_bytes());
-        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
+        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng)?;
 
         let beta = Zeroizing::new(random_nonzero_scalar(rng));
         let gamma = Zeroizing::new(random_nonzero_scalar(rng));
@@ -347,19 +372,18 @@ impl ClientSession {
             RistrettoPoint::double_and_compress_batch(&halves).into_iter().map(|c| c.to_bytes()).collect::<Vec<_>>(),
         );
         halves.zeroize();
-        let q = compressed[0];
-        let mut aad_buf = [0u8; 64];
-        let aad = ct_aad(&mut aad_buf, ctx);
+        let (q, s_list) = compressed.split_first().ok_or(Error::internal("K + 1 points were compressed"))?;
+        let aad = &ct_aad(ctx);
         let mut cts = [[0u8; CT_LEN]; K];
-        for (ct, s) in cts.iter_mut().zip(&compressed[1..]) {
-            let k = position_key(s, &q, ctx, &id);
-            ct.copy_from_slice(&seal(&k, aad, &rkey[..], rng));
+        for (ct, s) in cts.iter_mut().zip(s_list) {
+            let k = position_key(s, q, ctx, &id);
+            seal_into(&k, aad, &rkey[..], ct, rng)?;
         }
         shuffle(&mut cts, rng);
-        Ok(Voucher { epoch: params.epoch, id, q, cts, rct, adct })
+        Ok(Voucher { epoch: params.epoch, id, q: *q, cts, rct, adct })
     }
 
-    fn synthetic<R: CryptoRng + ?Sized>(&self, table: &ClientTable, rng: &mut R) -> Voucher {
+    fn synthetic<R: CryptoRng + ?Sized>(&self, table: &ClientTable, rng: &mut R) -> Result<Voucher> {
         let params = table.params();
         let layout = VoucherLayout::of(params);
         let ctx = &table.context;
@@ -375,7 +399,7 @@ impl ClientSession {
         plain.extend_from_slice(Scalar::random(rng).as_bytes());
         let mut rkey = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut rkey[..]);
-        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng);
+        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng)?;
         let mut adct = vec![0u8; layout.adct_len()];
         rng.fill_bytes(&mut adct);
 
@@ -383,20 +407,22 @@ impl ClientSession {
         let beta = Zeroizing::new(random_nonzero_scalar(rng));
         let q = (&*beta * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes();
         let s = Zeroizing::new((&*beta * &table.l_table).compress().to_bytes());
-        let mut aad_buf = [0u8; 64];
-        let aad = ct_aad(&mut aad_buf, ctx);
+        let aad = &ct_aad(ctx);
         let mut cts = [[0u8; CT_LEN]; K];
         let k = position_key(&s, &q, ctx, &id);
-        cts[0].copy_from_slice(&seal(&k, aad, &rkey[..], rng));
-        for ct in cts.iter_mut().skip(1) {
+        let (first, others) = cts.split_at_mut(1);
+        for ct in first {
+            seal_into(&k, aad, &rkey[..], ct, rng)?;
+        }
+        for ct in others {
             let mut other = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(&mut other[..]);
             let mut filler = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(&mut filler[..]);
-            ct.copy_from_slice(&seal(&other, aad, &filler[..], rng));
+            seal_into(&other, aad, &filler[..], ct, rng)?;
         }
         shuffle(&mut cts, rng);
-        Voucher { epoch: params.epoch, id, q, cts, rct, adct }
+        Ok(Voucher { epoch: params.epoch, id, q, cts, rct, adct })
     }
 }
 
@@ -423,12 +449,4 @@ fn shuffle<R: CryptoRng + ?Sized>(cts: &mut [[u8; CT_LEN]; K], rng: &mut R) {
         let j = (rng.next_u32() as usize) % (i + 1);
         cts.swap(i, j);
     }
-}
-
-pub(crate) fn rct_aad(ctx: &[u8; 32], id: &[u8; 16]) -> Vec<u8> {
-    let mut a = Vec::with_capacity(LABEL_RCT_AAD.len() + 48);
-    a.extend_from_slice(LABEL_RCT_AAD);
-    a.extend_from_slice(ctx);
-    a.extend_from_slice(id);
-    a
 }

@@ -8,12 +8,12 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use hkdf::Hkdf;
+use hkdf::{Hkdf, HkdfExtract};
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Misuse, Result};
 use crate::labels::*;
 
 /// AEAD nonce length (random 96-bit nonces).
@@ -30,9 +30,10 @@ const HALF_BYTES: [u8; 32] = [
 ];
 
 /// 1/2 in the scalar field, used to halve scalars so that `double_and_compress_batch` returns the compressions of
-/// the points themselves (a constant: no inversion on the hot path).
+/// the points themselves (a constant: no inversion on the hot path). `HALF_BYTES` is canonical (below ℓ), so the
+/// reduction is the identity on it and cannot fail (a test checks 2 · half() = 1).
 pub fn half() -> Scalar {
-    Scalar::from_canonical_bytes(HALF_BYTES).unwrap_or(Scalar::ONE)
+    Scalar::from_bytes_mod_order(HALF_BYTES)
 }
 
 /// H(y) under the epoch's domain-separation nonce. `y` must be at most [`MAX_ITEM_LEN`] bytes (checked by callers).
@@ -49,10 +50,10 @@ pub fn hash_to_group(nonce: &[u8; 16], y: &[u8]) -> RistrettoPoint {
 /// Checks an indicator / image hash before it is hashed into the group.
 pub(crate) fn check_item(y: &[u8]) -> Result<()> {
     if y.is_empty() {
-        return Err(Error::Item { reason: "empty" });
+        return Err(Error::Misuse(Misuse::Item { reason: "empty" }));
     }
     if y.len() > MAX_ITEM_LEN {
-        return Err(Error::Item { reason: "longer than MAX_ITEM_LEN" });
+        return Err(Error::Misuse(Misuse::Item { reason: "longer than MAX_ITEM_LEN" }));
     }
     Ok(())
 }
@@ -69,28 +70,40 @@ pub fn random_nonzero_scalar<R: CryptoRng + ?Sized>(rng: &mut R) -> Scalar {
 
 /// Decodes a canonical, non-identity ristretto255 point.
 pub fn decode_point(bytes: &[u8; 32], what: &'static str) -> Result<RistrettoPoint> {
-    let p = CompressedRistretto(*bytes).decompress().ok_or(Error::NonCanonicalPoint { what })?;
+    let p = CompressedRistretto(*bytes).decompress().ok_or(Error::Invalid(InvalidInput::NonCanonicalPoint { what }))?;
     if p.is_identity() {
-        return Err(Error::IdentityPoint { what });
+        return Err(Error::Invalid(InvalidInput::IdentityPoint { what }));
     }
     Ok(p)
 }
 
 /// Decodes a canonical scalar.
 pub fn decode_scalar(bytes: &[u8; 32], what: &'static str) -> Result<Scalar> {
-    Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes)).ok_or(Error::NonCanonicalScalar { what })
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes))
+        .ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what }))
 }
 
 /// `K = HKDF-SHA256(salt = LABEL_ROUTE_KEY, ikm = S ‖ Q, info = ctx ‖ id)`.
 pub fn position_key(s: &[u8; 32], q: &[u8; 32], ctx: &[u8; 32], id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
-    let mut ikm = Zeroizing::new([0u8; 64]);
-    ikm[..32].copy_from_slice(s);
-    ikm[32..].copy_from_slice(q);
-    let hk = Hkdf::<Sha256>::new(Some(LABEL_ROUTE_KEY), &ikm[..]);
+    let hk = hkdf_two(LABEL_ROUTE_KEY, s, q);
     let mut out = Zeroizing::new([0u8; 32]);
-    // 32 bytes is always a valid HKDF-SHA256 output length.
-    let _ = hk.expand_multi_info(&[ctx, id], &mut out[..]);
+    expand32(hk.expand_multi_info(&[ctx, id], &mut out[..]));
     out
+}
+
+/// HKDF-SHA256-Extract over the concatenation `a ‖ b` of two 32-byte inputs (fed in turn, no copy).
+fn hkdf_two(salt: &[u8], a: &[u8; 32], b: &[u8; 32]) -> Hkdf<Sha256> {
+    let mut ex = HkdfExtract::<Sha256>::new(Some(salt));
+    ex.input_ikm(a);
+    ex.input_ikm(b);
+    ex.finalize().1
+}
+
+/// The result of an HKDF-SHA256 expansion into 32 bytes. HKDF-SHA256 refuses only outputs longer than 255 · 32
+/// bytes, so this cannot fail; a zero key after a silently ignored error would be far worse than stopping.
+#[allow(clippy::expect_used)]
+fn expand32<E: core::fmt::Debug>(r: core::result::Result<(), E>) {
+    r.expect("32 bytes is a valid HKDF-SHA256 output length");
 }
 
 /// `adkey = HKDF-SHA256(salt = LABEL_ADKEY, ikm = a0, info = order_id)`.
@@ -98,19 +111,16 @@ pub fn adkey(a0: &Scalar, order_id: &[u8; 16]) -> Zeroizing<[u8; 32]> {
     let a0b = Zeroizing::new(a0.to_bytes());
     let hk = Hkdf::<Sha256>::new(Some(LABEL_ADKEY), &a0b[..]);
     let mut out = Zeroizing::new([0u8; 32]);
-    let _ = hk.expand(order_id, &mut out[..]);
+    expand32(hk.expand(order_id, &mut out[..]));
     out
 }
 
 /// The key of one voucher's `adct`: `HKDF-SHA256(salt = LABEL_AD_ITEM_KEY, ikm = adkey ‖ rkey)`. Opening `adct`
 /// needs both the account's adkey (threshold) and the voucher's rkey (a match).
 pub fn ad_item_key(adkey: &[u8; 32], rkey: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let mut ikm = Zeroizing::new([0u8; 64]);
-    ikm[..32].copy_from_slice(adkey);
-    ikm[32..].copy_from_slice(rkey);
-    let hk = Hkdf::<Sha256>::new(Some(LABEL_AD_ITEM_KEY), &ikm[..]);
+    let hk = hkdf_two(LABEL_AD_ITEM_KEY, adkey, rkey);
     let mut out = Zeroizing::new([0u8; 32]);
-    let _ = hk.expand(&[], &mut out[..]);
+    expand32(hk.expand(&[], &mut out[..]));
     out
 }
 
@@ -123,20 +133,57 @@ pub fn adct_aad(order_id: &[u8; 16], id: &[u8; 16]) -> Vec<u8> {
     a
 }
 
-/// Seals `plaintext` under `key` with a random 96-bit nonce: returns nonce ‖ ciphertext ‖ tag.
-pub fn seal<R: CryptoRng + ?Sized>(key: &[u8; 32], aad: &[u8], plaintext: &[u8], rng: &mut R) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut nonce);
-    let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let cipher = ChaCha20Poly1305::new(key.into());
-    let tag = cipher
-        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[NONCE_LEN..]).into())
-        // ChaCha20-Poly1305 only fails for messages longer than 256 GiB.
-        .unwrap_or_default();
-    out.extend_from_slice(&tag);
+/// Length of the AAD of a position ciphertext.
+pub(crate) const CT_AAD_LEN: usize = LABEL_CT_AAD.len() + 32;
+
+/// AAD of a position ciphertext: `LABEL_CT_AAD ‖ ctx`.
+pub(crate) fn ct_aad(ctx: &[u8; 32]) -> [u8; CT_AAD_LEN] {
+    let mut out = [0u8; CT_AAD_LEN];
+    for (o, b) in out.iter_mut().zip(LABEL_CT_AAD.iter().chain(ctx)) {
+        *o = *b;
+    }
     out
+}
+
+/// AAD of `rct`: `LABEL_RCT_AAD ‖ ctx ‖ id`.
+pub(crate) fn rct_aad(ctx: &[u8; 32], id: &[u8; 16]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(LABEL_RCT_AAD.len() + 48);
+    a.extend_from_slice(LABEL_RCT_AAD);
+    a.extend_from_slice(ctx);
+    a.extend_from_slice(id);
+    a
+}
+
+/// Seals `plaintext` under `key` with a random 96-bit nonce into `out`, which must be exactly
+/// `plaintext.len() + SEAL_OVERHEAD` long: nonce ‖ ciphertext ‖ tag.
+pub fn seal_into<R: CryptoRng + ?Sized>(
+    key: &[u8; 32],
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+    rng: &mut R,
+) -> Result<()> {
+    if out.len() != plaintext.len() + SEAL_OVERHEAD {
+        return Err(Error::internal("sealed-box buffer has the wrong length"));
+    }
+    let (nonce, rest) = out.split_at_mut(NONCE_LEN);
+    let (body, tag_out) = rest.split_at_mut(plaintext.len());
+    rng.fill_bytes(nonce);
+    body.copy_from_slice(plaintext);
+    let nonce = Nonce::try_from(&*nonce).map_err(|_| Error::internal("nonce is NONCE_LEN bytes"))?;
+    let tag = ChaCha20Poly1305::new(key.into())
+        .encrypt_inout_detached(&nonce, aad, body.into())
+        // ChaCha20-Poly1305 only refuses messages longer than 256 GiB; ours are bounded by MAX_AD_LEN.
+        .map_err(|_| Error::internal("ChaCha20-Poly1305 refused a bounded message"))?;
+    tag_out.copy_from_slice(&tag);
+    Ok(())
+}
+
+/// Seals `plaintext` under `key` with a random 96-bit nonce: returns nonce ‖ ciphertext ‖ tag.
+pub fn seal<R: CryptoRng + ?Sized>(key: &[u8; 32], aad: &[u8], plaintext: &[u8], rng: &mut R) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; plaintext.len() + SEAL_OVERHEAD];
+    seal_into(key, aad, plaintext, &mut out, rng)?;
+    Ok(out)
 }
 
 /// Opens nonce ‖ ciphertext ‖ tag into `out` (which must be `sealed.len() - SEAL_OVERHEAD` long).

@@ -46,10 +46,20 @@ pub const LABEL_TABLE_ROOT: &[u8] = b"vouchsafe/v1/table/root";
 
 /// Largest indicator (canonical perceptual-hash bytes) the protocol accepts.
 pub const MAX_ITEM_LEN: usize = 1024;
-/// Largest threshold T (the seed expansion of one detectable-hash polynomial must fit one HKDF output).
-pub const MAX_THRESHOLD: u16 = 1000;
-/// Largest synthetic cap s.
-pub const MAX_SYNTHETIC_CAP: u16 = 1024;
+/// Largest threshold T: the threshold crate's bound, the one definition (the seed expansion of one detectable-hash
+/// polynomial, 8·(T − 1) bytes, must also fit one HKDF-SHA256 output of at most 8160 bytes).
+pub const MAX_THRESHOLD: u16 = narrow(vouchsafe_threshold::MAX_THRESHOLD);
+/// Largest synthetic cap s: the threshold crate's bound on detectable-hash polynomials.
+pub const MAX_SYNTHETIC_CAP: u16 = narrow(vouchsafe_threshold::MAX_SYNTHETIC);
+
+// The seed expansion of the largest detectable-hash polynomial fits one HKDF-SHA256 output, or the build stops.
+const _: () = assert!((MAX_THRESHOLD as usize - 1) * 8 <= 255 * 32);
+
+/// The wire carries T and s as u16: a bound that does not fit stops the build.
+const fn narrow(v: usize) -> u16 {
+    assert!(v <= u16::MAX as usize, "bound does not fit the wire's u16");
+    v as u16
+}
 /// Largest padded associated-data length.
 pub const MAX_AD_LEN: u16 = 16384;
 /// Largest table (slots).

@@ -15,15 +15,22 @@
 #![warn(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "hazmat")]
 pub mod crypto;
+#[cfg(not(feature = "hazmat"))]
+mod crypto;
 mod error;
 pub mod labels;
-pub mod leakage;
 pub mod params;
 pub mod table;
 pub mod threshold;
 pub mod voucher;
 mod wire;
 
-pub use error::{Error, Result};
+pub use error::{Error, InvalidInput, Misuse, Result};
+/// The threshold arithmetic (Shamir over the scalar field, the detectable-hash field, detection), for benches and
+/// tests (feature `hazmat`).
+#[cfg(feature = "hazmat")]
 pub use vouchsafe_threshold as threshold_math;
+/// The types of the threshold crate that appear in this crate's API.
+pub use vouchsafe_threshold::{Fp, Share};

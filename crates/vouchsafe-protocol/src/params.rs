@@ -3,7 +3,7 @@
 use curve25519_dalek::ristretto::CompressedRistretto;
 
 use crate::crypto::{decode_point, sha256};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::labels::*;
 use crate::wire::Reader;
 
@@ -39,16 +39,16 @@ impl EpochParams {
     /// Checks every range constraint; decoding and table building call this.
     pub fn validate(&self) -> Result<()> {
         if self.slot_count < 8 || self.slot_count > MAX_SLOTS {
-            return Err(Error::Parameter { what: "slot_count must be in 8..=2^26" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "slot_count must be in 8..=2^26" }));
         }
         if self.threshold < 2 || self.threshold > MAX_THRESHOLD {
-            return Err(Error::Parameter { what: "threshold must be in 2..=1000" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "threshold must be in 2..=1000" }));
         }
         if self.synthetic_cap > MAX_SYNTHETIC_CAP {
-            return Err(Error::Parameter { what: "synthetic_cap must be at most 1024" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "synthetic_cap must be at most 1024" }));
         }
         if self.ad_len < 2 || self.ad_len > MAX_AD_LEN {
-            return Err(Error::Parameter { what: "ad_len must be in 2..=16384" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "ad_len must be in 2..=16384" }));
         }
         decode_point(&self.blinding_public, "blinding public key L")?;
         Ok(())
@@ -79,7 +79,11 @@ impl EpochParams {
     /// Decodes and validates; rejects other versions, k != 3, out-of-range values and trailing bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != EPOCH_PARAMS_LEN {
-            return Err(Error::Length { what: "epoch params", expected: EPOCH_PARAMS_LEN, got: bytes.len() });
+            return Err(Error::Invalid(InvalidInput::Length {
+                what: "epoch params",
+                expected: EPOCH_PARAMS_LEN,
+                got: bytes.len(),
+            }));
         }
         let mut r = Reader::new("epoch params", bytes);
         r.version(WIRE_VERSION)?;
@@ -89,7 +93,7 @@ impl EpochParams {
         let blinding_public = r.array()?;
         let slot_count = r.u32()?;
         if r.u8()? as usize != K {
-            return Err(Error::Parameter { what: "k must be 3" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "k must be 3" }));
         }
         let p = EpochParams {
             epoch,

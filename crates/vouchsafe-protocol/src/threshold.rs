@@ -8,7 +8,7 @@ use vouchsafe_threshold::{Column, Detection, Share, SharePolynomial, detect};
 use zeroize::Zeroizing;
 
 use crate::crypto::{ad_item_key, adct_aad, adkey, decode_scalar, open};
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 use crate::labels::*;
 use crate::voucher::OpenedVoucher;
 use crate::wire::Reader;
@@ -112,7 +112,7 @@ impl RevealedAccount {
         let order_id = r.array()?;
         let t = r.u16()?;
         if !(2..=MAX_THRESHOLD).contains(&t) {
-            return Err(Error::Parameter { what: "threshold must be in 2..=1000" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "threshold must be in 2..=1000" }));
         }
         let mut coeffs = Vec::with_capacity(t as usize);
         for _ in 0..t {
@@ -131,7 +131,7 @@ fn decrypt_ad(adkey: &[u8; 32], order_id: &[u8; 16], v: &OpenedVoucher) -> Optio
     let len = u16::from_le_bytes([*padded.first()?, *padded.get(1)?]) as usize;
     let body = padded.get(2..2 + len)?;
     // Padding must be zero: one valid encoding per ad.
-    if padded[2 + len..].iter().any(|b| *b != 0) {
+    if padded.get(2 + len..)?.iter().any(|b| *b != 0) {
         return None;
     }
     Some(Zeroizing::new(body.to_vec()))
@@ -156,7 +156,9 @@ pub fn try_reveal(
     let mut duplicates = Vec::new();
     for v in opened {
         if v.r.len() != synthetic_cap as usize {
-            return Err(Error::Parameter { what: "opened voucher has the wrong number of detectable-hash values" });
+            return Err(Error::Invalid(InvalidInput::Parameter {
+                what: "opened voucher has the wrong number of detectable-hash values",
+            }));
         }
         if seen.insert(v.share.x.to_bytes()) {
             distinct.push(v);
@@ -173,25 +175,29 @@ pub fn try_reveal(
         Detection::Found { real, synthetic } => (real, synthetic),
     };
     if real_idx.len() < t {
-        return Err(Error::Reconstruction { reason: "dependency found without T real shares" });
+        return Err(Error::Invalid(InvalidInput::Reconstruction { reason: "dependency found without T real shares" }));
     }
-    let shares: Vec<Share> = real_idx.iter().map(|&i| distinct[i].share).collect();
+    let pick = |i: usize| {
+        distinct.get(i).copied().ok_or(Error::internal("detect returns column indices below the column count"))
+    };
+    let shares: Vec<Share> = real_idx.iter().map(|&i| pick(i).map(|v| v.share.clone())).collect::<Result<_>>()?;
     let poly = vouchsafe_threshold::shamir::interpolate(&shares, t)?;
     let adkey = adkey(poly.secret(), order_id);
     let account = RevealedAccount { order_id: *order_id, poly, adkey };
     let mut real = Vec::new();
     let mut rejected = duplicates;
     for &i in &real_idx {
-        match account.classify(distinct[i]) {
+        let v = pick(i)?;
+        match account.classify(v) {
             Classified::Real(item) => real.push(item),
-            Classified::Synthetic | Classified::Rejected => rejected.push(distinct[i].id),
+            Classified::Synthetic | Classified::Rejected => rejected.push(v.id),
         }
     }
     if real.len() < t {
-        return Err(Error::Reconstruction {
+        return Err(Error::Invalid(InvalidInput::Reconstruction {
             reason: "fewer than T shares verified under the reconstructed polynomial",
-        });
+        }));
     }
-    let synthetic = synthetic_idx.iter().map(|&i| distinct[i].id).collect();
+    let synthetic = synthetic_idx.iter().map(|&i| pick(i).map(|v| v.id)).collect::<Result<_>>()?;
     Ok(ThresholdOutcome::Revealed(Revealed { account, real, synthetic, rejected }))
 }

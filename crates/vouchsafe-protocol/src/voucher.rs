@@ -2,13 +2,15 @@
 
 use core::fmt;
 
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
+use subtle::{Choice, ConstantTimeEq};
 use vouchsafe_threshold::{Fp, Share};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::crypto::{NONCE_LEN, SEAL_OVERHEAD, decode_point, decode_scalar, open_into, position_key};
-use crate::error::{Error, Result};
+use crate::crypto::{NONCE_LEN, SEAL_OVERHEAD, ct_aad, decode_point, decode_scalar, open_into, position_key, rct_aad};
+use crate::error::{Error, InvalidInput, Misuse, Result};
 use crate::labels::*;
 use crate::params::EpochParams;
 use crate::table::BlindingKey;
@@ -122,11 +124,15 @@ impl DecodedVoucher {
         let mut r = Reader::new("voucher", bytes);
         r.version(WIRE_VERSION)?;
         if bytes.len() != layout.voucher_len() {
-            return Err(Error::Length { what: "voucher", expected: layout.voucher_len(), got: bytes.len() });
+            return Err(Error::Invalid(InvalidInput::Length {
+                what: "voucher",
+                expected: layout.voucher_len(),
+                got: bytes.len(),
+            }));
         }
         let epoch = r.u64()?;
         if epoch != params.epoch {
-            return Err(Error::Parameter { what: "voucher is for another epoch" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "voucher is for another epoch" }));
         }
         let id = r.array()?;
         let q = r.array()?;
@@ -143,33 +149,41 @@ impl DecodedVoucher {
 }
 
 /// What the server learns from an opened voucher: the detectable-hash column, the Shamir share and the encrypted ad.
-/// Secret-bearing (a share of the account's adkey secret): zeroized on drop, redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// Secret-bearing (a share of the account's adkey secret, the voucher's rkey): zeroized on drop, redacted in
+/// `Debug`, compared in constant time. Only [`Opener`] (a voucher that opened) and [`OpenedVoucher::decode`] (a
+/// stored one) make one.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct OpenedVoucher {
     /// Voucher id.
-    pub id: [u8; 16],
+    pub(crate) id: [u8; 16],
     /// Epoch it was opened under.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// Detectable-hash abscissa x'.
-    pub x_prime: Fp,
+    pub(crate) x_prime: Fp,
     /// Detectable-hash values r_1..r_s.
-    pub r: Vec<Fp>,
+    pub(crate) r: Vec<Fp>,
     /// Shamir share (x, f(x)).
-    pub share: Share,
+    pub(crate) share: Share,
     /// The voucher's rkey (secret): with the account's adkey it derives the key of `adct`.
-    pub rkey: [u8; 32],
+    pub(crate) rkey: [u8; 32],
     /// `adct`, decryptable only with adkey and rkey.
-    pub adct: Vec<u8>,
+    pub(crate) adct: Vec<u8>,
 }
 
-impl Drop for OpenedVoucher {
-    fn drop(&mut self) {
-        self.share.x.zeroize();
-        self.share.y.zeroize();
-        self.rkey.zeroize();
-        self.adct.zeroize();
+impl ConstantTimeEq for OpenedVoucher {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        let (a, b) = (self.encode(), other.encode());
+        a.as_slice().ct_eq(b.as_slice())
     }
 }
+
+impl PartialEq for OpenedVoucher {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for OpenedVoucher {}
 
 impl fmt::Debug for OpenedVoucher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -181,16 +195,61 @@ impl fmt::Debug for OpenedVoucher {
 }
 
 impl OpenedVoucher {
+    /// The public voucher id.
+    pub fn id(&self) -> &[u8; 16] {
+        &self.id
+    }
+
+    /// The epoch it was opened under.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The detectable-hash abscissa x'.
+    pub fn x_prime(&self) -> Fp {
+        self.x_prime
+    }
+
+    /// The detectable-hash values r_1..r_s.
+    pub fn r(&self) -> &[Fp] {
+        &self.r
+    }
+
+    /// The Shamir share (x, f(x)).
+    pub fn share(&self) -> &Share {
+        &self.share
+    }
+
+    /// The encrypted associated data (openable only with the account's adkey and this voucher's rkey).
+    pub fn adct(&self) -> &[u8] {
+        &self.adct
+    }
+
+    /// The voucher's rkey (feature `hazmat`: known-answer tests and benches).
+    #[cfg(feature = "hazmat")]
+    pub fn rkey(&self) -> &[u8; 32] {
+        &self.rkey
+    }
+
+    /// The encrypted associated data, mutable (feature `hazmat`: tests that tamper with it).
+    #[cfg(feature = "hazmat")]
+    pub fn adct_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.adct
+    }
+
     fn from_plain(v: &Voucher, rkey: &[u8; 32], plain: &[u8], layout: VoucherLayout) -> Result<Self> {
         let mut r = Reader::new("opened voucher", plain);
-        let x_prime = Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "x'" })?;
+        let x_prime =
+            Fp::from_le_bytes(r.array()?).ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what: "x'" }))?;
         let mut rs = Vec::with_capacity(layout.synthetic_cap);
         for _ in 0..layout.synthetic_cap {
-            rs.push(Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "r" })?);
+            rs.push(
+                Fp::from_le_bytes(r.array()?).ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what: "r" }))?,
+            );
         }
         let x = decode_scalar(&r.array()?, "share x")?;
         if x == Scalar::ZERO {
-            return Err(Error::Parameter { what: "share x must be non-zero" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "share x must be non-zero" }));
         }
         let y = decode_scalar(&r.array()?, "share y")?;
         r.finish()?;
@@ -230,18 +289,21 @@ impl OpenedVoucher {
         r.version(WIRE_VERSION)?;
         let epoch = r.u64()?;
         let id = r.array()?;
-        let x_prime = Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "x'" })?;
+        let x_prime =
+            Fp::from_le_bytes(r.array()?).ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what: "x'" }))?;
         let s = r.u16()?;
         if s > MAX_SYNTHETIC_CAP {
-            return Err(Error::Parameter { what: "synthetic_cap must be at most 1024" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "synthetic_cap must be at most 1024" }));
         }
         let mut rs = Vec::with_capacity(s as usize);
         for _ in 0..s {
-            rs.push(Fp::from_le_bytes(r.array()?).ok_or(Error::NonCanonicalScalar { what: "r" })?);
+            rs.push(
+                Fp::from_le_bytes(r.array()?).ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what: "r" }))?,
+            );
         }
         let x = decode_scalar(&r.array()?, "share x")?;
         if x == Scalar::ZERO {
-            return Err(Error::Parameter { what: "share x must be non-zero" });
+            return Err(Error::Invalid(InvalidInput::Parameter { what: "share x must be non-zero" }));
         }
         let y = decode_scalar(&r.array()?, "share y")?;
         let rkey = r.array()?;
@@ -296,7 +358,7 @@ impl Opener {
     pub fn new(key: BlindingKey, params: EpochParams) -> Result<Self> {
         params.validate()?;
         if key.public().compress().to_bytes() != params.blinding_public {
-            return Err(Error::Parameter { what: "blinding key does not match L" });
+            return Err(Error::Misuse(Misuse::Parameter { what: "blinding key does not match L" }));
         }
         let context = params.context();
         let layout = VoucherLayout::of(&params);
@@ -334,30 +396,34 @@ impl Opener {
         vouchers.iter().zip(compressed.iter()).map(|(v, a)| self.finish(v, a)).collect()
     }
 
-    /// Decodes and opens a batch of encoded vouchers; malformed ones are `Invalid`, the rest go through
+    /// Decodes and opens a batch of encoded vouchers; malformed ones are `Invalid`, the rest are opened as by
     /// [`Opener::open_batch`]. Outcomes are in input order.
+    ///
+    /// Every input costs one scalar multiplication, malformed ones included (they are multiplied with the
+    /// basepoint and the product is discarded), so the batch's work does not depend on how many were malformed and
+    /// inputs and outcomes correspond one to one by construction.
+    #[allow(clippy::op_ref)] // see open_batch
     pub fn open_bytes_batch<B: AsRef<[u8]>>(&self, encoded: &[B]) -> Vec<OpenOutcome> {
-        let mut out: Vec<Option<OpenOutcome>> = Vec::with_capacity(encoded.len());
-        let mut decoded = Vec::with_capacity(encoded.len());
-        for b in encoded {
-            match DecodedVoucher::decode(b.as_ref(), &self.params) {
-                Ok(v) => {
-                    decoded.push(v);
-                    out.push(None);
-                }
-                Err(e) => out.push(Some(OpenOutcome::Invalid(InvalidReason::Malformed(e)))),
-            }
-        }
-        let mut opened = self.open_batch(&decoded).into_iter();
-        out.into_iter()
-            .map(|o| o.or_else(|| opened.next()).unwrap_or(OpenOutcome::Invalid(InvalidReason::BadPayload)))
+        let decoded: Vec<Result<DecodedVoucher>> =
+            encoded.iter().map(|b| DecodedVoucher::decode(b.as_ref(), &self.params)).collect();
+        let halves: Vec<RistrettoPoint> = decoded
+            .iter()
+            .map(|d| &*self.half_alpha * d.as_ref().map_or(RISTRETTO_BASEPOINT_POINT, |v| v.q_point))
+            .collect();
+        let compressed = RistrettoPoint::double_and_compress_batch(&halves);
+        decoded
+            .into_iter()
+            .zip(compressed.iter())
+            .map(|(d, a)| match d {
+                Ok(v) => self.finish(&v, a),
+                Err(e) => OpenOutcome::Invalid(InvalidReason::Malformed(e)),
+            })
             .collect()
     }
 
     fn finish(&self, v: &DecodedVoucher, a: &CompressedRistretto) -> OpenOutcome {
         let key = position_key(a.as_bytes(), &v.voucher.q, &self.context, &v.voucher.id);
-        let mut aad = [0u8; 64];
-        let aad = ct_aad(&mut aad, &self.context);
+        let aad = &ct_aad(&self.context);
         let mut rkey = Zeroizing::new([0u8; 32]);
         let mut candidate = Zeroizing::new([0u8; 32]);
         let mut opened = 0u32;
@@ -370,7 +436,7 @@ impl Opener {
         match opened {
             0 => OpenOutcome::NonMatch,
             1 => {
-                let rct_aad = crate::client::rct_aad(&self.context, &v.voucher.id);
+                let rct_aad = rct_aad(&self.context, &v.voucher.id);
                 let mut plain = Zeroizing::new(vec![0u8; self.layout.rct_plain_len()]);
                 if !open_into(&rkey, &rct_aad, &v.voucher.rct, &mut plain) {
                     return OpenOutcome::Invalid(InvalidReason::BadPayload);
@@ -383,12 +449,4 @@ impl Opener {
             _ => OpenOutcome::Invalid(InvalidReason::SeveralOpened),
         }
     }
-}
-
-/// AAD of a position ciphertext: `LABEL_CT_AAD ‖ ctx` (written into a stack buffer).
-pub(crate) fn ct_aad<'a>(buf: &'a mut [u8; 64], ctx: &[u8; 32]) -> &'a [u8] {
-    let n = LABEL_CT_AAD.len();
-    buf[..n].copy_from_slice(LABEL_CT_AAD);
-    buf[n..n + 32].copy_from_slice(ctx);
-    &buf[..n + 32]
 }

@@ -1,6 +1,6 @@
 //! A tiny cursor for decoding fixed-layout encodings without panics.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidInput, Result};
 
 pub(crate) struct Reader<'a> {
     what: &'static str,
@@ -17,14 +17,18 @@ impl<'a> Reader<'a> {
     pub(crate) fn version(&mut self, expected: u8) -> Result<()> {
         let v = self.u8()?;
         if v != expected {
-            return Err(Error::Version { what: self.what, got: v });
+            return Err(Error::Invalid(InvalidInput::Version { what: self.what, got: v }));
         }
         Ok(())
     }
 
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() < n {
-            return Err(Error::Length { what: self.what, expected: self.total - self.buf.len() + n, got: self.total });
+            return Err(Error::Invalid(InvalidInput::Length {
+                what: self.what,
+                expected: self.total - self.buf.len() + n,
+                got: self.total,
+            }));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -57,6 +61,6 @@ impl<'a> Reader<'a> {
 
     /// Fails unless every byte was consumed.
     pub(crate) fn finish(self) -> Result<()> {
-        if self.buf.is_empty() { Ok(()) } else { Err(Error::TrailingBytes { what: self.what }) }
+        if self.buf.is_empty() { Ok(()) } else { Err(Error::Invalid(InvalidInput::TrailingBytes { what: self.what })) }
     }
 }

@@ -4,12 +4,12 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use vouchsafe_protocol::Error;
 use vouchsafe_protocol::client::ClientState;
 use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::{ServerTable, TableChunk, TableManifest, TableUpdate};
 use vouchsafe_protocol::threshold::RevealedAccount;
 use vouchsafe_protocol::voucher::{DecodedVoucher, OpenOutcome, OpenedVoucher, Opener};
+use vouchsafe_protocol::{Error, InvalidInput};
 
 struct Fixture {
     params: EpochParams,
@@ -92,20 +92,26 @@ fn identity_and_non_canonical_points_are_rejected() {
     // Q at offset 1 + 8 + 16.
     let mut v = f.voucher.clone();
     v[25..57].copy_from_slice(&[0u8; 32]);
-    assert!(matches!(DecodedVoucher::decode(&v, &f.params), Err(Error::IdentityPoint { .. })));
+    assert!(matches!(DecodedVoucher::decode(&v, &f.params), Err(Error::Invalid(InvalidInput::IdentityPoint { .. }))));
     let mut v = f.voucher.clone();
     v[25..57].copy_from_slice(&[0xffu8; 32]);
-    assert!(matches!(DecodedVoucher::decode(&v, &f.params), Err(Error::NonCanonicalPoint { .. })));
+    assert!(matches!(
+        DecodedVoucher::decode(&v, &f.params),
+        Err(Error::Invalid(InvalidInput::NonCanonicalPoint { .. }))
+    ));
     // L identity in params.
     let mut p = f.params.encode();
     p[41..73].copy_from_slice(&[0u8; 32]);
-    assert!(matches!(EpochParams::decode(&p), Err(Error::IdentityPoint { .. })));
+    assert!(matches!(EpochParams::decode(&p), Err(Error::Invalid(InvalidInput::IdentityPoint { .. }))));
     // An identity slot in a chunk decodes structurally but the client refuses the table.
     let mut rng = rng(5);
     let (table, _o, _c) = setup(&config(2, 0, 0), random_items(3, &mut rng), &mut rng);
     let mut slots = table.slots().to_vec();
     slots[0] = [0u8; 32];
-    assert!(matches!(vouchsafe_protocol::table::ClientTable::new(table.manifest(), slots), Err(Error::Table { .. })));
+    assert!(matches!(
+        vouchsafe_protocol::table::ClientTable::new(table.manifest(), slots),
+        Err(Error::Invalid(InvalidInput::Table { .. }))
+    ));
     // Repeated slots: also refused (the manifest is recomputed so only the repetition is wrong).
     let mut slots = table.slots().to_vec();
     slots[1] = slots[0];
@@ -119,7 +125,7 @@ fn identity_and_non_canonical_points_are_rejected() {
         .collect();
     assert_eq!(
         vouchsafe_protocol::table::ClientTable::new(m, slots).err(),
-        Some(Error::Table { reason: "two slots are equal" })
+        Some(Error::Invalid(InvalidInput::Table { reason: "two slots are equal" }))
     );
     // A non-canonical share scalar in an opened-voucher record.
     let mut o = f.opened.clone();
@@ -139,15 +145,15 @@ fn tampered_vouchers_are_non_matches_or_invalid_never_a_panic() {
         if let OpenOutcome::Opened(o) = f.opener.open_bytes(&v) {
             let orig = OpenedVoucher::decode(&f.opened).unwrap();
             assert!(
-                o.id == orig.id
-                    && o.x_prime == orig.x_prime
-                    && o.r == orig.r
-                    && o.share == orig.share
-                    && o.rkey == orig.rkey,
+                o.id() == orig.id()
+                    && o.x_prime() == orig.x_prime()
+                    && o.r() == orig.r()
+                    && o.share() == orig.share()
+                    && o.rkey() == orig.rkey(),
                 "byte {i}: tampering changed the authenticated opened content"
             );
-            let adct_start = f.voucher.len() - orig.adct.len();
-            assert_eq!(o.adct != orig.adct, i >= adct_start, "byte {i}: adct changed outside its own bytes");
+            let adct_start = f.voucher.len() - orig.adct().len();
+            assert_eq!(o.adct() != orig.adct(), i >= adct_start, "byte {i}: adct changed outside its own bytes");
         }
     }
 }

@@ -26,7 +26,7 @@ fn matches_open_and_non_matches_do_not_over_thousands_of_sets() {
         assert_eq!(v.kind, VoucherKind::Real);
         match opener.open_bytes(&v.voucher.encode()) {
             OpenOutcome::Opened(o) => {
-                assert_eq!(o.id, v.voucher.id);
+                assert_eq!(o.id(), &v.voucher.id);
                 opened += 1
             }
             other => panic!("set {set}: matching voucher did not open: {other:?}"),

@@ -3,10 +3,10 @@
 
 mod common;
 use common::*;
-use vouchsafe_protocol::Error;
 use vouchsafe_protocol::client::VoucherKind;
 use vouchsafe_protocol::threshold::{Classified, ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener};
+use vouchsafe_protocol::{Error, InvalidInput};
 
 fn open(opener: &Opener, bytes: &[u8]) -> Option<OpenedVoucher> {
     match opener.open_bytes(bytes) {
@@ -102,7 +102,7 @@ fn at_threshold_exactly_the_real_ones_are_revealed_and_every_synthetic_marked() 
         for o in &r.opened {
             match rev.account.classify(o) {
                 Classified::Real(item) => assert!(r.real_ids.contains(&item.id)),
-                Classified::Synthetic => assert!(r.synthetic_ids.contains(&o.id)),
+                Classified::Synthetic => assert!(r.synthetic_ids.contains(o.id())),
                 Classified::Rejected => panic!("rejected an honest voucher"),
             }
         }
@@ -117,24 +117,24 @@ fn below_threshold_no_ad_can_be_decrypted_with_any_t_minus_1_shares() {
     // With T−1 real shares the interpolated "secret" is wrong, so adkey is wrong and no adct verifies.
     let t = 4u16;
     let r = run(t, 0, t as usize - 1, 0, 300);
-    let shares: Vec<_> = r.opened.iter().map(|o| o.share).collect();
+    let shares: Vec<_> = r.opened.iter().map(|o| o.share().clone()).collect();
     let poly = vouchsafe_protocol::threshold_math::shamir::interpolate(&shares, t as usize - 1).unwrap();
     let key = vouchsafe_protocol::crypto::adkey(poly.secret(), b"order-0000000001");
     for o in &r.opened {
         // Even with the voucher's rkey (the server has it for every opened voucher), the wrong adkey opens nothing.
-        let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, &o.rkey);
-        let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", &o.id);
-        assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, &o.adct).is_none());
+        let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, o.rkey());
+        let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", o.id());
+        assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, o.adct()).is_none());
     }
     // Positive control: with the true polynomial (all T shares) the same call decrypts.
     let r = run(t, 0, t as usize, 0, 301);
-    let shares: Vec<_> = r.opened.iter().map(|o| o.share).collect();
+    let shares: Vec<_> = r.opened.iter().map(|o| o.share().clone()).collect();
     let poly = vouchsafe_protocol::threshold_math::shamir::interpolate(&shares, t as usize).unwrap();
     let key = vouchsafe_protocol::crypto::adkey(poly.secret(), b"order-0000000001");
     let o = &r.opened[0];
-    let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, &o.rkey);
-    let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", &o.id);
-    assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, &o.adct).is_some());
+    let item_key = vouchsafe_protocol::crypto::ad_item_key(&key, o.rkey());
+    let aad = vouchsafe_protocol::crypto::adct_aad(b"order-0000000001", o.id());
+    assert!(vouchsafe_protocol::crypto::open(&item_key, &aad, o.adct()).is_some());
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn more_synthetics_than_the_cap_fails_cleanly() {
     opened.extend(extra.opened.into_iter().take(2));
     match try_reveal(b"order-0000000001", t, s, &opened) {
         Ok(ThresholdOutcome::Below { .. }) => {}
-        Err(Error::Reconstruction { .. }) => {}
+        Err(Error::Invalid(InvalidInput::Reconstruction { .. })) => {}
         Ok(ThresholdOutcome::Revealed(r)) => panic!("revealed {} items from a cap violation", r.real.len()),
         Err(e) => panic!("unexpected error {e}"),
     }
@@ -177,14 +177,14 @@ fn the_same_image_counts_once_and_near_duplicates_count_separately() {
     let v = session.voucher(&client, &near, b"y", &mut rng).unwrap();
     assert_eq!(v.kind, VoucherKind::Real);
     opened.push(open(&opener, &v.voucher.encode()).unwrap());
-    assert_ne!(opened[0].share.x, opened[1].share.x);
+    assert_ne!(opened[0].share().x, opened[1].share().x);
     // Two distinct matches < T = 3: still below.
     assert!(matches!(try_reveal(b"order-0000000001", t, 0, &opened).unwrap(), ThresholdOutcome::Below { distinct: 2 }));
     // The same image in another account gets an unrelated share abscissa.
     let mut other = common::session(&client, &mut rng);
     let v = other.voucher(&client, &items[0], b"x", &mut rng).unwrap();
     let o = open(&opener, &v.voucher.encode()).unwrap();
-    assert_ne!(o.share.x, opened[0].share.x);
+    assert_ne!(o.share().x, opened[0].share().x);
 }
 
 #[test]
@@ -200,8 +200,8 @@ fn opened_voucher_records_round_trip() {
 fn a_tampered_adct_is_rejected_at_the_reveal_and_never_decrypted() {
     let t = 3u16;
     let mut r = run(t, 0, t as usize + 1, 0, 700);
-    let victim = r.opened[0].id;
-    r.opened[0].adct[40] ^= 1;
+    let victim = *r.opened[0].id();
+    r.opened[0].adct_mut()[40] ^= 1;
     let ThresholdOutcome::Revealed(rev) = try_reveal(b"order-0000000001", t, 0, &r.opened).unwrap() else {
         panic!("T + 1 real shares must reveal");
     };

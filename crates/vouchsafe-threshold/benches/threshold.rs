@@ -41,7 +41,7 @@ fn fixture() -> Fixture {
         items.swap(i, j);
     }
     let (columns, shares): (Vec<Column>, Vec<Share>) = items.into_iter().unzip();
-    let real_shares: Vec<Share> = shares.iter().filter(|s| f.contains(s)).copied().collect();
+    let real_shares: Vec<Share> = shares.iter().filter(|s| f.contains(s)).cloned().collect();
     assert_eq!(real_shares.len(), T);
     Fixture { columns, shares, real_shares }
 }
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
             let Detection::Found { real, .. } = detect(black_box(&fx.columns), T, S).expect("valid input") else {
                 panic!("threshold reached but nothing found");
             };
-            let real: Vec<Share> = real.iter().filter_map(|&i| fx.shares.get(i)).copied().collect();
+            let real: Vec<Share> = real.iter().filter_map(|&i| fx.shares.get(i)).cloned().collect();
             interpolate(&real, T).expect("valid shares")
         })
     });

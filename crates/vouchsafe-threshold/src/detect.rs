@@ -178,6 +178,10 @@ pub enum Detection {
 /// Errors: [`Error::InvalidThreshold`] (threshold outside `2..=MAX_THRESHOLD`),
 /// [`Error::TooManySynthetic`] (s > [`MAX_SYNTHETIC`]), [`Error::TooManyColumns`]
 /// (N > [`MAX_COLUMNS`]), [`Error::ColumnLength`] (some `r` does not have s entries).
+// The elimination indexes one dense row-major m × n matrix, allocated below, with a row r < m and a column c < n
+// (loop bounds), so `r * n + c < m * n` always holds; `pivot_cols`, `is_pivot`, `scratch` and `in_support` are sized
+// by the same bounds. No index depends on the columns' values.
+#[allow(clippy::indexing_slicing)]
 pub fn detect(columns: &[Column], threshold: usize, s: usize) -> Result<Detection, Error> {
     check_threshold(threshold)?;
     check_s(s)?;

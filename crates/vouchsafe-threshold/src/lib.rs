@@ -20,8 +20,9 @@ pub use error::Error;
 pub use field::Fp;
 pub use shamir::{Share, SharePolynomial, interpolate, recover_secret};
 
-/// Largest accepted threshold T.
-pub const MAX_THRESHOLD: usize = 1024;
+/// Largest accepted threshold T: the one bound of the whole project (the protocol's `labels::MAX_THRESHOLD`, the
+/// server's order validation and docs/PROTOCOL.md's `2..=1000` all come from this constant).
+pub const MAX_THRESHOLD: usize = 1000;
 
 /// Largest accepted number of detectable-hash polynomials s (the synthetic cap).
 pub const MAX_SYNTHETIC: usize = 1024;

@@ -20,15 +20,29 @@ use crate::{Error, MAX_THRESHOLD};
 
 /// One Shamir share: the point (x, f(x)).
 ///
-/// `Debug` is redacted. The type is `Copy` (so it cannot zeroize itself on drop); it implements
-/// [`Zeroize`] for holders that want to wipe it.
-#[derive(Clone, Copy, PartialEq, Eq, Zeroize)]
+/// `Debug` is redacted and the share is zeroized on drop (it is not `Copy`, so no copy outlives the wipe
+/// unnoticed; clone it explicitly where a second owner is needed). Equality is constant-time.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Share {
     /// The x-coordinate (must be non-zero).
     pub x: Scalar,
     /// The y-coordinate f(x).
     pub y: Scalar,
 }
+
+impl ConstantTimeEq for Share {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.x.ct_eq(&other.x) & self.y.ct_eq(&other.y)
+    }
+}
+
+impl PartialEq for Share {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for Share {}
 
 impl fmt::Debug for Share {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,18 +138,19 @@ fn first_shares(shares: &[Share], threshold: usize) -> Result<&[Share], Error> {
 /// Lagrange denominators dᵢ = ∏_{j≠i} (xᵢ − xⱼ), inverted. Each difference is computed once
 /// and used for both i and j. Fails with [`Error::DuplicateX`] if two x are equal.
 fn inverted_denominators(used: &[Share]) -> Result<Vec<Scalar>, Error> {
-    let t = used.len();
-    let mut denoms = vec![Scalar::ONE; t];
-    for i in 0..t {
-        let xi = used[i].x;
-        for j in i + 1..t {
-            let diff = xi - used[j].x; // xᵢ − xⱼ
-            denoms[i] *= diff;
-            denoms[j] *= diff; // accumulates (xⱼ − xᵢ)·(−1); fixed below
+    let mut denoms = vec![Scalar::ONE; used.len()];
+    for (i, si) in used.iter().enumerate() {
+        // dᵢ is the last of `head`; the dⱼ with j > i are `tail`, in step with used[i+1..].
+        let (head, tail) = denoms.split_at_mut(i + 1);
+        let Some(di) = head.last_mut() else { continue };
+        for (dj, sj) in tail.iter_mut().zip(used.iter().skip(i + 1)) {
+            let diff = si.x - sj.x; // xᵢ − xⱼ
+            *di *= diff;
+            *dj *= diff; // accumulates (xⱼ − xᵢ)·(−1); fixed below
         }
         // dᵢ picked up (xᵢ − xⱼ)·(−1) once for every j < i.
         if i % 2 == 1 {
-            denoms[i] = -denoms[i];
+            *di = -*di;
         }
     }
     if denoms.contains(&Scalar::ZERO) {
@@ -158,16 +173,15 @@ pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial
     let t = used.len();
     let inv_denoms = inverted_denominators(used)?;
 
-    // m = M(z) = ∏ (z − xⱼ), monic of degree t, m[k] = coefficient of z^k.
-    let mut m = vec![Scalar::ZERO; t + 1];
-    m[0] = Scalar::ONE;
-    for (deg, s) in used.iter().enumerate() {
-        // Multiply the degree-`deg` polynomial m[0..=deg] by (z − x).
+    // m = M(z) = ∏ (z − xⱼ), monic of degree t, m[k] = coefficient of z^k: each factor maps the coefficients c
+    // to (0, c) − x·(c, 0).
+    let mut m: Vec<Scalar> = Vec::with_capacity(t + 1);
+    m.push(Scalar::ONE);
+    for s in used {
         let neg_x = -s.x;
-        for k in (1..=deg + 1).rev() {
-            m[k] = m[k - 1] + m[k] * neg_x;
-        }
-        m[0] *= neg_x;
+        let shifted = core::iter::once(Scalar::ZERO).chain(m.iter().copied());
+        let scaled = m.iter().map(|c| c * neg_x).chain(core::iter::once(Scalar::ZERO));
+        m = shifted.zip(scaled).map(|(a, b)| a + b).collect();
     }
 
     // Power sums Pⱼ = Σᵢ uᵢ xᵢʲ, j = 0..t−1.
@@ -188,7 +202,7 @@ pub fn interpolate(shares: &[Share], threshold: usize) -> Result<SharePolynomial
     // f_{k−1} = Σ_{j=0}^{t−k} m_{k+j} Pⱼ.
     let mut coeffs: Vec<Scalar> = Vec::with_capacity(t);
     for k in 1..=t {
-        let c = m[k..].iter().zip(power_sums.iter()).fold(Scalar::ZERO, |acc, (mk, pj)| acc + mk * pj);
+        let c = m.iter().skip(k).zip(power_sums.iter()).fold(Scalar::ZERO, |acc, (mk, pj)| acc + mk * pj);
         coeffs.push(c);
     }
     Ok(SharePolynomial { coeffs })
@@ -322,7 +336,7 @@ mod tests {
         let poly = SharePolynomial::random(5, &mut r).unwrap();
         let s = poly.share(Scalar::random(&mut r)).unwrap();
         assert!(poly.contains(&s));
-        let mut bad = s;
+        let mut bad = s.clone();
         bad.y += Scalar::ONE;
         assert!(!poly.contains(&bad));
         let other = SharePolynomial::random(5, &mut r).unwrap();
@@ -342,7 +356,7 @@ mod tests {
         assert_eq!(interpolate(&[], 2).unwrap_err(), Error::NotEnoughShares { needed: 2, got: 0 });
 
         let mut dup = shares.clone();
-        dup[3] = dup[1];
+        dup[3] = dup[1].clone();
         assert_eq!(interpolate(&dup, 4).unwrap_err(), Error::DuplicateX);
         assert_eq!(recover_secret(&dup, 4).unwrap_err(), Error::DuplicateX);
         // Same x, different y is also a duplicate.
@@ -350,7 +364,7 @@ mod tests {
         assert_eq!(interpolate(&dup, 4).unwrap_err(), Error::DuplicateX);
         // A duplicate beyond the first T shares is ignored.
         let mut tail_dup = shares.clone();
-        tail_dup.push(shares[0]);
+        tail_dup.push(shares[0].clone());
         assert!(interpolate(&tail_dup, 4).is_ok());
 
         shares[2].x = Scalar::ZERO;

@@ -81,7 +81,7 @@ fn assert_exact(acct: &Account, v: &[Opened], t: usize, s: usize) {
     let d = detect(&columns(v), t, s).unwrap();
     let (real, synthetic) = truth(v);
     assert_eq!(d, Detection::Found { real: real.clone(), synthetic });
-    let shares: Vec<Share> = real.iter().map(|&i| v[i].share).collect();
+    let shares: Vec<Share> = real.iter().map(|&i| v[i].share.clone()).collect();
     let f = interpolate(&shares, t).unwrap();
     assert_eq!(f.secret(), acct.f.secret());
     assert!(shares.iter().all(|sh| f.contains(sh)));
@@ -187,7 +187,7 @@ fn more_than_s_synthetics_does_not_panic_and_reconstruction_fails_cleanly() {
             all.sort_unstable();
             assert_eq!(all, (0..v.len()).collect::<Vec<_>>());
             // Fewer than T reals exist, so whatever was classified real cannot reconstruct f.
-            let shares: Vec<Share> = real.iter().map(|&i| v[i].share).collect();
+            let shares: Vec<Share> = real.iter().map(|&i| v[i].share.clone()).collect();
             match interpolate(&shares, t) {
                 Ok(g) => {
                     assert_ne!(g.secret(), acct.f.secret());
@@ -215,7 +215,7 @@ fn t_reals_and_extra_synthetics_still_classifies_a_partition() {
             panic!("expected a kernel");
         };
         assert_eq!(real.len() + synthetic.len(), v.len());
-        let shares: Vec<Share> = real.iter().map(|&i| v[i].share).collect();
+        let shares: Vec<Share> = real.iter().map(|&i| v[i].share.clone()).collect();
         let all_real = real.iter().all(|&i| v[i].real);
         if let Ok(g) = interpolate(&shares, t) {
             let consistent = shares.iter().all(|sh| g.contains(sh));
