@@ -5,9 +5,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::SqliteStore;
-use super::convert::{check_id, collect, id16, to_u64};
+use super::convert::{collect, id16, to_u64};
 use crate::Result;
 use crate::types::*;
+use crate::validate::check_id;
 
 pub(super) fn opened_voucher_ids(conn: &Connection, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>> {
     let mut stmt = conn.prepare_cached("SELECT voucher_id FROM opened_voucher WHERE account = ?1 AND order_id = ?2")?;

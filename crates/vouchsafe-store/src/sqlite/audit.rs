@@ -4,38 +4,25 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
-use super::convert::{check_id, collect, hash32, limit_i64, to_i64, to_u64};
-use crate::audit::{AUDIT_GENESIS, audit_hash};
+use super::convert::{collect, hash32, limit_i64, to_i64, to_u64};
+use crate::audit::{ChainVerifier, chain_record, check_entry, next_link};
 use crate::types::*;
 use crate::{Result, StoreError};
 
 pub(super) fn append_audit_tx(tx: &Transaction<'_>, e: &AuditEntry<'_>) -> Result<AuditRecord> {
-    check_id(e.actor, "audit actor must be 1..=512 bytes")?;
-    if e.action.is_empty() {
-        return Err(StoreError::InvalidArgument("audit action must not be empty"));
-    }
+    check_entry(e)?;
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (seq, prev_hash) = match last {
-        Some((s, h)) => (to_u64(s)?.checked_add(1).ok_or(StoreError::Corrupt("audit seq"))?, hash32(&h)?),
-        None => (1, AUDIT_GENESIS),
-    };
-    let hash = audit_hash(&prev_hash, seq, e.at, e.actor, e.action, e.detail);
+    let last = last.map(|(s, h)| Ok::<_, StoreError>((to_u64(s)?, hash32(&h)?))).transpose()?;
+    let (seq, prev_hash) = next_link(last)?;
+    let rec = chain_record(e, seq, prev_hash);
     tx.execute(
         "INSERT INTO audit_log (seq, at, actor, action, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![to_i64(seq)?, e.at, e.actor, e.action, e.detail, &prev_hash[..], &hash[..]],
+        params![to_i64(rec.seq)?, rec.at, rec.actor, rec.action, rec.detail, &rec.prev_hash[..], &rec.hash[..]],
     )?;
-    Ok(AuditRecord {
-        seq,
-        at: e.at,
-        actor: e.actor.to_owned(),
-        action: e.action.to_owned(),
-        detail: e.detail.to_owned(),
-        prev_hash,
-        hash,
-    })
+    Ok(rec)
 }
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AuditRecord>> {
@@ -84,22 +71,16 @@ pub(super) fn verify_audit_chain(conn: &Connection) -> Result<AuditHead> {
     let mut stmt =
         conn.prepare("SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit_log ORDER BY seq")?;
     let mut rows = stmt.query_map([], audit_row)?;
-    let mut head = AUDIT_GENESIS;
-    let mut expected = 1u64;
+    let mut chain = ChainVerifier::new();
     for row in &mut rows {
         let rec = match row? {
             Ok(rec) => rec,
             Err(StoreError::Corrupt(_)) => {
-                return Err(StoreError::AuditChainBroken { seq: expected });
+                return Err(StoreError::AuditChainBroken { seq: chain.expected() });
             }
             Err(e) => return Err(e),
         };
-        let recomputed = audit_hash(&rec.prev_hash, rec.seq, rec.at, &rec.actor, &rec.action, &rec.detail);
-        if rec.seq != expected || rec.prev_hash != head || rec.hash != recomputed {
-            return Err(StoreError::AuditChainBroken { seq: expected });
-        }
-        head = rec.hash;
-        expected += 1;
+        chain.push(&rec)?;
     }
-    Ok(AuditHead { entries: expected - 1, head })
+    Ok(chain.finish())
 }

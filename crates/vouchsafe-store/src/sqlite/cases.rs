@@ -5,8 +5,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::audit::append_audit_tx;
-use super::convert::{check_id, collect, hex, id16, to_u64};
+use super::convert::{collect, id16, to_u64};
+use crate::audit::{case_create_detail, case_status_detail};
 use crate::types::*;
+use crate::validate::{check_id, check_transition};
 use crate::{Result, StoreError};
 
 const CASE_COLUMNS: &str = "c.id, c.account, c.order_id, c.created_at, c.status, c.reviewer, c.reason,
@@ -68,7 +70,7 @@ pub(super) fn create_case(store: &SqliteStore, case: &NewCase<'_>) -> Result<Cas
         )?;
         let id = tx.last_insert_rowid();
         insert_items(tx, id, 0, case.items)?;
-        let detail = format!("case={id} order={} items={}", hex(&case.order_id), case.items.len());
+        let detail = case_create_detail(CaseId(id), &case.order_id, case.items.len());
         append_audit_tx(
             tx,
             &AuditEntry { at: case.created_at, actor: case.actor, action: "case.create", detail: &detail },
@@ -143,14 +145,12 @@ pub(super) fn set_case_status(store: &SqliteStore, case: CaseId, d: &CaseDecisio
             return Err(StoreError::NotFound("case"));
         };
         let current = CaseStatus::parse(&current).ok_or(StoreError::Corrupt("case status"))?;
-        if d.status == CaseStatus::Open || d.status == current {
-            return Err(StoreError::InvalidTransition);
-        }
+        check_transition(current, d.status)?;
         tx.execute(
             "UPDATE case_file SET status = ?1, reviewer = ?2, reason = ?3, decided_at = ?4 WHERE id = ?5",
             params![d.status.as_str(), d.reviewer, d.reason, d.at, case.0],
         )?;
-        let detail = format!("case={} status={} previous={}", case.0, d.status.as_str(), current.as_str());
+        let detail = case_status_detail(case, d.status, current);
         append_audit_tx(tx, &AuditEntry { at: d.at, actor: d.reviewer, action: "case.status", detail: &detail })?;
         Ok(())
     })

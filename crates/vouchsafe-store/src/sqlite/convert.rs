@@ -1,10 +1,7 @@
 //! Conversions between SQLite values (signed 64-bit integers, blobs) and the
-//! store's types, and argument checks shared by the job modules.
+//! store's types.
 
 use crate::{Result, StoreError};
-
-/// Upper bound on account and actor identifiers, in bytes.
-const MAX_ID_LEN: usize = 512;
 
 pub(super) fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::InvalidArgument("count out of range"))
@@ -24,22 +21,6 @@ pub(super) fn hash32(v: &[u8]) -> Result<[u8; 32]> {
 
 pub(super) fn limit_i64(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
-pub(super) fn check_id(s: &str, what: &'static str) -> Result<()> {
-    if s.is_empty() || s.len() > MAX_ID_LEN {
-        return Err(StoreError::InvalidArgument(what));
-    }
-    Ok(())
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 pub(super) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<Result<T>>>) -> Result<Vec<T>> {

@@ -7,9 +7,10 @@ use std::collections::HashSet;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
-use super::convert::{check_id, id16, limit_i64, to_i64, to_u64};
+use super::convert::{id16, limit_i64, to_i64, to_u64};
 use crate::inbox;
 use crate::types::*;
+use crate::validate::{check_accounted, check_id};
 use crate::{CachedVouchers, Result, StoreError};
 
 /// Names of the spool files of unprocessed batches: what the sweep at an
@@ -186,11 +187,7 @@ fn complete_one(
         return Ok((CompleteOutcome::AlreadyProcessed, None));
     }
     let count = to_u64(count)?;
-    let accounted =
-        results.non_matches.checked_add(results.invalid).and_then(|n| n.checked_add(results.opened.len() as u64));
-    if accounted != Some(count) {
-        return Err(StoreError::InvalidArgument("results do not account for every voucher of the batch"));
-    }
+    check_accounted(results, count)?;
 
     let mut opened_new = 0u64;
     {

@@ -10,6 +10,11 @@
 //! - `audit`: appending to and reading the hash-chained audit log;
 //! - `stats`: global totals;
 //! - `retention`: purging an expired order.
+//!
+//! What does not depend on SQLite stays out of these files, for other
+//! backends to share: the audit chain's hashing, linking, verification and
+//! entry details (`crate::audit`), argument checks (`crate::validate`), the
+//! inbox blob encoding (`crate::inbox`) and the spool (`crate::spool`).
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -4,8 +4,8 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use super::audit::append_audit_tx;
-use super::convert::hex;
 use crate::Result;
+use crate::audit::order_purge_detail;
 use crate::types::*;
 
 pub(super) fn purge_order(store: &SqliteStore, order_id: [u8; 16], at: i64) -> Result<PurgeReport> {
@@ -21,13 +21,7 @@ pub(super) fn purge_order(store: &SqliteStore, order_id: [u8; 16], at: i64) -> R
         )?;
         tx.execute("UPDATE case_file SET ad_purged = 1 WHERE order_id = ?1", params![o])?;
         let report = PurgeReport { opened_vouchers: opened as u64, states: states as u64, case_items: items as u64 };
-        let detail = format!(
-            "order={} opened_vouchers={} states={} case_items={}",
-            hex(o),
-            report.opened_vouchers,
-            report.states,
-            report.case_items
-        );
+        let detail = order_purge_detail(&order_id, &report);
         append_audit_tx(tx, &AuditEntry { at, actor: "retention", action: "order.purge", detail: &detail })?;
         Ok(report)
     })?;
