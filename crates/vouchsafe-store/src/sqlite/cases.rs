@@ -43,7 +43,9 @@ fn insert_items(tx: &Transaction<'_>, case: i64, first_pos: i64, items: &[CaseIt
     let mut pos = first_pos;
     for item in items {
         if stmt.execute(params![case, pos, &item.voucher_id[..], item.ad])? > 0 {
-            pos += 1;
+            // `first_pos` comes from the stored positions: a corrupt one near
+            // i64::MAX must not wrap around (or panic in a debug build).
+            pos = pos.checked_add(1).ok_or(StoreError::Corrupt("case item position"))?;
         }
     }
     Ok(())
