@@ -75,6 +75,14 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending
     /// migrations.
     ///
+    /// The database holds opened vouchers, account state and cases, so on
+    /// Unix a database file that does not exist yet is created empty with
+    /// mode 0600 before SQLite opens it (SQLite alone would create it with
+    /// the process umask, typically 0644); SQLite then creates the `-wal`
+    /// and `-shm` files with the database file's mode. The mode of an
+    /// existing file is left as it is. (SQLite's special names, `""`,
+    /// `":memory:"` and `file:` URIs, are passed to SQLite untouched.)
+    ///
     /// Also opens (creating if needed) the spool directory `<path>.inbox/`.
     /// If no other process has the database open, spool files that no
     /// unprocessed batch names (left by a crash before a batch's row was
@@ -83,6 +91,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let spool = Spool::open(&spool::dir_for(path))?;
+        create_private(path)?;
         let mut store = Self::init(Connection::open(path)?)?;
         let intake = Connection::open(path)?;
         migrate::configure(&intake)?;
@@ -146,6 +155,43 @@ impl SqliteStore {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// Creates the database file at `path`, empty and with mode 0600, unless it
+/// exists (then it is left as it is) or `path` is one of SQLite's special
+/// names rather than a file. SQLite gives the `-wal` and `-shm` files it
+/// creates next to a database the database file's mode.
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<()> {
+    use std::fs::{OpenOptions, Permissions};
+    use std::io::ErrorKind;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    use crate::StoreError;
+
+    let name = path.as_os_str();
+    if name.is_empty() || name == ":memory:" || name.as_encoded_bytes().starts_with(b"file:") {
+        return Ok(());
+    }
+    let io = |what: &'static str| move |e: std::io::Error| StoreError::Io { what, kind: e.kind() };
+    let file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(io("creating the database file")(e)),
+    };
+    // The umask can only have cleared bits of 0600; set exactly 0600 so the
+    // owner can write. On failure the empty file is ours to remove.
+    file.set_permissions(Permissions::from_mode(0o600)).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        io("setting the database file's mode")(e)
+    })
+}
+
+/// Elsewhere the database file is created by SQLite, with the platform's
+/// default permissions.
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 impl Store for SqliteStore {
