@@ -292,6 +292,32 @@ fn reopened_file_store_has_everything() {
 }
 
 #[test]
+fn a_database_error_keeps_sqlites_error_as_its_source() {
+    let (_d, path, s) = temp_store();
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON account_state BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let err = s.set_account_state("alice-account", ORDER_A, b"secret-state").unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    // The message says what failed, the source says why: an operator logs the whole chain.
+    assert_eq!(err.to_string(), "database error");
+    let source = std::error::Error::source(&err).expect("a source");
+    let sqlite = source.downcast_ref::<rusqlite::Error>().expect("the rusqlite error");
+    assert_eq!(sqlite.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation));
+    let mut chain = String::new();
+    let mut e: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(cur) = e {
+        chain.push_str(&format!("{cur}: "));
+        e = cur.source();
+    }
+    assert!(chain.contains("injected failure"), "{chain}");
+    // No stored or submitted values in any message of the chain.
+    assert!(!chain.contains("alice-account") && !chain.contains("secret-state"), "{chain}");
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let (_d, path, s) = temp_store();
     drop(s);
