@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database reported an error.
+    /// The database reported an error. The message only says so; SQLite's
+    /// error is the [`source`](std::error::Error::source), so log the whole
+    /// chain, not just this message.
     #[error("database error")]
     Database(#[source] rusqlite::Error),
     /// The database was written by a newer version of this software.
@@ -41,7 +43,9 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A file operation on the inbox spool failed.
+    /// A file operation on the inbox spool (or the creation of the database
+    /// file) failed. Only the operating system's error kind is kept: this
+    /// variant has no source, so the OS error code is lost.
     #[error("{what}: {kind}")]
     Io {
         /// What was being done.

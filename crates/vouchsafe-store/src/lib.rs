@@ -39,6 +39,7 @@ mod schema;
 mod spool;
 mod sqlite;
 mod types;
+mod validate;
 
 pub use audit::{AUDIT_GENESIS, audit_hash};
 pub use error::StoreError;

@@ -50,6 +50,41 @@ fn temp_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
     (dir, path, store)
 }
 
+/// Permission bits of `path` with `suffix` appended to its name (`""`, `"-wal"`, `"-shm"`).
+#[cfg(unix)]
+fn mode(path: &Path, suffix: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::fs::metadata(Path::new(&name)).unwrap_or_else(|e| panic!("{suffix}: {e}")).permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_and_its_wal_and_shm_files_are_private() {
+    let (_dir, path, s) = temp_store();
+    s.insert_batch("alice", [1; 16], &vouchers(2, 1), 10).unwrap();
+    s.set_account_state("alice", ORDER_A, b"state").unwrap();
+    // Both connections are open, so the -wal and -shm files exist.
+    for suffix in ["", "-wal", "-shm"] {
+        let m = mode(&path, suffix);
+        assert_eq!(m, 0o600, "database file{suffix} has mode {m:o}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_existing_database_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path, s) = temp_store();
+    drop(s);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    s.set_account_state("alice", ORDER_A, b"state").unwrap();
+    assert_eq!(mode(&path, ""), 0o640);
+    assert_eq!(s.account_state("alice", ORDER_A).unwrap().as_deref().map(Vec::as_slice), Some(&b"state"[..]));
+}
+
 #[test]
 fn insert_is_idempotent_per_account_and_batch_id() {
     let s = SqliteStore::open_in_memory().unwrap();
@@ -254,6 +289,32 @@ fn reopened_file_store_has_everything() {
     assert_eq!(case.items, vec![CaseItem { voucher_id: [5; 16], ad: b"ad5".to_vec() }]);
     assert_eq!(s.verify_audit_chain().unwrap(), head);
     assert_eq!(head.entries, 2);
+}
+
+#[test]
+fn a_database_error_keeps_sqlites_error_as_its_source() {
+    let (_d, path, s) = temp_store();
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER fail BEFORE INSERT ON account_state BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+    let err = s.set_account_state("alice-account", ORDER_A, b"secret-state").unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    // The message says what failed, the source says why: an operator logs the whole chain.
+    assert_eq!(err.to_string(), "database error");
+    let source = std::error::Error::source(&err).expect("a source");
+    let sqlite = source.downcast_ref::<rusqlite::Error>().expect("the rusqlite error");
+    assert_eq!(sqlite.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation));
+    let mut chain = String::new();
+    let mut e: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(cur) = e {
+        chain.push_str(&format!("{cur}: "));
+        e = cur.source();
+    }
+    assert!(chain.contains("injected failure"), "{chain}");
+    // No stored or submitted values in any message of the chain.
+    assert!(!chain.contains("alice-account") && !chain.contains("secret-state"), "{chain}");
 }
 
 #[test]
