@@ -2,29 +2,23 @@
 
 use core::fmt;
 use std::fs::{File, OpenOptions};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prost::Message as _;
 use rand::SeedableRng as _;
 use rand_core::CryptoRng;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 use vouchsafe_phash::{AssociatedData, PhashError, QualityReason, QualityVerdict};
-use vouchsafe_proto::v1 as pb;
-use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, VoucherKind as ProtoKind};
 use zeroize::Zeroizing;
 
 use crate::config::ClientConfig;
-use crate::error::{ClientError, Result, from_status, retryable_status};
+use crate::error::{ClientError, Result};
 use crate::files;
 use crate::outbox::Outbox;
 use crate::store::{self, LoadedTable};
-use crate::verify::{self, ManifestInfo, OrderSummary, TableAssembler, UpdateInfo, VerifiedManifest};
+use crate::transport::{GrpcTransport, RpcError, Transport};
+use crate::verify::{self, TableAssembler, VerifiedManifest};
 
 /// An image to scan: encoded bytes (PNG or JPEG) or a file path.
 #[derive(Clone)]
@@ -173,18 +167,6 @@ enum RngSource {
     Injected(Box<DynRng>),
 }
 
-#[derive(Clone)]
-struct Auth(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Auth {
-    fn call(&mut self, mut req: tonic::Request<()>) -> std::result::Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
-
-type Rpc = MatchingClient<InterceptedService<Channel, Auth>>;
-
 struct Active {
     loaded: Arc<LoadedTable>,
     session: ClientSession,
@@ -192,7 +174,7 @@ struct Active {
 
 struct Inner {
     config: ClientConfig,
-    rpc: Rpc,
+    transport: Box<dyn Transport>,
     active: Mutex<Option<Active>>,
     outbox: Mutex<Outbox>,
     rng: Mutex<RngSource>,
@@ -229,34 +211,8 @@ fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|_| ClientError::Task)?
-}
-
-fn manifest_info(m: pb::Manifest) -> ManifestInfo {
-    ManifestInfo {
-        params: m.params,
-        table_version: m.table_version,
-        slot_count: m.slot_count,
-        chunk_slots: m.chunk_slots,
-        root: m.root,
-        chunk_hashes: m.chunk_hashes,
-        order: m.order.map(|o| OrderSummary {
-            order_id: o.order_id,
-            service_id: o.service_id,
-            not_before: o.not_before,
-            not_after: o.not_after,
-            threshold: o.threshold,
-            synthetic_rate: o.synthetic_rate,
-            synthetic_cap: o.synthetic_cap,
-            hash_config_id: o.hash_config_id,
-        }),
-    }
 }
 
 enum SyncStep {
@@ -270,59 +226,36 @@ impl Client {
     /// table (a stored table that no longer validates is refused with an error), its order's state and the outbox.
     /// Does not touch the network (the connection is made lazily). Randomness comes from the operating system.
     pub async fn open(config: ClientConfig) -> Result<Client> {
-        Self::open_inner(config, RngSource::Os).await
+        let transport = GrpcTransport::new(&config)?;
+        Self::open_inner(config, Box::new(transport), RngSource::Os).await
     }
 
     /// Like [`Client::open`] with an injected random generator (for deterministic tests; production code uses
     /// [`Client::open`]).
     pub async fn open_with_rng(config: ClientConfig, rng: impl CryptoRng + Send + 'static) -> Result<Client> {
-        Self::open_inner(config, RngSource::Injected(Box::new(rng))).await
+        let transport = GrpcTransport::new(&config)?;
+        Self::open_inner(config, Box::new(transport), RngSource::Injected(Box::new(rng))).await
     }
 
-    async fn open_inner(config: ClientConfig, rng: RngSource) -> Result<Client> {
+    /// Like [`Client::open`] over another [`Transport`] (e.g. [`GrpcTransport::with_channel`] to an in-memory
+    /// server). `config.endpoint` and the TLS settings are then the transport's business and are not used.
+    pub async fn open_with_transport(config: ClientConfig, transport: impl Transport) -> Result<Client> {
+        Self::open_inner(config, Box::new(transport), RngSource::Os).await
+    }
+
+    /// [`Client::open_with_transport`] with an injected random generator (deterministic tests).
+    pub async fn open_with_transport_and_rng(
+        config: ClientConfig,
+        transport: impl Transport,
+        rng: impl CryptoRng + Send + 'static,
+    ) -> Result<Client> {
+        Self::open_inner(config, Box::new(transport), RngSource::Injected(Box::new(rng))).await
+    }
+
+    async fn open_inner(config: ClientConfig, transport: Box<dyn Transport>, rng: RngSource) -> Result<Client> {
         if config.max_batch == 0 {
             return Err(ClientError::Config { what: "max_batch must be at least 1" });
         }
-        let uri: Uri = config.endpoint.parse().map_err(|_| ClientError::Config { what: "endpoint is not a URI" })?;
-        let tls = match uri.scheme_str() {
-            Some("https") => Some(match &config.tls_ca_pem {
-                Some(pem) => {
-                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                        return Err(ClientError::Config { what: "tls_ca_pem holds no PEM certificate" });
-                    }
-                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
-                }
-                None => ClientTlsConfig::new().with_webpki_roots(),
-            }),
-            Some("http") => {
-                let host = uri.host().unwrap_or("");
-                if !is_loopback(host) && !config.allow_plaintext_remote {
-                    return Err(ClientError::Config {
-                        what: "plain http is only allowed to a loopback host (the token would travel in clear)",
-                    });
-                }
-                None
-            }
-            _ => return Err(ClientError::Config { what: "endpoint scheme must be http or https" }),
-        };
-        let mut value = MetadataValue::try_from(format!("Bearer {}", config.token.expose()))
-            .map_err(|_| ClientError::Config { what: "the token is not a valid header value" })?;
-        value.set_sensitive(true);
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|_| ClientError::Config { what: "endpoint is not a valid URI" })?
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout);
-        let endpoint = match tls {
-            Some(tls) => endpoint
-                .tls_config(tls)
-                .map_err(|_| ClientError::Config { what: "the TLS configuration is invalid (tls_ca_pem)" })?,
-            None => endpoint,
-        };
-        let channel = endpoint.connect_lazy();
-        let rpc = MatchingClient::with_interceptor(channel, Auth(value))
-            .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(config.max_message_bytes);
-
         let dir = config.data_dir.clone();
         let service = config.service_id.clone();
         let point_cache = config.point_cache;
@@ -358,7 +291,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
-                rpc,
+                transport,
                 active: Mutex::new(loaded),
                 outbox: Mutex::new(outbox),
                 rng: Mutex::new(rng_src),
@@ -373,16 +306,16 @@ impl Client {
     pub fn table_info(&self) -> Option<TableInfo> {
         let g = lock(&self.inner.active).ok()?;
         let a = g.as_ref()?;
-        let m = a.loaded.table.manifest();
+        let m = a.loaded.table().manifest();
         Some(TableInfo {
             epoch: m.params.epoch,
             table_version: m.table_version,
-            root: a.loaded.table.root(),
-            order_id: a.loaded.order.order_id,
-            not_before: a.loaded.order.not_before,
-            not_after: a.loaded.order.not_after,
+            root: a.loaded.table().root(),
+            order_id: *a.loaded.order().order_id(),
+            not_before: a.loaded.order().not_before(),
+            not_after: a.loaded.order().not_after(),
             slot_count: m.params.slot_count,
-            point_cache: a.loaded.table.has_point_cache(),
+            point_cache: a.loaded.table().has_point_cache(),
         })
     }
 
@@ -407,44 +340,44 @@ impl Client {
         Err(ClientError::Server { code: "NOT_FOUND" })
     }
 
-    async fn call<T, F, Fut>(&self, mut f: F) -> Result<T>
+    /// One RPC with the configured retries: transient failures are retried after the backoff.
+    async fn call<'a, T, F>(&'a self, mut f: F) -> std::result::Result<T, RpcError>
     where
-        F: FnMut(Rpc) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+        F: FnMut(&'a dyn Transport) -> crate::transport::BoxFuture<'a, std::result::Result<T, RpcError>>,
     {
         let mut attempt = 0;
         loop {
-            match f(self.inner.rpc.clone()).await {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s) if retryable_status(&s) && attempt < self.inner.config.max_retries => {
+            match f(self.inner.transport.as_ref()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retryable() && attempt < self.inner.config.max_retries => {
                     tokio::time::sleep(self.inner.config.backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(s) => return Err(from_status(&s)),
+                Err(e) => return Err(e),
             }
         }
     }
 
     async fn sync_once(&self, bytes: &mut u64) -> Result<SyncStep> {
-        let manifest = self.call(|mut c| async move { c.get_manifest(pb::GetManifestRequest {}).await }).await?;
-        *bytes += manifest.encoded_len() as u64;
-        let info = manifest_info(manifest);
+        let manifest = self.call(|t| t.get_manifest()).await?;
+        *bytes = bytes.saturating_add(manifest.wire_bytes);
+        let info = manifest.message;
         let service = self.inner.config.service_id.clone();
         let max_slots = self.inner.config.max_table_slots;
         let verified = blocking(move || verify::verify_manifest(&info, &service, max_slots)).await?;
         let now = unix_seconds(SystemTime::now());
-        if now > verified.order.not_after {
+        if now > verified.order().not_after() {
             return Err(ClientError::NoActiveOrder { reason: "the order has expired" });
         }
-        if now < verified.order.not_before {
+        if now < verified.order().not_before() {
             return Err(ClientError::NoActiveOrder { reason: "the order is not yet valid" });
         }
         let current = lock(&self.inner.active)?.as_ref().map(|a| a.loaded.clone());
-        let want = verified.manifest.table_version;
-        if let Some(cur) = current.filter(|c| c.table.params() == &verified.manifest.params) {
-            let held = cur.table.manifest().table_version;
+        let want = verified.manifest().table_version;
+        if let Some(cur) = current.filter(|c| c.table().params() == &verified.manifest().params) {
+            let held = cur.table().manifest().table_version;
             if held == want {
-                if cur.table.root() != verified.root {
+                if cur.table().root() != verified.root() {
                     return Err(ClientError::Verification {
                         reason: "the server announces another root for the version held",
                     });
@@ -456,57 +389,50 @@ impl Client {
                     reason: "the server offers an older table version than the one held (rollback)",
                 });
             }
-            let req = pb::GetUpdateRequest { from_version: held };
-            let upd = self.call(|mut c| async move { c.get_update(req).await }).await;
+            let upd = self.call(|t| t.get_update(held)).await;
             match upd {
                 Ok(u) => {
-                    *bytes += u.encoded_len() as u64;
-                    if u.to_version < want {
+                    *bytes = bytes.saturating_add(u.wire_bytes);
+                    let info = u.message;
+                    if info.to_version < want {
                         return Err(ClientError::Verification {
                             reason: "the update ends before the manifest's version",
                         });
                     }
-                    let info = UpdateInfo {
-                        from_version: u.from_version,
-                        to_version: u.to_version,
-                        update: u.update,
-                        root: u.root,
-                        chunk_hashes: u.chunk_hashes,
-                    };
-                    let order = verified.order.clone();
+                    let order = verified.order().clone();
                     let loaded = blocking(move || {
-                        let table = verify::apply_update(&cur.table, &info)?;
-                        Ok(LoadedTable { table, order })
+                        let table = verify::apply_update(cur.table(), &info)?;
+                        Ok(LoadedTable::new(table, order))
                     })
                     .await?;
                     let loaded = self.install(loaded).await?;
                     return Ok(SyncStep::Done(self.report(SyncKind::Incremental, *bytes, &loaded)));
                 }
-                // The server cannot produce an update from our version: full download.
-                Err(ClientError::NoActiveOrder { .. }) => {}
-                Err(e) => return Err(e),
+                // The server's history no longer reaches our version (NOT_FOUND): full download. "No active
+                // order" (FAILED_PRECONDITION) is another code and ends the sync like on every other call.
+                Err(RpcError::VersionNotServed) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         self.full_download(verified, bytes).await
     }
 
     async fn full_download(&self, verified: VerifiedManifest, bytes: &mut u64) -> Result<SyncStep> {
-        let version = verified.manifest.table_version;
+        let version = verified.manifest().table_version;
         let mut asm = TableAssembler::new(&verified);
         let mut attempt = 0u32;
         let timeout = self.inner.config.request_timeout;
         while let Some(first) = asm.next_missing() {
-            let req = pb::StreamTableRequest { table_version: version, first_chunk: first };
             let outcome: std::result::Result<(), StreamErr> = async {
-                let mut stream = self.inner.rpc.clone().stream_table(req).await?.into_inner();
+                let mut stream = self.inner.transport.stream_table(version, first).await?;
                 loop {
-                    let msg = tokio::time::timeout(timeout, stream.message())
+                    let msg = tokio::time::timeout(timeout, stream.next_chunk())
                         .await
-                        .map_err(|_| tonic::Status::deadline_exceeded("table stream stalled"))??;
+                        .map_err(|_| RpcError::Unavailable { code: "DEADLINE_EXCEEDED" })??;
                     let Some(msg) = msg else { return Ok(()) };
-                    *bytes += msg.encoded_len() as u64;
+                    *bytes = bytes.saturating_add(msg.wire_bytes);
                     // A chunk that fails verification refuses the whole download, with the precise reason.
-                    asm.add(msg.index, &msg.chunk).map_err(StreamErr::Verify)?;
+                    asm.add(msg.message.index, &msg.message.chunk).map_err(StreamErr::Verify)?;
                 }
             }
             .await;
@@ -515,11 +441,10 @@ impl Client {
                 // The stream ended early: resume from the first missing chunk.
                 Ok(()) => {}
                 Err(StreamErr::Verify(e)) => return Err(e),
-                Err(StreamErr::Status(s)) if s.code() == tonic::Code::NotFound => {
-                    return Ok(SyncStep::Restart);
-                }
-                Err(StreamErr::Status(s)) if retryable_status(&s) => {}
-                Err(StreamErr::Status(s)) => return Err(from_status(&s)),
+                // The version is no longer served (a reload replaced it): start again from the manifest.
+                Err(StreamErr::Rpc(RpcError::VersionNotServed)) => return Ok(SyncStep::Restart),
+                Err(StreamErr::Rpc(e)) if e.is_retryable() => {}
+                Err(StreamErr::Rpc(e)) => return Err(e.into()),
             }
             if attempt >= self.inner.config.max_retries {
                 return Err(ClientError::Unavailable { code: "table stream incomplete after retries" });
@@ -527,11 +452,11 @@ impl Client {
             tokio::time::sleep(self.inner.config.backoff(attempt)).await;
             attempt += 1;
         }
-        let order = verified.order.clone();
+        let order = verified.order().clone();
         let point_cache = self.inner.config.point_cache;
         let loaded = blocking(move || {
             let table = if point_cache { asm.finish_with_point_cache()? } else { asm.finish()? };
-            Ok(LoadedTable { table, order })
+            Ok(LoadedTable::new(table, order))
         })
         .await?;
         let loaded = self.install(loaded).await?;
@@ -539,7 +464,7 @@ impl Client {
     }
 
     fn report(&self, kind: SyncKind, bytes: u64, t: &LoadedTable) -> SyncReport {
-        let m = t.table.manifest();
+        let m = t.table().manifest();
         SyncReport { kind, bytes_received: bytes, epoch: m.params.epoch, table_version: m.table_version }
     }
 
@@ -550,7 +475,7 @@ impl Client {
             let dir = &inner.config.data_dir;
             store::save_table(dir, &loaded)?;
             let mut active = lock(&inner.active)?;
-            let same_order = active.as_ref().is_some_and(|a| a.session.state().order_id() == &loaded.order.order_id);
+            let same_order = active.as_ref().is_some_and(|a| a.session.state().order_id() == loaded.order().order_id());
             let loaded = Arc::new(loaded);
             match active.take() {
                 Some(a) if same_order => *active = Some(Active { loaded: loaded.clone(), session: a.session }),
@@ -592,7 +517,7 @@ impl Client {
     pub async fn submit(&self) -> Result<SubmitReport> {
         let _g = self.inner.submit_lock.lock().await;
         let mut report = SubmitReport::default();
-        let current = lock(&self.inner.active)?.as_ref().map(|a| a.loaded.order.order_id);
+        let current = lock(&self.inner.active)?.as_ref().map(|a| *a.loaded.order().order_id());
         if let Some(order) = current {
             let inner = self.inner.clone();
             report.discarded = blocking(move || lock(&inner.outbox)?.discard_other_orders(&order)).await?;
@@ -606,12 +531,7 @@ impl Client {
             })
             .await?;
             let Some(batch) = batch else { break };
-            let req = pb::SubmitVouchersRequest { batch_id: batch.id.to_vec(), vouchers: batch.vouchers.clone() };
-            let ack = self.call(|mut c| {
-                let req = req.clone();
-                async move { c.submit_vouchers(req).await }
-            });
-            let ack = ack.await?;
+            let ack = self.call(|t| t.submit_vouchers(batch.id, &batch.vouchers)).await?;
             if ack.batch_id != batch.id || ack.accepted as usize != batch.vouchers.len() {
                 return Err(ClientError::Verification { reason: "the acknowledgement does not match the batch" });
             }
@@ -627,13 +547,13 @@ impl Client {
 }
 
 enum StreamErr {
-    Status(tonic::Status),
+    Rpc(RpcError),
     Verify(ClientError),
 }
 
-impl From<tonic::Status> for StreamErr {
-    fn from(s: tonic::Status) -> Self {
-        StreamErr::Status(s)
+impl From<RpcError> for StreamErr {
+    fn from(e: RpcError) -> Self {
+        StreamErr::Rpc(e)
     }
 }
 
@@ -659,7 +579,7 @@ impl Inner {
             let g = lock(&self.active)?;
             let a =
                 g.as_ref().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
-            (a.loaded.order.hash_config, ())
+            (a.loaded.order().hash_config(), ())
         };
         let secs = unix_seconds(time);
         let hashed = match &image {
@@ -688,14 +608,14 @@ impl Inner {
 
         let mut g = lock(&self.active)?;
         let a = g.as_mut().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
-        if a.loaded.order.hash_config != cfg {
+        if a.loaded.order().hash_config() != cfg {
             return Err(ClientError::NoActiveOrder { reason: "the order changed during the scan; scan again" });
         }
-        if !a.loaded.order.is_active_at(secs) {
+        if !a.loaded.order().is_active_at(secs) {
             return Err(ClientError::NoActiveOrder { reason: "the time is outside the order's validity window" });
         }
         let before = a.session.state().clone();
-        let table = &a.loaded.table;
+        let table = a.loaded.table();
         let made = {
             let mut rng = lock(&self.rng)?;
             with_rng_src(&mut rng, |r| match &prepared {
@@ -714,7 +634,7 @@ impl Inner {
             (ProtoKind::Null, Prepared::Null(r)) => (VoucherKind::Null, Some(*r)),
             (ProtoKind::Null, Prepared::Voucher { .. }) => (VoucherKind::Null, Some(NullReason::RepeatedImage)),
         };
-        let order_id = a.loaded.order.order_id;
+        let order_id = *a.loaded.order().order_id();
         let epoch = table.params().epoch;
         let encoded = made.voucher.encode();
         drop(g);

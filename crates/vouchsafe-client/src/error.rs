@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use crate::transport::RpcError;
+
 /// Everything that can go wrong in the client library.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -43,8 +45,8 @@ pub enum ClientError {
         /// rustls's description, e.g. `invalid peer certificate: UnknownIssuer`.
         reason: String,
     },
-    /// The server answered with a status this client does not expect from that call (INTERNAL, NOT_FOUND after
-    /// retries, OUT_OF_RANGE, UNIMPLEMENTED, ...).
+    /// The server answered with a status this client does not expect from that call (INTERNAL, NOT_FOUND when the
+    /// table version kept disappearing during a download, OUT_OF_RANGE, UNIMPLEMENTED, ...).
     Server {
         /// The gRPC status code name.
         code: &'static str,
@@ -143,81 +145,21 @@ impl ClientError {
 /// Result alias of the client library.
 pub type Result<T, E = ClientError> = core::result::Result<T, E>;
 
-/// The stable name of a gRPC code (no status message: server messages are not trusted to be secret-free here).
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
-/// Whether a status is worth retrying with backoff.
-pub(crate) fn retryable(code: tonic::Code) -> bool {
-    matches!(
-        code,
-        tonic::Code::Unavailable
-            | tonic::Code::DeadlineExceeded
-            | tonic::Code::ResourceExhausted
-            | tonic::Code::Aborted
-            | tonic::Code::Cancelled
-            | tonic::Code::Unknown
-    )
-}
-
-/// Whether a failed call is worth retrying with backoff: a retryable code and not a TLS failure.
-pub(crate) fn retryable_status(status: &tonic::Status) -> bool {
-    retryable(status.code()) && tls_failure(status).is_none()
-}
-
-/// A TLS failure while connecting, as rustls reports it: an `io::Error` of kind `InvalidData` in the status's
-/// source chain (only local transport errors have a source; a server's status never does).
-fn tls_failure(status: &tonic::Status) -> Option<String> {
-    if status.code() != tonic::Code::Unavailable {
-        return None;
-    }
-    let mut next = std::error::Error::source(status);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
-            return Some(io.to_string());
+/// A failed RPC (after retries, for retryable ones) as the caller sees it.
+impl From<RpcError> for ClientError {
+    fn from(e: RpcError) -> Self {
+        match e {
+            RpcError::Unauthenticated => ClientError::Unauthenticated,
+            RpcError::PermissionDenied => ClientError::PermissionDenied,
+            RpcError::NoActiveOrder => {
+                ClientError::NoActiveOrder { reason: "the server has no active detection order" }
+            }
+            RpcError::VersionNotServed => ClientError::Server { code: "NOT_FOUND" },
+            RpcError::InvalidArgument => ClientError::InvalidArgument,
+            RpcError::ResourceExhausted => ClientError::ResourceExhausted,
+            RpcError::Unavailable { code } => ClientError::Unavailable { code },
+            RpcError::Tls { reason } => ClientError::Tls { reason },
+            RpcError::Server { code } => ClientError::Server { code },
         }
-        next = e.source();
-    }
-    None
-}
-
-/// Maps a status to the error the caller sees (after retries, for retryable ones).
-pub(crate) fn from_status(status: &tonic::Status) -> ClientError {
-    use tonic::Code;
-    if let Some(reason) = tls_failure(status) {
-        return ClientError::Tls { reason };
-    }
-    match status.code() {
-        Code::Unauthenticated => ClientError::Unauthenticated,
-        Code::PermissionDenied => ClientError::PermissionDenied,
-        Code::FailedPrecondition => ClientError::NoActiveOrder { reason: "the server has no active detection order" },
-        Code::InvalidArgument => ClientError::InvalidArgument,
-        Code::ResourceExhausted => ClientError::ResourceExhausted,
-        c @ (Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::Unknown) => {
-            ClientError::Unavailable { code: code_name(c) }
-        }
-        c => ClientError::Server { code: code_name(c) },
     }
 }

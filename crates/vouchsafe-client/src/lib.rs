@@ -7,6 +7,8 @@
 //! * [`Client::open`] → [`Client::sync`] (verified table, [`SyncReport`]) → [`Client::scan`] ([`ScanOutcome`]) →
 //!   [`Client::submit`] ([`SubmitReport`]).
 //! * [`verify`]: the network-free verification of manifests, chunks and updates that `sync` is built on.
+//! * [`transport`]: the four RPCs behind a trait; [`transport::GrpcTransport`] (tonic) is the default, and
+//!   [`Client::open_with_transport`] takes another one.
 //! * Everything on disk (table, per-order state, outbox) is versioned, checksummed, written atomically and fsynced.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +19,7 @@ mod error;
 mod files;
 mod outbox;
 pub mod store;
+pub mod transport;
 pub mod verify;
 
 pub use client::{Client, Image, NullReason, ScanOutcome, SubmitReport, SyncKind, SyncReport, TableInfo, VoucherKind};

@@ -12,7 +12,7 @@ use vouchsafe_protocol::table::{ClientTable, TableManifest};
 
 use crate::error::{ClientError, Result};
 use crate::files;
-use crate::verify::{OrderSummary, VerifiedOrder, check_order};
+use crate::verify::{OrderSummary, VerifiedManifest, VerifiedOrder, check_order};
 
 const TABLE_MAGIC: &[u8; 8] = b"VSCTABLE";
 const TABLE_FORMAT: u16 = 1;
@@ -20,13 +20,39 @@ const STATE_MAGIC: &[u8; 8] = b"VSCSTATE";
 const STATE_FORMAT: u16 = 1;
 const TABLE_FILE: &str = "table.bin";
 
-/// A verified table together with the order it serves.
+/// A verified table together with the order it serves. Made by [`load_table`] (revalidated from disk),
+/// [`LoadedTable::from_verified`], or the client's sync once the table verified.
 #[derive(Debug)]
 pub struct LoadedTable {
+    table: ClientTable,
+    order: VerifiedOrder,
+}
+
+impl LoadedTable {
+    /// A table the caller validated ([`crate::verify::assemble_table`], [`crate::verify::apply_update`]) with the
+    /// order of the manifest it verified against. Refused if the table's root is not the manifest's.
+    pub fn from_verified(table: ClientTable, verified: &VerifiedManifest) -> Result<Self> {
+        if table.root() != verified.root() {
+            return Err(ClientError::Verification { reason: "the table's root differs from the verified manifest's" });
+        }
+        Ok(LoadedTable { table, order: verified.order().clone() })
+    }
+
+    /// The client's own: a table validated by `verify` (its root checked against what the server announced) and
+    /// the order of the verified manifest it belongs to.
+    pub(crate) fn new(table: ClientTable, order: VerifiedOrder) -> Self {
+        LoadedTable { table, order }
+    }
+
     /// The validated table.
-    pub table: ClientTable,
+    pub fn table(&self) -> &ClientTable {
+        &self.table
+    }
+
     /// The order it serves.
-    pub order: VerifiedOrder,
+    pub fn order(&self) -> &VerifiedOrder {
+        &self.order
+    }
 }
 
 fn state_name(order_id: &[u8; 16]) -> String {
@@ -64,13 +90,15 @@ pub fn load_state(dir: &Path, order_id: &[u8; 16]) -> Result<Option<ClientState>
 }
 
 fn encode_order(o: &VerifiedOrder, out: &mut Vec<u8>) {
-    out.extend_from_slice(&o.order_id);
-    out.extend_from_slice(&o.not_before.to_le_bytes());
-    out.extend_from_slice(&o.not_after.to_le_bytes());
-    out.extend_from_slice(&o.hash_config.id().to_le_bytes());
-    let sid = o.service_id.as_bytes();
-    out.extend_from_slice(&(sid.len().min(u16::MAX as usize) as u16).to_le_bytes());
-    out.extend_from_slice(&sid[..sid.len().min(u16::MAX as usize)]);
+    out.extend_from_slice(o.order_id());
+    out.extend_from_slice(&o.not_before().to_le_bytes());
+    out.extend_from_slice(&o.not_after().to_le_bytes());
+    out.extend_from_slice(&o.hash_config().id().to_le_bytes());
+    // At most u16::MAX bytes of the service id (the length prefix's range); a longer one is cut, not a panic.
+    let sid = o.service_id().as_bytes();
+    let sid = sid.get(..usize::from(u16::MAX)).unwrap_or(sid);
+    out.extend_from_slice(&u16::try_from(sid.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(sid);
 }
 
 /// Writes the verified table (atomic, fsynced).
@@ -153,7 +181,7 @@ pub fn load_table(dir: &Path, service_id: &str, point_cache: bool) -> Result<Opt
 
 /// Makes sure a state exists for the table's order: loads it, or creates and persists a fresh one.
 pub fn ensure_state<R: rand_core::CryptoRng + ?Sized>(dir: &Path, t: &LoadedTable, rng: &mut R) -> Result<ClientState> {
-    if let Some(s) = load_state(dir, &t.order.order_id)? {
+    if let Some(s) = load_state(dir, t.order.order_id())? {
         return Ok(s);
     }
     let s = ClientState::new(t.table.params(), rng);

@@ -66,37 +66,72 @@ pub struct UpdateInfo {
     pub chunk_hashes: Vec<Vec<u8>>,
 }
 
-/// The order a verified table serves, in checked, fixed-size form.
+/// The order a verified table serves, in checked, fixed-size form. Only [`check_order`] (and so
+/// [`verify_manifest`]) makes one: holding a `VerifiedOrder` means the checks passed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedOrder {
-    /// Order id.
-    pub order_id: [u8; 16],
-    /// Service id (equal to the configured one).
-    pub service_id: String,
-    /// Start of validity, Unix seconds.
-    pub not_before: i64,
-    /// End of validity, Unix seconds.
-    pub not_after: i64,
-    /// The hash configuration the order prescribes.
-    pub hash_config: HashConfig,
+    order_id: [u8; 16],
+    service_id: String,
+    not_before: i64,
+    not_after: i64,
+    hash_config: HashConfig,
 }
 
 impl VerifiedOrder {
+    /// Order id.
+    pub fn order_id(&self) -> &[u8; 16] {
+        &self.order_id
+    }
+
+    /// Service id (equal to the configured one).
+    pub fn service_id(&self) -> &str {
+        &self.service_id
+    }
+
+    /// Start of validity, Unix seconds.
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
+    /// End of validity, Unix seconds.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// The hash configuration the order prescribes.
+    pub fn hash_config(&self) -> HashConfig {
+        self.hash_config
+    }
+
     /// Whether `unix_seconds` is inside the validity window (both ends inclusive).
     pub fn is_active_at(&self, unix_seconds: i64) -> bool {
         self.not_before <= unix_seconds && unix_seconds <= self.not_after
     }
 }
 
-/// A manifest whose internal consistency and root were checked.
+/// A manifest whose internal consistency and root were checked. Only [`verify_manifest`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedManifest {
+    manifest: TableManifest,
+    root: [u8; 32],
+    order: VerifiedOrder,
+}
+
+impl VerifiedManifest {
     /// The protocol manifest.
-    pub manifest: TableManifest,
+    pub fn manifest(&self) -> &TableManifest {
+        &self.manifest
+    }
+
     /// Its root (equal to the announced root).
-    pub root: [u8; 32],
+    pub fn root(&self) -> [u8; 32] {
+        self.root
+    }
+
     /// The order it serves.
-    pub order: VerifiedOrder,
+    pub fn order(&self) -> &VerifiedOrder {
+        &self.order
+    }
 }
 
 fn fail(reason: &'static str) -> ClientError {

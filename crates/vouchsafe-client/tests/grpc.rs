@@ -1,5 +1,5 @@
-//! The client over real gRPC on 127.0.0.1:0 against a minimal in-test Matching server built on the protocol crate
-//! (the real server crate is tested end to end by the CLI integration tests).
+//! The client over real gRPC (tonic on both sides, HTTP/2 over an in-memory pipe: no port) against a minimal
+//! in-test Matching server built on the protocol crate. The real server is tested in `e2e_server.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use tokio_stream::Stream;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
+use vouchsafe_client::transport::GrpcTransport;
 use vouchsafe_client::{BearerToken, Client, ClientConfig, ClientError, NullReason, SyncKind, VoucherKind};
 use vouchsafe_proto::v1 as pb;
 use vouchsafe_proto::v1::matching_server::{Matching, MatchingServer};
@@ -28,7 +30,7 @@ struct Shared {
     /// batch id -> vouchers stored.
     batches: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     submit_calls: Vec<Vec<u8>>,
-    /// Previous table versions' manifests are not kept: GetUpdate answers FAILED_PRECONDITION unless set.
+    /// Previous table versions' manifests are not kept: GetUpdate answers NOT_FOUND unless set.
     update_from: Option<(u64, vouchsafe_protocol::table::TableUpdate)>,
 }
 
@@ -119,7 +121,7 @@ impl Matching for Fake {
                     chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
                 }))
             }
-            _ => Err(Status::failed_precondition("no update from there")),
+            _ => Err(Status::not_found("no update from there")),
         }
     }
 
@@ -141,21 +143,19 @@ impl Matching for Fake {
     }
 }
 
-async fn serve(fake: Fake) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(MatchingServer::new(fake))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
-    format!("http://{addr}")
+/// The fake served in memory; every client opened on the returned channel talks to it.
+fn serve(fake: Fake) -> Channel {
+    in_memory(tonic::transport::Server::builder().add_service(MatchingServer::new(fake)))
 }
 
-fn config(endpoint: &str, dir: &std::path::Path, token: &str) -> ClientConfig {
-    let mut c = ClientConfig::new(endpoint, BearerToken::new(token), dir, SERVICE);
+/// A client of the in-memory server (the tonic transport over `channel`).
+async fn open(channel: &Channel, config: ClientConfig) -> vouchsafe_client::Result<Client> {
+    let transport = GrpcTransport::with_channel(channel.clone(), &config)?;
+    Client::open_with_transport(config, transport).await
+}
+
+fn config(_: &Channel, dir: &std::path::Path, token: &str) -> ClientConfig {
+    let mut c = ClientConfig::new("http://in-memory.invalid", BearerToken::new(token), dir, SERVICE);
     c.max_retries = 0;
     c.max_batch = 2;
     c.backoff_initial = Duration::from_millis(10);
@@ -177,17 +177,19 @@ async fn sync_scan_submit_and_crash_recovery() {
     let opener = opener_of(&table);
     let fake = Fake::default();
     fake.s.lock().unwrap().table = Some(table);
-    let endpoint = serve(fake.clone()).await;
+    let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
 
     // A wrong token is refused with a precise error.
     {
-        let bad = Client::open(config(&endpoint, &dir.path().join("other"), "wrong")).await.unwrap();
+        let bad = open(&endpoint, config(&endpoint, &dir.path().join("other"), "wrong")).await.unwrap();
         assert!(matches!(bad.sync().await, Err(ClientError::Unauthenticated)));
         assert!(!format!("{bad:?}").contains("wrong"));
     }
 
-    let client = Client::open_with_rng(config(&endpoint, dir.path(), TOKEN), rng(1)).await.unwrap();
+    let cfg = config(&endpoint, dir.path(), TOKEN);
+    let transport = GrpcTransport::with_channel(endpoint.clone(), &cfg).unwrap();
+    let client = Client::open_with_transport_and_rng(cfg, transport, rng(1)).await.unwrap();
     assert!(!format!("{client:?}").contains(TOKEN));
     // Nothing is scanned before a verified table is held.
     assert!(matches!(
@@ -195,7 +197,7 @@ async fn sync_scan_submit_and_crash_recovery() {
         Err(ClientError::NoActiveOrder { .. })
     ));
     // A second instance on the same directory is refused.
-    assert!(matches!(Client::open(config(&endpoint, dir.path(), TOKEN)).await, Err(ClientError::DataDirLocked)));
+    assert!(matches!(open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await, Err(ClientError::DataDirLocked)));
 
     let r = client.sync().await.unwrap();
     assert_eq!(r.kind, SyncKind::Full);
@@ -228,7 +230,7 @@ async fn sync_scan_submit_and_crash_recovery() {
 
     // Crash: drop the client, reopen from the data directory (table revalidated, state and outbox reloaded).
     drop(client);
-    let client = Client::open(config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.outbox_len(), 7);
     assert_eq!(client.table_info().unwrap().table_version, 1);
     // The state survived: the image is still known, so it gets a null voucher.
@@ -261,9 +263,9 @@ async fn sync_scan_submit_and_crash_recovery() {
 async fn incremental_update_new_epoch_and_tampered_chunk() {
     let fake = Fake::default();
     fake.s.lock().unwrap().table = Some(build_table(1, vec![], 21));
-    let endpoint = serve(fake.clone()).await;
+    let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
-    let client = Client::open(config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
 
     // Version 2 of the same epoch: an incremental update.
@@ -276,7 +278,7 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
     let r = client.sync().await.unwrap();
     assert_eq!((r.kind, r.table_version), (SyncKind::Incremental, 2));
 
-    // Version 3 without an update from 2: FAILED_PRECONDITION -> full download.
+    // Version 3 without an update from 2: NOT_FOUND -> full download.
     {
         let mut s = fake.s.lock().unwrap();
         let t = s.table.as_mut().unwrap();
@@ -304,7 +306,7 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
 
     // Restart: the stored table is reloaded and revalidated.
     drop(client);
-    let client = Client::open(config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.table_info().unwrap().epoch, 2);
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::UpToDate);
 }
@@ -318,7 +320,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     let opener = opener_of(&table);
     let fake = Fake::default();
     fake.s.lock().unwrap().table = Some(table);
-    let endpoint = serve(fake.clone()).await;
+    let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
     let cached = |on: bool| {
         let mut c = config(&endpoint, dir.path(), TOKEN);
@@ -326,7 +328,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
         c
     };
 
-    let client = Client::open(cached(true)).await.unwrap();
+    let client = open(&endpoint, cached(true)).await.unwrap();
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
     assert!(client.table_info().unwrap().point_cache);
     {
@@ -339,7 +341,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     assert!(client.table_info().unwrap().point_cache);
 
     drop(client);
-    let client = Client::open(cached(true)).await.unwrap();
+    let client = open(&endpoint, cached(true)).await.unwrap();
     assert!(client.table_info().unwrap().point_cache);
     let now = SystemTime::now();
     for (i, img) in images.iter().enumerate() {
@@ -348,7 +350,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     client.submit().await.unwrap();
     drop(client);
     // The same directory opened without the option holds the table compressed.
-    assert!(!Client::open(cached(false)).await.unwrap().table_info().unwrap().point_cache);
+    assert!(!open(&endpoint, cached(false)).await.unwrap().table_info().unwrap().point_cache);
 
     // Images 0 (initial table) and 1 (added by the update) open; image 2 does not.
     let s = fake.s.lock().unwrap();

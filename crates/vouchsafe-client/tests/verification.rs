@@ -22,13 +22,13 @@ fn honest_table_verifies_and_assembles() {
     let t = build_table(1, vec![], 1);
     let info = manifest_info(&t.manifest());
     let v = verify_manifest(&info, SERVICE, 1 << 20).unwrap();
-    assert_eq!(v.root, t.manifest().root());
+    assert_eq!(v.root(), t.manifest().root());
     // Chunks in reverse order are fine.
     let mut cs = chunks(&t);
     cs.reverse();
     let table = assemble_table(&v, cs).unwrap();
     assert_eq!(table.slots(), t.slots());
-    assert_eq!(table.root(), v.root);
+    assert_eq!(table.root(), v.root());
 }
 
 #[test]
@@ -238,14 +238,19 @@ fn table_file_round_trip_and_corruption() {
     let t = build_table(1, vec![], 8);
     let v = verify_manifest(&manifest_info(&t.manifest()), SERVICE, 1 << 20).unwrap();
     let table = assemble_table(&v, chunks(&t)).unwrap();
-    let loaded = store::LoadedTable { table, order: v.order.clone() };
+    // A table of another manifest is not accepted as verified against this one.
+    let other = build_table(1, vec![], 9);
+    let ov = verify_manifest(&manifest_info(&other.manifest()), SERVICE, 1 << 20).unwrap();
+    let other_table = assemble_table(&ov, chunks(&other)).unwrap();
+    assert!(matches!(store::LoadedTable::from_verified(other_table, &v), Err(ClientError::Verification { .. })));
+    let loaded = store::LoadedTable::from_verified(table, &v).unwrap();
     store::save_table(d.path(), &loaded).unwrap();
     let back = store::load_table(d.path(), SERVICE, false).unwrap().unwrap();
-    assert_eq!(back.table.root(), loaded.table.root());
-    assert!(!back.table.has_point_cache());
+    assert_eq!(back.table().root(), loaded.table().root());
+    assert!(!back.table().has_point_cache());
     let cached = store::load_table(d.path(), SERVICE, true).unwrap().unwrap();
-    assert_eq!((cached.table.root(), cached.table.has_point_cache()), (loaded.table.root(), true));
-    assert_eq!(back.order, loaded.order);
+    assert_eq!((cached.table().root(), cached.table().has_point_cache()), (loaded.table().root(), true));
+    assert_eq!(back.order(), loaded.order());
     // Configured for another service: the stored table is refused.
     assert!(store::load_table(d.path(), "other", false).is_err());
     let path = store::table_path(d.path());

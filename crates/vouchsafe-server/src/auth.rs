@@ -1,14 +1,57 @@
 //! Bearer-token authentication. Tokens are kept only as SHA-256 digests and compared in constant time against
 //! every known digest (no early exit), so neither timing nor memory reveals a token.
+//!
+//! The token type lives here, and this module depends on nothing else in the crate but the error type: the
+//! configuration holds [`BearerToken`]s and hands them to [`Authenticator::new`], never the other way round.
 
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
+use zeroize::Zeroizing;
 
-use crate::config::AccountConfig;
 use crate::error::{Result, ServerError};
 
+/// A secret bearer token: zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(Zeroizing<String>);
+
+impl BearerToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        BearerToken(Zeroizing::new(token.into()))
+    }
+    /// The secret value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The token's domain-separated SHA-256 digest: what the server keeps and compares.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        digest(&self.0)
+    }
+}
+
+impl fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
+}
+
+impl Serialize for BearerToken {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BearerToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(BearerToken(Zeroizing::new(String::deserialize(d)?)))
+    }
+}
+
 /// SHA-256 of a token (domain-separated).
-pub(crate) fn digest(token: &str) -> [u8; 32] {
+fn digest(token: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"vouchsafe-server/v1/bearer-token");
     h.update(token.as_bytes());
@@ -34,11 +77,12 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    pub(crate) fn new(accounts: &[AccountConfig]) -> Self {
+    /// The token table of `(token, account id, excluded)` entries.
+    pub(crate) fn new<'a>(accounts: impl IntoIterator<Item = (&'a BearerToken, &'a str, bool)>) -> Self {
         Authenticator {
             entries: accounts
-                .iter()
-                .map(|a| (digest(a.token.expose()), Account { id: a.account.clone(), excluded: a.excluded }))
+                .into_iter()
+                .map(|(token, id, excluded)| (token.digest(), Account { id: id.to_owned(), excluded }))
                 .collect(),
         }
     }
@@ -70,13 +114,16 @@ impl Authenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BearerToken;
 
     fn auth() -> Authenticator {
-        Authenticator::new(&[
-            AccountConfig { token: BearerToken::new("token-of-alice-0000"), account: "alice".into(), excluded: false },
-            AccountConfig { token: BearerToken::new("token-of-bob-000000"), account: "bob".into(), excluded: true },
-        ])
+        let (alice, bob) = (BearerToken::new("token-of-alice-0000"), BearerToken::new("token-of-bob-000000"));
+        Authenticator::new([(&alice, "alice", false), (&bob, "bob", true)])
+    }
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let dbg = format!("{:?}", BearerToken::new("token-of-alice-0000"));
+        assert!(!dbg.contains("token-of-alice") && dbg.contains("<redacted>"), "{dbg}");
     }
 
     #[test]

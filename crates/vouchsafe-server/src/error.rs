@@ -123,3 +123,52 @@ impl ServerError {
         ServerError::Config { key: key.into(), reason: reason.into() }
     }
 }
+
+/// Displays an error with its whole `source()` chain, `outer: inner: innermost`, for the log: an operator needs
+/// "store: database error: disk I/O error", not "store: database error". A source whose message the text so far
+/// already ends with (an enum that formats its source into its own message) is not repeated. The chain holds only
+/// what the errors themselves print, and none of this crate's errors (nor the store's) print secrets.
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            let m = e.to_string();
+            if !m.is_empty() && !text.ends_with(&m) {
+                text.push_str(": ");
+                text.push_str(&m);
+            }
+            next = e.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+impl std::fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk I/O error")]
+    struct Disk;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error")]
+    struct Db(#[source] Disk);
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        let io = ServerError::Io { what: "table file", path: "/x".into(), source: std::io::Error::other(Db(Disk)) };
+        // io::Error::new(.., e) displays e and has e as its source: "database error" is not repeated.
+        assert_eq!(ErrorChain(&io).to_string(), "table file /x: database error: disk I/O error");
+    }
+}

@@ -10,25 +10,35 @@ use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_server::Matching;
 use vouchsafe_protocol::table::TableManifest;
 
-use crate::error::ServerError;
+use crate::error::{ErrorChain, ServerError};
 use crate::service::Shared;
 
 pub(crate) use vouchsafe_proto::v1::matching_server::MatchingServer;
 
-/// Maps a server error to a gRPC status. The only place that does. Internal failures are logged here and reach
-/// the client as a bare INTERNAL without details.
+/// Maps a server error to a gRPC status. The only place that does. Internal failures are logged here, with their
+/// whole source chain, and reach the client as a bare INTERNAL without details.
+///
+/// Every code names one thing the client can act on, so no client ever has to read a message:
+/// * FAILED_PRECONDITION means only "no detection order is active" (the system is not in the state the call needs,
+///   and retrying will not help until it is): the client stops scanning and sends attachments as usual.
+/// * NOT_FOUND means "the table version you named is not served": from StreamTable (fetch the manifest again) and
+///   from GetUpdate, where the entity that does not exist is the update from that base version (the history no
+///   longer reaches it): the client downloads the table in full. Before, GetUpdate answered FAILED_PRECONDITION and
+///   a client could not tell "resync fully" from "no order". OUT_OF_RANGE was the other candidate, but tonic itself
+///   reports an over-limit message as OUT_OF_RANGE, and StreamTable uses it for a bad `first_chunk`; a code that
+///   only this server emits, for only this reason, is one a client can trust.
 pub(crate) fn to_status(e: ServerError) -> Status {
     match e {
         ServerError::Unauthenticated => Status::unauthenticated(e.to_string()),
         ServerError::PermissionDenied => Status::permission_denied(e.to_string()),
-        ServerError::OrderNotActive | ServerError::UpdateUnavailable { .. } => {
-            Status::failed_precondition(e.to_string())
-        }
+        ServerError::OrderNotActive => Status::failed_precondition(e.to_string()),
         ServerError::InvalidRequest(_) | ServerError::MalformedVoucher { .. } | ServerError::VersionAhead { .. } => {
             Status::invalid_argument(e.to_string())
         }
         ServerError::BatchTooLarge { .. } | ServerError::RateLimited => Status::resource_exhausted(e.to_string()),
-        ServerError::TableVersionNotServed { .. } => Status::not_found(e.to_string()),
+        ServerError::TableVersionNotServed { .. } | ServerError::UpdateUnavailable { .. } => {
+            Status::not_found(e.to_string())
+        }
         ServerError::ChunkOutOfRange { .. } => Status::out_of_range(e.to_string()),
         ServerError::Config { .. }
         | ServerError::Io { .. }
@@ -38,7 +48,7 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         | ServerError::Store(_)
         | ServerError::Transport(_)
         | ServerError::Internal(_) => {
-            tracing::error!(error = %e, "request failed");
+            tracing::error!(error = %ErrorChain(&e), "request failed");
             Status::internal("internal error")
         }
     }
@@ -118,5 +128,57 @@ impl Matching for MatchingService {
         let auth = auth.as_ref().map(|v| v.as_slice());
         let ack = self.shared.submit(auth, &r.batch_id, r.vouchers).await.map_err(to_status)?;
         Ok(Response::new(v1::SubmitAck { batch_id: ack.batch_id.to_vec(), accepted: ack.accepted }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk I/O error")]
+    struct Disk;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database error")]
+    struct Db(#[source] Disk);
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An internal failure reaches the client as a bare INTERNAL, and the log line has the whole cause.
+    #[test]
+    fn internal_errors_are_logged_with_their_source_chain() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let status = tracing::subscriber::with_default(subscriber, || {
+            to_status(ServerError::Io {
+                what: "inbox spool",
+                path: "/var/lib/vouchsafe/spool".into(),
+                source: std::io::Error::other(Db(Disk)),
+            })
+        });
+        assert_eq!((status.code(), status.message()), (tonic::Code::Internal, "internal error"));
+        let log = String::from_utf8(out.0.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default();
+        assert!(log.contains("inbox spool /var/lib/vouchsafe/spool: database error: disk I/O error"), "{log}");
+    }
+
+    #[test]
+    fn no_order_and_no_update_have_distinct_codes() {
+        assert_eq!(to_status(ServerError::OrderNotActive).code(), tonic::Code::FailedPrecondition);
+        assert_eq!(to_status(ServerError::UpdateUnavailable { from: 1, current: 3 }).code(), tonic::Code::NotFound);
     }
 }

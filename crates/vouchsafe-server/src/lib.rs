@@ -23,45 +23,24 @@ mod error;
 mod grpc;
 mod handoff;
 mod ratelimit;
+mod server;
 mod service;
 mod table;
 mod worker;
+mod worker_loop;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, ServerTlsConfig};
-use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use config::{
     AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig, TlsConfig,
     WorkerConfig, unix_now,
 };
-pub use error::{Result, ServerError};
+pub use error::{ErrorChain, Result, ServerError};
+pub use server::{RunningServer, serve, start};
 pub use table::{TableReload, append_update, build_table, check_table_matches, load_table, read_updates, save_table};
 pub use worker::{AUDIT_ACTOR, ProcessReport, SecondHashFailure, process_pending, second_hash_check};
-
-use grpc::{MatchingServer, MatchingService};
-use service::Shared;
-use table::ServedTable;
-
-/// HTTP/2 receive window per stream: a whole 256-voucher batch (about 1.25 MB) fits, so a submission is not
-/// throttled by window updates.
-const STREAM_WINDOW_BYTES: u32 = 4 << 20;
-/// HTTP/2 receive window per connection (several batches in flight on one connection).
-const CONNECTION_WINDOW_BYTES: u32 = 8 << 20;
-/// TCP keepalive idle time on accepted connections.
-const TCP_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(60);
-/// HTTP/2 PING interval on idle connections, and how long to wait for the answer before closing.
-const HTTP2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
-const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Installs a `tracing` subscriber writing to stderr (JSON lines if `json`), filtered by `RUST_LOG` (default
 /// `info`). The server never logs tokens, keys, shares, voucher contents or associated data.
@@ -135,245 +114,4 @@ pub async fn wait_for_termination(server: &RunningServer) {
     #[cfg(not(unix))]
     let _ = server;
     term.await;
-}
-
-async fn reload(shared: &Arc<Shared>) -> Result<TableReload> {
-    let s = Arc::clone(shared);
-    tokio::task::spawn_blocking(move || s.reload_table())
-        .await
-        .map_err(|_| ServerError::Internal("table reload panicked"))?
-}
-
-fn log_reload(r: &Result<TableReload>) {
-    match r {
-        Ok(r) if r.changed => tracing::info!(
-            from_version = r.from_version,
-            to_version = r.to_version,
-            indicators = r.indicators,
-            "table reloaded"
-        ),
-        Ok(r) => tracing::info!(table_version = r.to_version, "table reload: the files hold the served version"),
-        Err(e) => tracing::error!(error = %e, "table reload failed; the served table is unchanged"),
-    }
-}
-
-/// Binds `config.listen` and runs the server until `shutdown` resolves; then stops accepting, finishes in-flight
-/// requests, lets the worker finish its current batch, and returns.
-pub async fn serve(
-    config: ServerConfig,
-    table: ServerTable,
-    store: Arc<dyn Store>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let tls = load_tls(&config)?;
-    let listener = bind(config.listen).await?;
-    run(prepare(config, table, store)?, listener, tls, shutdown).await
-}
-
-/// Reads the configured TLS certificate and key and checks that they make a usable server configuration, so that
-/// a bad file stops the start instead of failing every handshake.
-fn load_tls(config: &ServerConfig) -> Result<Option<ServerTlsConfig>> {
-    let Some(t) = &config.tls else { return Ok(None) };
-    let read = |what: &'static str, path: &std::path::Path| {
-        std::fs::read(path).map(zeroize::Zeroizing::new).map_err(|source| ServerError::Io {
-            what,
-            path: path.to_owned(),
-            source,
-        })
-    };
-    let cert = read("TLS certificate", &t.cert)?;
-    let key = read("TLS key", &t.key)?;
-    let tls = ServerTlsConfig::new().identity(Identity::from_pem(&*cert, &*key));
-    tonic::transport::Server::builder()
-        .tls_config(tls.clone())
-        .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
-    Ok(Some(tls))
-}
-
-async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Io {
-        what: "listen address",
-        path: addr.to_string().into(),
-        source,
-    })
-}
-
-fn prepare(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<Arc<Shared>> {
-    config.validate()?;
-    check_table_matches(&config, &table)?;
-    let history = match &config.table_updates {
-        Some(p) => read_updates(p)?,
-        None => Vec::new(),
-    };
-    let served = ServedTable::new(table, history);
-    Ok(Arc::new(Shared::new(config, served, store)))
-}
-
-/// A server running in the background (see [`start`]).
-pub struct RunningServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<()>>,
-}
-
-impl std::fmt::Debug for RunningServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer").field("addr", &self.addr).finish_non_exhaustive()
-    }
-}
-
-impl RunningServer {
-    /// The bound address (useful with `127.0.0.1:0`).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Re-reads the table file and the update history named in the configuration and serves them if they are a
-    /// later version of the served epoch (same parameters, same blinding key); what `vouchsafe serve` does on
-    /// SIGHUP after `vouchsafe table update`. Refused otherwise ([`ServerError::TableReload`], or the load error),
-    /// and then the served table is unchanged. A successful reload is written to the audit log first. Streams and
-    /// worker rounds already running finish on the version they started with.
-    pub async fn reload_table(&self) -> Result<TableReload> {
-        let r = reload(&self.shared).await;
-        log_reload(&r);
-        r
-    }
-
-    /// Shuts down gracefully and waits until the server and its worker have stopped.
-    pub async fn shutdown(mut self) -> Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        (&mut self.task).await.map_err(|_| ServerError::Internal("server task panicked"))?
-    }
-}
-
-/// Binds `config.listen` (use port 0 for a free port) and runs the server in a background task.
-pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<RunningServer> {
-    let tls = load_tls(&config)?;
-    let shared = prepare(config, table, store)?;
-    let listener = bind(shared.config.listen).await?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Io {
-        what: "listen address",
-        path: shared.config.listen.to_string().into(),
-        source,
-    })?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(Arc::clone(&shared), listener, tls, async move {
-        let _ = rx.await;
-    }));
-    Ok(RunningServer { addr, shared, stop: Some(tx), task })
-}
-
-async fn run(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    tls: Option<ServerTlsConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    let tls_on = tls.is_some();
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls)
-            .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
-    }
-    let addr = listener.local_addr().ok();
-    let stop = Arc::new(AtomicBool::new(false));
-    let worker = tokio::spawn(worker_loop(Arc::clone(&shared), Arc::clone(&stop)));
-
-    let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<MatchingServer<MatchingService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(vouchsafe_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|_| ServerError::Internal("reflection descriptor set does not load"))?;
-    let max = shared.config.limits.max_message_bytes;
-    let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
-
-    tracing::info!(
-        listen = ?addr,
-        tls = tls_on,
-        epoch = shared.served().table.params().epoch,
-        table_version = shared.served().version(),
-        indicators = shared.served().table.indicator_count(),
-        "matching server started"
-    );
-    // TCP_NODELAY: a reply is written in several small pieces (headers, message, trailers); with Nagle's algorithm
-    // and the peer's delayed ACK each acknowledgement could wait ~40 ms.
-    // TCP keepalive finds peers that vanished without closing; HTTP/2 pings (below) find stalled connections.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
-    let result = builder
-        // A 256-voucher batch is about 1.25 MB: HTTP/2's default 64 KiB windows would cost a round trip per
-        // 64 KiB of every submission.
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .timeout(shared.config.limits.request_timeout())
-        .max_concurrent_streams(shared.config.limits.max_concurrent_streams)
-        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .add_service(health)
-        .add_service(reflection)
-        .add_service(matching)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            tracing::info!("shutdown requested: no new connections, finishing in-flight requests");
-            reporter.set_not_serving::<MatchingServer<MatchingService>>().await;
-        })
-        .await;
-
-    stop.store(true, Ordering::SeqCst);
-    shared.wake.notify_one();
-    let worker_result = worker.await;
-    tracing::info!("matching server stopped");
-    result?;
-    worker_result.map_err(|_| ServerError::Internal("worker task panicked"))
-}
-
-/// The background worker: drains the inbox whenever a submission wakes it or the poll interval passes; all
-/// crypto and SQLite work runs on the blocking pool. Stops between batches once `stop` is set.
-async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
-    let mut purged = false;
-    while !stop.load(Ordering::SeqCst) {
-        let s = Arc::clone(&shared);
-        let st = Arc::clone(&stop);
-        let check_purge = !purged;
-        let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
-            // One table version for the whole round, even if a reload swaps the served table meanwhile.
-            let served = s.served();
-            let p = worker::Processor::new(&s.config, &served.table)?;
-            let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
-            s.handoff.expire(std::time::Instant::now());
-            Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff))?, did_purge))
-        })
-        .await;
-        match round {
-            Ok(Ok((report, did_purge))) => {
-                purged |= did_purge;
-                if report.batches > 0 {
-                    tracing::info!(
-                        batches = report.batches,
-                        vouchers = report.vouchers,
-                        opened = report.opened,
-                        non_matches = report.non_matches,
-                        invalid = report.invalid,
-                        reveals = report.reveals,
-                        case_items = report.case_items,
-                        second_hash_dropped = report.second_hash_dropped,
-                        "worker round"
-                    );
-                }
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "worker round failed; retrying after the poll interval"),
-            Err(_) => tracing::error!("worker round panicked; retrying after the poll interval"),
-        }
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(shared.config.worker.poll_interval()) => {}
-        }
-    }
 }

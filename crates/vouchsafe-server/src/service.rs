@@ -51,7 +51,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: ServerConfig, served: ServedTable, store: Arc<dyn Store>) -> Self {
-        let auth = Authenticator::new(&config.accounts);
+        let auth = Authenticator::new(config.accounts.iter().map(|a| (&a.token, a.account.as_str(), a.excluded)));
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len();
         let handoff = Handoff::new(config.worker.handoff_bytes);

@@ -169,8 +169,11 @@ impl ServedTable {
         let Some(start) = self.updates.iter().position(|u| u.from_version == from) else {
             return Err(unavailable);
         };
-        let mut acc = self.updates[start].clone();
-        for next in &self.updates[start + 1..] {
+        let Some((first, rest)) = self.updates.get(start..).and_then(|u| u.split_first()) else {
+            return Err(unavailable);
+        };
+        let mut acc = first.clone();
+        for next in rest {
             acc = acc.then(next).map_err(|_| ServerError::UpdateUnavailable { from, current })?;
         }
         if acc.to_version != current {

@@ -394,7 +394,7 @@ impl<'a> Processor<'a> {
                         // decrypted. Record it; the vouchers stay stored and later batches retry.
                         let detail = format!("account={account} order={} error={e}", hex::encode(order));
                         self.audit(store, "threshold.failed", &detail)?;
-                        tracing::warn!(error = %e, "threshold reconstruction failed");
+                        tracing::warn!(error = %crate::error::ErrorChain(&e), "threshold reconstruction failed");
                         return Ok(None);
                     }
                 }

@@ -588,7 +588,8 @@ async fn table_distribution_and_updates() {
         code_of(client.get_update(v1::GetUpdateRequest { from_version: version + 5 }).await).0,
         Code::InvalidArgument
     );
-    assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::FailedPrecondition);
+    // A base the history does not reach: NOT_FOUND ("resync fully"), distinct from FAILED_PRECONDITION ("no order").
+    assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::NotFound);
 
     // The operator removes an indicator and adds one twice; the restarted server serves v1 -> v3.
     env.stop().await;
@@ -721,6 +722,8 @@ async fn expired_order_refuses_vouchers() {
     .await;
     let mut client = env.client().await;
     assert_eq!(code_of(client.get_manifest(v1::GetManifestRequest {}).await).0, Code::FailedPrecondition);
+    // No order beats every other answer: GetUpdate says FAILED_PRECONDITION, not the NOT_FOUND of a missing base.
+    assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::FailedPrecondition);
     let (code, _) = code_of(client.submit_vouchers(request(Some(ALICE), [50; 16], vec![vec![1u8; 10]])).await);
     assert_eq!(code, Code::FailedPrecondition);
     // The worker purges the expired order (purge_after_seconds = 0) and audits it.

@@ -5,6 +5,9 @@ use std::io::Cursor;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use tokio_stream::StreamExt as _;
+use tonic::transport::server::Router;
+use tonic::transport::{Channel, Endpoint, Uri};
 use vouchsafe_client::verify::{ManifestInfo, OrderSummary};
 use vouchsafe_phash::{HashConfig, fixtures, hash_bytes};
 use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableManifest};
@@ -76,4 +79,24 @@ pub fn manifest_info(m: &TableManifest) -> ManifestInfo {
 
 pub fn chunks(t: &ServerTable) -> Vec<(u32, Vec<u8>)> {
     (0..t.chunk_count()).map(|i| (i, t.chunk(i).unwrap().encode())).collect()
+}
+
+/// Serves `router` in memory and returns a channel to it, as tonic's mock example does (HTTP/2 over
+/// `tokio::io::duplex`, fed to the server by `serve_with_incoming`, the client end given to
+/// `Endpoint::connect_with_connector_lazy`). Every connection the channel makes gets a fresh pipe, so reconnects and
+/// several clients work. Must be called inside a tokio runtime.
+pub fn in_memory(router: Router) -> Channel {
+    let (tx, rx) = tokio::sync::mpsc::channel::<tokio::io::DuplexStream>(16);
+    tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>);
+        router.serve_with_incoming(incoming).await.unwrap();
+    });
+    Endpoint::from_static("http://in-memory.invalid").connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
+        let tx = tx.clone();
+        async move {
+            let (client, server) = tokio::io::duplex(1 << 20);
+            tx.send(server).await.map_err(|_| std::io::Error::other("the in-memory server stopped"))?;
+            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(client))
+        }
+    }))
 }

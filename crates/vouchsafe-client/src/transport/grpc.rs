@@ -1,0 +1,266 @@
+//! The tonic transport: the only place that knows the generated `vouchsafe.v1` types and `tonic::Status`.
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
+use vouchsafe_proto::v1 as pb;
+use vouchsafe_proto::v1::matching_client::MatchingClient;
+
+use super::{BoxFuture, ChunkMessage, ChunkStream, Received, RpcError, SubmitAck, Transport};
+use crate::config::ClientConfig;
+use crate::error::{ClientError, Result};
+use crate::verify::{ManifestInfo, OrderSummary, UpdateInfo};
+
+#[derive(Clone)]
+struct Auth(MetadataValue<Ascii>);
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Rpc = MatchingClient<InterceptedService<Channel, Auth>>;
+
+/// [`Transport`] over gRPC with tonic: what [`crate::Client::open`] uses.
+#[derive(Clone)]
+pub struct GrpcTransport {
+    rpc: Rpc,
+}
+
+impl core::fmt::Debug for GrpcTransport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GrpcTransport").finish_non_exhaustive()
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl GrpcTransport {
+    /// A lazily connecting channel to `config.endpoint`: `https://` with the configured trust roots, or plain
+    /// `http://` to a loopback host (any host with `allow_plaintext_remote`), with the configured timeouts and
+    /// message limit and the bearer token on every call. Does not touch the network.
+    pub fn new(config: &ClientConfig) -> Result<Self> {
+        let uri: Uri = config.endpoint.parse().map_err(|_| ClientError::Config { what: "endpoint is not a URI" })?;
+        let tls = match uri.scheme_str() {
+            Some("https") => Some(match &config.tls_ca_pem {
+                Some(pem) => {
+                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                        return Err(ClientError::Config { what: "tls_ca_pem holds no PEM certificate" });
+                    }
+                    ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+                }
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            }),
+            Some("http") => {
+                let host = uri.host().unwrap_or("");
+                if !is_loopback(host) && !config.allow_plaintext_remote {
+                    return Err(ClientError::Config {
+                        what: "plain http is only allowed to a loopback host (the token would travel in clear)",
+                    });
+                }
+                None
+            }
+            _ => return Err(ClientError::Config { what: "endpoint scheme must be http or https" }),
+        };
+        let endpoint = Endpoint::from_shared(config.endpoint.clone())
+            .map_err(|_| ClientError::Config { what: "endpoint is not a valid URI" })?
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout);
+        let endpoint = match tls {
+            Some(tls) => endpoint
+                .tls_config(tls)
+                .map_err(|_| ClientError::Config { what: "the TLS configuration is invalid (tls_ca_pem)" })?,
+            None => endpoint,
+        };
+        Self::with_channel(endpoint.connect_lazy(), config)
+    }
+
+    /// Over a channel the caller built (e.g. `Endpoint::connect_with_connector` to an in-memory server in tests).
+    /// Uses `config.token` and `config.max_message_bytes`; the endpoint, TLS and timeout settings are the channel's.
+    pub fn with_channel(channel: Channel, config: &ClientConfig) -> Result<Self> {
+        let mut value = MetadataValue::try_from(format!("Bearer {}", config.token.expose()))
+            .map_err(|_| ClientError::Config { what: "the token is not a valid header value" })?;
+        value.set_sensitive(true);
+        let rpc = MatchingClient::with_interceptor(channel, Auth(value))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
+        Ok(GrpcTransport { rpc })
+    }
+}
+
+fn wire_len(m: &impl prost::Message) -> u64 {
+    u64::try_from(m.encoded_len()).unwrap_or(u64::MAX)
+}
+
+fn manifest_info(m: pb::Manifest) -> ManifestInfo {
+    ManifestInfo {
+        params: m.params,
+        table_version: m.table_version,
+        slot_count: m.slot_count,
+        chunk_slots: m.chunk_slots,
+        root: m.root,
+        chunk_hashes: m.chunk_hashes,
+        order: m.order.map(|o| OrderSummary {
+            order_id: o.order_id,
+            service_id: o.service_id,
+            not_before: o.not_before,
+            not_after: o.not_after,
+            threshold: o.threshold,
+            synthetic_rate: o.synthetic_rate,
+            synthetic_cap: o.synthetic_cap,
+            hash_config_id: o.hash_config_id,
+        }),
+    }
+}
+
+struct GrpcChunks(tonic::Streaming<pb::TableChunk>);
+
+impl ChunkStream for GrpcChunks {
+    fn next_chunk(&mut self) -> BoxFuture<'_, std::result::Result<Option<Received<ChunkMessage>>, RpcError>> {
+        Box::pin(async move {
+            let msg = self.0.message().await.map_err(|s| rpc_error(&s))?;
+            Ok(msg.map(|m| {
+                let wire_bytes = wire_len(&m);
+                Received { message: ChunkMessage { index: m.index, chunk: m.chunk }, wire_bytes }
+            }))
+        })
+    }
+}
+
+impl Transport for GrpcTransport {
+    fn get_manifest(&self) -> BoxFuture<'_, std::result::Result<Received<ManifestInfo>, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let m = rpc.get_manifest(pb::GetManifestRequest {}).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let wire_bytes = wire_len(&m);
+            Ok(Received { message: manifest_info(m), wire_bytes })
+        })
+    }
+
+    fn stream_table(
+        &self,
+        table_version: u64,
+        first_chunk: u32,
+    ) -> BoxFuture<'_, std::result::Result<Box<dyn ChunkStream>, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let req = pb::StreamTableRequest { table_version, first_chunk };
+            let stream = rpc.stream_table(req).await.map_err(|s| rpc_error(&s))?.into_inner();
+            Ok(Box::new(GrpcChunks(stream)) as Box<dyn ChunkStream>)
+        })
+    }
+
+    fn get_update(&self, from_version: u64) -> BoxFuture<'_, std::result::Result<Received<UpdateInfo>, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let u =
+                rpc.get_update(pb::GetUpdateRequest { from_version }).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let wire_bytes = wire_len(&u);
+            let message = UpdateInfo {
+                from_version: u.from_version,
+                to_version: u.to_version,
+                update: u.update,
+                root: u.root,
+                chunk_hashes: u.chunk_hashes,
+            };
+            Ok(Received { message, wire_bytes })
+        })
+    }
+
+    fn submit_vouchers<'a>(
+        &'a self,
+        batch_id: [u8; 16],
+        vouchers: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, std::result::Result<SubmitAck, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let req = pb::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers: vouchers.to_vec() };
+            let ack = rpc.submit_vouchers(req).await.map_err(|s| rpc_error(&s))?.into_inner();
+            Ok(SubmitAck { batch_id: ack.batch_id, accepted: ack.accepted })
+        })
+    }
+}
+
+/// The stable name of a gRPC code (no status message: server messages are not trusted to be secret-free here).
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A TLS failure while connecting, as rustls reports it: an `io::Error` of kind `InvalidData` in the status's
+/// source chain (only local transport errors have a source; a server's status never does).
+fn tls_failure(status: &tonic::Status) -> Option<String> {
+    if status.code() != tonic::Code::Unavailable {
+        return None;
+    }
+    let mut next = std::error::Error::source(status);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::InvalidData
+        {
+            return Some(io.to_string());
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Maps a status to the client's terms. The only place that does. Each code means one thing (see the server's
+/// `to_status` and `proto/vouchsafe/v1/matching.proto`): FAILED_PRECONDITION is "no active order" only, NOT_FOUND
+/// "that table version (or an update from it) is not served".
+pub(crate) fn rpc_error(status: &tonic::Status) -> RpcError {
+    use tonic::Code;
+    if let Some(reason) = tls_failure(status) {
+        return RpcError::Tls { reason };
+    }
+    match status.code() {
+        Code::Unauthenticated => RpcError::Unauthenticated,
+        Code::PermissionDenied => RpcError::PermissionDenied,
+        Code::FailedPrecondition => RpcError::NoActiveOrder,
+        Code::NotFound => RpcError::VersionNotServed,
+        Code::InvalidArgument => RpcError::InvalidArgument,
+        Code::ResourceExhausted => RpcError::ResourceExhausted,
+        c @ (Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::Unknown) => {
+            RpcError::Unavailable { code: code_name(c) }
+        }
+        c => RpcError::Server { code: code_name(c) },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_means_one_thing() {
+        let of = |c| rpc_error(&tonic::Status::new(c, "whatever the server says"));
+        assert_eq!(of(tonic::Code::FailedPrecondition), RpcError::NoActiveOrder);
+        assert_eq!(of(tonic::Code::NotFound), RpcError::VersionNotServed);
+        assert_eq!(of(tonic::Code::OutOfRange), RpcError::Server { code: "OUT_OF_RANGE" });
+        assert!(of(tonic::Code::Unavailable).is_retryable() && of(tonic::Code::ResourceExhausted).is_retryable());
+        assert!(!of(tonic::Code::Internal).is_retryable());
+    }
+}

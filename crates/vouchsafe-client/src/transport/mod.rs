@@ -1,0 +1,134 @@
+//! The seam between the client and the network: the four RPCs the client makes, in the client's own terms.
+//!
+//! [`crate::Client`] speaks only to a [`Transport`]; no generated protobuf type and no `tonic::Status` reaches it.
+//! [`GrpcTransport`] (tonic, the default) is the one place that converts the `vouchsafe.v1.Matching` messages and
+//! maps gRPC statuses to [`RpcError`]. Another transport (an in-memory one in tests, or a messenger's own HTTP/2
+//! stack) implements the same four methods.
+
+mod grpc;
+
+use core::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use grpc::GrpcTransport;
+
+use crate::verify::{ManifestInfo, UpdateInfo};
+
+/// A boxed future, as the [`Transport`] methods return (so that the trait can be used as `dyn Transport`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A message received from the server together with its size on the wire (for [`crate::SyncReport`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received<T> {
+    /// The message.
+    pub message: T,
+    /// Its encoded size in bytes.
+    pub wire_bytes: u64,
+}
+
+/// One chunk of a streamed table (mirrors the `TableChunk` message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkMessage {
+    /// The chunk index it was sent with.
+    pub index: u32,
+    /// The `TableChunk` encoding.
+    pub chunk: Vec<u8>,
+}
+
+/// The server's acknowledgement of a batch (mirrors the `SubmitAck` message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubmitAck {
+    /// The batch id acknowledged.
+    pub batch_id: Vec<u8>,
+    /// Vouchers the server holds for that batch.
+    pub accepted: u32,
+}
+
+/// Why an RPC failed, in the terms the client acts on. A transport maps its own failures here in one place.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcError {
+    /// The bearer token was refused (UNAUTHENTICATED).
+    Unauthenticated,
+    /// The account is excluded from the order (PERMISSION_DENIED).
+    PermissionDenied,
+    /// No detection order is active (FAILED_PRECONDITION).
+    NoActiveOrder,
+    /// The table version named in the request is not served: StreamTable for a version that is no longer current,
+    /// GetUpdate from a base the server's history no longer reaches (NOT_FOUND). Fetch the manifest again, or
+    /// download the table in full.
+    VersionNotServed,
+    /// The request was refused as malformed (INVALID_ARGUMENT).
+    InvalidArgument,
+    /// Rate limited or over a size limit (RESOURCE_EXHAUSTED). Transient.
+    ResourceExhausted,
+    /// The server could not be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
+    /// CANCELLED, UNKNOWN, or a local transport failure). Transient.
+    Unavailable {
+        /// The gRPC code name, or a short description of the local failure.
+        code: &'static str,
+    },
+    /// The TLS handshake failed. Not transient.
+    Tls {
+        /// What the TLS library reported.
+        reason: String,
+    },
+    /// Any other status (INTERNAL, OUT_OF_RANGE, UNIMPLEMENTED, ...).
+    Server {
+        /// The gRPC code name.
+        code: &'static str,
+    },
+}
+
+impl RpcError {
+    /// Whether the same call may succeed if retried after a backoff.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RpcError::Unavailable { .. } | RpcError::ResourceExhausted)
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RpcError::Unauthenticated => f.write_str("unauthenticated"),
+            RpcError::PermissionDenied => f.write_str("permission denied"),
+            RpcError::NoActiveOrder => f.write_str("no active detection order"),
+            RpcError::VersionNotServed => f.write_str("the table version is not served"),
+            RpcError::InvalidArgument => f.write_str("invalid argument"),
+            RpcError::ResourceExhausted => f.write_str("resource exhausted"),
+            RpcError::Unavailable { code } => write!(f, "unavailable ({code})"),
+            RpcError::Tls { reason } => write!(f, "TLS handshake failed: {reason}"),
+            RpcError::Server { code } => write!(f, "server status {code}"),
+        }
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// The chunks of one StreamTable call, in the order the server sends them.
+pub trait ChunkStream: Send {
+    /// The next chunk; `Ok(None)` when the server ended the stream.
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Received<ChunkMessage>>, RpcError>>;
+}
+
+/// The four calls of `vouchsafe.v1.Matching` the client makes. Implementations attach the account's credentials
+/// themselves; they do not retry (the client does, with its backoff).
+pub trait Transport: Send + Sync + 'static {
+    /// GetManifest: the manifest of the current table.
+    fn get_manifest(&self) -> BoxFuture<'_, Result<Received<ManifestInfo>, RpcError>>;
+    /// StreamTable: the chunks of `table_version` from `first_chunk` on.
+    fn stream_table(
+        &self,
+        table_version: u64,
+        first_chunk: u32,
+    ) -> BoxFuture<'_, Result<Box<dyn ChunkStream>, RpcError>>;
+    /// GetUpdate: the update from `from_version` to the current version.
+    fn get_update(&self, from_version: u64) -> BoxFuture<'_, Result<Received<UpdateInfo>, RpcError>>;
+    /// SubmitVouchers: one batch with its idempotency id.
+    fn submit_vouchers<'a>(
+        &'a self,
+        batch_id: [u8; 16],
+        vouchers: &'a [Vec<u8>],
+    ) -> BoxFuture<'a, Result<SubmitAck, RpcError>>;
+}

@@ -1,0 +1,94 @@
+//! `VOUCHSAFE_*` environment overrides, applied after the file and before validation.
+
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use super::schema::parse_hex16;
+use super::{AccountConfig, ServerConfig, TlsConfig};
+use crate::auth::BearerToken;
+use crate::error::{Result, ServerError};
+
+fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
+    value.trim().parse::<T>().map_err(|_| ServerError::config(var, "cannot parse the value"))
+}
+
+impl ServerConfig {
+    /// key it overrides is listed in `docs/OPERATIONS.md`. `VOUCHSAFE_ACCOUNTS` (`account=token,account=token`)
+    /// replaces the whole account list.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        macro_rules! over {
+            ($var:literal, $field:expr) => {
+                if let Some(v) = lookup($var) {
+                    $field = parse_env($var, &v)?;
+                }
+            };
+        }
+        over!("VOUCHSAFE_LISTEN", self.listen);
+        over!("VOUCHSAFE_DATABASE", self.database);
+        over!("VOUCHSAFE_TABLE", self.table);
+        if let Some(v) = lookup("VOUCHSAFE_TABLE_UPDATES") {
+            self.table_updates = if v.trim().is_empty() { None } else { Some(PathBuf::from(v.trim())) };
+        }
+        over!("VOUCHSAFE_CHUNK_SLOTS", self.chunk_slots);
+        over!("VOUCHSAFE_WORKER_POLL_INTERVAL_MS", self.worker.poll_interval_ms);
+        over!("VOUCHSAFE_WORKER_BATCHES_PER_ROUND", self.worker.batches_per_round);
+        over!("VOUCHSAFE_WORKER_HANDOFF_BYTES", self.worker.handoff_bytes);
+        over!("VOUCHSAFE_LIMITS_MAX_MESSAGE_BYTES", self.limits.max_message_bytes);
+        over!("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", self.limits.max_vouchers_per_batch);
+        over!("VOUCHSAFE_LIMITS_RATE_VOUCHERS_PER_SECOND", self.limits.rate_vouchers_per_second);
+        over!("VOUCHSAFE_LIMITS_RATE_BURST", self.limits.rate_burst);
+        over!("VOUCHSAFE_LIMITS_REQUEST_TIMEOUT_SECONDS", self.limits.request_timeout_seconds);
+        over!("VOUCHSAFE_LIMITS_MAX_CONCURRENT_STREAMS", self.limits.max_concurrent_streams);
+        if let Some(v) = lookup("VOUCHSAFE_ORDER_ORDER_ID") {
+            self.order.order_id = parse_hex16(&v).map_err(|r| ServerError::config("VOUCHSAFE_ORDER_ORDER_ID", r))?;
+        }
+        over!("VOUCHSAFE_ORDER_SERVICE_ID", self.order.service_id);
+        over!("VOUCHSAFE_ORDER_EPOCH", self.order.epoch);
+        over!("VOUCHSAFE_ORDER_THRESHOLD", self.order.threshold);
+        over!("VOUCHSAFE_ORDER_SYNTHETIC_RATE", self.order.synthetic_rate);
+        over!("VOUCHSAFE_ORDER_SYNTHETIC_CAP", self.order.synthetic_cap);
+        over!("VOUCHSAFE_ORDER_AD_LEN", self.order.ad_len);
+        over!("VOUCHSAFE_ORDER_HASH_CONFIG_ID", self.order.hash_config_id);
+        over!("VOUCHSAFE_ORDER_NOT_BEFORE", self.order.not_before);
+        over!("VOUCHSAFE_ORDER_NOT_AFTER", self.order.not_after);
+        over!("VOUCHSAFE_RETENTION_PURGE_AFTER_SECONDS", self.retention.purge_after_seconds);
+        match (lookup("VOUCHSAFE_TLS_CERT"), lookup("VOUCHSAFE_TLS_KEY"), &mut self.tls) {
+            (None, None, _) => {}
+            (Some(cert), Some(key), tls) => *tls = Some(TlsConfig { cert: cert.into(), key: key.into() }),
+            (Some(cert), None, Some(tls)) => tls.cert = cert.into(),
+            (None, Some(key), Some(tls)) => tls.key = key.into(),
+            (Some(_), None, None) => {
+                return Err(ServerError::config(
+                    "VOUCHSAFE_TLS_CERT",
+                    "set VOUCHSAFE_TLS_KEY too (no [tls] in the file)",
+                ));
+            }
+            (None, Some(_), None) => {
+                return Err(ServerError::config(
+                    "VOUCHSAFE_TLS_KEY",
+                    "set VOUCHSAFE_TLS_CERT too (no [tls] in the file)",
+                ));
+            }
+        }
+        if let Some(v) = lookup("VOUCHSAFE_ACCOUNTS") {
+            let v = Zeroizing::new(v);
+            let mut accounts = Vec::new();
+            for (i, pair) in v.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+                let Some((account, token)) = pair.split_once('=') else {
+                    return Err(ServerError::config(
+                        "VOUCHSAFE_ACCOUNTS",
+                        format!("entry {i} is not of the form account=token"),
+                    ));
+                };
+                accounts.push(AccountConfig {
+                    token: BearerToken::new(token.trim()),
+                    account: account.trim().to_owned(),
+                    excluded: false,
+                });
+            }
+            self.accounts = accounts;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The configuration's tests: TOML round trip, environment overrides, validation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::error::ServerError;
+
+#[test]
+fn demo_config_is_valid_and_round_trips_through_toml() {
+    let c = ServerConfig::default_for_demo();
+    c.validate().unwrap_or_else(|e| panic!("{e}"));
+    let text = c.to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    let back = ServerConfig::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, c);
+}
+
+#[test]
+fn debug_redacts_tokens() {
+    let c = ServerConfig::default_for_demo();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("demo-token-not-secret-0001"));
+    assert!(dbg.contains("<redacted>"));
+}
+
+#[test]
+fn env_overrides_apply_and_errors_name_the_variable() {
+    let mut c = ServerConfig::default_for_demo();
+    let env: HashMap<&str, &str> = [
+        ("VOUCHSAFE_LISTEN", "0.0.0.0:7000"),
+        ("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", "17"),
+        ("VOUCHSAFE_ORDER_THRESHOLD", "9"),
+        ("VOUCHSAFE_WORKER_HANDOFF_BYTES", "0"),
+        ("VOUCHSAFE_ACCOUNTS", "alice=aaaaaaaaaaaaaaaaaaaa, bob=bbbbbbbbbbbbbbbbbbbbbbb"),
+    ]
+    .into_iter()
+    .collect();
+    c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.listen.port(), 7000);
+    assert_eq!(c.limits.max_vouchers_per_batch, 17);
+    assert_eq!(c.order.threshold, 9);
+    assert_eq!(c.worker.handoff_bytes, 0);
+    assert_eq!(c.accounts.len(), 2);
+    assert_eq!(c.accounts[1].account, "bob");
+    c.validate().unwrap_or_else(|e| panic!("{e}"));
+
+    let err = c.apply_env(|k| (k == "VOUCHSAFE_ORDER_EPOCH").then(|| "x".to_owned()));
+    assert!(matches!(err, Err(ServerError::Config { ref key, .. }) if key == "VOUCHSAFE_ORDER_EPOCH"));
+}
+
+fn key_of(c: &ServerConfig) -> String {
+    match c.validate() {
+        Err(ServerError::Config { key, .. }) => key,
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
+
+#[test]
+fn validation_names_the_key() {
+    let base = ServerConfig::default_for_demo();
+    let mut c = base.clone();
+    c.order.threshold = 1;
+    assert_eq!(key_of(&c), "order.threshold");
+    let mut c = base.clone();
+    c.order.synthetic_rate = 1.0;
+    assert_eq!(key_of(&c), "order.synthetic_rate");
+    let mut c = base.clone();
+    c.order.ad_len = 100;
+    assert_eq!(key_of(&c), "order.ad_len");
+    let mut c = base.clone();
+    c.order.not_after = c.order.not_before + MAX_ORDER_SECONDS + 1;
+    assert_eq!(key_of(&c), "order.not_after");
+    let mut c = base.clone();
+    c.limits.rate_burst = 1;
+    assert_eq!(key_of(&c), "limits.rate_burst");
+    let mut c = base.clone();
+    c.limits.max_message_bytes = 100;
+    assert_eq!(key_of(&c), "limits.max_message_bytes");
+    let mut c = base.clone();
+    c.accounts[0].token = BearerToken::new("short");
+    assert_eq!(key_of(&c), "accounts[0].token");
+    let mut c = base.clone();
+    let mut dup = c.accounts[0].clone();
+    dup.account = "other".into();
+    c.accounts.push(dup);
+    assert_eq!(key_of(&c), "accounts[1].token");
+    let mut c = base.clone();
+    c.limits.request_timeout_seconds = 0;
+    assert_eq!(key_of(&c), "limits.request_timeout_seconds");
+    let mut c = base.clone();
+    c.limits.max_concurrent_streams = 0;
+    assert_eq!(key_of(&c), "limits.max_concurrent_streams");
+    let mut c = base.clone();
+    c.worker.handoff_bytes = (4 << 30) + 1;
+    assert_eq!(key_of(&c), "worker.handoff_bytes");
+    let mut c = base;
+    c.order.hash_config_id = 999;
+    assert_eq!(key_of(&c), "order.hash_config_id");
+}
+
+#[test]
+fn tls_from_the_file_or_the_environment() {
+    let mut c = ServerConfig::default_for_demo();
+    c.tls = Some(TlsConfig { cert: "/etc/vouchsafe/cert.pem".into(), key: "/etc/vouchsafe/key.pem".into() });
+    let back = ServerConfig::from_toml_str(&c.to_toml_string().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.tls, c.tls);
+    // One variable overrides one field of the file's [tls].
+    c.apply_env(|k| (k == "VOUCHSAFE_TLS_KEY").then(|| "/run/key.pem".to_owned())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.tls.as_ref().map(|t| t.key.as_path()), Some(Path::new("/run/key.pem")));
+    // Without [tls] in the file, both variables are needed.
+    let mut c = ServerConfig::default_for_demo();
+    let err = c.apply_env(|k| (k == "VOUCHSAFE_TLS_CERT").then(|| "/run/cert.pem".to_owned()));
+    assert!(matches!(err, Err(ServerError::Config { ref key, .. }) if key == "VOUCHSAFE_TLS_CERT"));
+    c.apply_env(|k| k.starts_with("VOUCHSAFE_TLS_").then(|| format!("/run/{k}"))).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.tls.is_some());
+    c.tls = Some(TlsConfig { cert: PathBuf::new(), key: "/k".into() });
+    assert_eq!(key_of(&c), "tls.cert");
+}
+
+/// A config file written before `worker.handoff_bytes` existed still loads, with the default budget.
+#[test]
+fn handoff_bytes_defaults_when_absent() {
+    let text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    let line = text.lines().find(|l| l.starts_with("handoff_bytes")).unwrap_or_else(|| panic!("{text}"));
+    let old = text.replace(&format!("{line}\n"), "");
+    let back = ServerConfig::from_toml_str(&old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.worker.handoff_bytes, 64 << 20);
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let mut text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    text.insert_str(0, "listen_address = \"x\"\n");
+    assert!(ServerConfig::from_toml_str(&text).is_err());
+}

@@ -1,0 +1,157 @@
+//! Validation: every value checked, and an error that names the key at fault and what is wrong with it.
+
+use std::collections::HashSet;
+
+use vouchsafe_phash::HashConfig;
+use vouchsafe_protocol::labels::{MAX_AD_LEN, MAX_SYNTHETIC_CAP, MAX_THRESHOLD};
+use vouchsafe_protocol::table::MAX_CHUNK_SLOTS;
+
+use super::ServerConfig;
+use crate::error::{Result, ServerError};
+
+/// Longest order validity: 24 months (2 × 365 days + 1 leap day).
+pub const MAX_ORDER_SECONDS: i64 = 731 * 24 * 3600;
+/// Shortest accepted bearer token, in bytes.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// Largest accepted gRPC message.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+impl ServerConfig {
+    /// Checks every value; the error names the key and what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.database.as_os_str().is_empty() {
+            return Err(ServerError::config("database", "must not be empty"));
+        }
+        if let Some(tls) = &self.tls {
+            if tls.cert.as_os_str().is_empty() {
+                return Err(ServerError::config("tls.cert", "must not be empty"));
+            }
+            if tls.key.as_os_str().is_empty() {
+                return Err(ServerError::config("tls.key", "must not be empty"));
+            }
+        }
+        if self.table.as_os_str().is_empty() {
+            return Err(ServerError::config("table", "must not be empty"));
+        }
+        if self.chunk_slots == 0 || self.chunk_slots > MAX_CHUNK_SLOTS {
+            return Err(ServerError::config("chunk_slots", format!("must be in 1..={MAX_CHUNK_SLOTS}")));
+        }
+        let w = &self.worker;
+        if !(10..=60_000).contains(&w.poll_interval_ms) {
+            return Err(ServerError::config("worker.poll_interval_ms", "must be in 10..=60000"));
+        }
+        if !(1..=10_000).contains(&w.batches_per_round) {
+            return Err(ServerError::config("worker.batches_per_round", "must be in 1..=10000"));
+        }
+        if w.handoff_bytes > 4 << 30 {
+            return Err(ServerError::config("worker.handoff_bytes", "must be at most 4 GiB (4294967296)"));
+        }
+        self.validate_order()?;
+        self.validate_limits()?;
+        self.validate_accounts()?;
+        Ok(())
+    }
+
+    fn validate_order(&self) -> Result<()> {
+        let o = &self.order;
+        if o.service_id.trim().is_empty() {
+            return Err(ServerError::config("order.service_id", "must not be empty"));
+        }
+        if !(2..=MAX_THRESHOLD).contains(&o.threshold) {
+            return Err(ServerError::config("order.threshold", format!("must be in 2..={MAX_THRESHOLD}")));
+        }
+        if !o.synthetic_rate.is_finite() || !(0.0..1.0).contains(&o.synthetic_rate) {
+            return Err(ServerError::config("order.synthetic_rate", "must be a probability in [0, 1)"));
+        }
+        if o.synthetic_cap > MAX_SYNTHETIC_CAP {
+            return Err(ServerError::config("order.synthetic_cap", format!("must be at most {MAX_SYNTHETIC_CAP}")));
+        }
+        if o.synthetic_rate > 0.0 && o.synthetic_cap == 0 {
+            return Err(ServerError::config("order.synthetic_cap", "must be positive when synthetic_rate > 0"));
+        }
+        let hash = HashConfig::from_id(o.hash_config_id)
+            .map_err(|_| ServerError::config("order.hash_config_id", "unknown perceptual hash configuration"))?;
+        let min_ad = vouchsafe_phash::encoded_len(&hash) + 2;
+        if (o.ad_len as usize) < min_ad || o.ad_len > MAX_AD_LEN {
+            return Err(ServerError::config(
+                "order.ad_len",
+                format!(
+                    "must be in {min_ad}..={MAX_AD_LEN} (associated data of hash configuration {} plus 2)",
+                    o.hash_config_id
+                ),
+            ));
+        }
+        if o.not_after <= o.not_before {
+            return Err(ServerError::config("order.not_after", "must be after order.not_before"));
+        }
+        if o.not_after.saturating_sub(o.not_before) > MAX_ORDER_SECONDS {
+            return Err(ServerError::config("order.not_after", "an order is valid for at most 24 months"));
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<()> {
+        let l = &self.limits;
+        if !(1..=3600).contains(&l.request_timeout_seconds) {
+            return Err(ServerError::config("limits.request_timeout_seconds", "must be in 1..=3600"));
+        }
+        if !(1..=10_000).contains(&l.max_concurrent_streams) {
+            return Err(ServerError::config("limits.max_concurrent_streams", "must be in 1..=10000"));
+        }
+        if !(1..=100_000).contains(&l.max_vouchers_per_batch) {
+            return Err(ServerError::config("limits.max_vouchers_per_batch", "must be in 1..=100000"));
+        }
+        if !l.rate_vouchers_per_second.is_finite() || l.rate_vouchers_per_second <= 0.0 {
+            return Err(ServerError::config("limits.rate_vouchers_per_second", "must be a positive number"));
+        }
+        if (l.rate_burst as usize) < l.max_vouchers_per_batch {
+            return Err(ServerError::config(
+                "limits.rate_burst",
+                "must be at least limits.max_vouchers_per_batch (or a full batch could never pass)",
+            ));
+        }
+        if l.max_message_bytes > MAX_MESSAGE_BYTES {
+            return Err(ServerError::config(
+                "limits.max_message_bytes",
+                format!("must be at most {MAX_MESSAGE_BYTES}"),
+            ));
+        }
+        let one = self.voucher_len().saturating_add(64);
+        if l.max_message_bytes < one {
+            return Err(ServerError::config(
+                "limits.max_message_bytes",
+                format!("must be at least {one} so that one voucher fits"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_accounts(&self) -> Result<()> {
+        if self.accounts.is_empty() {
+            return Err(ServerError::config("accounts", "at least one [[accounts]] entry is needed"));
+        }
+        let mut names = HashSet::new();
+        let mut tokens = HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.account.is_empty() || a.account.len() > 512 {
+                return Err(ServerError::config(format!("accounts[{i}].account"), "must be 1..=512 bytes"));
+            }
+            if a.token.expose().len() < MIN_TOKEN_LEN || a.token.expose().len() > 4096 {
+                return Err(ServerError::config(
+                    format!("accounts[{i}].token"),
+                    format!("must be {MIN_TOKEN_LEN}..=4096 bytes"),
+                ));
+            }
+            if a.token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ServerError::config(format!("accounts[{i}].token"), "must not contain whitespace"));
+            }
+            if !names.insert(a.account.as_str()) {
+                return Err(ServerError::config(format!("accounts[{i}].account"), "duplicate account"));
+            }
+            if !tokens.insert(a.token.digest()) {
+                return Err(ServerError::config(format!("accounts[{i}].token"), "the same token is used twice"));
+            }
+        }
+        Ok(())
+    }
+}
