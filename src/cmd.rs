@@ -142,11 +142,8 @@ pub fn table_update(config_path: &Path, add: Option<&Path>, remove: Option<&Path
     let cfg = config.hash_config().map_err(err)?;
     let add = add.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
     let remove = remove.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
-    if let Some(i) = add.iter().position(|y| remove.contains(y)) {
-        return Err(CliError::usage(format!(
-            "table update: indicator {} is both added and removed",
-            hex::encode(&add[i])
-        )));
+    if let Some(y) = add.iter().find(|y| remove.contains(y)) {
+        return Err(CliError::usage(format!("table update: indicator {} is both added and removed", hex::encode(y))));
     }
     let mut table = vouchsafe_server::load_table(&config.table).map_err(err)?;
     vouchsafe_server::check_table_matches(&config, &table).map_err(err)?;

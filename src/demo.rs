@@ -272,11 +272,13 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         H
     );
     println!("  the list also holds {DECOYS} other indicators (random hashes standing in for images not shipped)");
-    println!(
-        "  an indicator is the canonical primary hash, e.g. {} = {}",
-        pics[0].label,
-        hex::encode(&pics[0].primary)
-    );
+    if let Some(first) = pics.first() {
+        println!(
+            "  an indicator is the canonical primary hash, e.g. {} = {}",
+            first.label,
+            hex::encode(&first.primary)
+        );
+    }
     println!();
 
     // ---------------------------------------------------------------- the provider
@@ -407,6 +409,10 @@ async fn run_devices(
 
     // Pools of images.
     let ind: Vec<&Picture> = pics.iter().take(INDICATORS).collect();
+    // The rounds below name indicators 0..12 by position: the list must hold them.
+    let ind: &[&Picture; INDICATORS] =
+        ind.as_slice().try_into().map_err(|_| CliError::runtime("demo: fewer indicator images than the rounds use"))?;
+    let first = ind[0];
     let others: Vec<&Picture> = pics.iter().skip(INDICATORS).collect();
     let half = others.len() / 2;
     let (alice_pool, bob_pool) = others.split_at(half);
@@ -420,9 +426,9 @@ async fn run_devices(
             }
         }
     }
-    let nd = |i: usize| near.get(i).unwrap_or(&pics[0]);
-    let a = |i: usize| alice_pool.get(i % alice_pool.len().max(1)).copied().unwrap_or(&pics[0]);
-    let b = |i: usize| bob_pool.get(i % bob_pool.len().max(1)).copied().unwrap_or(&pics[0]);
+    let nd = |i: usize| near.get(i).unwrap_or(first);
+    let a = |i: usize| alice_pool.get(i % alice_pool.len().max(1)).copied().unwrap_or(first);
+    let b = |i: usize| bob_pool.get(i % bob_pool.len().max(1)).copied().unwrap_or(first);
 
     let rounds = [
         Round {

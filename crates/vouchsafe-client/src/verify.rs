@@ -140,7 +140,7 @@ fn fail(reason: &'static str) -> ClientError {
 
 fn table_err(e: vouchsafe_protocol::Error) -> ClientError {
     match e {
-        vouchsafe_protocol::Error::Table { reason } => fail(reason),
+        vouchsafe_protocol::Error::Invalid(vouchsafe_protocol::InvalidInput::Table { reason }) => fail(reason),
         other => ClientError::Protocol(other),
     }
 }

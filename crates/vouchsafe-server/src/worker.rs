@@ -285,7 +285,7 @@ impl<'a> Processor<'a> {
                     OpenOutcome::Opened(o) => {
                         r.opened.push(vouchsafe_store::OpenedVoucher {
                             order_id: order,
-                            voucher_id: o.id,
+                            voucher_id: *o.id(),
                             payload: o.encode().to_vec(),
                         });
                         match round.accounts.iter_mut().find(|(a, _, _)| *a == batch.account) {
@@ -350,7 +350,7 @@ impl<'a> Processor<'a> {
                 let mut ids: HashSet<[u8; 16]> = store.opened_voucher_ids(account, order)?.into_iter().collect();
                 let acc = decode_account_state(&bytes)?;
                 let mut items = Vec::new();
-                for v in fresh.iter().filter(|o| ids.insert(o.id)) {
+                for v in fresh.iter().filter(|o| ids.insert(*o.id())) {
                     match acc.classify(v) {
                         Classified::Real(item) => items.push(item),
                         Classified::Synthetic => report.synthetic_discarded += 1,
@@ -363,7 +363,7 @@ impl<'a> Processor<'a> {
                 let stored = store.opened_vouchers(account, order)?;
                 let mut ids: HashSet<[u8; 16]> = stored.iter().map(|o| o.voucher_id).collect();
                 // Replayed voucher ids (already stored, or twice in this round) are not new evidence.
-                let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(o.id)).collect();
+                let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(*o.id())).collect();
                 if fresh.is_empty() {
                     return Ok(None);
                 }
