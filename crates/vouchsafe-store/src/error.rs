@@ -44,14 +44,16 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// A file operation on the inbox spool (or the creation of the database
-    /// file) failed. Only the operating system's error kind is kept: this
-    /// variant has no source, so the OS error code is lost.
-    #[error("{what}: {kind}")]
+    /// file) failed. The operating system's error is the source (paths are
+    /// the store's own; no file content is ever in it). Its message is also
+    /// part of this one, for callers that print only the top error.
+    #[error("{what}: {source}")]
     Io {
         /// What was being done.
         what: &'static str,
-        /// The operating system's error kind.
-        kind: std::io::ErrorKind,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
     /// The audit chain does not verify at entry `seq`.
     #[error("audit chain broken at entry {seq}")]

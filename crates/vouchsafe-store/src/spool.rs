@@ -63,7 +63,7 @@ impl std::fmt::Debug for Spool {
 }
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::Io { what, kind: e.kind() }
+    move |source| StoreError::Io { what, source }
 }
 
 /// `<database>.inbox`, next to the database file.
@@ -142,7 +142,7 @@ impl Spool {
         let path = self.path(name)?;
         let mut file = File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => StoreError::Corrupt("spool file of an unprocessed batch is missing"),
-            kind => StoreError::Io { what: "opening a spool file", kind },
+            _ => StoreError::Io { what: "opening a spool file", source: e },
         })?;
         let len = file.metadata().map_err(io("reading a spool file"))?.len();
         if len > MAX_FILE {

@@ -173,7 +173,7 @@ fn create_private(path: &Path) -> Result<()> {
     if name.is_empty() || name == ":memory:" || name.as_encoded_bytes().starts_with(b"file:") {
         return Ok(());
     }
-    let io = |what: &'static str| move |e: std::io::Error| StoreError::Io { what, kind: e.kind() };
+    let io = |what: &'static str| move |source: std::io::Error| StoreError::Io { what, source };
     let file = match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
