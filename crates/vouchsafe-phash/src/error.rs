@@ -55,6 +55,8 @@ pub enum PhashError {
     InconsistentSecondary,
     /// The hashing backend produced a hash of an unexpected length (internal invariant).
     HashLength,
+    /// An invariant of this crate did not hold (a bug here, never the input's fault); names the invariant.
+    Internal(&'static str),
 }
 
 impl fmt::Display for PhashError {
@@ -82,6 +84,7 @@ impl fmt::Display for PhashError {
             }
             Self::InconsistentSecondary => f.write_str("secondary hash does not match the visual derivative"),
             Self::HashLength => f.write_str("hash backend returned an unexpected hash length"),
+            Self::Internal(what) => write!(f, "internal error (a bug in vouchsafe-phash): {what}"),
         }
     }
 }

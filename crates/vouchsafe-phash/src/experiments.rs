@@ -41,8 +41,8 @@ fn hist(v: &[u32]) -> String {
 fn experiments_primary_candidates() {
     let originals: Vec<_> = (0..SEEDS).map(|s| benign_image(s, W, H)).collect();
     let dups: Vec<_> = originals.iter().enumerate().map(|(i, img)| near_duplicate(img, i as u64)).collect();
-    let og: Vec<_> = originals.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone()))).collect();
-    let dg: Vec<_> = dups.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone()))).collect();
+    let og: Vec<_> = originals.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone())).unwrap()).collect();
+    let dg: Vec<_> = dups.iter().map(|i| luminance(&DynamicImage::ImageRgb8(i.clone())).unwrap()).collect();
     for (name, spec) in candidates() {
         let cfg = HashConfig::custom(900, spec, *HashConfig::V1.secondary());
         let ho: Vec<_> = og.iter().map(|g| run_hasher(&cfg, HashKind::Primary, g).unwrap()).collect();

@@ -1,14 +1,12 @@
 //! Perceptual hashes, their canonical bytes, and hashing of images.
 
 use core::fmt;
-use std::io::{Cursor, Read};
-use std::path::Path;
+use std::io::Cursor;
 
 use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::derivative::VisualDerivative;
 use crate::{HashConfig, HashSpec, PhashError};
 
 /// Version byte of [`PerceptualHash::to_canonical_bytes`].
@@ -144,21 +142,6 @@ impl fmt::Debug for PerceptualHash {
     }
 }
 
-/// Everything hashing one image produces.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageHashes {
-    /// The primary hash of the full-resolution luminance.
-    pub primary: PerceptualHash,
-    /// The secondary hash, computed from `derivative` (exactly what the server recomputes).
-    pub secondary: PerceptualHash,
-    /// The visual derivative.
-    pub derivative: VisualDerivative,
-    /// Width of the hashed image (after EXIF orientation), in pixels.
-    pub source_width: u32,
-    /// Height of the hashed image (after EXIF orientation), in pixels.
-    pub source_height: u32,
-}
-
 pub(crate) fn spec_of(cfg: &HashConfig, kind: HashKind) -> &HashSpec {
     match kind {
         HashKind::Primary => cfg.primary(),
@@ -179,7 +162,9 @@ pub(crate) fn run_hasher(cfg: &HashConfig, kind: HashKind, gray: &GrayImage) -> 
 /// conversion for other depths), composited over white by alpha, then
 /// `Y = (77 R + 150 G + 29 B + 128) >> 8` (BT.601 weights in 8-bit fixed point).
 /// Integer-only, so identical on every platform.
-pub fn luminance(img: &DynamicImage) -> GrayImage {
+///
+/// Fails only with [`PhashError::Internal`] (the pixel count did not match the dimensions), which would be a bug.
+pub fn luminance(img: &DynamicImage) -> Result<GrayImage, PhashError> {
     fn y(r: u8, g: u8, b: u8, a: u8) -> u8 {
         let luma = (77 * u32::from(r) + 150 * u32::from(g) + 29 * u32::from(b) + 128) >> 8;
         let a = u32::from(a);
@@ -187,72 +172,18 @@ pub fn luminance(img: &DynamicImage) -> GrayImage {
         u8::try_from(v).unwrap_or(u8::MAX)
     }
     fn rgba_luma(raw: &[u8]) -> Vec<u8> {
-        raw.chunks_exact(4)
-            .map(|p| match p {
-                &[r, g, b, a] => y(r, g, b, a),
-                _ => u8::MAX,
-            })
-            .collect()
+        raw.as_chunks::<4>().0.iter().map(|&[r, g, b, a]| y(r, g, b, a)).collect()
     }
     let (w, h) = (img.width(), img.height());
     let px: Vec<u8> = match img {
         DynamicImage::ImageLuma8(g) => g.as_raw().clone(),
-        DynamicImage::ImageLumaA8(g) => g
-            .as_raw()
-            .chunks_exact(2)
-            .map(|p| match p {
-                &[l, a] => y(l, l, l, a),
-                _ => u8::MAX,
-            })
-            .collect(),
-        DynamicImage::ImageRgb8(c) => c
-            .as_raw()
-            .chunks_exact(3)
-            .map(|p| match p {
-                &[r, g, b] => y(r, g, b, 255),
-                _ => u8::MAX,
-            })
-            .collect(),
+        DynamicImage::ImageLumaA8(g) => g.as_raw().as_chunks::<2>().0.iter().map(|&[l, a]| y(l, l, l, a)).collect(),
+        DynamicImage::ImageRgb8(c) => c.as_raw().as_chunks::<3>().0.iter().map(|&[r, g, b]| y(r, g, b, 255)).collect(),
         DynamicImage::ImageRgba8(c) => rgba_luma(c.as_raw()),
         other => rgba_luma(other.to_rgba8().as_raw()),
     };
-    // The length always matches; fall back to an empty image rather than panic.
-    GrayImage::from_raw(w, h, px).unwrap_or_default()
-}
-
-/// Hashes a decoded image: luminance, primary hash, visual derivative, and the secondary hash
-/// computed from the derivative.
-///
-/// Any non-empty image is hashed; whether the result is good enough to voucher is decided by
-/// [`crate::quality_gate`].
-pub fn hash_image(cfg: &HashConfig, img: &DynamicImage) -> Result<ImageHashes, PhashError> {
-    if img.width() == 0 || img.height() == 0 {
-        return Err(PhashError::EmptyImage);
-    }
-    let gray = luminance(img);
-    let primary = run_hasher(cfg, HashKind::Primary, &gray)?;
-    let derivative = VisualDerivative::from_luminance(cfg, &gray)?;
-    let secondary = crate::derivative::secondary_from_derivative(cfg, &derivative)?;
-    Ok(ImageHashes { primary, secondary, derivative, source_width: gray.width(), source_height: gray.height() })
-}
-
-/// Decodes a PNG or JPEG from memory (applying its EXIF orientation) and hashes it.
-///
-/// Rejects inputs over [`MAX_ENCODED_LEN`] bytes, images over [`MAX_PIXELS`] pixels or
-/// [`MAX_SIDE`] on a side (from the header, before decoding), and any other format.
-pub fn hash_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<ImageHashes, PhashError> {
-    let img = decode_image(bytes)?;
-    hash_image(cfg, &img)
-}
-
-/// Reads a PNG or JPEG file (at most [`MAX_ENCODED_LEN`] bytes) and hashes it like
-/// [`hash_bytes`].
-pub fn hash_file(cfg: &HashConfig, path: impl AsRef<Path>) -> Result<ImageHashes, PhashError> {
-    let file = std::fs::File::open(path).map_err(|_| PhashError::Io)?;
-    let mut buf = Vec::new();
-    let limit = u64::try_from(MAX_ENCODED_LEN).unwrap_or(u64::MAX).saturating_add(1);
-    file.take(limit).read_to_end(&mut buf).map_err(|_| PhashError::Io)?;
-    hash_bytes(cfg, &buf)
+    // One luma byte per pixel of a w × h image: the length always matches.
+    GrayImage::from_raw(w, h, px).ok_or(PhashError::Internal("luminance has one byte per pixel"))
 }
 
 /// Decodes a PNG or JPEG from memory under the crate's limits and applies EXIF orientation.

@@ -25,6 +25,7 @@ mod error;
 mod experiments;
 pub mod fixtures;
 mod hash;
+mod pipeline;
 mod quality;
 
 pub use ad::{AD_VERSION, ATTACHMENT_REF_LEN, AssociatedData, encoded_len};
@@ -32,7 +33,7 @@ pub use config::{Algorithm, HashConfig, HashSpec, Preprocessing, ResizeFilter};
 pub use derivative::{VisualDerivative, secondary_from_derivative};
 pub use error::PhashError;
 pub use hash::{
-    CANONICAL_VERSION, HashKind, ImageHashes, MAX_ENCODED_LEN, MAX_PIXELS, MAX_SIDE, PerceptualHash, decode_image,
-    hash_bytes, hash_file, hash_image, luminance,
+    CANONICAL_VERSION, HashKind, MAX_ENCODED_LEN, MAX_PIXELS, MAX_SIDE, PerceptualHash, decode_image, luminance,
 };
+pub use pipeline::{ImageHashes, hash_bytes, hash_file, hash_image};
 pub use quality::{QualityReason, QualityVerdict, is_degenerate, quality_gate};

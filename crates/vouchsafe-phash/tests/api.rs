@@ -139,7 +139,7 @@ fn derivative_is_the_resized_luminance() {
 fn luminance_is_integer_bt601_over_white() {
     let px = |r, g, b, a| {
         let img = image::RgbaImage::from_pixel(1, 1, image::Rgba([r, g, b, a]));
-        luminance(&DynamicImage::ImageRgba8(img)).get_pixel(0, 0).0[0]
+        luminance(&DynamicImage::ImageRgba8(img)).unwrap().get_pixel(0, 0).0[0]
     };
     assert_eq!(px(255, 255, 255, 255), 255);
     assert_eq!(px(0, 0, 0, 255), 0);
