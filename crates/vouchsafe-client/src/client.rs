@@ -408,9 +408,12 @@ impl Client {
                     let loaded = self.install(loaded).await?;
                     return Ok(SyncStep::Done(self.report(SyncKind::Incremental, *bytes, &loaded)));
                 }
-                // The server's history no longer reaches our version (NOT_FOUND): full download. "No active
-                // order" (FAILED_PRECONDITION) is another code and ends the sync like on every other call.
-                Err(RpcError::VersionNotServed) => {}
+                // The server's history no longer reaches our version (NOT_FOUND): full download. A server older
+                // than this client answered FAILED_PRECONDITION for that too; so that such a server cannot keep
+                // this device on a stale table, FAILED_PRECONDITION here also falls back to the full download,
+                // which ends the sync with "no active order" (StreamTable answers FAILED_PRECONDITION) if that
+                // is what the server meant. The manifest was verified moments ago, so the detour is rare.
+                Err(RpcError::VersionNotServed | RpcError::NoActiveOrder) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -600,7 +603,12 @@ impl Inner {
                 QualityVerdict::Reject(r) => Prepared::Null(NullReason::QualityGate(r)),
                 _ => Prepared::Null(NullReason::Unreadable),
             },
-            Err(e @ (PhashError::ConfigMismatch | PhashError::HashLength | PhashError::UnknownConfig { .. })) => {
+            Err(
+                e @ (PhashError::ConfigMismatch
+                | PhashError::HashLength
+                | PhashError::Internal(_)
+                | PhashError::UnknownConfig { .. }),
+            ) => {
                 return Err(ClientError::Hashing(e));
             }
             Err(_) => Prepared::Null(NullReason::Unreadable),

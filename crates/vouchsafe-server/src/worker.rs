@@ -389,14 +389,18 @@ impl<'a> Processor<'a> {
                         tracing::info!(real = r.real.len(), "an account crossed the threshold; case follows");
                         (r.real, Some(encode_account_state(&r.account)))
                     }
-                    Err(e) => {
-                        // Reconstruction failed cleanly (e.g. a client ignoring the synthetic cap): nothing is
-                        // decrypted. Record it; the vouchers stay stored and later batches retry.
+                    Err(e @ vouchsafe_protocol::Error::Invalid(_)) => {
+                        // Reconstruction failed cleanly on what the device sent (e.g. a client ignoring the
+                        // synthetic cap): nothing is decrypted. Record it; the vouchers stay stored and later
+                        // batches retry.
                         let detail = format!("account={account} order={} error={e}", hex::encode(order));
                         self.audit(store, "threshold.failed", &detail)?;
                         tracing::warn!(error = %crate::error::ErrorChain(&e), "threshold reconstruction failed");
                         return Ok(None);
                     }
+                    // A misuse or an internal error is this server's bug, not the device's: the round fails (and
+                    // is retried) instead of being recorded against the account.
+                    Err(e) => return Err(e.into()),
                 }
             }
         };
