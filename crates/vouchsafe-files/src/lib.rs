@@ -60,7 +60,12 @@ fn create_exclusive(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        if let Err(e) = f.set_permissions(fs::Permissions::from_mode(FILE_MODE)) {
+            // The file is ours (created exclusively): take it away again, so no error leaves a file behind.
+            drop(f);
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
     }
     Ok(f)
 }

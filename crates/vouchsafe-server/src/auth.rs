@@ -13,9 +13,17 @@ use zeroize::Zeroizing;
 
 use crate::error::{Result, ServerError};
 
-/// A secret bearer token: zeroized on drop, redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret bearer token: zeroized on drop, redacted in `Debug`, compared in constant time.
+#[derive(Clone)]
 pub struct BearerToken(Zeroizing<String>);
+
+impl PartialEq for BearerToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for BearerToken {}
 
 impl BearerToken {
     /// Wraps a token.

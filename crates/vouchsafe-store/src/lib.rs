@@ -45,6 +45,7 @@ pub use audit::{AUDIT_GENESIS, audit_hash};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
 pub use types::*;
+pub use validate::MAX_ID_LEN;
 
 use zeroize::Zeroizing;
 

@@ -157,6 +157,15 @@ impl Spool {
     /// gone is not an error.
     pub(crate) fn shred(&self, name: &str) -> Result<()> {
         let path = self.path(name)?;
+        // The spool writes only regular files: anything else under a spool name (a planted link) is not followed.
+        match fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(StoreError::Corrupt("a spool entry is not a regular file"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io("opening a spool file to shred it")(e)),
+        }
         let mut file = match OpenOptions::new().write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),

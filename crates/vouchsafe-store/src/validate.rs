@@ -3,8 +3,8 @@
 use crate::types::{BatchResults, CaseStatus};
 use crate::{Result, StoreError};
 
-/// Upper bound on account and actor identifiers, in bytes.
-const MAX_ID_LEN: usize = 512;
+/// Upper bound on account and actor identifiers, in bytes (the server's configuration check uses it too).
+pub const MAX_ID_LEN: usize = 512;
 
 /// Checks that an account, actor or reviewer identifier is 1..=512 bytes.
 pub(crate) fn check_id(s: &str, what: &'static str) -> Result<()> {

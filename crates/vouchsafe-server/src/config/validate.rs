@@ -133,8 +133,9 @@ impl ServerConfig {
         let mut names = HashSet::new();
         let mut tokens = HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
-            if a.account.is_empty() || a.account.len() > 512 {
-                return Err(ServerError::config(format!("accounts[{i}].account"), "must be 1..=512 bytes"));
+            if a.account.is_empty() || a.account.len() > vouchsafe_store::MAX_ID_LEN {
+                let reason = format!("must be 1..={} bytes", vouchsafe_store::MAX_ID_LEN);
+                return Err(ServerError::config(format!("accounts[{i}].account"), reason));
             }
             if a.token.expose().len() < MIN_TOKEN_LEN || a.token.expose().len() > 4096 {
                 return Err(ServerError::config(
