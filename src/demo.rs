@@ -357,7 +357,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the demo threads its parts (server, devices, pictures, bar) through one linear script
 async fn run_devices(
     opts: &DemoOptions,
     dir: &Path,
@@ -517,7 +517,7 @@ async fn run_devices(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // one printout of everything the server knows at this point of the demo
 fn server_view(
     name: &str,
     config: &ServerConfig,
@@ -629,7 +629,8 @@ fn server_view(
         }
         if !shown_thumb && first_time {
             println!("      visual derivative of this item, as the reviewer sees it:");
-            for line in crate::ascii::render(&ad.derivative().to_gray_image(), 48) {
+            let thumb = ad.derivative().to_gray_image().map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+            for line in crate::ascii::render(&thumb, 48) {
                 println!("        |{line}|");
             }
             shown_thumb = true;

@@ -225,6 +225,8 @@ pub enum LeakageError {
     /// The observation has probability zero under the parameters and the prior (for example more
     /// openings than `T − 1 + s` without detection).
     ImpossibleObservation,
+    /// A computation that cannot fail for valid parameters did (a bug here); names it.
+    Internal(&'static str),
 }
 
 impl fmt::Display for LeakageError {
@@ -240,6 +242,7 @@ impl fmt::Display for LeakageError {
             Self::ImpossibleObservation => {
                 f.write_str("observation has probability zero under these parameters and prior")
             }
+            Self::Internal(what) => write!(f, "internal error (a bug in vouchsafe-leakage): {what}"),
         }
     }
 }
@@ -259,7 +262,8 @@ pub fn synthetic_count_distribution(
 ) -> Result<Vec<f64>, LeakageError> {
     check_rate(synthetic_rate)?;
     let ln = ln_synthetic_pmf(vouchers, synthetic_rate, u64::from(synthetic_cap).min(vouchers));
-    Ok(normalise(&ln).unwrap_or_default())
+    // P(S = 0) or P(S = min(n, s)) is positive for every valid rate, so the weights always normalise.
+    normalise(&ln).ok_or(LeakageError::Internal("the synthetic-count distribution has positive mass"))
 }
 
 /// What an account with **zero** real matches looks like: the distribution of its number of
@@ -714,7 +718,7 @@ mod tests {
 
     /// Exact joint weights by enumeration of all 2^n coin patterns and all 2^n match sets:
     /// returns (by opened count c: weights over r), (by opened mask: weights over r), S's pmf.
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity)] // a test oracle: three tables returned at once, named in the doc above
     fn brute(n: u32, p: f64, s: u32, t: u32, matches: &BruteMatch) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
         let size = 1usize << n;
         let mut by_count = vec![vec![0.0; n as usize + 1]; n as usize + 1];

@@ -63,9 +63,11 @@ impl VisualDerivative {
         &self.pixels
     }
 
-    /// The derivative as an image (for a reviewer's viewer).
-    pub fn to_gray_image(&self) -> GrayImage {
-        GrayImage::from_raw(self.side, self.side, self.pixels.clone()).unwrap_or_default()
+    /// The derivative as an image (for a reviewer's viewer). Fails only with [`PhashError::Internal`]: every
+    /// constructor and decoder checks that there are side × side pixels.
+    pub fn to_gray_image(&self) -> Result<GrayImage, PhashError> {
+        GrayImage::from_raw(self.side, self.side, self.pixels.clone())
+            .ok_or(PhashError::Internal("a derivative has side x side pixels"))
     }
 
     /// Population variance of the luminance, on the 0..=255 scale (exact, integer-based).

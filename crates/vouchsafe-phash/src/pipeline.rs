@@ -44,8 +44,8 @@ pub fn hash_image(cfg: &HashConfig, img: &DynamicImage) -> Result<ImageHashes, P
 
 /// Decodes a PNG or JPEG from memory (applying its EXIF orientation) and hashes it.
 ///
-/// Rejects inputs over [`MAX_ENCODED_LEN`] bytes, images over [`MAX_PIXELS`] pixels or
-/// [`MAX_SIDE`] on a side (from the header, before decoding), and any other format.
+/// Rejects inputs over [`MAX_ENCODED_LEN`] bytes, images over [`MAX_PIXELS`](crate::MAX_PIXELS) pixels or
+/// [`MAX_SIDE`](crate::MAX_SIDE) on a side (from the header, before decoding), and any other format.
 pub fn hash_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<ImageHashes, PhashError> {
     let img = decode_image(bytes)?;
     hash_image(cfg, &img)

@@ -143,7 +143,7 @@ fn decrypt_ad(adkey: &[u8; 32], order_id: &[u8; 16], v: &OpenedVoucher) -> Optio
 /// Vouchers whose share abscissa x repeats an earlier one are ignored (an honest client never produces them) and
 /// reported as rejected if the account is revealed. With more than s synthetic vouchers (a client that ignores the
 /// cap), detection can report a dependency that includes synthetics; reconstruction then fails cleanly with
-/// [`Error::Reconstruction`] and nothing is decrypted.
+/// [`InvalidInput::Reconstruction`](crate::InvalidInput::Reconstruction) and nothing is decrypted.
 pub fn try_reveal(
     order_id: &[u8; 16],
     threshold: u16,

@@ -356,7 +356,7 @@ impl fmt::Debug for Opener {
 impl Opener {
     /// Checks that the key matches the parameters' L.
     pub fn new(key: BlindingKey, params: EpochParams) -> Result<Self> {
-        params.validate()?;
+        params.validate().map_err(Error::into_misuse)?;
         if key.public().compress().to_bytes() != params.blinding_public {
             return Err(Error::Misuse(Misuse::Parameter { what: "blinding key does not match L" }));
         }
@@ -400,8 +400,8 @@ impl Opener {
     /// [`Opener::open_batch`]. Outcomes are in input order.
     ///
     /// Every input costs one scalar multiplication, malformed ones included (they are multiplied with the
-    /// basepoint and the product is discarded), so the batch's work does not depend on how many were malformed and
-    /// inputs and outcomes correspond one to one by construction.
+    /// basepoint and the product is discarded), so inputs and outcomes correspond one to one by construction. (The
+    /// AEAD trials that follow run only for inputs that decoded.)
     #[allow(clippy::op_ref)] // see open_batch
     pub fn open_bytes_batch<B: AsRef<[u8]>>(&self, encoded: &[B]) -> Vec<OpenOutcome> {
         let decoded: Vec<Result<DecodedVoucher>> =

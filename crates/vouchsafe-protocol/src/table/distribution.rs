@@ -63,22 +63,21 @@ impl TableChunk {
 }
 
 /// Merkle root (SHA-256, domain-separated nodes; an odd last node is carried up unchanged) over chunk hashes.
+/// The root of no leaves is `SHA-256(LABEL_MERKLE_NODE)`.
 pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
-    if leaves.is_empty() {
-        return sha256(&[LABEL_MERKLE_NODE]);
-    }
     let mut level = leaves.to_vec();
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => sha256(&[LABEL_MERKLE_NODE, l, r]),
-                [l] => *l,
-                _ => sha256(&[LABEL_MERKLE_NODE]), // chunks(2) yields one or two
-            })
-            .collect();
+    loop {
+        match level.as_slice() {
+            [] => return sha256(&[LABEL_MERKLE_NODE]),
+            [root] => return *root,
+            _ => {
+                let (pairs, odd) = level.as_chunks::<2>();
+                let mut next: Vec<[u8; 32]> = pairs.iter().map(|[l, r]| sha256(&[LABEL_MERKLE_NODE, l, r])).collect();
+                next.extend_from_slice(odd);
+                level = next;
+            }
+        }
     }
-    level.first().copied().unwrap_or_else(|| sha256(&[LABEL_MERKLE_NODE]))
 }
 
 /// What the server publishes for one table version: parameters, version, chunking and chunk hashes. The root

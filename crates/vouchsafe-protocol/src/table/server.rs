@@ -109,13 +109,14 @@ impl fmt::Debug for ServerTable {
     }
 }
 
-// The placement code indexes `slot_item` (m entries) with positions, which are reduced mod m, and `items` with
-// the entries of `slot_item`, which are EMPTY or below the item count: `build` and `update` keep that invariant,
-// and `from_secret_bytes` checks it on every table it loads.
-#[allow(clippy::indexing_slicing)]
+// The placement code (`build`, `find`, `update`) indexes `slot_item` (m entries) with positions, which are reduced
+// mod m, and `items` with the entries of `slot_item`, which are EMPTY or below the item count: `build` and `update`
+// keep that invariant, and `from_secret_bytes` checks it on every table it loads. Those three functions carry a
+// scoped `allow(clippy::indexing_slicing)` for it; nothing else in this impl indexes.
 impl ServerTable {
     /// Builds the blinded table. Indicators are deduplicated; every one is placed (a failed placement retries with a
     /// fresh epoch nonce, never dropping an indicator). The elliptic-curve work runs on all cores.
+    #[allow(clippy::indexing_slicing)] // placement invariant: see the comment above the impl
     pub fn build<R: CryptoRng + ?Sized>(
         config: &TableConfig,
         key: BlindingKey,
@@ -243,10 +244,7 @@ impl ServerTable {
         }
     }
 
-    // The placement code indexes `slot_item` (m entries) with positions, which are reduced mod m, and `items` with
-    // the entries of `slot_item`, which are EMPTY or below the item count: `build` and `update` keep that invariant,
-    // and `from_secret_bytes` checks it on every table it loads.
-    #[allow(clippy::indexing_slicing)]
+    #[allow(clippy::indexing_slicing)] // placement invariant: see the comment above the impl
     fn find(&self, y: &[u8]) -> Option<(u32, u32)> {
         positions(&self.params.nonce, self.params.slot_count, y).into_iter().find_map(|p| {
             let it = self.slot_item[p as usize];
@@ -259,13 +257,10 @@ impl ServerTable {
         self.find(y).is_some()
     }
 
-    // The placement code indexes `slot_item` (m entries) with positions, which are reduced mod m, and `items` with
-    // the entries of `slot_item`, which are EMPTY or below the item count: `build` and `update` keep that invariant,
-    // and `from_secret_bytes` checks it on every table it loads.
-    #[allow(clippy::indexing_slicing)]
     /// Adds and removes indicators in place and returns the update (only changed slots) from the previous version.
     /// Removed slots get fresh random points. All or nothing: if an addition cannot be placed (the table is too
     /// full; start a new epoch) nothing changes.
+    #[allow(clippy::indexing_slicing)] // placement invariant: see the comment above the impl
     pub fn update<R: CryptoRng + ?Sized>(
         &mut self,
         add: Vec<Vec<u8>>,
@@ -395,7 +390,8 @@ impl ServerTable {
         for _ in 0..n {
             let len = r.u16()? as usize;
             let y = r.take(len)?;
-            check_item(y)?;
+            check_item(y)
+                .map_err(|_| Error::Invalid(InvalidInput::Table { reason: "an indicator is empty or too long" }))?;
             items.push(y.to_vec().into_boxed_slice());
         }
         if r.remaining() != m * 36 {

@@ -14,6 +14,7 @@ fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
 }
 
 impl ServerConfig {
+    /// Applies environment overrides, looking each `VOUCHSAFE_*` variable up with `lookup`. Every variable and the
     /// key it overrides is listed in `docs/OPERATIONS.md`. `VOUCHSAFE_ACCOUNTS` (`account=token,account=token`)
     /// replaces the whole account list.
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
