@@ -8,8 +8,9 @@ use core::fmt;
 use crate::chain::ReleaseChain;
 use crate::error::{Error, Result, invalid};
 use crate::ids::{Attestation, SourceId, check_line};
-use crate::labels::{MAX_HASH_LEN, MIN_HASH_LEN};
+use crate::labels::{DB_VERSION, MAX_HASH_LEN, MIN_HASH_LEN};
 use crate::release::{IndicatorEntry, Release, ReleaseParts};
+use crate::wire::{Reader, count, put_count, put_u8_bytes, put_u16_bytes};
 
 /// One indicator of a source's list, as imported: its hashes under the database's hash configuration and the
 /// source's own reference for it.
@@ -230,6 +231,81 @@ impl CentreDb {
     /// Whether the database holds no indicator.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// The storage encoding (for the CLI to persist): `version (1) ‖ hash_config (u16) ‖ u32 record count ‖
+    /// records ‖ u32 false-positive count ‖ false positives`. A record is `u16 len ‖ primary ‖ u16 len ‖ secondary
+    /// ‖ u32 attestation count (≥ 1) ‖ attestations`, an attestation `u8 len ‖ source id ‖ u8 len ‖ reference`, a
+    /// false positive `u16 len ‖ primary` (of a record). Records, attestations (by source, then reference) and
+    /// false positives are strictly ascending; integers little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![DB_VERSION];
+        out.extend_from_slice(&self.hash_config.to_le_bytes());
+        put_count(&mut out, self.records.len());
+        for rec in self.records.values() {
+            put_u16_bytes(&mut out, &rec.primary);
+            put_u16_bytes(&mut out, &rec.secondary);
+            put_count(&mut out, rec.attestations.len());
+            for a in &rec.attestations {
+                put_u8_bytes(&mut out, a.source().as_str().as_bytes());
+                put_u8_bytes(&mut out, a.reference().as_bytes());
+            }
+        }
+        put_count(&mut out, self.false_positives.len());
+        for p in &self.false_positives {
+            put_u16_bytes(&mut out, p);
+        }
+        out
+    }
+
+    /// Decodes [`CentreDb::encode`]'s output; refuses any other encoding (never panics).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new("centre database", bytes);
+        r.version(DB_VERSION)?;
+        let hash_config = r.u16()?;
+        let mut records = BTreeMap::new();
+        let mut last: Option<Vec<u8>> = None;
+        for _ in 0..count(r.u32()?) {
+            let primary = r.bytes_u16()?.to_vec();
+            let secondary = r.bytes_u16()?.to_vec();
+            check_hash(&primary, "database: primary hash must be 1..=1024 bytes")?;
+            check_hash(&secondary, "database: secondary hash must be 1..=1024 bytes")?;
+            if last.as_ref().is_some_and(|l| *l >= primary) {
+                return Err(invalid("database: records must be sorted and unique"));
+            }
+            let n = count(r.u32()?);
+            if n == 0 {
+                return Err(invalid("database: a record without attestations"));
+            }
+            let mut attestations: Vec<Attestation> = Vec::new();
+            for _ in 0..n {
+                let source = SourceId::from_bytes(r.bytes_u8()?)?;
+                let reference =
+                    core::str::from_utf8(r.bytes_u8()?).map_err(|_| invalid("database: reference is not UTF-8"))?;
+                let att = Attestation::new(source, reference)?;
+                if attestations.last().is_some_and(|l| *l >= att) {
+                    return Err(invalid("database: attestations must be sorted and unique"));
+                }
+                attestations.push(att);
+            }
+            last = Some(primary.clone());
+            records.insert(primary.clone(), IndicatorRecord { primary, secondary, attestations });
+        }
+        let mut false_positives = BTreeSet::new();
+        let mut last: Option<&[u8]> = None;
+        for _ in 0..count(r.u32()?) {
+            let p = r.bytes_u16()?;
+            if last.is_some_and(|l| l >= p) {
+                return Err(invalid("database: false positives must be sorted and unique"));
+            }
+            if !records.contains_key(p) {
+                return Err(invalid("database: a false positive that is not a record"));
+            }
+            last = Some(p);
+            false_positives.insert(p.to_vec());
+        }
+        r.finish()?;
+        Ok(CentreDb { hash_config, records, false_positives })
     }
 
     /// Plans the next release of `line`: its additions are the admitted indicators not yet in the line's set

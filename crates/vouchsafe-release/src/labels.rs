@@ -6,6 +6,8 @@
 
 /// Version byte that starts the encoding of a [`crate::Release`].
 pub const RELEASE_VERSION: u8 = 1;
+/// Version byte that starts the storage encoding of a [`crate::CentreDb`].
+pub const DB_VERSION: u8 = 1;
 /// Version byte that starts the encoding of a [`crate::SignedRelease`].
 pub const SIGNED_RELEASE_VERSION: u8 = 1;
 

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use vouchsafe_release::{IndicatorEntry, Release, ReleaseParts, SignedRelease, SourceId};
+use vouchsafe_release::{CentreDb, IndicatorEntry, Release, ReleaseParts, SignedRelease, SourceId};
 
 fn arb_source() -> impl Strategy<Value = SourceId> {
     "[a-z0-9][a-z0-9._-]{0,31}".prop_map(|s| SourceId::new(&s).unwrap())
@@ -60,7 +60,10 @@ proptest! {
             prop_assert_eq!(r.encode(), bytes.clone());
         }
         if let Ok(s) = SignedRelease::decode(&bytes) {
-            prop_assert_eq!(s.encode(), bytes);
+            prop_assert_eq!(s.encode(), bytes.clone());
+        }
+        if let Ok(d) = CentreDb::decode(&bytes) {
+            prop_assert_eq!(d.encode(), bytes);
         }
     }
 

@@ -328,3 +328,27 @@ fn release_rules_are_checked_when_built() {
     assert_eq!(r.additions()[1].sources, vec![src("a"), src("b")]);
     assert_eq!(Release::decode(&r.encode()).unwrap(), r);
 }
+
+#[test]
+fn the_database_round_trips_through_its_storage_encoding() {
+    let mut db = db();
+    db.mark_false_positive(&primary(3)).unwrap();
+    let bytes = db.encode();
+    let back = CentreDb::decode(&bytes).unwrap();
+    assert_eq!(back, db);
+    assert_eq!(back.encode(), bytes);
+    assert!(back.is_false_positive(&primary(3)));
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(CentreDb::decode(&longer), Err(Error::TrailingBytes { .. })));
+    for cut in 0..bytes.len() {
+        assert!(CentreDb::decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+    }
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x80;
+        if let Ok(d) = CentreDb::decode(&b) {
+            assert_eq!(d.encode(), b, "byte {i}: a decoded database is canonical");
+        }
+    }
+}
