@@ -78,6 +78,11 @@
 //!   release encoding)` ([`labels::LABEL_RELEASE_HASH`]).
 //! * The signing key is the RFC 8032 32-byte secret seed ([`CentreSigningKey::from_bytes`]).
 //!
+//! ## Storage
+//!
+//! [`CentreDb::encode`] / [`CentreDb::decode`] are the database's own versioned encoding (specified on
+//! [`CentreDb::encode`]); it holds source references and never leaves the Centre.
+//!
 //! ## Chaining
 //!
 //! [`ReleaseChain`] applies the releases of one line in order: release 1 first; then each release must have the
