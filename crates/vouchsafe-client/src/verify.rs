@@ -8,8 +8,8 @@ use vouchsafe_protocol::table::{ClientTable, MAX_CHUNK_SLOTS, TableChunk, TableD
 
 use crate::error::{ClientError, Result};
 
-/// Longest validity window an order may have (24 months, counted generously as 731 days).
-pub const MAX_ORDER_SECONDS: i64 = 731 * 86_400;
+/// Longest validity window an order may have: the one definition, in `vouchsafe-orders` (731 days).
+pub use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
 
 /// Summary of the detection order a table serves, as the server announces it (mirrors the `OrderInfo` message).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -9,8 +9,8 @@ use vouchsafe_protocol::table::MAX_CHUNK_SLOTS;
 use super::ServerConfig;
 use crate::error::{Result, ServerError};
 
-/// Longest order validity: 24 months (2 × 365 days + 1 leap day).
-pub const MAX_ORDER_SECONDS: i64 = 731 * 24 * 3600;
+/// Longest order validity: the one definition, in `vouchsafe-orders` (24 months = 731 days).
+pub use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
 /// Shortest accepted bearer token, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
 /// Largest accepted gRPC message.
