@@ -35,7 +35,8 @@ pub async fn serve(config_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn os_rng() -> Result<rand::rngs::StdRng> {
+/// A CSPRNG seeded from the operating system.
+pub fn os_rng() -> Result<rand::rngs::StdRng> {
     rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng)
         .map_err(|_| CliError::runtime("the operating system random number generator failed"))
 }

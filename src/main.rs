@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod ascii;
+mod authority;
 mod cmd;
 mod demo;
 mod error;
@@ -54,6 +55,100 @@ enum Command {
     },
     /// The server's posterior on an account's real match count below the threshold (docs/LEAKAGE.md).
     Leakage(LeakageArgs),
+    /// The issuing authority: its signing key, signed detection orders and revocations (docs/GOVERNANCE.md).
+    #[command(subcommand)]
+    Authority(AuthorityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthorityCommand {
+    /// Make a new Ed25519 signing key: FILE (secret, mode 0600, never printed) and FILE.pub (what apps pin).
+    Keygen {
+        /// The secret key file to create (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Sign a detection order (at most 24 months; known imagery only).
+    Issue(IssueCli),
+    /// Sign a revocation of an order: effective at once on every device and server that sees it.
+    Revoke {
+        /// The authority's secret key file (the one that signed the order).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The signed order to revoke.
+        #[arg(long, value_name = "FILE")]
+        order: PathBuf,
+        /// unspecified | superseded | issued-in-error | annulled | key-compromise.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        /// Where to write the signed revocation (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify an order against pinned authority keys, print it, and say whether it is active (exit 1 if not).
+    Show {
+        /// An authority public key file to trust (repeat for several).
+        #[arg(long = "authority", value_name = "PUB", required = true)]
+        authorities: Vec<PathBuf>,
+        /// A signed revocation to take into account (repeatable).
+        #[arg(long = "revocation", value_name = "FILE")]
+        revocations: Vec<PathBuf>,
+        /// Judge validity at this Unix time instead of now.
+        #[arg(long, value_name = "SECONDS")]
+        at: Option<i64>,
+        /// The signed order.
+        #[arg(value_name = "ORDER")]
+        order: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct IssueCli {
+    /// The authority's secret key file.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The service the order is for.
+    #[arg(long)]
+    service: String,
+    /// Limit the order to these components of the service (comma-separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "groups")]
+    components: Vec<String>,
+    /// Limit the order to these groups (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// Start of validity, Unix seconds (default: now).
+    #[arg(long, value_name = "SECONDS")]
+    not_before: Option<i64>,
+    /// Length of validity in days (1..=731: at most 24 months).
+    #[arg(long)]
+    days: u32,
+    /// Threshold T of distinct matches before anything can be decrypted (2..=1000).
+    #[arg(long)]
+    threshold: u16,
+    /// Synthetic-voucher probability p in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    synthetic_rate: f64,
+    /// Synthetic cap s (0..=1024; > 0 when p > 0).
+    #[arg(long, default_value_t = 0)]
+    synthetic_cap: u16,
+    /// Hash configuration id (docs/HASHING.md).
+    #[arg(long, default_value_t = 1)]
+    hash_config: u16,
+    /// The Centre's Ed25519 public key the table must come from (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    centre_key: String,
+    /// The Centre release line the table must come from.
+    #[arg(long)]
+    release_line: String,
+    /// The provider's table-signing Ed25519 public key (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    table_key: String,
+    /// An account class the order excludes (repeatable), e.g. state accounts used for national security.
+    #[arg(long = "exclude", value_name = "CLASS")]
+    exclude: Vec<String>,
+    /// Where to write the signed order (refused if it exists).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -230,5 +325,29 @@ fn run(cli: Cli) -> Result<()> {
             threshold: a.threshold,
             match_rate: a.match_rate,
         }),
+        Command::Authority(AuthorityCommand::Keygen { out }) => authority::keygen(&out),
+        Command::Authority(AuthorityCommand::Issue(a)) => authority::issue(&authority::IssueArgs {
+            key: a.key,
+            service: a.service,
+            components: a.components,
+            groups: a.groups,
+            not_before: a.not_before,
+            days: a.days,
+            threshold: a.threshold,
+            synthetic_rate: a.synthetic_rate,
+            synthetic_cap: a.synthetic_cap,
+            hash_config: a.hash_config,
+            centre_key: a.centre_key,
+            release_line: a.release_line,
+            table_key: a.table_key,
+            exclude: a.exclude,
+            out: a.out,
+        }),
+        Command::Authority(AuthorityCommand::Revoke { key, order, reason, out }) => {
+            authority::revoke(&key, &order, &reason, &out)
+        }
+        Command::Authority(AuthorityCommand::Show { authorities, revocations, at, order }) => {
+            authority::show(&authorities, &order, &revocations, at)
+        }
     }
 }
