@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::keys::{LogSigningKey, LogVerifier};
 use crate::merkle::{HASH_LEN, Hash, TreeHead};
-use crate::note::{Note, NoteSignature, b64_decode, b64_encode, is_valid_key_name};
+use crate::note::{Note, b64_decode, b64_encode, is_valid_key_name};
 
 /// A checkpoint: the log's origin and a tree head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,9 +69,8 @@ impl LogSigningKey {
         if checkpoint.origin() != self.name() {
             return Err(Error::Misuse { what: "the checkpoint origin is not the log key's name" });
         }
-        let body = checkpoint.body();
-        let mut note = Note::new(&body)?;
-        note.add_signature(NoteSignature::new(self.name(), self.key_id(), self.sign_text(&body).to_vec())?)?;
+        let mut note = Note::new(&checkpoint.body())?;
+        self.sign_note(&mut note)?;
         Ok(note)
     }
 }
@@ -84,15 +83,6 @@ pub(crate) fn open_checkpoint(note: &Note, log: &LogVerifier) -> Result<Checkpoi
     if checkpoint.origin() != log.name() {
         return Err(Error::OriginMismatch);
     }
-    let mut found = false;
-    for sig in note.signatures().iter().filter(|s| log.matches(s)) {
-        if !log.verify_text(note.text(), sig.signature()) {
-            return Err(Error::LogSignatureInvalid);
-        }
-        found = true;
-    }
-    if !found {
-        return Err(Error::LogSignatureMissing);
-    }
+    log.verify_note(note)?;
     Ok(checkpoint)
 }

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::labels::{PRIVATE_KEY_PREFIX, SIG_TYPE_COSIGNATURE_V1, SIG_TYPE_ED25519};
-use crate::note::{b64_decode, b64_encode, is_valid_key_name};
+use crate::note::{Note, NoteSignature, b64_decode, b64_encode, is_valid_key_name};
 
 /// The signed-note key id: `SHA-256(name ‖ 0x0A ‖ type ‖ public key)[:4]`, big-endian.
 pub fn key_id(name: &str, sig_type: u8, public_key: &[u8]) -> u32 {
@@ -43,9 +43,10 @@ impl PublicKey {
 
     fn parse(s: &str, sig_type: u8) -> Result<PublicKey> {
         let what = "verifier key";
-        let mut parts = s.split('+');
-        let (name, id, b64) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(n), Some(i), Some(b), None) => (n, i, b),
+        // The base64 part may itself contain '+': split off name and id only (as Go's `note` does).
+        let mut parts = s.splitn(3, '+');
+        let (name, id, b64) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(b)) => (n, i, b),
             _ => return Err(Error::Malformed { what }),
         };
         let pk = parse_key_material(name, id, b64, sig_type, what)?;
@@ -112,9 +113,9 @@ impl SecretKey {
     fn parse(s: &str, sig_type: u8) -> Result<SecretKey> {
         let what = "private key";
         let rest = s.strip_prefix(PRIVATE_KEY_PREFIX).ok_or(Error::Malformed { what })?;
-        let mut parts = rest.split('+');
-        let (name, id, b64) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(n), Some(i), Some(b), None) => (n, i, b),
+        let mut parts = rest.splitn(3, '+');
+        let (name, id, b64) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(n), Some(i), Some(b)) => (n, i, b),
             _ => return Err(Error::Malformed { what }),
         };
         let seed = Zeroizing::new(parse_key_material(name, id, b64, sig_type, what)?);
@@ -239,15 +240,27 @@ key_pair!(LogSigningKey, LogVerifier, SIG_TYPE_ED25519, "log");
 key_pair!(WitnessSigningKey, WitnessVerifier, SIG_TYPE_COSIGNATURE_V1, "witness");
 
 impl LogSigningKey {
-    /// A plain Ed25519 signature of the note text (signed-note §Ed25519 signatures).
-    pub(crate) fn sign_text(&self, text: &str) -> [u8; 64] {
-        self.0.sign(text.as_bytes())
+    /// Adds this key's Ed25519 signature of the note text (signed-note §Ed25519 signatures), replacing an older
+    /// line of this key.
+    pub fn sign_note(&self, note: &mut Note) -> Result<()> {
+        let sig = self.0.sign(note.text().as_bytes());
+        note.add_signature(NoteSignature::new(self.name(), self.key_id(), sig.to_vec())?)
     }
 }
 
 impl LogVerifier {
-    pub(crate) fn verify_text(&self, text: &str, sig: &[u8]) -> bool {
-        self.0.verify(text.as_bytes(), sig)
+    /// Verifies the note under this key as signed-note requires: lines of other keys are ignored, every line
+    /// under this key's name and id must verify ([`Error::LogSignatureInvalid`]), and there must be at least one
+    /// ([`Error::LogSignatureMissing`]).
+    pub fn verify_note(&self, note: &Note) -> Result<()> {
+        let mut found = false;
+        for sig in note.signatures().iter().filter(|s| self.matches(s)) {
+            if !self.0.verify(note.text().as_bytes(), sig.signature()) {
+                return Err(Error::LogSignatureInvalid);
+            }
+            found = true;
+        }
+        if found { Ok(()) } else { Err(Error::LogSignatureMissing) }
     }
 }
 
