@@ -2,7 +2,9 @@
 //! Note, checkpoint and cosignature decoding must return an error, never panic; a note or checkpoint that parses
 //! must re-encode to the same bytes; verification under a fixed policy must never panic either.
 use libfuzzer_sys::fuzz_target;
-use vouchsafe_log::{Checkpoint, CheckpointPolicy, ClientLogState, ConsistencyProof, LogSigningKey, Note, WitnessSigningKey};
+use vouchsafe_log::{
+    Checkpoint, CheckpointPolicy, ClientLogState, ConsistencyProof, LogSigningKey, Note, WitnessSigningKey,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(note) = Note::parse(data) {

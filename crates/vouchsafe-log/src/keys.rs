@@ -74,7 +74,13 @@ impl fmt::Display for PublicKey {
 }
 
 /// Checks name and hex id syntax and decodes `base64(type ‖ 32 bytes)`.
-fn parse_key_material(name: &str, id: &str, b64: &str, sig_type: u8, what: &'static str) -> Result<[u8; 32]> {
+fn parse_key_material(
+    name: &str,
+    id: &str,
+    b64: &str,
+    sig_type: u8,
+    what: &'static str,
+) -> Result<Zeroizing<[u8; 32]>> {
     if !is_valid_key_name(name)
         || id.len() != 8
         || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -84,7 +90,7 @@ fn parse_key_material(name: &str, id: &str, b64: &str, sig_type: u8, what: &'sta
     let raw = Zeroizing::new(b64_decode(b64, what)?);
     match raw.as_slice() {
         [t, key @ ..] if *t == sig_type && key.len() == 32 => {
-            let mut out = [0u8; 32];
+            let mut out = Zeroizing::new([0u8; 32]);
             out.copy_from_slice(key);
             Ok(out)
         }
@@ -118,7 +124,7 @@ impl SecretKey {
             (Some(n), Some(i), Some(b)) => (n, i, b),
             _ => return Err(Error::Malformed { what }),
         };
-        let seed = Zeroizing::new(parse_key_material(name, id, b64, sig_type, what)?);
+        let seed = parse_key_material(name, id, b64, sig_type, what)?;
         let key = SecretKey::from_seed(name, sig_type, &seed).map_err(|_| Error::Malformed { what })?;
         if format!("{:08x}", key.public.id) != id {
             return Err(Error::Malformed { what: "private key id" });
@@ -130,7 +136,15 @@ impl SecretKey {
         let mut raw = Zeroizing::new(vec![self.public.sig_type]);
         raw.extend_from_slice(self.secret.as_bytes());
         let b64 = Zeroizing::new(b64_encode(&raw));
-        Zeroizing::new(format!("{PRIVATE_KEY_PREFIX}{}+{:08x}+{}", self.public.name, self.public.id, b64.as_str()))
+        let id = format!("{:08x}", self.public.id);
+        // Sized up front so the secret is never left behind in a buffer freed by a reallocation.
+        let mut out = Zeroizing::new(String::with_capacity(
+            PRIVATE_KEY_PREFIX.len() + self.public.name.len() + id.len() + b64.len() + 2,
+        ));
+        for part in [PRIVATE_KEY_PREFIX, &self.public.name, "+", &id, "+", &b64] {
+            out.push_str(part);
+        }
+        out
     }
 
     fn sign(&self, msg: &[u8]) -> [u8; 64] {
