@@ -381,3 +381,40 @@ fn leaf_encoding_round_trips_and_is_strict() {
     version[0] = 2;
     assert!(Leaf::decode(&version).is_err());
 }
+
+/// The cosignature/v1 layout of c2sp.org/tlog-cosignature, checked outside the crate: the line's bytes are
+/// `key id ‖ u64 big-endian timestamp ‖ Ed25519 signature`, the key id uses type 0x04, and the signature is over
+/// `cosignature/v1\ntime <t>\n` followed by the checkpoint. The spec's example is at time 1679315147, whose
+/// example line starts `jWbPPwAAAABkGFDL` = key id 8d66cf3f, then 00000000641850cb = 1679315147.
+#[test]
+fn cosignature_v1_layout_matches_the_spec() {
+    use base64::Engine as _;
+    use ed25519_dalek::{Signature, VerifyingKey};
+    let t = 1_679_315_147u64;
+    let example = base64::engine::general_purpose::STANDARD.decode("jWbPPwAAAABkGFDL").unwrap();
+    assert_eq!(u64::from_be_bytes(example[4..12].try_into().unwrap()), t);
+
+    let log = LogSigningKey::from_seed("example.com/behind-the-sofa", &[5; 32]).unwrap();
+    let wkey = WitnessSigningKey::from_seed("witness.example.com/w1", &[6; 32]).unwrap();
+    let wv = wkey.verifier();
+    assert_eq!(wv.key_id(), vouchsafe_log::key_id(wv.name(), 0x04, &wv.public_key()));
+    let mut witness = Witness::new(wkey);
+    witness.follow(log.verifier()).unwrap();
+    let mut l = Log::new();
+    l.append(Leaf::new(LeafKind::Order, b"x".to_vec()).unwrap()).unwrap();
+    let cp = Checkpoint::new(log.name(), l.tree_head()).unwrap();
+    let note = log.sign_checkpoint(&cp).unwrap();
+    let sig = witness.cosign(note.encode().as_bytes(), &ConsistencyProof::default(), t).unwrap();
+    let line = sig.to_line();
+    let b64 = line.strip_prefix("\u{2014} witness.example.com/w1 ").unwrap().strip_suffix('\n').unwrap();
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    assert_eq!(raw.len(), 4 + 8 + 64);
+    assert_eq!(u32::from_be_bytes(raw[..4].try_into().unwrap()), wv.key_id());
+    assert_eq!(u64::from_be_bytes(raw[4..12].try_into().unwrap()), t);
+    let msg = format!("cosignature/v1\ntime {t}\n{}", cp.body());
+    let vk = VerifyingKey::from_bytes(&wv.public_key()).unwrap();
+    vk.verify_strict(msg.as_bytes(), &Signature::from_slice(&raw[12..]).unwrap()).unwrap();
+    // And the log's own line is a plain Ed25519 signature over the body, key id type 0x01.
+    let lv = log.verifier();
+    assert_eq!(lv.key_id(), vouchsafe_log::key_id(lv.name(), 0x01, &lv.public_key()));
+}
