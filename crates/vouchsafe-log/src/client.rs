@@ -105,6 +105,16 @@ impl VerifiedCheckpoint {
     pub fn quorum_time(&self) -> u64 {
         self.quorum_time
     }
+
+    /// Refuses ([`Error::Stale`]) a checkpoint whose newest quorum is more than `max_age` seconds before `now`
+    /// (POSIX seconds, the device's clock): without it a log that stops publishing, or a network that replays an
+    /// old checkpoint, can keep a device on an old view (say, before a revocation) indefinitely.
+    pub fn check_fresh(&self, now: u64, max_age: u64) -> Result<()> {
+        if now.saturating_sub(self.quorum_time) > max_age {
+            return Err(Error::Stale { quorum_time: self.quorum_time, now });
+        }
+        Ok(())
+    }
 }
 
 /// A device's view of the log: its policy and the newest verified checkpoint, which only moves forward.

@@ -46,6 +46,13 @@ pub enum Error {
     ConsistencyProofInvalid,
     /// The inclusion proof does not show the leaf at that index under the checkpoint's root.
     InclusionProofInvalid,
+    /// The newest quorum of cosignatures is older than the device accepts: the log may be frozen for it.
+    Stale {
+        /// [`crate::VerifiedCheckpoint::quorum_time`].
+        quorum_time: u64,
+        /// The device's time.
+        now: u64,
+    },
     /// A leaf index or tree size beyond the tree it refers to.
     OutOfRange {
         /// The index or size asked for.
@@ -84,6 +91,9 @@ impl fmt::Display for Error {
             Error::SplitView { size } => write!(f, "split view: two different roots for tree size {size}"),
             Error::ConsistencyProofInvalid => f.write_str("consistency proof does not verify"),
             Error::InclusionProofInvalid => f.write_str("inclusion proof does not verify"),
+            Error::Stale { quorum_time, now } => {
+                write!(f, "stale checkpoint: a quorum cosigned it at {quorum_time}, it is now {now}")
+            }
             Error::OutOfRange { index, size } => write!(f, "{index} is out of range for a tree of size {size}"),
             Error::Misuse { what } => write!(f, "refused: {what}"),
             Error::Internal { what } => write!(f, "internal error (a bug in vouchsafe-log): {what}"),

@@ -34,8 +34,9 @@
 //!   distinct pinned witnesses each stated that, at their timestamp, it was the largest tree they had seen
 //!   consistent with everything they cosigned before. Unless `quorum` witnesses collude with the log, no other
 //!   device can hold a cosigned checkpoint of the same log that is inconsistent with this one. It does **not**
-//!   say the checkpoint is recent: [`VerifiedCheckpoint::quorum_time`] is there for the device to compare with
-//!   its clock (a log that stops publishing can freeze a device otherwise). Lines of unknown keys are ignored;
+//!   say the checkpoint is recent: [`VerifiedCheckpoint::check_fresh`] compares its
+//!   [`VerifiedCheckpoint::quorum_time`] with the device's clock (a log that stops publishing, or a replayed old
+//!   checkpoint, can freeze a device otherwise). Lines of unknown keys are ignored;
 //!   a failing line under a pinned key refuses the whole note.
 //! * [`ClientLogState::advance`]: the device's view only moves forward along verified consistency proofs, so a
 //!   log (or a network attacker) cannot roll it back, fork it or rewrite history it has seen. It does not detect

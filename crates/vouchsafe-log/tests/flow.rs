@@ -128,6 +128,8 @@ fn happy_path_with_inclusion() {
     let v = client.advance(&note, &proof).unwrap().clone();
     assert_eq!(v.tree_head(), w.log.tree_head());
     assert_eq!(v.quorum_time(), NOW);
+    v.check_fresh(NOW + 3600, 3600).unwrap();
+    assert_eq!(v.check_fresh(NOW + 3601, 3600), Err(Error::Stale { quorum_time: NOW, now: NOW + 3601 }));
     for i in 0..5 {
         let leaf = w.log.leaf(i).unwrap().clone();
         verify_inclusion(&leaf, i, &w.log.inclusion_proof(i, 5).unwrap(), &v).unwrap();
