@@ -1,6 +1,6 @@
 //! Every domain-separation label, version byte and limit of the release formats, in one place.
 //!
-//! Each label names the protocol, its version and its purpose (`vouchsafe-release/v1/<purpose>`), so no two
+//! Each label names the protocol, its version and its purpose (`vouchsafe/v1/release/<purpose>`, the scheme of every label in the project), so no two
 //! uses of SHA-256 or Ed25519 in this crate (or elsewhere in vouchsafe, whose labels start differently) share an
 //! input space.
 
@@ -12,11 +12,11 @@ pub const DB_VERSION: u8 = 1;
 pub const SIGNED_RELEASE_VERSION: u8 = 1;
 
 /// Ed25519 signs `LABEL_SIGNATURE ‖ encode(Release)`.
-pub const LABEL_SIGNATURE: &[u8] = b"vouchsafe-release/v1/signature";
+pub const LABEL_SIGNATURE: &[u8] = b"vouchsafe/v1/release/sign";
 /// The hash of a signed release (a successor's `parent`): `SHA-256(LABEL_RELEASE_HASH ‖ encode(SignedRelease))`.
-pub const LABEL_RELEASE_HASH: &[u8] = b"vouchsafe-release/v1/release-hash";
+pub const LABEL_RELEASE_HASH: &[u8] = b"vouchsafe/v1/release/hash";
 /// A Centre key id: the first 16 bytes of `SHA-256(LABEL_KEY_ID ‖ public key)`.
-pub const LABEL_KEY_ID: &[u8] = b"vouchsafe-release/v1/key-id";
+pub const LABEL_KEY_ID: &[u8] = b"vouchsafe/v1/release/key-id";
 
 /// Smallest canonical hash (primary or secondary), in bytes.
 pub const MIN_HASH_LEN: usize = 1;

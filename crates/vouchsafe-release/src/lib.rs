@@ -68,13 +68,13 @@
 //! | release | `L`: the canonical encoding of the [`Release`] above |
 //! | signature | 64: Ed25519 (RFC 8032, pure, no context) |
 //!
-//! No trailing bytes. The signature input is `"vouchsafe-release/v1/signature" ‖ release` ([`labels::LABEL_SIGNATURE`]
+//! No trailing bytes. The signature input is `"vouchsafe/v1/release/sign" ‖ release` ([`labels::LABEL_SIGNATURE`]
 //! followed by the `L` release bytes, no length prefix). Verification is strict (`verify_strict`: canonical `S`,
 //! no small-order `R` or key) and requires the key id to be that of the verifying key.
 //!
-//! * Key id: the first 16 bytes of `SHA-256("vouchsafe-release/v1/key-id" ‖ the 32-byte Ed25519 public key)`
+//! * Key id: the first 16 bytes of `SHA-256("vouchsafe/v1/release/key-id" ‖ the 32-byte Ed25519 public key)`
 //!   ([`labels::LABEL_KEY_ID`]).
-//! * Release hash (a successor's `parent`): `SHA-256("vouchsafe-release/v1/release-hash" ‖ the whole signed
+//! * Release hash (a successor's `parent`): `SHA-256("vouchsafe/v1/release/hash" ‖ the whole signed
 //!   release encoding)` ([`labels::LABEL_RELEASE_HASH`]).
 //! * The signing key is the RFC 8032 32-byte secret seed ([`CentreSigningKey::from_bytes`]).
 //!
