@@ -1,8 +1,8 @@
 //! Every domain-separation label, version byte and limit of the release formats, in one place.
 //!
-//! Each label names the protocol, its version and its purpose (`vouchsafe/v1/release/<purpose>`, the scheme of every label in the project), so no two
-//! uses of SHA-256 or Ed25519 in this crate (or elsewhere in vouchsafe, whose labels start differently) share an
-//! input space.
+//! Each label names the protocol, its version and its purpose (`vouchsafe/v1/release/<purpose>`, the scheme of
+//! every label in the project), so no two uses of SHA-256 or Ed25519 in this crate or elsewhere in vouchsafe share
+//! an input space.
 
 /// Version byte that starts the encoding of a [`crate::Release`].
 pub const RELEASE_VERSION: u8 = 1;
