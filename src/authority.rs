@@ -9,7 +9,6 @@
 //! * order and revocation: the binary canonical encodings of `SignedOrder` and `SignedRevocation`.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng as _;
 use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
@@ -20,11 +19,10 @@ use vouchsafe_orders::{
 use zeroize::Zeroizing;
 
 use crate::error::{CliError, Result};
+use crate::keyfile::{hex32, now_secs, parse_key_text, pub_path, read_limited, write_new};
 
 const SECRET_HEADER: &str = "vouchsafe-authority-key v1";
 const PUBLIC_HEADER: &str = "vouchsafe-authority-public-key v1";
-/// Largest key or order file read (a signed order is at most a few tens of KiB).
-const MAX_FILE: u64 = 1 << 20;
 
 /// What `authority issue` signs.
 #[derive(Debug)]
@@ -61,43 +59,6 @@ pub struct IssueArgs {
     pub out: PathBuf,
 }
 
-fn now_secs() -> Result<i64> {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|_| CliError::runtime("the clock is before 1970"))?;
-    i64::try_from(d.as_secs()).map_err(|_| CliError::runtime("the clock is out of range"))
-}
-
-fn read_limited(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    use std::io::Read as _;
-    let f =
-        std::fs::File::open(path).map_err(|e| CliError::usage(format!("{what} {}: {}", path.display(), e.kind())))?;
-    let mut buf = Zeroizing::new(Vec::new());
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| CliError::usage(format!("{what} {}: {}", path.display(), e.kind())))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(CliError::usage(format!("{what} {}: larger than {MAX_FILE} bytes", path.display())));
-    }
-    Ok(buf)
-}
-
-/// Parses `header\nHEX64\n` into 32 bytes; the message names the file, never its content.
-fn parse_key_text(text: &[u8], header: &str, what: &str, path: &Path) -> Result<Zeroizing<[u8; 32]>> {
-    let bad = || CliError::usage(format!("{what} {}: not a {header} file", path.display()));
-    let text = std::str::from_utf8(text).map_err(|_| bad())?;
-    let mut lines = text.split('\n');
-    if lines.next() != Some(header) {
-        return Err(bad());
-    }
-    let hex_line = lines.next().ok_or_else(bad)?;
-    // Exactly one trailing newline, nothing after it.
-    if lines.next() != Some("") || lines.next().is_some() {
-        return Err(bad());
-    }
-    let mut out = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(hex_line, &mut out[..]).map_err(|_| bad())?;
-    Ok(out)
-}
-
 fn load_signing_key(path: &Path) -> Result<AuthoritySigningKey> {
     let text = read_limited(path, "authority key")?;
     let secret = parse_key_text(&text, SECRET_HEADER, "authority key", path)?;
@@ -113,26 +74,6 @@ fn load_public_key(path: &Path) -> Result<AuthorityPublicKey> {
 
 fn public_text(key: &AuthorityPublicKey) -> String {
     format!("{PUBLIC_HEADER}\n{}\n", hex::encode(key.to_bytes()))
-}
-
-fn hex32(s: &str, what: &str) -> Result<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s.trim(), &mut out).map_err(|_| CliError::usage(format!("{what}: expected 64 hex digits")))?;
-    Ok(out)
-}
-
-fn write_new(path: &Path, bytes: &[u8], what: &str) -> Result<()> {
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(CliError::usage(format!("{what} {}: exists; refusing to overwrite it", path.display())));
-    }
-    vouchsafe_files::write_secret(path, bytes)
-        .map_err(|e| CliError::runtime(format!("{what} {}: {}", path.display(), e.kind())))
-}
-
-fn pub_path(key: &Path) -> PathBuf {
-    let mut p = key.as_os_str().to_owned();
-    p.push(".pub");
-    PathBuf::from(p)
 }
 
 /// `vouchsafe authority keygen --out FILE`: a fresh Ed25519 key (mode 0600) and FILE.pub (what apps pin).

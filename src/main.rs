@@ -6,9 +6,11 @@
 
 mod ascii;
 mod authority;
+mod centre;
 mod cmd;
 mod demo;
 mod error;
+mod keyfile;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,67 @@ enum Command {
     /// The issuing authority: its signing key, signed detection orders and revocations (docs/GOVERNANCE.md).
     #[command(subcommand)]
     Authority(AuthorityCommand),
+    /// The Centre: its signing key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md).
+    #[command(subcommand)]
+    Centre(CentreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CentreCommand {
+    /// Make a new Ed25519 signing key: FILE (secret, mode 0600) and FILE.pub; prints the public key in hex.
+    Keygen {
+        /// The secret key file to create (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Import one independent source's list into the database (created if missing), keeping its provenance.
+    Import {
+        /// The Centre's database file.
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// The source's id (lowercase letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        source: String,
+        /// A list of `primary-hex secondary-hex reference` lines.
+        #[arg(long, value_name = "FILE", conflicts_with = "images", required_unless_present = "images")]
+        list: Option<PathBuf>,
+        /// A directory of images to hash (hash configuration 1); the reference is each file's name.
+        #[arg(long, value_name = "DIR")]
+        images: Option<PathBuf>,
+    },
+    /// Sign the next release of a line: indicators attested by at least N distinct sources, minus false positives.
+    Release {
+        /// The Centre's database file.
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// The Centre's secret key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The release line.
+        #[arg(long)]
+        line: String,
+        /// The directory of the line's releases (read to chain, and written: LINE-NNNNNN.bin).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Distinct sources an indicator needs (recorded in the release).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..))]
+        min_sources: u8,
+        /// False positives to remove: hex primary hashes, one per line (they never return).
+        #[arg(long, value_name = "FILE")]
+        remove: Option<PathBuf>,
+    },
+    /// Verify the whole chain of a line's releases under a Centre public key and summarise it (exit 1 if not).
+    Show {
+        /// The Centre's public key file.
+        #[arg(long, value_name = "PUB")]
+        centre: PathBuf,
+        /// The release line.
+        #[arg(long)]
+        line: String,
+        /// The directory of the line's releases.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,5 +412,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Authority(AuthorityCommand::Show { authorities, revocations, at, order }) => {
             authority::show(&authorities, &order, &revocations, at)
         }
+        Command::Centre(CentreCommand::Keygen { out }) => centre::keygen(&out),
+        Command::Centre(CentreCommand::Import { db, source, list, images }) => {
+            centre::import(&db, &source, list.as_deref(), images.as_deref())
+        }
+        Command::Centre(CentreCommand::Release { db, key, line, dir, min_sources, remove }) => {
+            centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())
+        }
+        Command::Centre(CentreCommand::Show { centre: public, line, dir }) => centre::show(&public, &line, &dir),
     }
 }

@@ -1,0 +1,234 @@
+//! `vouchsafe centre …`: the Centre's key, its indicator database (imports from named sources, with provenance)
+//! and its signed releases. Wiring only: the admission rule, the release format, signatures and the chain are
+//! `vouchsafe-release`; files go through `vouchsafe-files` (mode 0600, never overwritten in place except the
+//! database, which is replaced atomically).
+//!
+//! Files:
+//! * secret key `vouchsafe-centre-key v1` / public key `vouchsafe-centre-public-key v1` (text, like the authority's);
+//! * the database: `CentreDb::encode` (binary, versioned; it holds the sources' references: it never leaves the
+//!   Centre);
+//! * releases: `<dir>/<line>-<number, 6 digits>.bin`, each a `SignedRelease` encoding.
+
+use std::path::{Path, PathBuf};
+
+use vouchsafe_phash::HashConfig;
+use vouchsafe_release::{
+    CentreDb, CentreKey, CentreSigningKey, ImportEntry, ReleaseChain, SignedRelease, SourceId, VerifiedRelease,
+};
+use zeroize::Zeroizing;
+
+use crate::error::{CliError, Result};
+use crate::keyfile::{now_secs, parse_key_text, pub_path, read_limited, write_new};
+
+const SECRET_HEADER: &str = "vouchsafe-centre-key v1";
+const PUBLIC_HEADER: &str = "vouchsafe-centre-public-key v1";
+
+fn load_signing_key(path: &Path) -> Result<CentreSigningKey> {
+    let text = read_limited(path, "centre key")?;
+    let secret = parse_key_text(&text, SECRET_HEADER, "centre key", path)?;
+    Ok(CentreSigningKey::from_bytes(&secret))
+}
+
+fn load_public_key(path: &Path) -> Result<CentreKey> {
+    let text = read_limited(path, "centre public key")?;
+    let bytes = parse_key_text(&text, PUBLIC_HEADER, "centre public key", path)?;
+    CentreKey::from_bytes(&bytes).map_err(|e| CliError::usage(format!("centre public key {}: {e}", path.display())))
+}
+
+/// `vouchsafe centre keygen --out FILE`: a fresh Ed25519 key (mode 0600) and FILE.pub; prints the public key in the
+/// hex form `vouchsafe authority issue --centre-key` takes.
+pub fn keygen(out: &Path) -> Result<()> {
+    let key = CentreSigningKey::generate(&mut crate::cmd::os_rng()?);
+    let pub_file = pub_path(out);
+    if std::fs::symlink_metadata(&pub_file).is_ok() {
+        return Err(CliError::usage(format!("centre keygen: {} exists; refusing to overwrite it", pub_file.display())));
+    }
+    let secret = key.to_bytes();
+    let text = Zeroizing::new(format!("{SECRET_HEADER}\n{}\n", hex::encode(&secret[..])));
+    write_new(out, text.as_bytes(), "centre keygen: key file")?;
+    let public = key.public();
+    write_new(
+        &pub_file,
+        format!("{PUBLIC_HEADER}\n{}\n", hex::encode(public.to_bytes())).as_bytes(),
+        "centre keygen: public key file",
+    )?;
+    println!("centre key id {}", hex::encode(public.key_id()));
+    println!("  public key {} (for `authority issue --centre-key`)", hex::encode(public.to_bytes()));
+    println!("  secret key: {} (mode 0600); public key file: {}", out.display(), pub_file.display());
+    Ok(())
+}
+
+fn load_db(path: &Path, hash_config: u16) -> Result<CentreDb> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CentreDb::new(hash_config)),
+        _ => {
+            let bytes = read_limited(path, "centre database")?;
+            CentreDb::decode(&bytes).map_err(|e| CliError::usage(format!("centre database {}: {e}", path.display())))
+        }
+    }
+}
+
+fn save_db(path: &Path, db: &CentreDb) -> Result<()> {
+    vouchsafe_files::write_secret(path, &Zeroizing::new(db.encode()))
+        .map_err(|e| CliError::runtime(format!("centre database {}: {}", path.display(), e.kind())))
+}
+
+/// Reads a source's list: `primary-hex secondary-hex reference` per line (blank lines and `#` comments ignored).
+fn read_list(path: &Path) -> Result<Vec<ImportEntry>> {
+    let bytes = read_limited(path, "indicator list")?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::usage(format!("indicator list {}: not UTF-8", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || {
+            CliError::usage(format!(
+                "indicator list {} line {}: expected `primary-hex secondary-hex reference`",
+                path.display(),
+                i + 1
+            ))
+        };
+        let mut parts = line.splitn(3, char::is_whitespace);
+        let (Some(p), Some(s), Some(r)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        let primary = hex::decode(p).map_err(|_| bad())?;
+        let secondary = hex::decode(s).map_err(|_| bad())?;
+        out.push(ImportEntry { primary, secondary, reference: r.trim().to_owned() });
+    }
+    Ok(out)
+}
+
+/// Hashes every regular file of `dir` (sorted by name) as an image under `cfg`; the reference is the file name.
+fn hash_dir(dir: &Path, cfg: &HashConfig) -> Result<Vec<ImportEntry>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::usage(format!("images {}: {}", dir.display(), e.kind())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let h =
+            vouchsafe_phash::hash_file(cfg, &f).map_err(|e| CliError::usage(format!("image {}: {e}", f.display())))?;
+        let reference = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(ImportEntry {
+            primary: h.primary.to_canonical_bytes(),
+            secondary: h.secondary.to_canonical_bytes(),
+            reference,
+        });
+    }
+    Ok(out)
+}
+
+/// `vouchsafe centre import --db DB --source NAME (--list FILE | --images DIR)`: adds one source's attestations.
+pub fn import(db_path: &Path, source: &str, list: Option<&Path>, images: Option<&Path>) -> Result<()> {
+    let cfg = HashConfig::V1;
+    let source = SourceId::new(source).map_err(|e| CliError::usage(format!("centre import: --source: {e}")))?;
+    let entries = match (list, images) {
+        (Some(l), None) => read_list(l)?,
+        (None, Some(d)) => hash_dir(d, &cfg)?,
+        _ => return Err(CliError::usage("centre import: give --list or --images")),
+    };
+    let mut db = load_db(db_path, cfg.id())?;
+    let report = db.import(&source, cfg.id(), &entries).map_err(|e| CliError::usage(format!("centre import: {e}")))?;
+    save_db(db_path, &db)?;
+    println!(
+        "source {}: {} entries, {} new indicators, {} new attestations, {} unchanged; {} indicators in the database",
+        source.as_str(),
+        entries.len(),
+        report.new_indicators,
+        report.new_attestations,
+        report.unchanged,
+        db.len()
+    );
+    Ok(())
+}
+
+fn release_path(dir: &Path, line: &str, number: u64) -> PathBuf {
+    dir.join(format!("{line}-{number:06}.bin"))
+}
+
+/// Verifies the releases of `line` in `dir` (`line-000001.bin`, …, consecutive from 1) under `key` into a chain.
+fn load_chain(dir: &Path, line: &str, key: &CentreKey) -> Result<Option<ReleaseChain>> {
+    let mut chain: Option<ReleaseChain> = None;
+    for number in 1u64.. {
+        let path = release_path(dir, line, number);
+        if std::fs::symlink_metadata(&path).is_err() {
+            break;
+        }
+        let verified = verify_file(&path, key)?;
+        match chain.as_mut() {
+            None => {
+                chain = Some(
+                    ReleaseChain::new(&verified)
+                        .map_err(|e| CliError::runtime(format!("release {}: {e}", path.display())))?,
+                );
+            }
+            Some(c) => c.apply(&verified).map_err(|e| CliError::runtime(format!("release {}: {e}", path.display())))?,
+        }
+    }
+    Ok(chain)
+}
+
+fn verify_file(path: &Path, key: &CentreKey) -> Result<VerifiedRelease> {
+    let bytes = read_limited(path, "release")?;
+    let signed =
+        SignedRelease::decode(&bytes).map_err(|e| CliError::runtime(format!("release {}: {e}", path.display())))?;
+    signed.verify(key).map_err(|e| CliError::runtime(format!("release {}: {e}", path.display())))
+}
+
+/// `vouchsafe centre release --db DB --key KEY --line L --dir DIR [--min-sources N] [--remove FILE]`: signs the
+/// next release of a line: every indicator attested by at least N distinct sources and not yet released, and the
+/// removal of the false positives listed in FILE (hex primaries), which are marked so that they never return.
+pub fn release(
+    db_path: &Path,
+    key: &Path,
+    line: &str,
+    dir: &Path,
+    min_sources: u8,
+    remove: Option<&Path>,
+) -> Result<()> {
+    let key = load_signing_key(key)?;
+    let mut db = load_db(db_path, HashConfig::V1.id())?;
+    let chain = load_chain(dir, line, &key.public())?;
+    let mut removals = Vec::new();
+    if let Some(r) = remove {
+        let bytes = read_limited(r, "removal list")?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| CliError::usage(format!("removal list {}: not UTF-8", r.display())))?;
+        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim().starts_with('#')) {
+            let p = hex::decode(l.trim())
+                .map_err(|_| CliError::usage(format!("removal list {} line {}: expected hex", r.display(), i + 1)))?;
+            db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre release: {e}")))?;
+            removals.push(p);
+        }
+    }
+    let next = db
+        .next_release(line, chain.as_ref(), min_sources, now_secs()?, &removals)
+        .map_err(|e| CliError::usage(format!("centre release: {e}")))?;
+    let signed = key.sign(&next.release);
+    let out = release_path(dir, line, next.release.number());
+    vouchsafe_files::create_private_dir(dir)
+        .map_err(|e| CliError::runtime(format!("releases {}: {}", dir.display(), e.kind())))?;
+    write_new(&out, &signed.encode(), "centre release: release file")?;
+    // The false-positive marks are kept only once the release that removes them exists.
+    save_db(db_path, &db)?;
+    println!("release {} #{} (min {} sources): {}", line, next.release.number(), next.report.min_sources, next.report);
+    println!("  written to {}", out.display());
+    Ok(())
+}
+
+/// `vouchsafe centre show --centre PUB --line L --dir DIR`: verifies the whole chain of a line and summarises it.
+pub fn show(public: &Path, line: &str, dir: &Path) -> Result<()> {
+    let key = load_public_key(public)?;
+    let chain = load_chain(dir, line, &key)?
+        .ok_or_else(|| CliError::runtime(format!("no release of line {line} in {}", dir.display())))?;
+    println!("line {line}: {} releases verified under centre key {}", chain.number(), hex::encode(key.key_id()));
+    println!("  indicators: {}; min sources of the last release: {}", chain.len(), chain.min_sources());
+    println!("  head hash: {}; created at {} (Unix seconds)", hex::encode(chain.head()), chain.created_at());
+    Ok(())
+}
