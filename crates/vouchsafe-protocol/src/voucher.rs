@@ -100,7 +100,7 @@ impl Voucher {
     pub fn peek_epoch(bytes: &[u8]) -> Result<u64> {
         let mut r = Reader::new("voucher", bytes);
         r.version(WIRE_VERSION)?;
-        r.u64()
+        Ok(r.u64()?)
     }
 
     /// Decodes a voucher for an epoch: exact length, right version and epoch, Q canonical and not the identity.

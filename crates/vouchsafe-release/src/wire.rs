@@ -1,73 +1,17 @@
 //! A tiny cursor for decoding, and the writers for encoding, without panics.
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
-pub(crate) struct Reader<'a> {
-    what: &'static str,
-    buf: &'a [u8],
-    total: usize,
-}
+pub(crate) use vouchsafe_wire::Reader;
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(what: &'static str, buf: &'a [u8]) -> Self {
-        Reader { what, buf, total: buf.len() }
-    }
-
-    /// Reads and checks the version byte.
-    pub(crate) fn version(&mut self, expected: u8) -> Result<()> {
-        let got = self.u8()?;
-        if got != expected {
-            return Err(Error::Version { what: self.what, got });
+impl From<vouchsafe_wire::WireError> for Error {
+    fn from(e: vouchsafe_wire::WireError) -> Self {
+        use vouchsafe_wire::WireError as W;
+        match e {
+            W::Length { what, expected, got } => Error::Length { what, expected, got },
+            W::TrailingBytes { what } => Error::TrailingBytes { what },
+            W::Version { what, got } => Error::Version { what, got },
         }
-        Ok(())
-    }
-
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let Some((head, tail)) = self.buf.split_at_checked(n) else {
-            let consumed = self.total.saturating_sub(self.buf.len());
-            return Err(Error::Length { what: self.what, expected: consumed.saturating_add(n), got: self.total });
-        };
-        self.buf = tail;
-        Ok(head)
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8> {
-        let [b] = self.array::<1>()?;
-        Ok(b)
-    }
-    pub(crate) fn u16(&mut self) -> Result<u16> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-    pub(crate) fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-    pub(crate) fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-    pub(crate) fn i64(&mut self) -> Result<i64> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
-    /// A `u8` length prefix and that many bytes.
-    pub(crate) fn bytes_u8(&mut self) -> Result<&'a [u8]> {
-        let n = self.u8()?;
-        self.take(usize::from(n))
-    }
-    /// A `u16` length prefix and that many bytes.
-    pub(crate) fn bytes_u16(&mut self) -> Result<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-
-    /// Fails unless every byte was consumed.
-    pub(crate) fn finish(self) -> Result<()> {
-        if self.buf.is_empty() { Ok(()) } else { Err(Error::TrailingBytes { what: self.what }) }
     }
 }
 
