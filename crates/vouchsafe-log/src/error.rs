@@ -23,6 +23,9 @@ pub enum Error {
     LogSignatureInvalid,
     /// A signature line under a pinned witness key's name and id did not verify as a cosignature/v1.
     CosignatureInvalid,
+    /// A signature line is not under the key it was checked against (a cosignature by a witness the log does
+    /// not collect from).
+    UnknownKey,
     /// Fewer distinct pinned witnesses cosigned the checkpoint than the policy's quorum.
     QuorumNotMet {
         /// Distinct pinned witnesses whose cosignature verified.
@@ -81,6 +84,7 @@ impl fmt::Display for Error {
             Error::UnknownOrigin => f.write_str("the witness does not follow this checkpoint's log"),
             Error::LogSignatureMissing => f.write_str("checkpoint carries no signature of the pinned log key"),
             Error::LogSignatureInvalid => f.write_str("checkpoint signature of the pinned log key does not verify"),
+            Error::UnknownKey => f.write_str("the signature line is not under the expected key"),
             Error::CosignatureInvalid => f.write_str("a pinned witness's cosignature does not verify"),
             Error::QuorumNotMet { got, need } => {
                 write!(f, "checkpoint cosigned by {got} pinned witnesses, the quorum is {need}")

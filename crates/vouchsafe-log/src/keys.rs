@@ -315,4 +315,15 @@ impl WitnessVerifier {
         }
         self.0.verify(cosigned_message(ts, text).as_bytes(), sig).then_some(ts)
     }
+
+    /// Checks one signature line as this witness's cosignature/v1 of the checkpoint `text` (the note text):
+    /// the line names this key ([`Error::UnknownKey`] otherwise) and its timestamped signature verifies
+    /// ([`Error::CosignatureInvalid`]). Returns the cosignature's timestamp. What a log operator runs before it
+    /// attaches a cosignature a witness handed in.
+    pub fn check_cosignature(&self, text: &str, sig: &NoteSignature) -> Result<u64> {
+        if !self.matches(sig) {
+            return Err(Error::UnknownKey);
+        }
+        self.verify_cosignature(text, sig.signature()).ok_or(Error::CosignatureInvalid)
+    }
 }

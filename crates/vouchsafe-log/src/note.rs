@@ -75,7 +75,8 @@ impl NoteSignature {
         format!("{NOTE_SIGNATURE_PREFIX}{} {}\n", self.name, b64_encode(&raw))
     }
 
-    fn parse_line(line: &str) -> Result<NoteSignature> {
+    /// Parses one signature line (without its final newline): syntax only, nothing is verified.
+    pub fn parse_line(line: &str) -> Result<NoteSignature> {
         let what = "note signature line";
         let rest = line.strip_prefix(NOTE_SIGNATURE_PREFIX).ok_or(Error::Malformed { what })?;
         let (name, b64) = rest.split_once(' ').ok_or(Error::Malformed { what })?;

@@ -74,6 +74,8 @@ pub enum OrderError {
         /// Which object.
         what: &'static str,
     },
+    /// A signed manifest names another order (its id or its hash differ from the verified order's).
+    WrongOrder,
     /// The caller asked a signing key to sign an order or revocation that names another authority key id.
     KeyMismatch,
     /// The order's validity window has not begun: `now < not_before`.
@@ -114,6 +116,7 @@ impl fmt::Display for OrderError {
             OrderError::InvalidKey { what } => write!(f, "{what}: not a valid Ed25519 public key"),
             OrderError::UnknownAuthority { key_id } => write!(f, "unknown authority key id {key_id}"),
             OrderError::BadSignature { what } => write!(f, "{what}: signature does not verify"),
+            OrderError::WrongOrder => write!(f, "the manifest names another detection order"),
             OrderError::KeyMismatch => write!(f, "the signing key is not the authority key the object names"),
             OrderError::NotYetValid { not_before, now } => {
                 write!(f, "order not yet valid: valid from {not_before}, now {now}")

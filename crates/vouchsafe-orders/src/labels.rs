@@ -14,6 +14,12 @@ pub const LABEL_ORDER_SIGN: &[u8] = b"vouchsafe/v1/order/sign";
 pub const LABEL_REVOCATION_SIGN: &[u8] = b"vouchsafe/v1/order/revocation/sign";
 /// Authority key id: the first 16 bytes of `SHA-256(LABEL_AUTHORITY_KEY_ID ‖ public key)`.
 pub const LABEL_AUTHORITY_KEY_ID: &[u8] = b"vouchsafe/v1/order/authority-key-id";
+/// Domain-separation label of an order's hash (what a signed manifest names).
+pub const LABEL_ORDER_HASH: &[u8] = b"vouchsafe/v1/order/hash";
+/// Domain-separation label of the table key's signature over a manifest statement.
+pub const LABEL_MANIFEST_SIGN: &[u8] = b"vouchsafe/v1/manifest/sign";
+/// Largest protocol `TableManifest` encoding a manifest statement carries (4 MiB: 2^17 chunk hashes).
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 /// Longest validity window of an order, in seconds: 24 months, defined as exactly 731 days (two years, one of them
 /// a leap year) of 86 400 seconds each, so that no calendar arithmetic is needed. `not_after − not_before` must be

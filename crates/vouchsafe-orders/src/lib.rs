@@ -73,6 +73,7 @@
 mod error;
 mod keys;
 pub mod labels;
+mod manifest;
 mod order;
 mod revocation;
 mod wire;
@@ -80,5 +81,6 @@ mod wire;
 pub use ed25519_dalek::{Signature, VerifyingKey};
 pub use error::{OrderError, Result};
 pub use keys::{AuthorityKeyring, AuthorityPublicKey, AuthoritySigningKey, KeyId};
+pub use manifest::{ManifestStatement, SignedManifest, TableSigningKey, VerifiedManifest};
 pub use order::{DetectionOrder, MaterialKind, OrderTerms, Scope, SignedOrder, VerifiedOrder};
 pub use revocation::{Revocation, RevocationReason, SignedRevocation, VerifiedRevocation};
