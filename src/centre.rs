@@ -211,14 +211,26 @@ pub fn release(
         .next_release(line, chain.as_ref(), min_sources, now_secs()?, &removals)
         .map_err(|e| CliError::usage(format!("centre release: {e}")))?;
     let signed = key.sign(&next.release);
+    let verified = signed.verify(&key.public()).map_err(|e| CliError::runtime(format!("centre release: {e}")))?;
+    let record = key.sign_record(&verified).map_err(|e| CliError::runtime(format!("centre release: {e}")))?;
     let out = release_path(dir, line, next.release.number());
+    let record_out = out.with_extension("record");
     vouchsafe_files::create_private_dir(dir)
         .map_err(|e| CliError::runtime(format!("releases {}: {}", dir.display(), e.kind())))?;
+    if std::fs::symlink_metadata(&record_out).is_ok() {
+        return Err(CliError::usage(format!(
+            "centre release: {} exists; refusing to overwrite it",
+            record_out.display()
+        )));
+    }
     write_new(&out, &signed.encode(), "centre release: release file")?;
+    // The public record (no indicator in it) is what the provider's transparency log holds.
+    write_new(&record_out, &record.encode(), "centre release: release record")?;
     // The false-positive marks are kept only once the release that removes them exists.
     save_db(db_path, &db)?;
     println!("release {} #{} (min {} sources): {}", line, next.release.number(), next.report.min_sources, next.report);
-    println!("  written to {}", out.display());
+    println!("  written to {} (indicators: Centre and provider only)", out.display());
+    println!("  public record {} (what the transparency log publishes)", record_out.display());
     Ok(())
 }
 

@@ -17,6 +17,10 @@ pub const LABEL_SIGNATURE: &[u8] = b"vouchsafe/v1/release/sign";
 pub const LABEL_RELEASE_HASH: &[u8] = b"vouchsafe/v1/release/hash";
 /// A Centre key id: the first 16 bytes of `SHA-256(LABEL_KEY_ID ‖ public key)`.
 pub const LABEL_KEY_ID: &[u8] = b"vouchsafe/v1/release/key-id";
+/// Version of the [`crate::ReleaseRecord`] and [`crate::SignedReleaseRecord`] encodings.
+pub const RECORD_VERSION: u8 = 1;
+/// Domain-separation label of the Centre's signature over a release record.
+pub const LABEL_RECORD_SIGNATURE: &[u8] = b"vouchsafe/v1/release/record/sign";
 
 /// Smallest canonical hash (primary or secondary), in bytes.
 pub const MIN_HASH_LEN: usize = 1;

@@ -68,6 +68,9 @@ impl CentreSigningKey {
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.key.to_bytes())
     }
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
     /// The public key.
     pub fn public(&self) -> CentreKey {
         CentreKey::from_verifying(self.key.verifying_key())
@@ -113,6 +116,10 @@ impl CentreKey {
     /// The key id: the first 16 bytes of `SHA-256(LABEL_KEY_ID ‖ key)`.
     pub fn key_id(&self) -> KeyId {
         self.id
+    }
+    /// Strict Ed25519 verification of `msg` under this key.
+    pub(crate) fn verify_strict(&self, msg: &[u8], sig: &Signature) -> Result<()> {
+        self.key.verify_strict(msg, sig).map_err(|_| Error::BadSignature)
     }
 }
 
