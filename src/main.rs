@@ -11,6 +11,7 @@ mod cmd;
 mod demo;
 mod error;
 mod keyfile;
+mod transparency;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,76 @@ enum Command {
     /// The Centre: its signing key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md).
     #[command(subcommand)]
     Centre(CentreCommand),
+    /// A witness of a provider's transparency log: its key, and cosigning a checkpoint only if the log did not fork.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+    /// The provider's transparency log, for auditors.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Args)]
+struct LogServer {
+    /// The provider's server (its `Transparency` service).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// For an https server: PEM file of the certificate authorities to trust instead of the built-in roots.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum WitnessCommand {
+    /// Make a witness key: FILE (mode 0600) and FILE.pub (what devices and auditors pin).
+    Keygen {
+        /// The witness's name (a key name: no spaces, no '+'), e.g. `witness.example.org`.
+        #[arg(long)]
+        name: String,
+        /// Where to write the secret key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Cosign the log's current checkpoint if it is consistent with the last one this witness cosigned (exit 1,
+    /// nothing signed, on a rollback or a fork).
+    Cosign {
+        #[command(flatten)]
+        server: LogServer,
+        /// The witness's secret key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The log's public key file (`vouchsafe log keygen` writes it).
+        #[arg(long, value_name = "FILE")]
+        log_key: PathBuf,
+        /// The witness's state: the last checkpoint it cosigned (created on first use, replaced atomically).
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Replay the whole log: the checkpoint's log signature and witness quorum, every leaf against the root, and
+    /// every order, revocation, release record and table manifest against the keys and what came before it
+    /// (exit 1 on the first failure, naming the leaf).
+    Verify {
+        #[command(flatten)]
+        server: LogServer,
+        /// The log's public key file.
+        #[arg(long, value_name = "FILE")]
+        log_key: PathBuf,
+        /// A witness public key file (repeat).
+        #[arg(long = "witness", value_name = "FILE", required = true)]
+        witnesses: Vec<PathBuf>,
+        /// Distinct witnesses that must have cosigned.
+        #[arg(long)]
+        quorum: usize,
+        /// An authority public key file (repeat).
+        #[arg(long = "authority", value_name = "FILE", required = true)]
+        authorities: Vec<PathBuf>,
+        /// The auditor's state: the last checkpoint it verified; the log must extend it.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -411,6 +482,25 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Authority(AuthorityCommand::Show { authorities, revocations, at, order }) => {
             authority::show(&authorities, &order, &revocations, at)
+        }
+        Command::Witness(WitnessCommand::Keygen { name, out }) => transparency::witness_keygen(&name, &out),
+        Command::Witness(WitnessCommand::Cosign { server, key, log_key, state }) => {
+            let server = transparency::Server { url: server.server, ca_cert: server.ca_cert };
+            let done = runtime()?.block_on(transparency::witness_cosign(&server, &key, &log_key, &state))?;
+            println!(
+                "cosigned checkpoint of size {} (root {}); the log now holds {} cosignature(s)",
+                done.head.size,
+                hex::encode(done.head.root.as_bytes()),
+                done.cosignatures
+            );
+            Ok(())
+        }
+        Command::Log(LogCommand::Verify { server, log_key, witnesses, quorum, authorities, state }) => {
+            let server = transparency::Server { url: server.server, ca_cert: server.ca_cert };
+            let args = transparency::VerifyArgs { log_key, witnesses, quorum, authorities, state };
+            let report = runtime()?.block_on(transparency::log_verify(&server, &args))?;
+            transparency::print_report(&report);
+            Ok(())
         }
         Command::Centre(CentreCommand::Keygen { out }) => centre::keygen(&out),
         Command::Centre(CentreCommand::Import { db, source, list, images }) => {

@@ -99,7 +99,8 @@ impl World {
     /// Order, release 1 and the manifest of a table built from it; returns the checkpoint.
     fn standard(&mut self) -> Vec<u8> {
         let order = self.order("main");
-        let verified = AuthorityKeyring::new([self.authority.public_key().clone()]).unwrap().verify_order(&order).unwrap();
+        let verified =
+            AuthorityKeyring::new([self.authority.public_key().clone()]).unwrap().verify_order(&order).unwrap();
         self.append(LeafKind::Order, order.encode());
         let mut db = CentreDb::new(1);
         let e = |p: u8| ImportEntry { primary: vec![p; 8], secondary: vec![p; 4], reference: format!("r{p}") };

@@ -105,9 +105,8 @@ impl ReleaseRecord {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         r.version(RECORD_VERSION)?;
         let key_id = r.array::<KEY_ID_LEN>()?;
-        let line = std::str::from_utf8(r.bytes_u8()?)
-            .map_err(|_| invalid("release record: line is not UTF-8"))?
-            .to_owned();
+        let line =
+            std::str::from_utf8(r.bytes_u8()?).map_err(|_| invalid("release record: line is not UTF-8"))?.to_owned();
         let number = r.u64()?;
         let parent = match r.u8()? {
             0 => None,
