@@ -26,6 +26,12 @@ fn decode_all(bytes: &[u8]) {
     if let Ok(v) = AuthorityKeyring::from_bytes(bytes) {
         assert_eq!(v.encode(), bytes);
     }
+    if let Ok(v) = vouchsafe_orders::ManifestStatement::decode(bytes) {
+        assert_eq!(v.encode().unwrap(), bytes);
+    }
+    if let Ok(v) = vouchsafe_orders::SignedManifest::decode(bytes) {
+        assert_eq!(v.encode(), bytes);
+    }
 }
 
 fn ident(max: usize) -> impl Strategy<Value = String> {
@@ -87,6 +93,19 @@ proptest! {
         let mut v = vec![1u8];
         v.extend_from_slice(&bytes);
         decode_all(&v);
+    }
+
+    #[test]
+    fn manifest_statements_round_trip(
+        order_id in any::<[u8; 16]>(), order_hash in any::<[u8; 32]>(), release_number in any::<u64>(),
+        release_hash in any::<[u8; 32]>(), issued_at in any::<i64>(),
+        table_manifest in proptest::collection::vec(any::<u8>(), 1..300),
+    ) {
+        let s = vouchsafe_orders::ManifestStatement {
+            order_id, order_hash, release_number, release_hash, issued_at, table_manifest,
+        };
+        let enc = s.encode().unwrap();
+        prop_assert_eq!(vouchsafe_orders::ManifestStatement::decode(&enc).unwrap(), s);
     }
 
     #[test]

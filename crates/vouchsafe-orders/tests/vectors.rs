@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use serde_json::{Value, json};
-use vouchsafe_orders::labels::{LABEL_ORDER_SIGN, LABEL_REVOCATION_SIGN};
+use vouchsafe_orders::labels::{LABEL_MANIFEST_SIGN, LABEL_ORDER_SIGN, LABEL_REVOCATION_SIGN};
 use vouchsafe_orders::{AuthorityKeyring, DetectionOrder, Revocation};
 
 fn generate() -> Value {
@@ -28,6 +28,11 @@ fn generate() -> Value {
         "revocation_signature_input": hex::encode([LABEL_REVOCATION_SIGN, &rev.revocation().encode()].concat()),
         "revocation_signature": hex::encode(rev.signature().to_bytes()),
         "signed_revocation": hex::encode(rev.encode()),
+        "table_public": hex::encode(k.table),
+        "order_hash": hex::encode(signed.hash()),
+        "manifest_statement": hex::encode(statement(&k).encode().unwrap()),
+        "manifest_signature_input": hex::encode([LABEL_MANIFEST_SIGN, &statement(&k).encode().unwrap()].concat()),
+        "signed_manifest": hex::encode(signed_manifest(&k).encode()),
     })
 }
 
@@ -64,4 +69,13 @@ fn stored_vectors_verify() {
     let sig = ed25519_dalek::Signature::from_bytes(&bytes("revocation_signature").try_into().unwrap());
     pk.verify_strict(&bytes("revocation_signature_input"), &sig).unwrap();
     assert!(order.check_active(NOT_BEFORE, &[rev]).is_err());
+    // The manifest: the table key's signature over the label and the statement, naming the order's hash.
+    assert_eq!(hex::encode(order.signed().hash()), v["order_hash"].as_str().unwrap());
+    let m = order.verify_manifest_bytes(&bytes("signed_manifest")).unwrap();
+    assert_eq!(m.signed().encode(), bytes("signed_manifest"));
+    assert_eq!(m.statement().encode().unwrap(), bytes("manifest_statement"));
+    let tk = ed25519_dalek::VerifyingKey::from_bytes(&bytes("table_public").try_into().unwrap()).unwrap();
+    let sm = bytes("signed_manifest");
+    let sig = ed25519_dalek::Signature::from_bytes(&sm[1..65].try_into().unwrap());
+    tk.verify_strict(&bytes("manifest_signature_input"), &sig).unwrap();
 }

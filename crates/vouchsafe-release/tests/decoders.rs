@@ -62,6 +62,12 @@ proptest! {
         if let Ok(s) = SignedRelease::decode(&bytes) {
             prop_assert_eq!(s.encode(), bytes.clone());
         }
+        if let Ok(r) = vouchsafe_release::ReleaseRecord::decode(&bytes) {
+            prop_assert_eq!(r.encode(), bytes.clone());
+        }
+        if let Ok(r) = vouchsafe_release::SignedReleaseRecord::decode(&bytes) {
+            prop_assert_eq!(r.encode(), bytes.clone());
+        }
         if let Ok(d) = CentreDb::decode(&bytes) {
             prop_assert_eq!(d.encode(), bytes);
         }
@@ -77,6 +83,11 @@ proptest! {
         let again = SignedRelease::decode(&signed.encode()).unwrap();
         prop_assert_eq!(&again, &signed);
         prop_assert!(again.verify(&key(seed).public()).is_ok());
+        // Its public record round-trips and verifies too.
+        let record = key(seed).sign_record(&again.verify(&key(seed).public()).unwrap()).unwrap();
+        let back = vouchsafe_release::SignedReleaseRecord::decode(&record.encode()).unwrap();
+        prop_assert_eq!(&back, &record);
+        prop_assert!(back.verify(&key(seed).public()).is_ok());
     }
 
     /// Mutations of a valid encoding (a byte changed, truncated, extended) never panic; a decoded mutation is

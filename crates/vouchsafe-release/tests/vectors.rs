@@ -10,7 +10,13 @@ use vouchsafe_release::{CentreKey, Release, ReleaseChain, ReleaseParts, SignedRe
 
 fn release_json(release: &Release, signed: &SignedRelease, hash: [u8; 32]) -> Value {
     let encoded = signed.encode();
+    let key = key(2026);
+    let record = key.sign_record(&signed.verify(&key.public()).unwrap()).unwrap();
+    let rec = record.record().encode();
     json!({
+        "record": hex::encode(&rec),
+        "record_signature_input": hex::encode([labels::LABEL_RECORD_SIGNATURE, &rec].concat()),
+        "signed_record": hex::encode(record.encode()),
         "release": hex::encode(release.encode()),
         "signature_input": hex::encode([labels::LABEL_SIGNATURE, &release.encode()].concat()),
         "signature": hex::encode(&encoded[encoded.len() - 64..]),
@@ -77,6 +83,12 @@ fn vectors_verify_and_chain_from_the_file() {
         let verified = signed.verify(&public).unwrap();
         assert_eq!(verified.release().encode(), hexd(&r["release"]));
         assert_eq!(verified.hash().to_vec(), hexd(&r["release_hash"]));
+        // The public record: verifies under the key, describes exactly this release, carries no indicator.
+        let record = vouchsafe_release::SignedReleaseRecord::decode(&hexd(&r["signed_record"])).unwrap();
+        let rec = record.verify(&public).unwrap();
+        assert!(verified.matches_record(&rec));
+        assert_eq!(rec.encode(), hexd(&r["record"]));
+        assert_eq!(record.encode(), hexd(&r["signed_record"]));
         match &mut chain {
             None => chain = Some(ReleaseChain::new(&verified).unwrap()),
             Some(c) => c.apply(&verified).unwrap(),

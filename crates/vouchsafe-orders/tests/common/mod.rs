@@ -5,7 +5,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use vouchsafe_orders::{
     AuthorityKeyring, AuthoritySigningKey, DetectionOrder, MaterialKind, OrderTerms, Revocation, RevocationReason,
-    Scope, SignedOrder, SignedRevocation,
+    Scope, SignedOrder, SignedRevocation, TableSigningKey,
 };
 
 /// ChaCha20 seeded with `seed` little-endian in the first 8 bytes, zeros after.
@@ -23,6 +23,7 @@ pub struct Keys {
     pub other: AuthoritySigningKey,
     pub centre: [u8; 32],
     pub table: [u8; 32],
+    pub table_key: TableSigningKey,
 }
 
 pub fn keys(seed: u64) -> Keys {
@@ -30,8 +31,10 @@ pub fn keys(seed: u64) -> Keys {
     let authority = AuthoritySigningKey::generate(&mut r);
     let other = AuthoritySigningKey::generate(&mut r);
     let centre = AuthoritySigningKey::generate(&mut r).public_key().to_bytes();
-    let table = AuthoritySigningKey::generate(&mut r).public_key().to_bytes();
-    Keys { authority, other, centre, table }
+    // The same 32-byte draw as an authority key would take, so the public key (and every vector) is unchanged.
+    let table_key = TableSigningKey::generate(&mut r);
+    let table = table_key.public_key();
+    Keys { authority, other, centre, table, table_key }
 }
 
 pub fn terms(k: &Keys) -> OrderTerms {
@@ -80,4 +83,22 @@ pub fn patch(bytes: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
     let mut out = bytes.to_vec();
     out[hits[0]..hits[0] + old.len()].copy_from_slice(new);
     out
+}
+
+/// A manifest statement for the fixture order (the table manifest is opaque bytes here).
+pub fn statement(k: &Keys) -> vouchsafe_orders::ManifestStatement {
+    let o = signed(k);
+    vouchsafe_orders::ManifestStatement {
+        order_id: *o.order().order_id(),
+        order_hash: o.hash(),
+        release_number: 1,
+        release_hash: [0x5a; 32],
+        issued_at: NOT_BEFORE + 3600,
+        table_manifest: b"protocol TableManifest encoding".to_vec(),
+    }
+}
+
+pub fn signed_manifest(k: &Keys) -> vouchsafe_orders::SignedManifest {
+    let verified = keyring(k).verify_order(&signed(k)).unwrap();
+    k.table_key.sign_manifest(&verified, statement(k)).unwrap()
 }
