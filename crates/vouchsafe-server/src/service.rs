@@ -220,9 +220,15 @@ impl Shared {
             hex::encode(table.manifest().root()),
             pending.revocations.len()
         );
-        // The audit entry is written first: a reload that cannot be recorded does not happen.
-        let entry = AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
-        self.store.append_audit(&entry)?;
+        let news = to != from
+            || pending.revocations.len() != current.revocations.len()
+            || pending.gov.releases().len() != current.gov.releases().len();
+        if news {
+            // The audit entry is written first: a reload that cannot be recorded does not happen.
+            let entry =
+                AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
+            self.store.append_audit(&entry)?;
+        }
         let next = self.with_log(|log| commit(pending, log))?;
         self.set_state(next);
         Ok(TableReload { from_version: from, to_version: to, indicators, changed: to != from })

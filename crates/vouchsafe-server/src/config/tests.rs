@@ -66,7 +66,7 @@ fn validation_names_the_key() {
     c.order.authority_keys.clear();
     assert_eq!(key_of(&c), "order.authority_keys");
     let mut c = base.clone();
-    c.order.ad_len = 2000;
+    c.order.ad_len = 20_000;
     assert_eq!(key_of(&c), "order.ad_len");
     let mut c = base.clone();
     c.log.witnesses = vec!["not a key".into()];
