@@ -114,8 +114,9 @@ impl SecondHashFailure {
 /// pixels), and its primary hash must be an indicator of the current table (a removed indicator, i.e. a known false
 /// positive, is dropped here too).
 ///
-/// The indicators' own secondary hashes are not available to the server in v1 (the table holds primaries only); a
-/// comparison against them belongs to the Centre's verification step.
+/// The indicators' own secondary hashes are in the Centre's release chain the server verifies
+/// (`Governance::chain`); comparing the item's secondary hash with the indicator's (a distance, not equality) is not
+/// done here yet.
 pub fn second_hash_check(ad: &[u8], hash: &HashConfig, table: &ServerTable) -> Result<(), SecondHashFailure> {
     let ad = AssociatedData::decode(ad).map_err(|_| SecondHashFailure::Undecodable)?;
     if ad.config().id() != hash.id() {
