@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{ServerProc, connect, spawn_server, stderr_line, terminate, vouchsafe};
+use rand::SeedableRng;
 use vouchsafe_phash::{HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
-use rand::SeedableRng;
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_store::{SqliteStore, Store};
 

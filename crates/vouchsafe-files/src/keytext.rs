@@ -97,13 +97,15 @@ pub fn read_key_text(path: &Path, header: &str) -> Result<Zeroizing<[u8; 32]>, K
 
 /// The text form `header\n<64 lowercase hex digits>\n` of a key (zeroized when dropped).
 pub fn key_text(header: &str, key: &[u8; 32]) -> Zeroizing<String> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    fn digit(n: u8) -> char {
+        char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+    }
     let mut s = Zeroizing::new(String::with_capacity(header.len() + 66));
     s.push_str(header);
     s.push('\n');
     for b in key {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0x0f)]));
+        s.push(digit(b >> 4));
+        s.push(digit(b & 0x0f));
     }
     s.push('\n');
     s
