@@ -19,7 +19,8 @@ use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState};
 use vouchsafe_protocol::table::ClientTable;
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
-use vouchsafe_server::{AccountConfig, BearerToken, ServerConfig};
+use vouchsafe_server::governance::{Fixture, FixtureSpec};
+use vouchsafe_server::{AccountConfig, ServerConfig};
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
 const PER_BATCH: usize = 256;
@@ -59,19 +60,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
 
-    let mut c = ServerConfig::demo_in(dir.path());
-    c.order.threshold = 30;
-    c.order.synthetic_rate = 0.0;
-    c.order.synthetic_cap = 60;
+    let mut c = ServerConfig::in_dir(dir.path());
     c.worker.poll_interval_ms = 10;
     c.worker.batches_per_round = 4;
     c.limits.max_vouchers_per_batch = PER_BATCH;
     c.limits.rate_burst = 1_000_000;
     c.limits.rate_vouchers_per_second = 1.0e9;
     c.limits.max_message_bytes = 16 * 1024 * 1024;
-    c.accounts = (0..runs + 1)
-        .map(|i| AccountConfig { token: BearerToken::new(token(i)), account: format!("account-{i}"), excluded: false })
-        .collect();
+    c.accounts = (0..runs + 1).map(|i| AccountConfig::new(token(i), format!("account-{i}"))).collect();
 
     let mut rng = ChaCha20Rng::seed_from_u64(2024);
     let cfg = HashConfig::V1;
@@ -97,10 +93,17 @@ fn main() {
         .map(|(y, _)| y.clone())
         .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()))
         .collect();
-    let table = vouchsafe_server::build_table(&c, indicators, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    // The order (T = 30, p = 0, s = 60), a two-source Centre release of the indicators, the signed table.
+    let mut spec = FixtureSpec::new(indicators.into_iter().map(|y| (y.clone(), y)).collect());
+    spec.threshold = 30;
+    spec.synthetic_cap = 60;
+    let mut fx = Fixture::create(dir.path(), spec, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    fx.config = c.clone();
+    fx.build_table(&mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let gov = fx.governance().unwrap_or_else(|e| panic!("{e}"));
+    let table = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
     let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
     let opener = Opener::new(table.key().clone(), table.params().clone()).unwrap_or_else(|e| panic!("{e}"));
-    vouchsafe_server::save_table(&c.table, &table).unwrap_or_else(|e| panic!("{e}"));
 
     // Vouchers per run (one account per run, so every run starts below the threshold). Not measured.
     let n = batches * PER_BATCH;
@@ -127,8 +130,7 @@ fn main() {
 
     let store = Arc::new(SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}")));
     let dyn_store: Arc<dyn Store> = store.clone();
-    let served = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
-    let server = rt.block_on(vouchsafe_server::start(c.clone(), served, dyn_store)).unwrap_or_else(|e| panic!("{e}"));
+    let server = rt.block_on(vouchsafe_server::start(c.clone(), dyn_store)).unwrap_or_else(|e| panic!("{e}"));
     let addr = format!("http://{}", server.local_addr());
 
     let mut best_e2e = 0f64;
@@ -203,7 +205,7 @@ fn main() {
         assert_eq!(counters.opened as usize, n.div_ceil(match_every), "the server opened every match");
         let filter = CaseFilter { account: Some(format!("account-{run}")), ..CaseFilter::default() };
         let filed: u64 = store.list_cases(&filter).unwrap_or_else(|e| panic!("{e}")).iter().map(|c| c.items).sum();
-        let want = if n.div_ceil(match_every) >= c.order.threshold as usize { n.div_ceil(match_every) } else { 0 };
+        let want = if n.div_ceil(match_every) >= usize::from(gov.order().threshold()) { n.div_ceil(match_every) } else { 0 };
         assert_eq!(filed as usize, want, "every match past the threshold is filed for review");
         if run == 0 {
             eprintln!("warm-up: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s");
@@ -243,7 +245,7 @@ fn main() {
     }
     let intake_rate = n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let report = vouchsafe_server::process_pending(&c, &table, &intake).unwrap_or_else(|e| panic!("{e}"));
+    let report = vouchsafe_server::process_pending(&c, &gov, &table, &intake).unwrap_or_else(|e| panic!("{e}"));
     let process_rate = n as f64 / t.elapsed().as_secs_f64();
     assert_eq!(report.vouchers as usize, n);
     println!(

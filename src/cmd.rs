@@ -1,6 +1,5 @@
-//! The non-demo commands: `serve`, `table build`, `client …`, `hash`, `leakage`. Wiring only.
+//! The non-demo commands: `serve`, `status`, `client …`, `hash`, `leakage`. Wiring only.
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,22 +8,18 @@ use rand::SeedableRng;
 use sha2::{Digest, Sha256};
 use vouchsafe_client::{BearerToken, Client, ClientConfig, NullReason, VoucherKind};
 use vouchsafe_leakage::{LeakageParams, Prior, real_count_posterior};
-use vouchsafe_phash::{HashConfig, HashKind, PerceptualHash, QualityVerdict, hash_file, quality_gate};
-use vouchsafe_server::ServerConfig;
+use vouchsafe_phash::{HashConfig, QualityVerdict, hash_file, quality_gate};
+use vouchsafe_server::{ServerConfig, unix_now};
 
 use crate::error::{CliError, Result};
-
-/// Largest indicator list file read (64 MiB).
-const MAX_INDICATOR_FILE: u64 = 64 * 1024 * 1024;
 
 /// `vouchsafe serve --config FILE`: load, start, print the bound address, run until SIGTERM/SIGINT (reloading the
 /// table on SIGHUP), shut down gracefully.
 pub async fn serve(config_path: &Path) -> Result<()> {
     let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("serve", e))?;
     vouchsafe_server::init_tracing(false);
-    let table = vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("serve", e))?;
     let store = vouchsafe_server::open_store(&config).map_err(|e| CliError::from_server("serve: database", e))?;
-    let server = vouchsafe_server::start(config, table, store).await.map_err(|e| CliError::from_server("serve", e))?;
+    let server = vouchsafe_server::start(config, store).await.map_err(|e| CliError::from_server("serve", e))?;
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "vouchsafe: listening on {}", server.local_addr());
@@ -39,146 +34,6 @@ pub async fn serve(config_path: &Path) -> Result<()> {
 pub fn os_rng() -> Result<rand::rngs::StdRng> {
     rand::rngs::StdRng::try_from_rng(&mut rand::rngs::SysRng)
         .map_err(|_| CliError::runtime("the operating system random number generator failed"))
-}
-
-/// Reads indicators: every regular file of a directory is hashed as an image (sorted by name); a file is read as
-/// hex canonical primary hashes, one per line (blank lines and `#` comments ignored). Deduplicated.
-pub fn read_indicators(path: &Path, cfg: &HashConfig) -> Result<Vec<Vec<u8>>> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
-    let mut set = BTreeSet::new();
-    if meta.is_dir() {
-        let rd = std::fs::read_dir(path)
-            .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
-        let mut files: Vec<PathBuf> = Vec::new();
-        for entry in rd {
-            let entry = entry.map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
-            let p = entry.path();
-            if p.is_file() {
-                files.push(p);
-            }
-        }
-        files.sort();
-        if files.is_empty() {
-            return Err(CliError::usage(format!("indicators {}: the directory holds no files", path.display())));
-        }
-        for f in files {
-            let h = hash_file(cfg, &f).map_err(|e| CliError::usage(format!("indicator image {}: {e}", f.display())))?;
-            set.insert(h.primary.to_canonical_bytes());
-        }
-    } else {
-        if meta.len() > MAX_INDICATOR_FILE {
-            return Err(CliError::usage(format!("indicators {}: larger than 64 MiB", path.display())));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("indicators {}: {}", path.display(), e.kind())))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let bytes = hex::decode(line)
-                .map_err(|_| CliError::usage(format!("indicators {} line {}: not hex", path.display(), i + 1)))?;
-            let h = PerceptualHash::from_canonical_bytes(HashKind::Primary, &bytes).map_err(|e| {
-                CliError::usage(format!(
-                    "indicators {} line {}: not a canonical primary hash: {e}",
-                    path.display(),
-                    i + 1
-                ))
-            })?;
-            if h.config_id() != cfg.id() {
-                return Err(CliError::usage(format!(
-                    "indicators {} line {}: hash configuration {} differs from the order's {}",
-                    path.display(),
-                    i + 1,
-                    h.config_id(),
-                    cfg.id()
-                )));
-            }
-            set.insert(bytes);
-        }
-        if set.is_empty() {
-            return Err(CliError::usage(format!("indicators {}: no hashes in the file", path.display())));
-        }
-    }
-    Ok(set.into_iter().collect())
-}
-
-/// `vouchsafe table build`.
-pub fn table_build(config_path: &Path, indicators: &Path, out: &Path) -> Result<()> {
-    let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("table build", e))?;
-    let cfg = config.hash_config().map_err(|e| CliError::from_server("table build", e))?;
-    let list = read_indicators(indicators, &cfg)?;
-    let n = list.len();
-    let bar = indicatif::ProgressBar::new_spinner().with_message(format!("blinding {n} indicators"));
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
-    let mut rng = os_rng()?;
-    let table = vouchsafe_server::build_table(&config, list, &mut rng);
-    bar.finish_and_clear();
-    let table = table.map_err(|e| CliError::from_server("table build", e))?;
-    vouchsafe_server::save_table(out, &table).map_err(|e| CliError::from_server("table build", e))?;
-    println!(
-        "table written to {}: {} indicators, {} slots, epoch {}, version {}, root {}",
-        out.display(),
-        table.indicator_count(),
-        table.params().slot_count,
-        table.params().epoch,
-        table.version(),
-        hex::encode(table.manifest().root())
-    );
-    println!("the table file contains the blinding key: keep it private (mode 0600)");
-    Ok(())
-}
-
-/// `vouchsafe table update`.
-pub fn table_update(config_path: &Path, add: Option<&Path>, remove: Option<&Path>) -> Result<()> {
-    let err = |e| CliError::from_server("table update", e);
-    let config = ServerConfig::load(config_path).map_err(err)?;
-    let Some(history) = config.table_updates.clone() else {
-        return Err(CliError::usage(
-            "table update: `table_updates` is not set in the configuration; without an update history clients \
-             could only download the whole table again",
-        ));
-    };
-    let cfg = config.hash_config().map_err(err)?;
-    let add = add.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
-    let remove = remove.map(|p| read_indicators(p, &cfg)).transpose()?.unwrap_or_default();
-    if let Some(y) = add.iter().find(|y| remove.contains(y)) {
-        return Err(CliError::usage(format!("table update: indicator {} is both added and removed", hex::encode(y))));
-    }
-    let mut table = vouchsafe_server::load_table(&config.table).map_err(err)?;
-    vouchsafe_server::check_table_matches(&config, &table).map_err(err)?;
-    let (asked_add, asked_remove) = (add.len(), remove.len());
-    let adding: Vec<Vec<u8>> = add.into_iter().filter(|y| !table.contains(y)).collect();
-    let removing: Vec<Vec<u8>> = remove.into_iter().filter(|y| table.contains(y)).collect();
-    if adding.is_empty() && removing.is_empty() {
-        return Err(CliError::usage(
-            "table update: nothing to change (every addition is already in the table and no removal is in it)",
-        ));
-    }
-    let from = table.version();
-    let mut rng = os_rng()?;
-    let update = table.update(adding.clone(), &removing, &mut rng).map_err(|e| err(e.into()))?;
-    // The history first: if saving the table then fails, the server ignores a history record ahead of the table
-    // file, and the next update supersedes it.
-    vouchsafe_server::append_update(&history, &update).map_err(err)?;
-    vouchsafe_server::save_table(&config.table, &table).map_err(err)?;
-    println!(
-        "table {} updated from version {from} to {}: {} added, {} removed ({} additions already present, {} \
-         removals not present), {} indicators, {} slots changed ({} bytes of update), root {}",
-        config.table.display(),
-        table.version(),
-        adding.len(),
-        removing.len(),
-        asked_add - adding.len(),
-        asked_remove - removing.len(),
-        table.indicator_count(),
-        update.changes.len(),
-        update.encode().len(),
-        hex::encode(table.manifest().root())
-    );
-    println!("send SIGHUP to `vouchsafe serve` (or restart it) to serve the new version");
-    Ok(())
 }
 
 /// `vouchsafe status`.
@@ -200,19 +55,38 @@ pub fn status(config_path: &Path) -> Result<()> {
         Err(e) => println!("  audit log: NOT VERIFIED: {e}"),
     }
     match vouchsafe_server::load_table(&config.table) {
-        Ok(t) => println!(
-            "table {}: epoch {}, version {}, {} indicators, {} slots, root {}{}",
-            config.table.display(),
-            t.params().epoch,
-            t.version(),
-            t.indicator_count(),
-            t.params().slot_count,
-            hex::encode(t.manifest().root()),
-            match vouchsafe_server::check_table_matches(&config, &t) {
-                Ok(()) => String::new(),
-                Err(e) => format!(" ({e})"),
+        Ok(t) => {
+            let check = vouchsafe_server::Governance::load(&config).and_then(|g| {
+                g.check_table(&config, &t)?;
+                let m = vouchsafe_server::load_manifest(&config.manifest_path())?;
+                g.check_manifest(&t, &m).map(|v| (g, v.statement().release_number))
+            });
+            println!(
+                "table {}: epoch {}, version {}, {} indicators, {} slots, root {}",
+                config.table.display(),
+                t.params().epoch,
+                t.version(),
+                t.indicator_count(),
+                t.params().slot_count,
+                hex::encode(t.manifest().root()),
+            );
+            match check {
+                Ok((g, release)) => {
+                    let o = g.order();
+                    let active = match g.load_revocations(&config).and_then(|r| g.check_active(unix_now(), &r)) {
+                        Ok(()) => "active".to_owned(),
+                        Err(e) => format!("NOT ACTIVE: {e}"),
+                    };
+                    println!(
+                        "  signed manifest verified: order {} of service {} ({active}), release {release} of line {}",
+                        hex::encode(o.order_id()),
+                        o.service_id(),
+                        o.release_line()
+                    );
+                }
+                Err(e) => println!("  NOT SERVABLE: {e}"),
             }
-        ),
+        }
         Err(e) => println!("table {}: not loadable: {e}", config.table.display()),
     }
     chain.map(|_| ()).map_err(|e| CliError::runtime(format!("status: audit log: {e}")))

@@ -16,7 +16,8 @@ use vouchsafe_client::{BearerToken, Client, ClientConfig, VoucherKind};
 use vouchsafe_leakage::{LeakageParams, real_count_posterior};
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
 use vouchsafe_protocol::table::ServerTable;
-use vouchsafe_server::{AccountConfig, ServerConfig};
+use vouchsafe_server::governance::{Fixture, FixtureSpec};
+use vouchsafe_server::{AccountConfig, Governance, ServerConfig};
 use vouchsafe_store::{AuditRecord, CaseFilter, SqliteStore, Store};
 
 use crate::cmd::describe_kind;
@@ -293,35 +294,30 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         rng.fill_bytes(&mut t);
         t
     });
-    let mut config = ServerConfig::demo_in(&dir);
+    // Minimal adaptation (issue 8, server side): the order, the Centre release and the signed table come from the
+    // server crate's governance fixture. The lead rewrites this part of the demo to walk the chain.
+    let mut spec = FixtureSpec::new(indicators.iter().map(|p| (p.clone(), p.clone())).collect());
+    spec.threshold = T;
+    spec.synthetic_rate = vouchsafe_protocol::params::EpochParams::rate_from_probability(SYNTHETIC_RATE);
+    spec.synthetic_cap = SYNTHETIC_CAP;
+    let mut fixture =
+        Fixture::create(&dir, spec, &mut rng).map_err(|e| CliError::from_server("demo: governance files", e))?;
+    let mut config = fixture.config.clone();
     config.chunk_slots = 256;
-    config.order.threshold = T;
-    config.order.synthetic_rate = SYNTHETIC_RATE;
-    config.order.synthetic_cap = SYNTHETIC_CAP;
     config.worker.poll_interval_ms = 50;
     config.limits.rate_vouchers_per_second = 1000.0;
-    config.accounts = vec![
-        AccountConfig {
-            token: vouchsafe_server::BearerToken::new(alice_token.clone()),
-            account: "alice".into(),
-            excluded: false,
-        },
-        AccountConfig {
-            token: vouchsafe_server::BearerToken::new(bob_token.clone()),
-            account: "bob".into(),
-            excluded: false,
-        },
-    ];
+    config.accounts =
+        vec![AccountConfig::new(alice_token.clone(), "alice"), AccountConfig::new(bob_token.clone(), "bob")];
     config.validate().map_err(|e| CliError::from_server("demo: configuration", e))?;
+    fixture.config = config.clone();
     let toml = config.to_toml_string().map_err(|e| CliError::from_server("demo: configuration", e))?;
     write_private(&dir.join("server.toml"), toml.as_bytes())?;
     let spin = ProgressBar::new_spinner()
         .with_message(format!("building the blinded table ({} indicators)", indicators.len()));
     spin.enable_steady_tick(Duration::from_millis(80));
-    let built = vouchsafe_server::build_table(&config, indicators, &mut rng);
+    let built = fixture.build_table(&mut rng);
     spin.finish_and_clear();
-    let table = built.map_err(|e| CliError::from_server("demo: table build", e))?;
-    vouchsafe_server::save_table(&config.table, &table).map_err(|e| CliError::from_server("demo: table", e))?;
+    built.map_err(|e| CliError::from_server("demo: table build", e))?;
     let table: ServerTable =
         vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
     println!(
@@ -334,8 +330,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let store =
         Arc::new(SqliteStore::open(&config.database).map_err(|e| CliError::runtime(format!("demo: database: {e}")))?);
     let dyn_store: Arc<dyn Store> = store.clone();
-    let served = vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
-    let server = vouchsafe_server::start(config.clone(), served, dyn_store)
+    let server = vouchsafe_server::start(config.clone(), dyn_store)
         .await
         .map_err(|e| CliError::from_server("demo: server", e))?;
     let endpoint = format!("http://{}", server.local_addr());
@@ -372,7 +367,8 @@ async fn run_devices(
     rng: &mut ChaCha20Rng,
 ) -> Result<()> {
     let cfg = HashConfig::V1;
-    let service = config.order.service_id.clone();
+    let gov = Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?;
+    let service = gov.order().service_id().to_owned();
     let open = |token: &str, name: &'static str, seed: u64| {
         let mut c = ClientConfig::new(
             endpoint.to_owned(),
@@ -530,7 +526,7 @@ fn server_view(
     round: usize,
 ) -> Result<()> {
     let err = rt("store");
-    let order = config.order.order_id;
+    let order = *Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?.order().order_id();
     let c = store.counters(name).map_err(|e| err(e.to_string()))?;
     let cases = store
         .list_cases(&CaseFilter { status: None, account: Some(name.to_owned()), order_id: Some(order) })

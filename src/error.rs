@@ -42,7 +42,7 @@ impl CliError {
         use vouchsafe_server::ServerError as E;
         let msg = format!("{context}: {e}");
         match e {
-            E::Config { .. } | E::Io { .. } | E::TableMismatch { .. } => CliError::Usage(msg),
+            E::Config { .. } | E::Io { .. } | E::TableMismatch { .. } | E::Governance { .. } => CliError::Usage(msg),
             _ => CliError::Runtime(msg),
         }
     }

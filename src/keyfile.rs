@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::error::{CliError, Result};
 
 /// Largest key, order or release file read.
-pub const MAX_FILE: u64 = 64 << 20;
+pub const MAX_FILE: u64 = vouchsafe_files::MAX_FILE;
 
 /// Now, in Unix seconds.
 pub fn now_secs() -> Result<i64> {
@@ -18,37 +18,17 @@ pub fn now_secs() -> Result<i64> {
     i64::try_from(d.as_secs()).map_err(|_| CliError::runtime("the clock is out of range"))
 }
 
-/// Reads a whole file of at most [`MAX_FILE`] bytes into a zeroizing buffer.
+/// Reads a whole file of at most [`MAX_FILE`] bytes into a zeroizing buffer (`vouchsafe_files::read_limited`).
 pub fn read_limited(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    use std::io::Read as _;
-    let f =
-        std::fs::File::open(path).map_err(|e| CliError::usage(format!("{what} {}: {}", path.display(), e.kind())))?;
-    let mut buf = Zeroizing::new(Vec::new());
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| CliError::usage(format!("{what} {}: {}", path.display(), e.kind())))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(CliError::usage(format!("{what} {}: larger than {MAX_FILE} bytes", path.display())));
-    }
-    Ok(buf)
+    vouchsafe_files::read_limited(path, MAX_FILE)
+        .map_err(|e| CliError::usage(format!("{what} {}: {e}", path.display())))
 }
 
-/// Parses `header\nHEX64\n` into 32 bytes; the message names the file, never its content.
+/// Parses `header\nHEX64\n` into 32 bytes (`vouchsafe_files::parse_key_text`, the one parser the server shares);
+/// the message names the file, never its content.
 pub fn parse_key_text(text: &[u8], header: &str, what: &str, path: &Path) -> Result<Zeroizing<[u8; 32]>> {
-    let bad = || CliError::usage(format!("{what} {}: not a {header} file", path.display()));
-    let text = std::str::from_utf8(text).map_err(|_| bad())?;
-    let mut lines = text.split('\n');
-    if lines.next() != Some(header) {
-        return Err(bad());
-    }
-    let hex_line = lines.next().ok_or_else(bad)?;
-    // Exactly one trailing newline, nothing after it.
-    if lines.next() != Some("") || lines.next().is_some() {
-        return Err(bad());
-    }
-    let mut out = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(hex_line, &mut out[..]).map_err(|_| bad())?;
-    Ok(out)
+    vouchsafe_files::parse_key_text(text, header)
+        .map_err(|e| CliError::usage(format!("{what} {}: {e}", path.display())))
 }
 
 /// 64 hex digits as 32 bytes.

@@ -12,6 +12,7 @@ mod demo;
 mod error;
 mod keyfile;
 mod transparency;
+mod provider;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,6 +113,16 @@ enum WitnessCommand {
 
 #[derive(Debug, Subcommand)]
 enum LogCommand {
+    /// Make the transparency log's signing key: FILE (mode 0600) and FILE.pub (the verifier key apps and witnesses
+    /// pin); the origin is the key's name.
+    Keygen {
+        /// The log's origin, e.g. `provider.example/vouchsafe-log`.
+        #[arg(long)]
+        origin: String,
+        /// The secret key file to create (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Replay the whole log: the checkpoint's log signature and witness quorum, every leaf against the root, and
     /// every order, revocation, release record and table manifest against the keys and what came before it
     /// (exit 1 on the first failure, naming the leaf).
@@ -300,30 +311,33 @@ struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 enum TableCommand {
-    /// Build the blinded table of the configured order (fresh blinding key) and write the secret table file.
-    Build {
-        /// Server configuration (TOML): the order's parameters and chunk size.
+    /// Make the provider's table-signing key: FILE (secret, mode 0600) and FILE.pub; prints the public key for
+    /// `authority issue --table-key`.
+    Keygen {
+        /// The secret key file to create (refused if it exists).
         #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// A directory of indicator images to hash, or a file of hex canonical primary hashes, one per line.
-        #[arg(long, value_name = "FILE|DIR")]
-        indicators: PathBuf,
-        /// Where to write the secret table file (contains the blinding key: mode 0600).
-        #[arg(long, value_name = "TABLE")]
         out: PathBuf,
     },
-    /// Add and remove indicators in the configured table (same epoch and key), append the change to the update
-    /// history and save the table; then send SIGHUP to `vouchsafe serve` (or restart it) to serve the new version.
-    Update {
-        /// Server configuration (TOML): names the table file and the update history.
+    /// Build the table of the order from the newest Centre release (verified under the order's Centre key and
+    /// line) with a fresh blinding key, sign its manifest with the table key and write the table file and
+    /// `<table>.manifest`.
+    Build {
+        /// Server configuration (TOML): the signed order, the keys, the releases, the table file.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
-        /// Indicators to add: a directory of images or a file of hex canonical primary hashes.
-        #[arg(long, value_name = "FILE|DIR", required_unless_present = "remove")]
-        add: Option<PathBuf>,
-        /// Indicators to remove (e.g. after a confirmed false positive), in the same forms.
-        #[arg(long, value_name = "FILE|DIR")]
-        remove: Option<PathBuf>,
+        /// Read the releases from this directory instead of `[releases] dir`.
+        #[arg(long, value_name = "DIR")]
+        release_dir: Option<PathBuf>,
+    },
+    /// Bring the table to the newest Centre release (same epoch and key), append the change to the update
+    /// history, save the table and its new signed manifest; then send SIGHUP to `vouchsafe serve` (or restart it).
+    Update {
+        /// Server configuration (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Read the releases from this directory instead of `[releases] dir`.
+        #[arg(long, value_name = "DIR")]
+        release_dir: Option<PathBuf>,
     },
 }
 
@@ -427,11 +441,15 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(demo::run(opts))
         }
         Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
-        Command::Table(TableCommand::Build { config, indicators, out }) => cmd::table_build(&config, &indicators, &out),
-        Command::Status { config } => cmd::status(&config),
-        Command::Table(TableCommand::Update { config, add, remove }) => {
-            cmd::table_update(&config, add.as_deref(), remove.as_deref())
+        Command::Table(TableCommand::Keygen { out }) => provider::table_keygen(&out),
+        Command::Table(TableCommand::Build { config, release_dir }) => {
+            provider::table_build(&config, release_dir.as_deref())
         }
+        Command::Status { config } => cmd::status(&config),
+        Command::Table(TableCommand::Update { config, release_dir }) => {
+            provider::table_update(&config, release_dir.as_deref())
+        }
+        Command::Log(LogCommand::Keygen { origin, out }) => provider::log_keygen(&origin, &out),
         Command::Client(c) => {
             let token = c
                 .token

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{stderr_line, vouchsafe};
+use rand::SeedableRng;
 
 #[test]
 fn demo_runs_crosses_the_threshold_and_exits_zero() {
@@ -38,7 +39,7 @@ fn missing_config_file_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr_line(&o);
     assert!(e.contains("config file /nonexistent/vouchsafe.toml"), "{e}");
-    let o = vouchsafe(&["table", "build", "--config", "/nonexistent/v.toml", "--indicators", "/x", "--out", "/y"]);
+    let o = vouchsafe(&["table", "build", "--config", "/nonexistent/v.toml"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("config file"));
 }
@@ -149,59 +150,87 @@ fn leakage_prints_a_normalised_posterior() {
     assert!(probs[0] > probs[2], "with a tiny match rate, R = 0 is likelier than R = 2: {out}");
 }
 
+/// `table keygen` and `log keygen` write a secret (0600) and a public file and refuse to overwrite; `table build`
+/// builds only from the verified chain with the order's table key (another key is refused, nothing written).
+#[test]
+fn provider_keys_and_a_table_only_from_the_chain() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let o = vouchsafe(&["table", "keygen", "--out", &p("t.key")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(dir.path().join("t.key.pub")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.starts_with("vouchsafe-table-public-key v1\n"), "{text}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains(text.lines().nth(1).unwrap_or("?")));
+    assert_eq!(vouchsafe(&["table", "keygen", "--out", &p("t.key")]).status.code(), Some(2));
+    let o = vouchsafe(&["log", "keygen", "--origin", "provider.example/log", "--out", &p("l.key")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let public = std::fs::read_to_string(dir.path().join("l.key.pub")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(vouchsafe_log::LogVerifier::parse(public.trim()).is_ok(), "{public}");
+    #[cfg(unix)]
+    for f in ["t.key", "l.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(f)).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode, 0o600, "{f}");
+    }
+
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+    let fx_dir = dir.path().join("provider");
+    let fx = vouchsafe_server::governance::Fixture::create(
+        &fx_dir,
+        vouchsafe_server::governance::FixtureSpec::new(vec![(b"one".to_vec(), b"one".to_vec())]),
+        &mut rng,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = fx.config.clone();
+    c.table_signing = Some(vouchsafe_server::TableSigningConfig { key: dir.path().join("t.key") });
+    let other_cfg = dir.path().join("other.toml");
+    std::fs::write(&other_cfg, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["table", "build", "--config", &other_cfg.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("its public key is not the order's table key"), "{}", stderr_line(&o));
+    assert!(!fx.config.table.exists(), "nothing written");
+    let cfg = fx.write_config().unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["table", "build", "--config", &cfg.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(1 indicators)"));
+    // A release directory holding no release of the order's line: refused.
+    let o = vouchsafe(&["table", "build", "--config", &cfg.to_string_lossy(), "--release-dir", &p("")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("no release of the order's line demo"), "{}", stderr_line(&o));
+}
+
 /// An unknown token: the client commands fail with the server's refusal, exit 1, and never echo the token.
 #[test]
+#[ignore = "issue 8: needs the client branch (the `vouchsafe client` CLI must verify the signed order and pin \
+            trust anchors); the server side of this flow runs in vouchsafe-server/tests/grpc.rs"]
 fn unknown_token_is_refused_without_echo() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = vouchsafe_server::ServerConfig::demo_in(dir.path());
-    c.chunk_slots = 64;
-    // The CLI draws its own randomness: with p > 0 the one scanned image would be a synthetic voucher in a
-    // fraction p of runs, and the test asserts on "real".
-    c.order.synthetic_rate = 0.0;
-    let cfg_path = dir.path().join("server.toml");
-    std::fs::write(&cfg_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
-    // Build the table through the CLI from a hex list (exercises `table build` with a file).
-    let list = dir.path().join("indicators.txt");
-    let mut text = String::from("# indicators\n");
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+    let mut indicators = Vec::new();
     for s in 0..5u64 {
         let img = image::DynamicImage::ImageRgb8(vouchsafe_phash::fixtures::benign_image(s, 96, 80));
         let h = vouchsafe_phash::hash_image(&vouchsafe_phash::HashConfig::V1, &img).unwrap_or_else(|e| panic!("{e}"));
-        text.push_str(&hex::encode(h.primary.to_canonical_bytes()));
-        text.push('\n');
+        indicators.push((h.primary.to_canonical_bytes(), h.secondary.to_canonical_bytes()));
     }
-    std::fs::write(&list, &text).unwrap_or_else(|e| panic!("{e}"));
-    let o = vouchsafe(&[
-        "table",
-        "build",
-        "--config",
-        &cfg_path.to_string_lossy(),
-        "--indicators",
-        &list.to_string_lossy(),
-        "--out",
-        &c.table.to_string_lossy(),
-    ]);
+    // The CLI draws its own randomness: with p > 0 the one scanned image would be a synthetic voucher in a
+    // fraction p of runs, and the test asserts on "real" (the fixture's order has p = 0).
+    let mut fx = vouchsafe_server::governance::Fixture::create(
+        dir.path(),
+        vouchsafe_server::governance::FixtureSpec::new(indicators),
+        &mut rng,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    fx.config.chunk_slots = 64;
+    let c = fx.config.clone();
+    let cfg_path = fx.write_config().unwrap_or_else(|e| panic!("{e}"));
+    let o = vouchsafe(&["table", "build", "--config", &cfg_path.to_string_lossy()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("5 indicators"));
-    // A malformed list is refused with the line number.
-    let bad = dir.path().join("bad.txt");
-    std::fs::write(&bad, "0100zz\n").unwrap_or_else(|e| panic!("{e}"));
-    let o = vouchsafe(&[
-        "table",
-        "build",
-        "--config",
-        &cfg_path.to_string_lossy(),
-        "--indicators",
-        &bad.to_string_lossy(),
-        "--out",
-        &dir.path().join("t2").to_string_lossy(),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr_line(&o).contains("line 1"));
+    let service = fx.order.order().service_id().to_owned();
 
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
-    let table = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
     let store = vouchsafe_server::open_store(&c).unwrap_or_else(|e| panic!("{e}"));
-    let server = rt.block_on(vouchsafe_server::start(c.clone(), table, store)).unwrap_or_else(|e| panic!("{e}"));
+    let server = rt.block_on(vouchsafe_server::start(c.clone(), store)).unwrap_or_else(|e| panic!("{e}"));
     let endpoint = format!("http://{}", server.local_addr());
     let data = dir.path().join("device");
     let img = dir.path().join("photo.png");
@@ -216,7 +245,7 @@ fn unknown_token_is_refused_without_echo() {
         "--data-dir",
         &*data.to_string_lossy(),
         "--service-id",
-        &c.order.service_id,
+        &service,
     ];
     let run = |extra: &[&str]| {
         let mut args: Vec<&str> = common.to_vec();

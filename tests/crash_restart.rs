@@ -20,7 +20,8 @@ use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::table::ClientTable;
-use vouchsafe_server::{AccountConfig, BearerToken, ServerConfig};
+use vouchsafe_server::AccountConfig;
+use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_store::{CaseFilter, InsertOutcome, SqliteStore, Store};
 
 const ALICE: &str = "alice-token-crash-0123456789";
@@ -59,31 +60,31 @@ async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batc
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut c = ServerConfig::demo_in(dir.path());
+    // The order, the Centre's release (6 fixture images plus unrelated entries, each from two sources), the
+    // provider's signed table: the governance fixture of the server crate.
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let matching: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(image_y_ad).collect();
+    let others: Vec<(Vec<u8>, Vec<u8>)> = (200..240).map(image_y_ad).collect();
+    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|m| (m.0.clone(), m.0.clone())).collect();
+    indicators.extend((0u32..100).map(|i| {
+        let y = format!("unrelated indicator {i}").into_bytes();
+        (y.clone(), y)
+    }));
+    let mut spec = FixtureSpec::new(indicators);
+    spec.threshold = T;
+    spec.synthetic_cap = 2;
+    let mut fx = Fixture::create(dir.path(), spec, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let c = &mut fx.config;
     c.chunk_slots = 64;
-    c.order.threshold = T;
-    c.order.synthetic_rate = 0.0;
-    c.order.synthetic_cap = 2;
     c.worker.poll_interval_ms = 20;
     c.limits.max_vouchers_per_batch = PER_BATCH;
     c.limits.rate_burst = 100_000;
     c.limits.rate_vouchers_per_second = 100_000.0;
-    c.accounts = vec![
-        AccountConfig { token: BearerToken::new(ALICE), account: "alice".into(), excluded: false },
-        AccountConfig { token: BearerToken::new(BOB), account: "bob".into(), excluded: false },
-    ];
-    let config_path: PathBuf = dir.path().join("server.toml");
-    std::fs::write(&config_path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"));
-
-    // The Centre's list: 6 fixture images, plus unrelated entries.
-    let mut rng = ChaCha20Rng::seed_from_u64(99);
-    let matching: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(image_y_ad).collect();
-    let others: Vec<(Vec<u8>, Vec<u8>)> = (200..240).map(image_y_ad).collect();
-    let mut indicators: Vec<Vec<u8>> = matching.iter().map(|m| m.0.clone()).collect();
-    indicators.extend((0u32..100).map(|i| format!("unrelated indicator {i}").into_bytes()));
-    let table = vouchsafe_server::build_table(&c, indicators, &mut rng).unwrap_or_else(|e| panic!("{e}"));
-    vouchsafe_server::save_table(&c.table, &table).unwrap_or_else(|e| panic!("{e}"));
+    c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")];
+    fx.build_table(&mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let config_path: PathBuf = fx.write_config().unwrap_or_else(|e| panic!("{e}"));
+    let c = fx.config.clone();
+    let table = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
     let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
 
     // Vouchers: alice mixes the 6 matching images into 40 others; bob sends only others.

@@ -9,42 +9,43 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{png, primary_of, rng};
 use vouchsafe_client::{BearerToken, Client, ClientConfig, ClientError, SyncKind, VoucherKind};
+use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_server::{AccountConfig, ServerConfig};
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 
-/// The demo configuration on 127.0.0.1:0 with its files in `dir`, small chunks and no synthetic vouchers.
-fn server_config(dir: &std::path::Path) -> ServerConfig {
-    let mut c = ServerConfig::demo_in(dir);
-    c.chunk_slots = 4;
-    c.order.synthetic_rate = 0.0;
-    c
+/// Compile adaptation only (h8-server; the client branch rewrites this file): a governance fixture in `dir`
+/// (signed order with T = 3, p = 0, s = 2, a two-source Centre release of `indicators`, keys) with small chunks.
+fn fixture(dir: &std::path::Path, indicators: Vec<Vec<u8>>) -> Fixture {
+    let mut spec = FixtureSpec::new(indicators.into_iter().map(|y| (y.clone(), y)).collect());
+    spec.threshold = 3;
+    spec.synthetic_cap = 2;
+    let mut fx = Fixture::create(dir, spec, &mut rng(5)).unwrap();
+    fx.config.chunk_slots = 4;
+    fx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_server_threshold_only_for_matching_account() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = server_config(dir.path());
-    c.order.threshold = 3;
-    c.order.synthetic_cap = 2;
-    c.worker.poll_interval_ms = 50;
-    c.limits.rate_burst = 10_000;
-    c.limits.rate_vouchers_per_second = 10_000.0;
-    c.accounts = vec![
-        AccountConfig { token: vouchsafe_server::BearerToken::new(ALICE), account: "alice".into(), excluded: false },
-        AccountConfig { token: vouchsafe_server::BearerToken::new(BOB), account: "bob".into(), excluded: false },
-    ];
-    let service = c.order.service_id.clone();
     let matching: Vec<Vec<u8>> = (0..3).map(|s| png(s, 96, 80)).collect();
     let other: Vec<Vec<u8>> = (100..103).map(|s| png(s, 96, 80)).collect();
     let mut indicators: Vec<Vec<u8>> = matching.iter().map(|p| primary_of(p)).collect();
     indicators.extend((0u32..20).map(|i| format!("unrelated indicator {i}").into_bytes()));
-    let table = vouchsafe_server::build_table(&c, indicators, &mut rng(5)).unwrap();
+    let mut fx = fixture(dir.path(), indicators);
+    let c = &mut fx.config;
+    c.worker.poll_interval_ms = 50;
+    c.limits.rate_burst = 10_000;
+    c.limits.rate_vouchers_per_second = 10_000.0;
+    c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")];
+    fx.build_table(&mut rng(6)).unwrap();
+    let c: ServerConfig = fx.config.clone();
+    let service = fx.order.order().service_id().to_owned();
     let store = Arc::new(SqliteStore::open(&c.database).unwrap());
     let dyn_store: Arc<dyn Store> = store.clone();
-    let server = vouchsafe_server::start(c.clone(), table, dyn_store).await.unwrap();
+    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
     let endpoint = format!("http://{}", server.local_addr());
 
     let open = |token: &str, sub: &str| {
@@ -107,29 +108,25 @@ async fn tls_between_client_and_server() {
     std::fs::write(&cert, &cert_pem).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
 
-    let mut c = server_config(dir.path());
-    c.accounts = vec![AccountConfig {
-        token: vouchsafe_server::BearerToken::new(ALICE),
-        account: "alice".into(),
-        excluded: false,
-    }];
-    let service = c.order.service_id.clone();
     let image = png(7, 96, 80);
-    let built = vouchsafe_server::build_table(&c, vec![primary_of(&image)], &mut rng(9)).unwrap();
-    let table = || vouchsafe_protocol::table::ServerTable::from_secret_bytes(&built.to_secret_bytes()).unwrap();
+    let mut fx = fixture(dir.path(), vec![primary_of(&image)]);
+    fx.config.accounts = vec![AccountConfig::new(ALICE, "alice")];
+    fx.build_table(&mut rng(9)).unwrap();
+    let mut c = fx.config.clone();
+    let service = fx.order.order().service_id().to_owned();
     let store = Arc::new(SqliteStore::open(&c.database).unwrap());
 
     // Unusable files stop the start with a precise error.
     let mut bad = c.clone();
     bad.tls = Some(vouchsafe_server::TlsConfig { cert: cert.clone(), key: cert.clone() });
-    let e = vouchsafe_server::start(bad.clone(), table(), store.clone()).await.unwrap_err();
+    let e = vouchsafe_server::start(bad.clone(), store.clone()).await.unwrap_err();
     assert!(e.to_string().contains("tls"), "{e}");
     bad.tls = Some(vouchsafe_server::TlsConfig { cert: dir.path().join("missing.pem"), key: key.clone() });
-    let e = vouchsafe_server::start(bad, table(), store.clone()).await.unwrap_err();
+    let e = vouchsafe_server::start(bad, store.clone()).await.unwrap_err();
     assert!(e.to_string().contains("TLS certificate"), "{e}");
 
     c.tls = Some(vouchsafe_server::TlsConfig { cert, key });
-    let server = vouchsafe_server::start(c.clone(), table(), store.clone()).await.unwrap();
+    let server = vouchsafe_server::start(c.clone(), store.clone()).await.unwrap();
     let port = server.local_addr().port();
     let config = |scheme: &str, sub: &str, ca: Option<&str>| {
         let endpoint = format!("{scheme}://127.0.0.1:{port}");

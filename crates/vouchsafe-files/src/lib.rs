@@ -17,6 +17,10 @@
 //! Concurrent writers of the same path are the caller's to prevent (the client holds a lock on its data
 //! directory; the server writes its table file from one command at a time).
 
+mod keytext;
+
+pub use keytext::{KeyTextError, MAX_FILE, key_text, parse_key_text, read_key_text, read_limited};
+
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};

@@ -66,11 +66,20 @@ fn digest(token: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// An authenticated account.
+/// An authenticated account and what the account registry says about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Account {
     pub(crate) id: String,
-    pub(crate) excluded: bool,
+    pub(crate) components: Vec<String>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) classes: Vec<String>,
+}
+
+impl Account {
+    #[cfg(test)]
+    fn plain(id: &str) -> Account {
+        Account { id: id.to_owned(), components: Vec::new(), groups: Vec::new(), classes: Vec::new() }
+    }
 }
 
 /// The token table.
@@ -85,14 +94,9 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// The token table of `(token, account id, excluded)` entries.
-    pub(crate) fn new<'a>(accounts: impl IntoIterator<Item = (&'a BearerToken, &'a str, bool)>) -> Self {
-        Authenticator {
-            entries: accounts
-                .into_iter()
-                .map(|(token, id, excluded)| (token.digest(), Account { id: id.to_owned(), excluded }))
-                .collect(),
-        }
+    /// The token table of `(token, account)` entries.
+    pub(crate) fn new<'a>(accounts: impl IntoIterator<Item = (&'a BearerToken, Account)>) -> Self {
+        Authenticator { entries: accounts.into_iter().map(|(token, a)| (token.digest(), a)).collect() }
     }
 
     /// Authenticates the value of an `authorization` header (`Bearer <token>`).
@@ -125,7 +129,7 @@ mod tests {
 
     fn auth() -> Authenticator {
         let (alice, bob) = (BearerToken::new("token-of-alice-0000"), BearerToken::new("token-of-bob-000000"));
-        Authenticator::new([(&alice, "alice", false), (&bob, "bob", true)])
+        Authenticator::new([(&alice, Account::plain("alice")), (&bob, Account::plain("bob"))])
     }
 
     #[test]

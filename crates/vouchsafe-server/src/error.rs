@@ -47,12 +47,33 @@ pub enum ServerError {
     /// Missing or unknown bearer token.
     #[error("missing or invalid bearer token")]
     Unauthenticated,
-    /// The account is excluded from the detection order.
-    #[error("the account is not covered by the active detection order")]
-    PermissionDenied,
-    /// No detection order is active now (not yet valid or expired).
-    #[error("no detection order is active")]
-    OrderNotActive,
+    /// The account is outside the order's scope, or in a class the order excludes.
+    #[error("permission denied: {0}")]
+    PermissionDenied(&'static str),
+    /// The detection order is not active now: not yet valid, expired, or revoked (the `OrderError` says which).
+    #[error("{}", describe_inactive(.0))]
+    OrderInactive(vouchsafe_orders::OrderError),
+    /// A governance object (order, authority key, revocation, release, manifest, table or log key) was refused:
+    /// the server does not start, or the reload is refused and the served state stays.
+    #[error("{what}: {reason}")]
+    Governance {
+        /// Which object, and usually its file.
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The transparency log on disk does not match its checkpoint (rewritten or truncated), or it cannot grow.
+    #[error("transparency log: {0}")]
+    Log(String),
+    /// A transparency request names a leaf or a tree size the log does not have.
+    #[error("{0}")]
+    LogRange(String),
+    /// A cosignature was handed in for a checkpoint that is not the current one.
+    #[error("the checkpoint is not the current one (the log grew meanwhile): fetch it again")]
+    StaleCheckpoint,
+    /// A cosignature line that does not parse, is not by a configured witness, or does not verify.
+    #[error("cosignature refused: {0}")]
+    BadCosignature(String),
     /// The request envelope is invalid (batch id, empty batch, ...).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
@@ -118,7 +139,24 @@ pub enum ServerError {
 /// Result alias of this crate.
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
 
+/// The message of an inactive order: which of the three it is, and when.
+fn describe_inactive(e: &vouchsafe_orders::OrderError) -> String {
+    use vouchsafe_orders::OrderError as E;
+    match e {
+        E::NotYetValid { not_before, .. } => format!("the detection order is not yet valid: valid from {not_before}"),
+        E::Expired { not_after, .. } => format!("the detection order expired at {not_after}"),
+        E::Revoked { revoked_at, reason } => {
+            format!("the detection order was revoked at {revoked_at} (reason: {reason:?})")
+        }
+        other => format!("the detection order is not active: {other}"),
+    }
+}
+
 impl ServerError {
+    pub(crate) fn governance(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        ServerError::Governance { what: what.into(), reason: reason.to_string() }
+    }
+
     pub(crate) fn config(key: impl Into<String>, reason: impl Into<String>) -> Self {
         ServerError::Config { key: key.into(), reason: reason.into() }
     }

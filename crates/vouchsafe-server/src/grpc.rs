@@ -8,12 +8,13 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_server::Matching;
-use vouchsafe_protocol::table::TableManifest;
+use vouchsafe_proto::v1::transparency_server::Transparency;
 
 use crate::error::{ErrorChain, ServerError};
-use crate::service::Shared;
+use crate::service::{Served, Shared};
 
 pub(crate) use vouchsafe_proto::v1::matching_server::MatchingServer;
+pub(crate) use vouchsafe_proto::v1::transparency_server::TransparencyServer;
 
 /// Maps a server error to a gRPC status. The only place that does. Internal failures are logged here, with their
 /// whole source chain, and reach the client as a bare INTERNAL without details.
@@ -30,20 +31,23 @@ pub(crate) use vouchsafe_proto::v1::matching_server::MatchingServer;
 pub(crate) fn to_status(e: ServerError) -> Status {
     match e {
         ServerError::Unauthenticated => Status::unauthenticated(e.to_string()),
-        ServerError::PermissionDenied => Status::permission_denied(e.to_string()),
-        ServerError::OrderNotActive => Status::failed_precondition(e.to_string()),
-        ServerError::InvalidRequest(_) | ServerError::MalformedVoucher { .. } | ServerError::VersionAhead { .. } => {
-            Status::invalid_argument(e.to_string())
-        }
+        ServerError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
+        ServerError::OrderInactive(_) | ServerError::StaleCheckpoint => Status::failed_precondition(e.to_string()),
+        ServerError::InvalidRequest(_)
+        | ServerError::MalformedVoucher { .. }
+        | ServerError::VersionAhead { .. }
+        | ServerError::BadCosignature(_) => Status::invalid_argument(e.to_string()),
         ServerError::BatchTooLarge { .. } | ServerError::RateLimited => Status::resource_exhausted(e.to_string()),
         ServerError::TableVersionNotServed { .. } | ServerError::UpdateUnavailable { .. } => {
             Status::not_found(e.to_string())
         }
-        ServerError::ChunkOutOfRange { .. } => Status::out_of_range(e.to_string()),
+        ServerError::ChunkOutOfRange { .. } | ServerError::LogRange(_) => Status::out_of_range(e.to_string()),
         ServerError::Config { .. }
         | ServerError::Io { .. }
         | ServerError::TableMismatch { .. }
         | ServerError::TableReload { .. }
+        | ServerError::Governance { .. }
+        | ServerError::Log(_)
         | ServerError::Protocol(_)
         | ServerError::Store(_)
         | ServerError::Transport(_)
@@ -59,25 +63,21 @@ pub(crate) struct MatchingService {
     pub(crate) shared: Arc<Shared>,
 }
 
-fn manifest_message(shared: &Shared, m: &TableManifest, root: [u8; 32]) -> v1::Manifest {
-    let o = shared.order();
+fn manifest_message(s: &Served) -> v1::Manifest {
+    let t = &s.table;
+    let m = &t.manifest;
     v1::Manifest {
         params: m.params.encode(),
         table_version: m.table_version,
         slot_count: m.params.slot_count,
         chunk_slots: m.chunk_slots,
-        root: root.to_vec(),
+        root: t.root.to_vec(),
         chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
-        order: Some(v1::OrderInfo {
-            order_id: o.order_id.to_vec(),
-            service_id: o.service_id.clone(),
-            not_before: o.not_before,
-            not_after: o.not_after,
-            threshold: u32::from(m.params.threshold),
-            synthetic_rate: m.params.synthetic_rate,
-            synthetic_cap: u32::from(m.params.synthetic_cap),
-            hash_config_id: o.hash_config_id.to_string(),
-        }),
+        signed_order: s.gov.order().signed().encode(),
+        revocations: s.revocations.iter().map(|r| r.signed().encode()).collect(),
+        signed_manifest: t.signed_manifest.encode(),
+        order_leaf_index: s.order_leaf,
+        manifest_leaf_index: t.manifest_leaf,
     }
 }
 
@@ -87,7 +87,7 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<v1::TableChunk, Status>> + S
 impl Matching for MatchingService {
     async fn get_manifest(&self, _: Request<v1::GetManifestRequest>) -> Result<Response<v1::Manifest>, Status> {
         let served = self.shared.manifest().map_err(to_status)?;
-        Ok(Response::new(manifest_message(&self.shared, &served.manifest, served.root)))
+        Ok(Response::new(manifest_message(&served)))
     }
 
     type StreamTableStream = ChunkStream;
@@ -116,6 +116,8 @@ impl Matching for MatchingService {
             update: view.update.map(|u| u.encode()).unwrap_or_default(),
             root: view.served.root.to_vec(),
             chunk_hashes: view.served.manifest.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+            signed_manifest: view.served.signed_manifest.encode(),
+            manifest_leaf_index: view.served.manifest_leaf,
         }))
     }
 
@@ -128,6 +130,73 @@ impl Matching for MatchingService {
         let auth = auth.as_ref().map(|v| v.as_slice());
         let ack = self.shared.submit(auth, &r.batch_id, r.vouchers).await.map_err(to_status)?;
         Ok(Response::new(v1::SubmitAck { batch_id: ack.batch_id.to_vec(), accepted: ack.accepted }))
+    }
+}
+
+/// The `vouchsafe.v1.Transparency` implementation: public, unauthenticated, read-only but for cosignatures.
+pub(crate) struct TransparencyService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl TransparencyService {
+    /// Runs `f` on the log on the blocking pool (proof generation, file writes).
+    async fn log<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut crate::translog::TransLog) -> crate::error::Result<T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.with_log(f))
+            .await
+            .map_err(|_| to_status(ServerError::Internal("log task failed")))?
+            .map_err(to_status)
+    }
+}
+
+#[tonic::async_trait]
+impl Transparency for TransparencyService {
+    async fn get_checkpoint(
+        &self,
+        _: Request<v1::GetCheckpointRequest>,
+    ) -> Result<Response<v1::LogCheckpoint>, Status> {
+        let note = self.log(|l| Ok(l.checkpoint())).await?;
+        Ok(Response::new(v1::LogCheckpoint { note: note.into_bytes() }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<v1::GetInclusionProofRequest>,
+    ) -> Result<Response<v1::LogInclusionProof>, Status> {
+        let r = request.into_inner();
+        let (leaf_index, tree_size) = (r.leaf_index, r.tree_size);
+        let proof = self.log(move |l| l.inclusion_proof(leaf_index, tree_size)).await?;
+        Ok(Response::new(v1::LogInclusionProof { leaf_index, tree_size, proof: proof.encode() }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<v1::GetConsistencyProofRequest>,
+    ) -> Result<Response<v1::LogConsistencyProof>, Status> {
+        let r = request.into_inner();
+        let (old_size, new_size) = (r.old_size, r.new_size);
+        let proof = self.log(move |l| l.consistency_proof(old_size, new_size)).await?;
+        Ok(Response::new(v1::LogConsistencyProof { old_size, new_size, proof: proof.encode() }))
+    }
+
+    async fn get_leaves(&self, request: Request<v1::GetLeavesRequest>) -> Result<Response<v1::LogLeaves>, Status> {
+        let r = request.into_inner();
+        let (start, end) = (r.start, r.end);
+        let leaves = self.log(move |l| l.leaves(start, end)).await?;
+        Ok(Response::new(v1::LogLeaves { start, leaves }))
+    }
+
+    async fn add_cosignature(
+        &self,
+        request: Request<v1::AddCosignatureRequest>,
+    ) -> Result<Response<v1::AddCosignatureResponse>, Status> {
+        let r = request.into_inner();
+        let cosignatures = self.log(move |l| l.add_cosignature(&r.checkpoint, &r.cosignature)).await?;
+        tracing::info!(cosignatures, "witness cosignature added to the checkpoint");
+        Ok(Response::new(v1::AddCosignatureResponse { cosignatures }))
     }
 }
 
@@ -178,7 +247,9 @@ mod tests {
 
     #[test]
     fn no_order_and_no_update_have_distinct_codes() {
-        assert_eq!(to_status(ServerError::OrderNotActive).code(), tonic::Code::FailedPrecondition);
+        let expired = vouchsafe_orders::OrderError::Expired { not_after: 10, now: 11 };
+        let s = to_status(ServerError::OrderInactive(expired));
+        assert_eq!((s.code(), s.message()), (tonic::Code::FailedPrecondition, "the detection order expired at 10"));
         assert_eq!(to_status(ServerError::UpdateUnavailable { from: 1, current: 3 }).code(), tonic::Code::NotFound);
     }
 }

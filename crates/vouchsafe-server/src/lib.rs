@@ -1,7 +1,9 @@
 //! # vouchsafe-server
 //!
-//! The provider's matching server (`vouchsafe serve`): it distributes the blinded table of the active detection
-//! order over gRPC (`vouchsafe.v1.Matching`), takes voucher batches from authenticated accounts, acknowledges them
+//! The provider's matching server (`vouchsafe serve`): it serves under an authority-signed detection order, which
+//! it verifies and enforces (validity window, revocations, scope, excluded classes), keeps a transparency log of
+//! the order, its revocations, the Centre releases and the signed table manifests (`vouchsafe.v1.Transparency`),
+//! distributes the blinded table built from the Centre's signed releases over gRPC (`vouchsafe.v1.Matching`), takes voucher batches from authenticated accounts, acknowledges them
 //! once they are durably stored (the acknowledgement never depends on their contents), and matches them in a
 //! background worker: open each voucher, keep counters for non-matches, store opened vouchers, run the per-account
 //! threshold step, and open a case with the real matches' associated data after the second-hash check.
@@ -9,8 +11,10 @@
 //! Operations (configuration keys, files, monitoring, retention) are described in `docs/OPERATIONS.md`.
 //!
 //! Entry points:
-//! * [`ServerConfig::load`] / [`ServerConfig::default_for_demo`];
-//! * [`build_table`] + [`save_table`] for the operator, [`load_table`] at start, [`append_update`] for updates;
+//! * [`ServerConfig::load`]; [`governance::Fixture`] makes a whole consistent chain of keys and signed files;
+//! * [`Governance::load`] verifies the signed order and the Centre release chain; [`build_table`] /
+//!   [`update_table`] make and sign a table only from that chain, [`save_table`] + [`save_manifest`] persist it,
+//!   [`append_update`] records an update;
 //! * [`serve`] (bind the configured address, run until a shutdown future resolves), [`start`] (run in the
 //!   background and learn the bound address, for tests), [`run_from_config`] (everything, for the CLI);
 //! * [`process_pending`] to drain the inbox synchronously.
@@ -20,12 +24,14 @@
 mod auth;
 mod config;
 mod error;
+pub mod governance;
 mod grpc;
 mod handoff;
 mod ratelimit;
 mod server;
 mod service;
 mod table;
+mod translog;
 mod worker;
 mod worker_loop;
 
@@ -34,12 +40,15 @@ use std::sync::Arc;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use config::{
-    AccountConfig, BearerToken, LimitsConfig, MAX_ORDER_SECONDS, OrderConfig, RetentionConfig, ServerConfig, TlsConfig,
-    WorkerConfig, unix_now,
+    AccountConfig, BearerToken, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ReleasesConfig,
+    RetentionConfig, ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
+pub use governance::{Governance, load_manifest, save_manifest};
 pub use server::{RunningServer, serve, start};
-pub use table::{TableReload, append_update, build_table, check_table_matches, load_table, read_updates, save_table};
+pub use table::{
+    TableReload, UpdateOutcome, append_update, build_table, load_table, read_updates, save_table, update_table,
+};
 pub use worker::{AUDIT_ACTOR, ProcessReport, SecondHashFailure, process_pending, second_hash_check};
 
 /// Installs a `tracing` subscriber writing to stderr (JSON lines if `json`), filtered by `RUST_LOG` (default
@@ -84,9 +93,8 @@ pub async fn termination_signal() {
 /// it reloads the table file and the update history (see [`RunningServer::reload_table`]).
 pub async fn run_from_config(config: ServerConfig) -> Result<()> {
     config.validate()?;
-    let table = load_table(&config.table)?;
     let store = open_store(&config)?;
-    let server = start(config, table, store).await?;
+    let server = start(config, store).await?;
     wait_for_termination(&server).await;
     server.shutdown().await
 }

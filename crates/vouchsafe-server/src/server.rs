@@ -12,14 +12,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
-use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_store::Store;
 
 use crate::config::ServerConfig;
 use crate::error::{ErrorChain, Result, ServerError};
-use crate::grpc::{MatchingServer, MatchingService};
+use crate::grpc::{MatchingServer, MatchingService, TransparencyServer, TransparencyService};
 use crate::service::Shared;
-use crate::table::{ServedTable, TableReload, check_table_matches, read_updates};
+use crate::table::TableReload;
 use crate::worker_loop::worker_loop;
 
 /// HTTP/2 receive window per stream: a whole 256-voucher batch (about 1.25 MB) fits, so a submission is not
@@ -57,13 +56,13 @@ pub(crate) fn log_reload(r: &Result<TableReload>) {
 /// requests, lets the worker finish its current batch, and returns.
 pub async fn serve(
     config: ServerConfig,
-    table: ServerTable,
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tls = load_tls(&config)?;
-    let listener = bind(config.listen).await?;
-    run(prepare(config, table, store)?, listener, tls, shutdown).await
+    let shared = prepare(config, store).await?;
+    let listener = bind(shared.config.listen).await?;
+    run(shared, listener, tls, shutdown).await
 }
 
 /// Reads the configured TLS certificate and key and checks that they make a usable server configuration, so that
@@ -94,15 +93,12 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     })
 }
 
-fn prepare(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<Arc<Shared>> {
-    config.validate()?;
-    check_table_matches(&config, &table)?;
-    let history = match &config.table_updates {
-        Some(p) => read_updates(p)?,
-        None => Vec::new(),
-    };
-    let served = ServedTable::new(table, history);
-    Ok(Arc::new(Shared::new(config, served, store)))
+/// Verifies every governance file and opens the transparency log (file I/O and signatures: on the blocking pool).
+async fn prepare(config: ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Shared>> {
+    let shared = tokio::task::spawn_blocking(move || Shared::open(config, store))
+        .await
+        .map_err(|_| ServerError::Internal("server start panicked"))??;
+    Ok(Arc::new(shared))
 }
 
 /// A server running in the background (see [`start`]).
@@ -125,10 +121,11 @@ impl RunningServer {
         self.addr
     }
 
-    /// Re-reads the table file and the update history named in the configuration and serves them if they are a
-    /// later version of the served epoch (same parameters, same blinding key); what `vouchsafe serve` does on
-    /// SIGHUP after `vouchsafe table update`. Refused otherwise ([`ServerError::TableReload`], or the load error),
-    /// and then the served table is unchanged. A successful reload is written to the audit log first. Streams and
+    /// Re-reads and re-verifies every file named in the configuration (order, revocations, releases, table, signed
+    /// manifest, update history) and serves them if the order is the same and the table a later version of the
+    /// served epoch (same parameters, same blinding key); what `vouchsafe serve` does on SIGHUP after `vouchsafe
+    /// table update`. Refused otherwise ([`ServerError::TableReload`], or the load error), and then the served
+    /// state and the log are unchanged. A successful reload is written to the audit log first. Streams and
     /// worker rounds already running finish on the version they started with.
     pub async fn reload_table(&self) -> Result<TableReload> {
         let r = reload(&self.shared).await;
@@ -145,10 +142,14 @@ impl RunningServer {
     }
 }
 
-/// Binds `config.listen` (use port 0 for a free port) and runs the server in a background task.
-pub async fn start(config: ServerConfig, table: ServerTable, store: Arc<dyn Store>) -> Result<RunningServer> {
+/// Verifies the signed order (under the pinned authority keys), the revocations, the Centre release chain
+/// (under the order's Centre key and line), the table file and its signed manifest (under the order's table key),
+/// opens the transparency log (refusing a rewritten one) and appends what it lacks; then binds `config.listen`
+/// (use port 0 for a free port) and runs the server in a background task. Any refusal stops the start with a
+/// precise error.
+pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<RunningServer> {
     let tls = load_tls(&config)?;
-    let shared = prepare(config, table, store)?;
+    let shared = prepare(config, store).await?;
     let listener = bind(shared.config.listen).await?;
     let addr = listener.local_addr().map_err(|source| ServerError::Io {
         what: "listen address",
@@ -187,6 +188,7 @@ async fn run(
         .map_err(|_| ServerError::Internal("reflection descriptor set does not load"))?;
     let max = shared.config.limits.max_message_bytes;
     let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
+    let transparency = TransparencyServer::new(TransparencyService { shared: Arc::clone(&shared) });
 
     tracing::info!(
         listen = ?addr,
@@ -194,6 +196,7 @@ async fn run(
         epoch = shared.served().table.params().epoch,
         table_version = shared.served().version(),
         indicators = shared.served().table.indicator_count(),
+        log_size = shared.with_log(|l| Ok(l.size())).unwrap_or(0),
         "matching server started"
     );
     // TCP_NODELAY: a reply is written in several small pieces (headers, message, trailers); with Nagle's algorithm
@@ -212,6 +215,7 @@ async fn run(
         .add_service(health)
         .add_service(reflection)
         .add_service(matching)
+        .add_service(transparency)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections, finishing in-flight requests");

@@ -11,12 +11,18 @@ use vouchsafe_protocol::table::TableUpdate;
 use vouchsafe_protocol::voucher::Voucher;
 use vouchsafe_store::{AuditEntry, InsertOutcome, Store};
 
-use crate::auth::Authenticator;
-use crate::config::{OrderConfig, ServerConfig, unix_now};
+use vouchsafe_log::{Leaf, LeafKind};
+use vouchsafe_orders::{SignedManifest, VerifiedRevocation};
+use vouchsafe_protocol::table::ServerTable;
+
+use crate::auth::{Account, Authenticator};
+use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
+use crate::governance::{Governance, load_log_key, load_manifest, parse_witnesses};
 use crate::handoff::Handoff;
 use crate::ratelimit::RateLimiter;
-use crate::table::{ServedTable, TableReload, check_table_matches, load_table, read_updates};
+use crate::table::{ServedTable, TableReload, load_table, read_updates};
+use crate::translog::TransLog;
 
 /// The acknowledgement of a stored batch. Depends only on the request envelope and the stored batch's count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,14 +38,82 @@ pub(crate) struct UpdateView {
     pub(crate) served: Arc<ServedTable>,
 }
 
+/// Everything a reload swaps at once: the verified order and chain, the revocations, the served table with its
+/// signed manifest, and the order's leaf index. Readers clone it and keep one consistent view for the request.
+#[derive(Clone)]
+pub(crate) struct Served {
+    pub(crate) gov: Arc<Governance>,
+    pub(crate) revocations: Arc<Vec<VerifiedRevocation>>,
+    pub(crate) table: Arc<ServedTable>,
+    pub(crate) order_leaf: u64,
+}
+
+/// What was read and verified for a (re)load, before anything is appended to the log or served.
+struct Pending {
+    gov: Governance,
+    revocations: Vec<VerifiedRevocation>,
+    table: ServerTable,
+    history: Vec<TableUpdate>,
+    manifest: SignedManifest,
+}
+
+/// Reads and verifies every file of the configuration: order, revocations, releases, table, signed manifest and
+/// update history. Nothing is written.
+fn read_state(config: &ServerConfig) -> Result<Pending> {
+    let gov = Governance::load(config)?;
+    let revocations = gov.load_revocations(config)?;
+    let table = load_table(&config.table)?;
+    gov.check_table(config, &table)?;
+    let manifest = load_manifest(&config.manifest_path())?;
+    gov.check_manifest(&table, &manifest)?;
+    let history = match &config.table_updates {
+        Some(p) => read_updates(p)?,
+        None => Vec::new(),
+    };
+    Ok(Pending { gov, revocations, table, history, manifest })
+}
+
+fn leaf(kind: LeafKind, bytes: Vec<u8>) -> Result<Leaf> {
+    Leaf::new(kind, bytes).map_err(|e| ServerError::Log(e.to_string()))
+}
+
+/// The log leaves of a state, in order: the order, its revocations, every release of the chain, the manifest.
+fn leaves_of(gov: &Governance, revocations: &[VerifiedRevocation], manifest: &SignedManifest) -> Result<Vec<Leaf>> {
+    let mut out = vec![leaf(LeafKind::Order, gov.order().signed().encode())?];
+    for r in revocations {
+        out.push(leaf(LeafKind::Revocation, r.signed().encode())?);
+    }
+    for r in gov.releases() {
+        out.push(leaf(LeafKind::Release, r.signed().encode())?);
+    }
+    out.push(leaf(LeafKind::Manifest, manifest.encode())?);
+    Ok(out)
+}
+
+/// Appends what is missing of `p` to the log (persisted, checkpoint signed) and returns the state to serve.
+fn commit(p: Pending, log: &mut TransLog) -> Result<Served> {
+    let leaves = leaves_of(&p.gov, &p.revocations, &p.manifest)?;
+    let idx = log.ensure(&leaves)?;
+    let (Some(&order_leaf), Some(&manifest_leaf)) = (idx.first(), idx.last()) else {
+        return Err(ServerError::Internal("no log index for the order or the manifest"));
+    };
+    Ok(Served {
+        gov: Arc::new(p.gov),
+        revocations: Arc::new(p.revocations),
+        table: Arc::new(ServedTable::new(p.table, p.history, p.manifest, manifest_leaf)),
+        order_leaf,
+    })
+}
+
 /// State shared by the RPC handlers and the worker.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
-    /// The served table; replaced as a whole by [`Shared::reload_table`]. Readers take the `Arc` and keep one
-    /// consistent version for the whole request (or worker round).
-    served: RwLock<Arc<ServedTable>>,
-    /// Serialises reloads (reading the files, checking, swapping).
+    /// The served state; replaced as a whole by [`Shared::reload_table`] and [`Shared::refresh_revocations`].
+    served: RwLock<Served>,
+    /// Serialises reloads (reading the files, checking, appending to the log, swapping).
     reload: Mutex<()>,
+    /// The transparency log.
+    pub(crate) log: Mutex<TransLog>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) wake: Notify,
     /// Freshly stored batches, for the worker to take without reading them back.
@@ -50,98 +124,149 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: ServerConfig, served: ServedTable, store: Arc<dyn Store>) -> Self {
-        let auth = Authenticator::new(config.accounts.iter().map(|a| (&a.token, a.account.as_str(), a.excluded)));
+    /// Verifies every file of the configuration, opens the transparency log (refusing a rewritten one), appends
+    /// what it lacks, and makes the state to serve.
+    pub(crate) fn open(config: ServerConfig, store: Arc<dyn Store>) -> Result<Self> {
+        config.validate()?;
+        let pending = read_state(&config)?;
+        let key = load_log_key(&config.log.key)?;
+        let witnesses = parse_witnesses(&config.log.witnesses)?;
+        let mut log = TransLog::open(&config.log.dir, key, witnesses)?;
+        let served = commit(pending, &mut log)?;
+        let auth = Authenticator::new(config.accounts.iter().map(|a| {
+            let account = Account {
+                id: a.account.clone(),
+                components: a.components.clone(),
+                groups: a.groups.clone(),
+                classes: a.classes.clone(),
+            };
+            (&a.token, account)
+        }));
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
-        let voucher_len = config.voucher_len();
+        let voucher_len = config.voucher_len(served.gov.order().synthetic_cap());
         let handoff = Handoff::new(config.worker.handoff_bytes);
-        Shared {
+        Ok(Shared {
             config,
-            served: RwLock::new(Arc::new(served)),
+            served: RwLock::new(served),
             reload: Mutex::new(()),
+            log: Mutex::new(log),
             store,
             wake: Notify::new(),
             handoff,
             auth,
             limiter,
             voucher_len,
-        }
+        })
+    }
+
+    /// The state served now.
+    pub(crate) fn state(&self) -> Served {
+        // A panic cannot leave the slot half-written (it is one store of `Arc`s), so poisoning is ignored.
+        self.served.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The table served now.
     pub(crate) fn served(&self) -> Arc<ServedTable> {
-        // A panic cannot leave the slot half-written (it is one `Arc` store), so poisoning is ignored.
-        Arc::clone(&self.served.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.state().table)
     }
 
-    /// Re-reads the table file and the update history named in the configuration and serves them, if the table
-    /// is a later version of the same epoch: same parameters (nonce, slot count, order) and same blinding key.
-    /// Anything else is refused and the served table stays: a rebuilt table (new α) is a new epoch and needs a
-    /// new configuration and a restart, and an older version would roll clients back.
+    fn set_state(&self, s: Served) {
+        *self.served.write().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    pub(crate) fn with_log<T>(&self, f: impl FnOnce(&mut TransLog) -> Result<T>) -> Result<T> {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut log)
+    }
+
+    /// Re-reads every file (order, revocations, releases, table, signed manifest, update history), verifies them
+    /// as at start, and serves them if the order is the same and the table a later version of the same epoch
+    /// (same parameters and blinding key). Anything else is refused and the served state stays, the log included:
+    /// a new order or a rebuilt table (new α) is a new epoch and needs a restart, and an older version would roll
+    /// clients back. New revocations and releases are logged and take effect even when the table is unchanged.
     pub(crate) fn reload_table(&self) -> Result<TableReload> {
         let _one = self.reload.lock().unwrap_or_else(|e| e.into_inner());
         let refuse = |reason: String| ServerError::TableReload { reason };
-        let table = load_table(&self.config.table)?;
-        check_table_matches(&self.config, &table)?;
-        let history = match &self.config.table_updates {
-            Some(p) => read_updates(p)?,
-            None => Vec::new(),
-        };
-        let current = self.served();
-        if table.params() != current.table.params() {
+        let pending = read_state(&self.config)?;
+        let current = self.state();
+        if pending.gov.order().signed() != current.gov.order().signed() {
+            return Err(refuse("the signed order changed: a new detection order needs a restart".into()));
+        }
+        let (cur, table) = (&current.table, &pending.table);
+        if table.params() != cur.table.params() {
             return Err(refuse(
                 "the table file has other epoch parameters (nonce or slot count): a new epoch needs a restart".into(),
             ));
         }
-        let same_key: bool = table.key().to_bytes().ct_eq(&*current.table.key().to_bytes()).into();
+        let same_key: bool = table.key().to_bytes().ct_eq(&*cur.table.key().to_bytes()).into();
         if !same_key {
             return Err(refuse(
                 "the table file has another blinding key: a rebuilt table needs a new epoch and a restart".into(),
             ));
         }
-        let (from, to) = (current.version(), table.version());
-        let next = ServedTable::new(table, history);
+        let (from, to) = (cur.version(), table.version());
         if to < from {
             return Err(refuse(format!("the table file is version {to}, older than the served version {from}")));
         }
-        if to == from {
-            if next.root != current.root {
-                return Err(refuse(format!(
-                    "the table file is version {to} like the served table but its content differs"
-                )));
-            }
-            return Ok(TableReload {
-                from_version: from,
-                to_version: to,
-                indicators: current.table.indicator_count(),
-                changed: false,
-            });
+        if to == from && (table.manifest().root() != cur.root || pending.manifest != cur.signed_manifest) {
+            return Err(refuse(format!(
+                "the table file is version {to} like the served table but its content or signed manifest differs"
+            )));
         }
-        let indicators = next.table.indicator_count();
-        // The audit entry is written first: a reload that cannot be recorded does not happen.
+        let indicators = table.indicator_count();
         let detail = format!(
-            "epoch={} from_version={from} to_version={to} indicators={indicators} root={}",
-            next.table.params().epoch,
-            hex::encode(next.root)
+            "epoch={} from_version={from} to_version={to} indicators={indicators} root={} revocations={}",
+            table.params().epoch,
+            hex::encode(table.manifest().root()),
+            pending.revocations.len()
         );
-        let entry = AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
+        let news = to != from
+            || pending.revocations.len() != current.revocations.len()
+            || pending.gov.releases().len() != current.gov.releases().len();
+        if news {
+            // The audit entry is written first: a reload that cannot be recorded does not happen.
+            let entry =
+                AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
+            self.store.append_audit(&entry)?;
+        }
+        let next = self.with_log(|log| commit(pending, log))?;
+        self.set_state(next);
+        Ok(TableReload { from_version: from, to_version: to, indicators, changed: to != from })
+    }
+
+    /// Re-reads the revocations directory; if it holds a revocation not yet known, logs it (leaf, checkpoint)
+    /// and serves under it at once. Returns whether anything changed. On an error nothing changes.
+    pub(crate) fn refresh_revocations(&self) -> Result<bool> {
+        let _one = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.state();
+        let revocations = current.gov.load_revocations(&self.config)?;
+        if revocations.len() == current.revocations.len()
+            && revocations.iter().all(|r| current.revocations.iter().any(|c| c.signed() == r.signed()))
+        {
+            return Ok(false);
+        }
+        let leaves =
+            revocations.iter().map(|r| leaf(LeafKind::Revocation, r.signed().encode())).collect::<Result<Vec<_>>>()?;
+        let detail = format!("order={} revocations={}", hex::encode(current.gov.order().order_id()), revocations.len());
+        let entry =
+            AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "order.revocations", detail: &detail };
         self.store.append_audit(&entry)?;
-        *self.served.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
-        Ok(TableReload { from_version: from, to_version: to, indicators, changed: true })
+        self.with_log(|log| log.ensure(&leaves))?;
+        tracing::warn!(revocations = revocations.len(), "revocation of the detection order loaded: serving stops");
+        self.set_state(Served { revocations: Arc::new(revocations), ..current });
+        Ok(true)
     }
 
-    pub(crate) fn order(&self) -> &OrderConfig {
-        &self.config.order
+    /// The one validity check, for every RPC of the Matching service.
+    fn require_active(&self, s: &Served) -> Result<()> {
+        s.gov.check_active(unix_now(), &s.revocations)
     }
 
-    fn require_active(&self) -> Result<()> {
-        if self.config.order.active_at(unix_now()) { Ok(()) } else { Err(ServerError::OrderNotActive) }
-    }
-
-    /// The current table (its manifest and root).
-    pub(crate) fn manifest(&self) -> Result<Arc<ServedTable>> {
-        self.require_active()?;
-        Ok(self.served())
+    /// The current state, if the order is active (GetManifest).
+    pub(crate) fn manifest(&self) -> Result<Served> {
+        let s = self.state();
+        self.require_active(&s)?;
+        Ok(s)
     }
 
     /// Checks a stream request and returns the table of that version with the chunk range to send.
@@ -150,8 +275,9 @@ impl Shared {
         table_version: u64,
         first_chunk: u32,
     ) -> Result<(Arc<ServedTable>, std::ops::Range<u32>)> {
-        self.require_active()?;
-        let served = self.served();
+        let s = self.state();
+        self.require_active(&s)?;
+        let served = s.table;
         let current = served.version();
         if table_version != current {
             return Err(ServerError::TableVersionNotServed { requested: table_version, current });
@@ -165,8 +291,9 @@ impl Shared {
 
     /// The update from `from_version` to the current version.
     pub(crate) fn update(&self, from_version: u64) -> Result<UpdateView> {
-        self.require_active()?;
-        let served = self.served();
+        let s = self.state();
+        self.require_active(&s)?;
+        let served = s.table;
         let update = served.update_from(from_version)?;
         Ok(UpdateView { from_version, update, served })
     }
@@ -198,10 +325,9 @@ impl Shared {
         vouchers: Vec<Vec<u8>>,
     ) -> Result<Ack> {
         let account = self.auth.authenticate(authorization)?;
-        self.require_active()?;
-        if account.excluded {
-            return Err(ServerError::PermissionDenied);
-        }
+        let state = self.state();
+        self.require_active(&state)?;
+        state.gov.permits(&account.components, &account.groups, &account.classes)?;
         let batch_id: [u8; 16] =
             batch_id.try_into().map_err(|_| ServerError::InvalidRequest("batch_id must be exactly 16 bytes"))?;
         if vouchers.is_empty() {

@@ -8,22 +8,114 @@ use std::path::Path;
 use rand_core::CryptoRng;
 use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableManifest, TableUpdate};
 
+use vouchsafe_orders::{ManifestStatement, SignedManifest, TableSigningKey};
+
 use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
+use crate::governance::Governance;
 
 /// Largest update record accepted from the history file (64 MiB).
 const MAX_UPDATE_RECORD: usize = 64 * 1024 * 1024;
 
-/// Builds the blinded table of the configured order from `indicators` (canonical primary-hash bytes) with a fresh
-/// blinding key α. The caller persists it with [`save_table`].
+/// Builds the blinded table of the verified order from the newest release of its verified chain (primary hashes
+/// only) with a fresh blinding key α, and signs its manifest with the table key (which must be the order's): the
+/// only way this crate makes a table. `now` is the statement's `issued_at`. The caller persists both with
+/// [`save_table`] and [`save_manifest`](crate::governance::save_manifest).
 pub fn build_table<R: CryptoRng + ?Sized>(
     config: &ServerConfig,
-    indicators: Vec<Vec<u8>>,
+    gov: &Governance,
+    key: &TableSigningKey,
+    now: i64,
     rng: &mut R,
-) -> Result<ServerTable> {
+) -> Result<(ServerTable, SignedManifest)> {
     config.validate()?;
-    let key = BlindingKey::random(rng);
-    Ok(ServerTable::build(&config.table_config(), key, indicators, rng)?)
+    let chain = gov.chain();
+    let indicators: Vec<Vec<u8>> = chain.indicators().map(|i| i.primary.to_vec()).collect();
+    let alpha = BlindingKey::random(rng);
+    let table = ServerTable::build(&config.table_config(gov.order()), alpha, indicators, rng)?;
+    let manifest = sign_manifest(gov, key, &table, chain.number(), chain.head(), now)?;
+    Ok((table, manifest))
+}
+
+fn sign_manifest(
+    gov: &Governance,
+    key: &TableSigningKey,
+    table: &ServerTable,
+    release_number: u64,
+    release_hash: [u8; 32],
+    now: i64,
+) -> Result<SignedManifest> {
+    let order = gov.order();
+    let statement = ManifestStatement {
+        order_id: *order.order_id(),
+        order_hash: order.signed().hash(),
+        release_number,
+        release_hash,
+        issued_at: now,
+        table_manifest: table.manifest().encode(),
+    };
+    key.sign_manifest(order, statement).map_err(|e| ServerError::governance("table key", e))
+}
+
+/// What [`update_table`] changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UpdateOutcome {
+    /// The update to append to the history.
+    pub update: TableUpdate,
+    /// The signed manifest of the new version.
+    pub manifest: SignedManifest,
+    /// The release the table was built from before.
+    pub from_release: u64,
+    /// The release it holds now (the chain's newest).
+    pub to_release: u64,
+    /// Indicators added.
+    pub added: usize,
+    /// Indicators removed.
+    pub removed: usize,
+}
+
+/// Brings `table` from the release its signed manifest `current` names to the newest release of the verified
+/// chain: checks `current` against the table first ([`Governance::check_manifest`]), adds the indicators of the
+/// newest release that the old one lacks and removes those it no longer has, and signs the new version's
+/// manifest. Refused if the table already holds the newest release. On an error nothing may be saved.
+pub fn update_table<R: CryptoRng + ?Sized>(
+    gov: &Governance,
+    key: &TableSigningKey,
+    table: &mut ServerTable,
+    current: &SignedManifest,
+    now: i64,
+    rng: &mut R,
+) -> Result<UpdateOutcome> {
+    let verified = gov.check_manifest(table, current)?;
+    let from_release = verified.statement().release_number;
+    let head = gov.chain();
+    if from_release >= head.number() {
+        return Err(ServerError::governance(
+            "table update",
+            format!("the table already holds release {from_release}, the newest of the chain"),
+        ));
+    }
+    let old = gov.chain_at(from_release)?;
+    let add: Vec<Vec<u8>> =
+        head.indicators().filter(|i| !old.contains(i.primary)).map(|i| i.primary.to_vec()).collect();
+    let remove: Vec<Vec<u8>> =
+        old.indicators().filter(|i| !head.contains(i.primary)).map(|i| i.primary.to_vec()).collect();
+    if key.public_key() != gov.order().table_key().to_bytes() {
+        return Err(ServerError::governance("table key", "its public key is not the order's table key"));
+    }
+    // All or nothing (`ServerTable::update`); the signature cannot fail any more but for a bug, and then the
+    // caller saves nothing.
+    let update = table.update(add.clone(), &remove, rng)?;
+    let manifest = sign_manifest(gov, key, table, head.number(), head.head(), now)?;
+    Ok(UpdateOutcome {
+        update,
+        manifest,
+        from_release,
+        to_release: head.number(),
+        added: add.len(),
+        removed: remove.len(),
+    })
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + use<> {
@@ -87,24 +179,6 @@ pub fn read_updates(path: impl AsRef<Path>) -> Result<Vec<TableUpdate>> {
     Ok(out)
 }
 
-/// Checks that a loaded table serves the configured order.
-pub fn check_table_matches(config: &ServerConfig, table: &ServerTable) -> Result<()> {
-    let p = table.params();
-    let o = &config.order;
-    let checks: [(&'static str, bool); 6] = [
-        ("epoch", p.epoch == o.epoch),
-        ("order_id", p.order_id == o.order_id),
-        ("threshold", p.threshold == o.threshold),
-        ("synthetic_cap", p.synthetic_cap == o.synthetic_cap),
-        ("synthetic_rate", p.synthetic_rate == o.synthetic_rate_wire()),
-        ("ad_len", p.ad_len == o.ad_len),
-    ];
-    match checks.iter().find(|(_, ok)| !ok) {
-        Some((field, _)) => Err(ServerError::TableMismatch { field }),
-        None => Ok(()),
-    }
-}
-
 /// The outcome of a table reload ([`crate::RunningServer::reload_table`], SIGHUP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -125,12 +199,21 @@ pub(crate) struct ServedTable {
     pub(crate) table: ServerTable,
     pub(crate) manifest: TableManifest,
     pub(crate) root: [u8; 32],
+    /// The manifest of this version signed with the order's table key (verified before it was served).
+    pub(crate) signed_manifest: SignedManifest,
+    /// Its leaf index in the transparency log.
+    pub(crate) manifest_leaf: u64,
     /// Consecutive updates of this epoch, the last one ending at the current version.
     updates: Vec<TableUpdate>,
 }
 
 impl ServedTable {
-    pub(crate) fn new(table: ServerTable, history: Vec<TableUpdate>) -> Self {
+    pub(crate) fn new(
+        table: ServerTable,
+        history: Vec<TableUpdate>,
+        signed_manifest: SignedManifest,
+        manifest_leaf: u64,
+    ) -> Self {
         let manifest = table.manifest();
         let root = manifest.root();
         let epoch = table.params().epoch;
@@ -149,7 +232,7 @@ impl ServedTable {
             }
         }
         chain.reverse();
-        ServedTable { table, manifest, root, updates: chain }
+        ServedTable { table, manifest, root, signed_manifest, manifest_leaf, updates: chain }
     }
 
     pub(crate) fn version(&self) -> u64 {
@@ -188,33 +271,55 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    /// A raw table for the file-format tests (not servable: no signed manifest).
     fn table() -> (ServerConfig, ServerTable, rand_chacha::ChaCha20Rng) {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-        let mut cfg = ServerConfig::default_for_demo();
+        let mut cfg = ServerConfig::in_dir(std::path::Path::new("/nonexistent"));
         cfg.chunk_slots = 8;
         let ind: Vec<Vec<u8>> = (0u32..40).map(|i| i.to_le_bytes().to_vec()).collect();
-        let t = build_table(&cfg, ind, &mut rng).unwrap_or_else(|e| panic!("{e}"));
+        let tc = vouchsafe_protocol::table::TableConfig {
+            epoch: 1,
+            order_id: [9; 16],
+            threshold: 3,
+            synthetic_cap: 2,
+            synthetic_rate: 0,
+            ad_len: cfg.order.ad_len,
+            chunk_slots: 8,
+        };
+        let t = ServerTable::build(&tc, BlindingKey::random(&mut rng), ind, &mut rng).unwrap_or_else(|e| panic!("{e}"));
         (cfg, t, rng)
     }
 
     #[test]
     fn table_file_round_trips_and_matches_config() {
-        let (cfg, t, _) = table();
+        let (_, t, _) = table();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("t.secret");
         save_table(&p, &t).unwrap_or_else(|e| panic!("{e}"));
         let back = load_table(&p).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back.slots(), t.slots());
-        check_table_matches(&cfg, &back).unwrap_or_else(|e| panic!("{e}"));
-        let mut other = cfg.clone();
-        other.order.threshold += 1;
-        assert!(matches!(check_table_matches(&other, &back), Err(ServerError::TableMismatch { field: "threshold" })));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
             assert_eq!(mode, 0o600);
         }
+    }
+
+    fn dummy_manifest() -> SignedManifest {
+        // A syntactically valid signed manifest; these tests do not verify it.
+        let mut b = vec![1u8];
+        b.extend_from_slice(&[0u8; 64]);
+        let st = ManifestStatement {
+            order_id: [0; 16],
+            order_hash: [0; 32],
+            release_number: 1,
+            release_hash: [0; 32],
+            issued_at: 0,
+            table_manifest: vec![1],
+        };
+        b.extend_from_slice(&st.encode().unwrap_or_else(|e| panic!("{e}")));
+        SignedManifest::decode(&b).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -231,7 +336,7 @@ mod tests {
         }
         let history = read_updates(&hist).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(history.len(), 3);
-        let served = ServedTable::new(t, history);
+        let served = ServedTable::new(t, history, dummy_manifest(), 0);
         assert_eq!(served.version(), 4);
         let u = served.update_from(1).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("no update"));
         let mut slots = v1;

@@ -28,6 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
+use crate::governance::Governance;
 use crate::handoff::Handoff;
 
 /// Actor name of the server in audit entries.
@@ -113,8 +114,9 @@ impl SecondHashFailure {
 /// pixels), and its primary hash must be an indicator of the current table (a removed indicator, i.e. a known false
 /// positive, is dropped here too).
 ///
-/// The indicators' own secondary hashes are not available to the server in v1 (the table holds primaries only); a
-/// comparison against them belongs to the Centre's verification step.
+/// The indicators' own secondary hashes are in the Centre's release chain the server verifies
+/// (`Governance::chain`); comparing the item's secondary hash with the indicator's (a distance, not equality) is not
+/// done here yet.
 pub fn second_hash_check(ad: &[u8], hash: &HashConfig, table: &ServerTable) -> Result<(), SecondHashFailure> {
     let ad = AssociatedData::decode(ad).map_err(|_| SecondHashFailure::Undecodable)?;
     if ad.config().id() != hash.id() {
@@ -179,15 +181,16 @@ fn join(h: std::thread::ScopedJoinHandle<'_, Result<ProcessReport>>) -> Result<P
 /// The matching side of the server for one epoch.
 pub(crate) struct Processor<'a> {
     config: &'a ServerConfig,
+    gov: &'a Governance,
     table: &'a ServerTable,
     opener: Opener,
     hash: HashConfig,
 }
 
 impl<'a> Processor<'a> {
-    pub(crate) fn new(config: &'a ServerConfig, table: &'a ServerTable) -> Result<Self> {
+    pub(crate) fn new(config: &'a ServerConfig, gov: &'a Governance, table: &'a ServerTable) -> Result<Self> {
         let opener = Opener::new(table.key().clone(), table.params().clone())?;
-        Ok(Processor { config, table, opener, hash: config.hash_config()? })
+        Ok(Processor { config, gov, table, opener, hash: gov.hash_config() })
     }
 
     /// Processes unprocessed batches until the inbox is empty, `max_batches` were done, or `stop` is set (checked
@@ -499,16 +502,17 @@ impl<'a> Processor<'a> {
         Ok(())
     }
 
-    /// Purges the order's data once `retention.purge_after_seconds` have passed since `order.not_after`.
+    /// Purges the order's data once `retention.purge_after_seconds` have passed since the signed order's
+    /// `not_after`.
     /// Returns whether it purged.
     pub(crate) fn purge_if_due(&self, store: &dyn Store, now: i64) -> Result<bool> {
-        let o = &self.config.order;
+        let o = self.gov.order();
         let due =
-            o.not_after.saturating_add(i64::try_from(self.config.retention.purge_after_seconds).unwrap_or(i64::MAX));
+            o.not_after().saturating_add(i64::try_from(self.config.retention.purge_after_seconds).unwrap_or(i64::MAX));
         if now < due {
             return Ok(false);
         }
-        let r = store.purge_order(o.order_id, now)?;
+        let r = store.purge_order(*o.order_id(), now)?;
         tracing::info!(
             opened_vouchers = r.opened_vouchers,
             states = r.states,
@@ -521,7 +525,12 @@ impl<'a> Processor<'a> {
 
 /// Processes every unprocessed batch in the store now, synchronously (for tests and `vouchsafe` maintenance
 /// commands; the running server does the same in its background worker).
-pub fn process_pending(config: &ServerConfig, table: &ServerTable, store: &dyn Store) -> Result<ProcessReport> {
-    let p = Processor::new(config, table)?;
+pub fn process_pending(
+    config: &ServerConfig,
+    gov: &Governance,
+    table: &ServerTable,
+    store: &dyn Store,
+) -> Result<ProcessReport> {
+    let p = Processor::new(config, gov, table)?;
     p.run(store, usize::MAX, &AtomicBool::new(false), None)
 }

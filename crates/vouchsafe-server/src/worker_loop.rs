@@ -19,8 +19,12 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         let check_purge = !purged;
         let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
             // One table version for the whole round, even if a reload swaps the served table meanwhile.
-            let served = s.served();
-            let p = worker::Processor::new(&s.config, &served.table)?;
+            // A revocation dropped into the revocations directory takes effect within a poll interval.
+            if let Err(e) = s.refresh_revocations() {
+                tracing::error!(error = %ErrorChain(&e), "revocations not re-read; the served state is unchanged");
+            }
+            let state = s.state();
+            let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?;
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
             Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff))?, did_purge))

@@ -11,16 +11,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
+use vouchsafe_orders::Scope;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::{ClientTable, TableDownload, TableManifest, TableUpdate};
-use vouchsafe_server::{
-    AccountConfig, BearerToken, RunningServer, ServerConfig, append_update, build_table, load_table, process_pending,
-    save_table,
-};
+use vouchsafe_server::governance::{Fixture, FixtureSpec};
+use vouchsafe_server::{AccountConfig, Governance, RunningServer, ServerConfig, load_table, process_pending};
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
 const ALICE: &str = "alice-token-0123456789";
@@ -30,10 +29,11 @@ const T: u16 = 3;
 
 type Client = MatchingClient<tonic::transport::Channel>;
 
-/// One fixture image: its canonical primary hash (the PSI item) and its associated data.
+/// One fixture image: its canonical primary hash (the PSI item), its secondary hash and its associated data.
 struct Image {
     y: Vec<u8>,
     ad: Vec<u8>,
+    secondary: Vec<u8>,
 }
 
 fn image(seed: u64) -> Image {
@@ -43,11 +43,12 @@ fn image(seed: u64) -> Image {
     let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000 + seed)
         .unwrap_or_else(|e| panic!("ad: {e}"))
         .encode();
-    Image { y: h.primary.to_canonical_bytes(), ad }
+    Image { y: h.primary.to_canonical_bytes(), ad, secondary: h.secondary.to_canonical_bytes() }
 }
 
 struct Env {
     _dir: tempfile::TempDir,
+    fixture: Fixture,
     config: ServerConfig,
     store: Arc<SqliteStore>,
     server: Option<RunningServer>,
@@ -56,49 +57,76 @@ struct Env {
     rng: ChaCha20Rng,
 }
 
-fn config(dir: &std::path::Path) -> ServerConfig {
-    let mut c = ServerConfig::demo_in(dir);
-    c.table_updates = Some(dir.join("table.updates"));
+fn config(c: &mut ServerConfig) {
     c.chunk_slots = 4;
-    c.order.threshold = T;
-    c.order.synthetic_rate = 0.0;
-    c.order.synthetic_cap = 2;
     c.worker.poll_interval_ms = 50;
     c.limits.max_vouchers_per_batch = 6;
     c.limits.rate_burst = 10_000;
     c.limits.rate_vouchers_per_second = 10_000.0;
     c.accounts = vec![
-        AccountConfig { token: BearerToken::new(ALICE), account: "alice".into(), excluded: false },
-        AccountConfig { token: BearerToken::new(BOB), account: "bob".into(), excluded: false },
-        AccountConfig { token: BearerToken::new(CAROL), account: "carol".into(), excluded: true },
+        AccountConfig::new(ALICE, "alice"),
+        AccountConfig::new(BOB, "bob"),
+        AccountConfig { classes: vec!["state".into()], ..AccountConfig::new(CAROL, "carol") },
     ];
-    c.limits.max_message_bytes = 6 * c.voucher_len() + 4096;
-    c
+    c.limits.max_message_bytes = 6 * c.voucher_len(2) + 4096;
+}
+
+/// The indicators of the tests: the six matching images and twenty unrelated hashes (secondary = primary).
+fn indicators(matching: &[Image]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut ind: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|i| (i.y.clone(), i.secondary.clone())).collect();
+    ind.extend((0u32..20).map(|i| {
+        let y = format!("unrelated indicator {i}").into_bytes();
+        (y.clone(), y)
+    }));
+    ind
 }
 
 impl Env {
     async fn new(tweak: impl FnOnce(&mut ServerConfig)) -> Env {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let mut config = config(dir.path());
-        tweak(&mut config);
-        let mut rng = ChaCha20Rng::seed_from_u64(42);
-        let matching: Vec<Image> = (0..6).map(image).collect();
-        let other: Vec<Image> = (100..106).map(image).collect();
-        let mut indicators: Vec<Vec<u8>> = matching.iter().map(|i| i.y.clone()).collect();
-        indicators.extend((0u32..20).map(|i| format!("unrelated indicator {i}").into_bytes()));
-        let table = build_table(&config, indicators, &mut rng).unwrap_or_else(|e| panic!("build: {e}"));
-        save_table(&config.table, &table).unwrap_or_else(|e| panic!("{e}"));
-        let store = Arc::new(SqliteStore::open(&config.database).unwrap_or_else(|e| panic!("{e}")));
-        let mut env = Env { _dir: dir, config, store, server: None, matching, other, rng };
+        Env::with(|_| {}, tweak).await
+    }
+
+    /// A fixture (order, Centre release, keys) with `spec` tweaked, the config tweaked, the table built and signed.
+    async fn with(spec: impl FnOnce(&mut FixtureSpec), tweak: impl FnOnce(&mut ServerConfig)) -> Env {
+        let mut env = Env::unstarted(spec, tweak);
         env.start().await;
         env
     }
 
-    async fn start(&mut self) {
-        let table = load_table(&self.config.table).unwrap_or_else(|e| panic!("{e}"));
+    fn unstarted(spec: impl FnOnce(&mut FixtureSpec), tweak: impl FnOnce(&mut ServerConfig)) -> Env {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = ChaCha20Rng::seed_from_u64(42);
+        let matching: Vec<Image> = (0..6).map(image).collect();
+        let other: Vec<Image> = (100..106).map(image).collect();
+        let mut s = FixtureSpec::new(indicators(&matching));
+        s.threshold = T;
+        s.synthetic_cap = 2;
+        spec(&mut s);
+        let mut fixture = Fixture::create(dir.path(), s, &mut rng).unwrap_or_else(|e| panic!("fixture: {e}"));
+        config(&mut fixture.config);
+        tweak(&mut fixture.config);
+        fixture.build_table(&mut rng).unwrap_or_else(|e| panic!("build: {e}"));
+        let config = fixture.config.clone();
+        let store = Arc::new(SqliteStore::open(&config.database).unwrap_or_else(|e| panic!("{e}")));
+        Env { _dir: dir, fixture, config, store, server: None, matching, other, rng }
+    }
+
+    fn order_id(&self) -> [u8; 16] {
+        *self.fixture.order.order().order_id()
+    }
+
+    fn gov(&self) -> Governance {
+        Governance::load(&self.config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_start(&mut self) -> vouchsafe_server::Result<()> {
         let store: Arc<dyn Store> = self.store.clone();
-        let server = vouchsafe_server::start(self.config.clone(), table, store).await;
-        self.server = Some(server.unwrap_or_else(|e| panic!("start: {e}")));
+        self.server = Some(vouchsafe_server::start(self.config.clone(), store).await?);
+        Ok(())
+    }
+
+    async fn start(&mut self) {
+        self.try_start().await.unwrap_or_else(|e| panic!("start: {e}"));
     }
 
     async fn stop(&mut self) {
@@ -373,7 +401,7 @@ async fn resubmitting_a_batch_counts_once() {
     env.drained().await;
     let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((c.received, c.opened, c.non_matches, c.invalid), (2, 1, 1, 0));
-    assert_eq!(env.store.opened_vouchers("alice", env.config.order.order_id).map(|v| v.len()).ok(), Some(1));
+    assert_eq!(env.store.opened_vouchers("alice", env.order_id()).map(|v| v.len()).ok(), Some(1));
     // The same batch id from another account is another batch.
     submit(&mut client, BOB, [6; 16], vs).await;
     env.drained().await;
@@ -415,7 +443,7 @@ async fn threshold_opens_a_case_with_exactly_the_matching_ad() {
     let mut env = Env::new(|_| {}).await;
     let mut client = env.client().await;
     let table = download(&mut client).await;
-    let order = env.config.order.order_id;
+    let order = env.order_id();
     let mut dev = Device::new(&table, &mut env.rng);
 
     // Below the threshold: T - 1 matches among non-matches.
@@ -490,7 +518,11 @@ async fn second_hash_mismatch_is_dropped_before_review_and_audited() {
     let table = download(&mut client).await;
     let mut dev = Device::new(&table, &mut env.rng);
     // One matching image whose associated data carries a secondary hash that its derivative does not give.
-    let mut forged = Image { y: env.matching[4].y.clone(), ad: env.matching[4].ad.clone() };
+    let mut forged = Image {
+        y: env.matching[4].y.clone(),
+        ad: env.matching[4].ad.clone(),
+        secondary: env.matching[4].secondary.clone(),
+    };
     for b in &mut forged.ad[83..115] {
         *b ^= 0xff;
     }
@@ -514,10 +546,13 @@ async fn second_hash_mismatch_is_dropped_before_review_and_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_vouchers_are_discarded_after_the_reveal() {
-    let mut env = Env::new(|c| {
-        c.order.synthetic_rate = 0.5;
-        c.order.synthetic_cap = 2;
-    })
+    let mut env = Env::with(
+        |s| {
+            s.synthetic_rate = EpochParams::rate_from_probability(0.5);
+            s.synthetic_cap = 2;
+        },
+        |_| {},
+    )
     .await;
     let mut client = env.client().await;
     let table = download(&mut client).await;
@@ -591,23 +626,19 @@ async fn table_distribution_and_updates() {
     // A base the history does not reach: NOT_FOUND ("resync fully"), distinct from FAILED_PRECONDITION ("no order").
     assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::NotFound);
 
-    // The operator removes an indicator and adds one twice; the restarted server serves v1 -> v3.
+    // The Centre removes two indicators and adds one, then adds another and removes two more; the operator
+    // updates the table after each release; the restarted server serves v1 -> v3.
     env.stop().await;
-    let mut table = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
-    let updates = env.config.table_updates.clone().unwrap_or_else(|| panic!("updates path"));
-    let u1 = table.update(
-        vec![b"added one".to_vec()],
-        &[env.matching[5].y.clone(), b"unrelated indicator 2".to_vec()],
-        &mut env.rng,
-    );
-    append_update(&updates, &u1.unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
-    let u2 = table.update(
-        vec![b"added two".to_vec()],
-        &[b"unrelated indicator 0".to_vec(), b"unrelated indicator 1".to_vec()],
-        &mut env.rng,
-    );
-    append_update(&updates, &u2.unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
-    save_table(&env.config.table, &table).unwrap_or_else(|e| panic!("{e}"));
+    let pair = |b: &[u8]| (b.to_vec(), b.to_vec());
+    env.fixture
+        .release(&[pair(b"added one")], &[env.matching[5].y.clone(), b"unrelated indicator 2".to_vec()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    env.fixture.update_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    env.fixture
+        .release(&[pair(b"added two")], &[b"unrelated indicator 0".to_vec(), b"unrelated indicator 1".to_vec()])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = env.fixture.update_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((out.from_release, out.to_release, out.added, out.removed), (2, 3, 1, 2));
     env.start().await;
     let mut client = env.client().await;
     let m = client.get_manifest(v1::GetManifestRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
@@ -640,11 +671,11 @@ async fn inbox_survives_a_restart_and_processing_is_idempotent() {
     assert_eq!(env.store.stats().map(|s| s.batches_pending).ok(), Some(2));
 
     let server_table = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
-    let report = process_pending(&env.config, &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
+    let report = process_pending(&env.config, &env.gov(), &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((report.batches, report.vouchers, report.opened, report.reveals), (2, 3, 3, 1));
     assert_eq!(report.cases_created, 1);
     assert_eq!(report.case_items, 3);
-    let again = process_pending(&env.config, &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
+    let again = process_pending(&env.config, &env.gov(), &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.batches, 0);
 
     // A batch stored while the server is down is processed by the worker once it is back.
@@ -682,7 +713,7 @@ async fn an_unreadable_batch_is_set_aside_and_does_not_hold_up_the_inbox() {
     std::fs::remove_file(&files[0]).unwrap_or_else(|e| panic!("{e}"));
 
     let server_table = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
-    let report = process_pending(&env.config, &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
+    let report = process_pending(&env.config, &env.gov(), &server_table, &*env.store).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((report.batches, report.vouchers, report.opened), (1, 2, 2), "the readable batch is processed");
     let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((c.received, c.opened, c.invalid), (4, 2, 2), "the unreadable batch counts as invalid");
@@ -714,18 +745,22 @@ async fn health_reports_serving_and_shutdown_is_graceful() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_order_refuses_vouchers() {
-    let mut env = Env::new(|c| {
-        c.order.not_before = vouchsafe_server::unix_now() - 100;
-        c.order.not_after = vouchsafe_server::unix_now() - 10;
-        c.retention.purge_after_seconds = 0;
-    })
+    let mut env = Env::with(
+        |s| {
+            s.not_before = vouchsafe_server::unix_now() - 100;
+            s.not_after = vouchsafe_server::unix_now() - 10;
+        },
+        |c| c.retention.purge_after_seconds = 0,
+    )
     .await;
     let mut client = env.client().await;
     assert_eq!(code_of(client.get_manifest(v1::GetManifestRequest {}).await).0, Code::FailedPrecondition);
     // No order beats every other answer: GetUpdate says FAILED_PRECONDITION, not the NOT_FOUND of a missing base.
     assert_eq!(code_of(client.get_update(v1::GetUpdateRequest { from_version: 0 }).await).0, Code::FailedPrecondition);
-    let (code, _) = code_of(client.submit_vouchers(request(Some(ALICE), [50; 16], vec![vec![1u8; 10]])).await);
+    let (code, msg) = code_of(client.submit_vouchers(request(Some(ALICE), [50; 16], vec![vec![1u8; 10]])).await);
     assert_eq!(code, Code::FailedPrecondition);
+    assert!(msg.starts_with("the detection order expired at "), "{msg}");
+    assert_eq!(env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).received, 0, "nothing stored");
     // The worker purges the expired order (purge_after_seconds = 0) and audits it.
     let start = Instant::now();
     loop {
@@ -747,7 +782,7 @@ async fn expired_order_refuses_vouchers() {
 async fn throughput() {
     let mut env = Env::new(|c| {
         c.limits.max_vouchers_per_batch = 100;
-        c.limits.max_message_bytes = 100 * c.voucher_len() + 4096;
+        c.limits.max_message_bytes = 100 * c.voucher_len(2) + 4096;
         c.worker.poll_interval_ms = 60_000;
     })
     .await;
@@ -759,7 +794,7 @@ async fn throughput() {
         let vs: Vec<Vec<u8>> = (0..100u32)
             .map(|i| {
                 let y = format!("image {b} {i}").into_bytes();
-                let img = Image { y, ad: vec![0u8; 16] };
+                let img = Image { y, ad: vec![0u8; 16], secondary: Vec::new() };
                 dev.voucher(&table, &img, &mut env.rng).0
             })
             .collect();
@@ -804,15 +839,13 @@ async fn reload_serves_a_later_version_and_refuses_anything_else() {
     let r = reload(&env).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(!r.changed && r.from_version == 1 && r.to_version == 1, "{r:?}");
 
-    // The operator adds one image (the steps of `vouchsafe table update`).
+    // The Centre releases one more image and the operator updates the table (`vouchsafe table update`).
     let v1_file = std::fs::read(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    let v1_manifest = std::fs::read(env.config.manifest_path()).unwrap_or_else(|e| panic!("{e}"));
     let added = image(50);
-    let mut t = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
-    let before = t.indicator_count();
-    let u = t.update(vec![added.y.clone()], &[], &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
-    let history = env.config.table_updates.clone().unwrap_or_else(|| panic!("no history configured"));
-    append_update(&history, &u).unwrap_or_else(|e| panic!("{e}"));
-    save_table(&env.config.table, &t).unwrap_or_else(|e| panic!("{e}"));
+    let before = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}")).indicator_count();
+    env.fixture.release(&[(added.y.clone(), added.secondary.clone())], &[]).unwrap_or_else(|e| panic!("{e}"));
+    env.fixture.update_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
     let r = reload(&env).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(r.changed && r.from_version == 1 && r.to_version == 2 && r.indicators == before + 1, "{r:?}");
 
@@ -841,23 +874,34 @@ async fn reload_serves_a_later_version_and_refuses_anything_else() {
     assert_eq!(reloads.len(), 1, "one entry for the one reload that changed the table");
     assert!(reloads[0].detail.contains("from_version=1 to_version=2"), "{}", reloads[0].detail);
 
-    // Refused: the version-1 file back (a rollback), then a rebuilt table of the same epoch (another α).
+    // Refused: the version-1 files back (a rollback), then a rebuilt table of the same epoch (another α), then a
+    // table whose signed manifest is not its own.
     let v2_file = std::fs::read(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    let v2_manifest = std::fs::read(env.config.manifest_path()).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&env.config.table, &v1_file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(env.config.manifest_path(), &v1_manifest).unwrap_or_else(|e| panic!("{e}"));
     match reload(&env).await {
         Err(vouchsafe_server::ServerError::TableReload { reason }) => assert!(reason.contains("older"), "{reason}"),
         other => panic!("rollback accepted: {other:?}"),
     }
-    let rebuilt = build_table(&env.config, vec![added.y.clone()], &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
-    save_table(&env.config.table, &rebuilt).unwrap_or_else(|e| panic!("{e}"));
+    env.fixture.build_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
     match reload(&env).await {
         Err(vouchsafe_server::ServerError::TableReload { reason }) => {
             assert!(reason.contains("key") || reason.contains("parameters"), "{reason}")
         }
         other => panic!("rebuilt table accepted: {other:?}"),
     }
-    assert_eq!(version(&mut client).await.root, m2.root, "the served table did not change");
     std::fs::write(&env.config.table, &v2_file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(env.config.manifest_path(), &v1_manifest).unwrap_or_else(|e| panic!("{e}"));
+    match reload(&env).await {
+        Err(vouchsafe_server::ServerError::Governance { what, reason }) => {
+            assert_eq!(what, "signed manifest");
+            assert!(reason.contains("does not describe the table file"), "{reason}");
+        }
+        other => panic!("a foreign manifest accepted: {other:?}"),
+    }
+    assert_eq!(version(&mut client).await.root, m2.root, "the served table did not change");
+    std::fs::write(env.config.manifest_path(), &v2_manifest).unwrap_or_else(|e| panic!("{e}"));
     assert!(!reload(&env).await.unwrap_or_else(|e| panic!("{e}")).changed);
     env.stop().await;
 }
@@ -904,4 +948,375 @@ async fn a_stalled_upload_is_cut_off_after_the_request_timeout() {
     assert!(waited >= Duration::from_millis(900), "not before the timeout: {waited:?}");
     assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0, "nothing stored");
     env.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------------ issue 8: the
+// signed order, the Centre chain, the signed manifest and the transparency log, as the server enforces them.
+
+type Transparency = vouchsafe_proto::v1::transparency_client::TransparencyClient<tonic::transport::Channel>;
+
+impl Env {
+    async fn transparency(&self) -> Transparency {
+        let c = Transparency::connect(format!("http://{}", self.addr())).await;
+        c.unwrap_or_else(|e| panic!("connect: {e}"))
+    }
+}
+
+fn start_error(env: &mut Env) -> String {
+    let rt = tokio::runtime::Handle::current();
+    let r = tokio::task::block_in_place(|| rt.block_on(env.try_start()));
+    match r {
+        Ok(()) => panic!("the server started"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn flip_byte(path: &std::path::Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap_or_else(|e| panic!("{e}"));
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x01;
+    std::fs::write(path, b).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The Manifest carries the signed order, the signed manifest and the leaf indexes; both leaves are in the log
+/// under its checkpoint, which is signed by the log key; witnesses' cosignatures are collected and persisted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_carries_the_signed_objects_and_the_log_proves_them() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let m = client.get_manifest(v1::GetManifestRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
+    assert_eq!(m.signed_order, std::fs::read(&env.config.order.signed_order).unwrap_or_else(|e| panic!("{e}")));
+    assert!(m.revocations.is_empty());
+    let keyring = env.fixture.keyring().unwrap_or_else(|e| panic!("{e}"));
+    let order = keyring.verify_order_bytes(&m.signed_order).unwrap_or_else(|e| panic!("{e}"));
+    let manifest = order.verify_manifest_bytes(&m.signed_manifest).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.table_manifest(), manifest_of(&m).encode(), "the statement covers the served manifest");
+    assert_eq!(manifest.statement().release_number, 1);
+    // Log: order at 0, release at 1, manifest at 2.
+    assert_eq!((m.order_leaf_index, m.manifest_leaf_index), (0, 2));
+    let mut t = env.transparency().await;
+    let note = t.get_checkpoint(v1::GetCheckpointRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().note;
+    let parsed = vouchsafe_log::Note::parse(&note).unwrap_or_else(|e| panic!("{e}"));
+    env.fixture.log_verifier().verify_note(&parsed).unwrap_or_else(|e| panic!("{e}"));
+    let cp = vouchsafe_log::Checkpoint::parse(parsed.text()).unwrap_or_else(|e| panic!("{e}"));
+    let head = cp.tree_head();
+    assert_eq!(head.size, 3);
+    for (kind, bytes, index) in [
+        (vouchsafe_log::LeafKind::Order, m.signed_order.clone(), m.order_leaf_index),
+        (vouchsafe_log::LeafKind::Manifest, m.signed_manifest.clone(), m.manifest_leaf_index),
+    ] {
+        let p = t
+            .get_inclusion_proof(v1::GetInclusionProofRequest { leaf_index: index, tree_size: head.size })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner();
+        let proof = vouchsafe_log::InclusionProof::decode(&p.proof).unwrap_or_else(|e| panic!("{e}"));
+        let leaf = vouchsafe_log::Leaf::new(kind, bytes).unwrap_or_else(|e| panic!("{e}"));
+        vouchsafe_log::merkle::verify_inclusion(&leaf.encode(), index, &proof, &head).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let leaves = t.get_leaves(v1::GetLeavesRequest { start: 0, end: 3 }).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(leaves.into_inner().leaves.len(), 3);
+    for (code, r) in [
+        (
+            Code::OutOfRange,
+            t.get_inclusion_proof(v1::GetInclusionProofRequest { leaf_index: 3, tree_size: 3 }).await.map(|_| ()),
+        ),
+        (
+            Code::OutOfRange,
+            t.get_inclusion_proof(v1::GetInclusionProofRequest { leaf_index: 0, tree_size: 4 }).await.map(|_| ()),
+        ),
+        (
+            Code::OutOfRange,
+            t.get_consistency_proof(v1::GetConsistencyProofRequest { old_size: 3, new_size: 2 }).await.map(|_| ()),
+        ),
+        (Code::OutOfRange, t.get_leaves(v1::GetLeavesRequest { start: 2, end: 2 }).await.map(|_| ())),
+    ] {
+        assert_eq!(code_of(r).0, code);
+    }
+
+    // Witnesses cosign; a stale checkpoint, an unknown witness and a forged line are refused.
+    let mut lines = Vec::new();
+    for w in &env.fixture.witnesses {
+        let key =
+            vouchsafe_log::WitnessSigningKey::from_private_key(&w.to_private_key()).unwrap_or_else(|e| panic!("{e}"));
+        let mut witness = vouchsafe_log::Witness::new(key);
+        witness.follow(env.fixture.log_verifier()).unwrap_or_else(|e| panic!("{e}"));
+        let proof = vouchsafe_log::ConsistencyProof::from_hashes(Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+        let sig = witness.cosign(&note, &proof, 1_700_000_000).unwrap_or_else(|e| panic!("cosign: {e}"));
+        lines.push(sig.to_line());
+    }
+    let add = |checkpoint: &str, line: &str| v1::AddCosignatureRequest {
+        checkpoint: checkpoint.as_bytes().to_vec(),
+        cosignature: line.to_owned(),
+    };
+    let (code, _) = code_of(t.add_cosignature(add("other\n1\nAAAA\n", &lines[0])).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    let stranger =
+        vouchsafe_log::WitnessSigningKey::generate("witness-1", &mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = vouchsafe_log::Witness::new(stranger);
+    w.follow(env.fixture.log_verifier()).unwrap_or_else(|e| panic!("{e}"));
+    let proof = vouchsafe_log::ConsistencyProof::from_hashes(Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    let line = w.cosign(&note, &proof, 1).unwrap_or_else(|e| panic!("{e}")).to_line();
+    assert_eq!(code_of(t.add_cosignature(add(parsed.text(), &line)).await).0, Code::InvalidArgument);
+    let mut forged = lines[0].clone().into_bytes();
+    let n = forged.len();
+    forged[n - 3] = if forged[n - 3] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code_of(t.add_cosignature(add(parsed.text(), &forged)).await).0, Code::InvalidArgument);
+    for (i, line) in lines.iter().enumerate() {
+        let r = t.add_cosignature(add(parsed.text(), line)).await.unwrap_or_else(|e| panic!("{e}")).into_inner();
+        assert_eq!(r.cosignatures as usize, i + 1);
+    }
+    let policy = vouchsafe_log::CheckpointPolicy::new(env.fixture.log_verifier(), env.fixture.witness_verifiers(), 2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let note2 = t.get_checkpoint(v1::GetCheckpointRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().note;
+    policy.verify_checkpoint(&note2).unwrap_or_else(|e| panic!("quorum: {e}"));
+
+    // The cosigned checkpoint survives a restart (nothing new to log).
+    env.stop().await;
+    env.start().await;
+    let mut t = env.transparency().await;
+    let note3 = t.get_checkpoint(v1::GetCheckpointRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().note;
+    assert_eq!(note3, note2);
+    env.stop().await;
+}
+
+/// A table update and a revocation each grow the log consistently; the revoked order is refused at once, with a
+/// message that says so, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_stops_serving_at_once_and_is_logged() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let mut t = env.transparency().await;
+    let size = |n: &[u8]| {
+        let n = vouchsafe_log::Note::parse(n).unwrap_or_else(|e| panic!("{e}"));
+        vouchsafe_log::Checkpoint::parse(n.text()).unwrap_or_else(|e| panic!("{e}")).tree_head()
+    };
+    let before =
+        size(&t.get_checkpoint(v1::GetCheckpointRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().note);
+    env.fixture.revoke(vouchsafe_orders::RevocationReason::Annulled).unwrap_or_else(|e| panic!("{e}"));
+    // The worker re-reads the revocations directory every poll interval (50 ms here).
+    let start = Instant::now();
+    let msg = loop {
+        match client.get_manifest(v1::GetManifestRequest {}).await {
+            Err(s) if s.code() == Code::FailedPrecondition => break s.message().to_owned(),
+            _ => {}
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the revocation was not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(msg.starts_with("the detection order was revoked at "), "{msg}");
+    let mut dev = Device::new(&table, &mut env.rng);
+    let (v, _) = dev.voucher(&table, &env.matching[0], &mut env.rng);
+    let (code, msg) = code_of(client.submit_vouchers(request(Some(ALICE), [70; 16], vec![v])).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert!(msg.contains("revoked"), "{msg}");
+    assert_eq!(env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).received, 0, "nothing stored");
+    assert_eq!(
+        code_of(client.stream_table(v1::StreamTableRequest { table_version: 1, first_chunk: 0 }).await).0,
+        Code::FailedPrecondition
+    );
+    let after =
+        size(&t.get_checkpoint(v1::GetCheckpointRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().note);
+    assert_eq!(after.size, before.size + 1, "the revocation is a leaf");
+    let p = t
+        .get_consistency_proof(v1::GetConsistencyProofRequest { old_size: before.size, new_size: after.size })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let proof = vouchsafe_log::ConsistencyProof::decode(&p.proof).unwrap_or_else(|e| panic!("{e}"));
+    vouchsafe_log::merkle::verify_consistency(&before, &after, &proof).unwrap_or_else(|e| panic!("{e}"));
+    // Still revoked after a restart (the revocation is read at start).
+    env.stop().await;
+    env.start().await;
+    let mut client = env.client().await;
+    assert_eq!(code_of(client.get_manifest(v1::GetManifestRequest {}).await).0, Code::FailedPrecondition);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_yet_valid_order_is_failed_precondition_and_stores_nothing() {
+    let now = vouchsafe_server::unix_now();
+    let mut env = Env::with(
+        |s| {
+            s.not_before = now + 3600;
+            s.not_after = now + 7200;
+        },
+        |_| {},
+    )
+    .await;
+    let mut client = env.client().await;
+    let (code, msg) = code_of(client.get_manifest(v1::GetManifestRequest {}).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert_eq!(msg, format!("the detection order is not yet valid: valid from {}", now + 3600));
+    let (code, _) = code_of(client.submit_vouchers(request(Some(ALICE), [71; 16], vec![vec![1u8; 10]])).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert_eq!(env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).received, 0);
+    env.stop().await;
+}
+
+/// An order scoped to components (groups) covers only accounts the registry lists in one of them; an account of
+/// an excluded class is refused whatever its scope. Nothing of a refused batch is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_and_excluded_classes_are_permission_denied() {
+    for scope in [Scope::Components(vec!["chat".into()]), Scope::Groups(vec!["g1".into()])] {
+        let mut env = Env::with(
+            |s| s.scope = scope.clone(),
+            |c| {
+                c.accounts = vec![
+                    AccountConfig {
+                        components: vec!["chat".into()],
+                        groups: vec!["g1".into()],
+                        ..AccountConfig::new(ALICE, "alice")
+                    },
+                    AccountConfig {
+                        components: vec!["feed".into()],
+                        groups: vec!["g2".into()],
+                        ..AccountConfig::new(BOB, "bob")
+                    },
+                    AccountConfig {
+                        components: vec!["chat".into()],
+                        groups: vec!["g1".into()],
+                        classes: vec!["state".into()],
+                        ..AccountConfig::new(CAROL, "carol")
+                    },
+                ];
+            },
+        )
+        .await;
+        let mut client = env.client().await;
+        let table = download(&mut client).await;
+        let mut dev = Device::new(&table, &mut env.rng);
+        let (v, _) = dev.voucher(&table, &env.other[0], &mut env.rng);
+        let (code, msg) = code_of(client.submit_vouchers(request(Some(BOB), [72; 16], vec![v.clone()])).await);
+        assert_eq!(code, Code::PermissionDenied);
+        assert!(msg.contains("outside the detection order's scope"), "{msg}");
+        let (code, msg) = code_of(client.submit_vouchers(request(Some(CAROL), [73; 16], vec![v.clone()])).await);
+        assert_eq!(code, Code::PermissionDenied);
+        assert!(msg.contains("class the detection order excludes"), "{msg}");
+        for a in ["bob", "carol"] {
+            assert_eq!(env.store.counters(a).unwrap_or_else(|e| panic!("{e}")).received, 0);
+        }
+        assert_eq!(submit(&mut client, ALICE, [74; 16], vec![v]).await.accepted, 1);
+        env.stop().await;
+    }
+}
+
+/// Every governance file is checked at start: a flipped byte in the order, the release, the manifest or a
+/// revocation, an unknown authority key, a release not signed by the order's Centre key, a manifest signed by
+/// another key, a table built from another list, and a rewritten log each stop the start with a precise error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_to_start_on_any_unverified_file() {
+    let mut env = Env::unstarted(|_| {}, |_| {});
+    let c = env.config.clone();
+    let release = vouchsafe_server::governance::release_path(&c.releases.dir, "demo", 1);
+    let keep = |p: &std::path::Path| std::fs::read(p).unwrap_or_else(|e| panic!("{e}"));
+    let (order, rel, man) = (keep(&c.order.signed_order), keep(&release), keep(&c.manifest_path()));
+
+    for (path, original, at, want) in [
+        (&c.order.signed_order, &order, 40, "detection order"),
+        (&c.order.signed_order, &order, 10, "signature does not verify"),
+        (&release, &rel, 30, "release"),
+        (&c.manifest_path(), &man, 100, "signed manifest"),
+    ] {
+        flip_byte(path, at);
+        let e = start_error(&mut env);
+        assert!(e.contains(want), "{e}");
+        std::fs::write(path, original).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // An authority key the order does not name.
+    let other = vouchsafe_orders::AuthoritySigningKey::generate(&mut env.rng);
+    let pinned = c.order.authority_keys[0].clone();
+    let pinned_text = keep(&pinned);
+    let text = vouchsafe_files::key_text(
+        vouchsafe_server::governance::AUTHORITY_PUBLIC_HEADER,
+        &other.public_key().to_bytes(),
+    );
+    std::fs::write(&pinned, text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let e = start_error(&mut env);
+    assert!(e.contains("unknown authority key id"), "{e}");
+    std::fs::write(&pinned, &pinned_text).unwrap_or_else(|e| panic!("{e}"));
+
+    // A release signed by another Centre key than the order's.
+    let centre = vouchsafe_release::CentreSigningKey::generate(&mut env.rng);
+    let signed = vouchsafe_release::SignedRelease::decode(&rel).unwrap_or_else(|e| panic!("{e}"));
+    let verified = signed.verify(&env.fixture.centre.public()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&release, centre.sign(verified.release()).encode()).unwrap_or_else(|e| panic!("{e}"));
+    let e = start_error(&mut env);
+    assert!(e.contains("release") && e.contains(&release.display().to_string()), "{e}");
+    std::fs::write(&release, &rel).unwrap_or_else(|e| panic!("{e}"));
+
+    // A revocation that does not verify.
+    let rev = env.fixture.revoke(vouchsafe_orders::RevocationReason::Unspecified).unwrap_or_else(|e| panic!("{e}"));
+    flip_byte(&rev, 20);
+    let e = start_error(&mut env);
+    assert!(e.contains("revocation") && e.contains("signature does not verify"), "{e}");
+    std::fs::remove_file(&rev).unwrap_or_else(|e| panic!("{e}"));
+
+    // A manifest signed by another key (statement unchanged).
+    let gov = env.gov();
+    let stranger = vouchsafe_orders::TableSigningKey::generate(&mut env.rng);
+    let statement =
+        vouchsafe_orders::SignedManifest::decode(&man).unwrap_or_else(|e| panic!("{e}")).statement().clone();
+    assert!(stranger.sign_manifest(gov.order(), statement).is_err(), "the library refuses to sign for another key");
+    let mut forged = man.clone();
+    forged[5] ^= 0x40; // inside the signature
+    std::fs::write(c.manifest_path(), &forged).unwrap_or_else(|e| panic!("{e}"));
+    let e = start_error(&mut env);
+    assert!(e.contains("signed manifest") && e.contains("signature does not verify"), "{e}");
+    std::fs::write(c.manifest_path(), &man).unwrap_or_else(|e| panic!("{e}"));
+
+    // A table from an unsigned list, with a manifest properly signed by the order's table key: refused.
+    let list: Vec<Vec<u8>> = vec![b"not from the Centre".to_vec(), env.matching[0].y.clone()];
+    let rogue = vouchsafe_protocol::table::ServerTable::build(
+        &c.table_config(gov.order()),
+        vouchsafe_protocol::table::BlindingKey::random(&mut env.rng),
+        list,
+        &mut env.rng,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let head = gov.chain();
+    let st = vouchsafe_orders::ManifestStatement {
+        order_id: *gov.order().order_id(),
+        order_hash: gov.order().signed().hash(),
+        release_number: head.number(),
+        release_hash: head.head(),
+        issued_at: 1,
+        table_manifest: rogue.manifest().encode(),
+    };
+    let signed = env.fixture.table_key.sign_manifest(gov.order(), st).unwrap_or_else(|e| panic!("{e}"));
+    let table_file = keep(&c.table);
+    vouchsafe_server::save_table(&c.table, &rogue).unwrap_or_else(|e| panic!("{e}"));
+    vouchsafe_server::save_manifest(&c.manifest_path(), &signed).unwrap_or_else(|e| panic!("{e}"));
+    let e = start_error(&mut env);
+    assert!(e.contains("does not hold exactly the indicators of release 1"), "{e}");
+    std::fs::write(&c.table, &table_file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(c.manifest_path(), &man).unwrap_or_else(|e| panic!("{e}"));
+
+    // Everything restored: it starts; then a rewritten log (one leaf altered) is refused.
+    env.start().await;
+    env.stop().await;
+    flip_byte(&c.log.dir.join("leaves"), 30);
+    let e = start_error(&mut env);
+    assert!(e.contains("transparency log") && e.contains("rewritten"), "{e}");
+    assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
+}
+
+/// `table update` from a release chain: refused when the table already holds the newest release, and a table
+/// cannot be signed with a key that is not the order's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_are_built_and_updated_only_from_the_chain_with_the_orders_key() {
+    let mut env = Env::unstarted(|_| {}, |_| {});
+    let gov = env.gov();
+    let e = env.fixture.update_table(&mut env.rng).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("already holds release 1"), "{e}");
+    let stranger = vouchsafe_orders::TableSigningKey::generate(&mut env.rng);
+    let e = vouchsafe_server::build_table(&env.config, &gov, &stranger, 1, &mut env.rng).map(|_| ()).unwrap_err();
+    assert!(e.to_string().contains("table key"), "{e}");
+    // The table file holds exactly the release's primaries.
+    let t = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.indicator_count(), gov.chain().len());
+    assert!(gov.chain().indicators().all(|i| t.contains(i.primary)));
 }

@@ -9,7 +9,7 @@ use vouchsafe_proto::v1::matching_client::MatchingClient;
 use super::{BoxFuture, ChunkMessage, ChunkStream, Received, RpcError, SubmitAck, Transport};
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
-use crate::verify::{ManifestInfo, OrderSummary, UpdateInfo};
+use crate::verify::{ManifestInfo, UpdateInfo};
 
 #[derive(Clone)]
 struct Auth(MetadataValue<Ascii>);
@@ -105,16 +105,8 @@ fn manifest_info(m: pb::Manifest) -> ManifestInfo {
         chunk_slots: m.chunk_slots,
         root: m.root,
         chunk_hashes: m.chunk_hashes,
-        order: m.order.map(|o| OrderSummary {
-            order_id: o.order_id,
-            service_id: o.service_id,
-            not_before: o.not_before,
-            not_after: o.not_after,
-            threshold: o.threshold,
-            synthetic_rate: o.synthetic_rate,
-            synthetic_cap: o.synthetic_cap,
-            hash_config_id: o.hash_config_id,
-        }),
+        // Compile fix only (h8-server): the unsigned OrderInfo left the wire; the client branch replaces this.
+        order: None,
     }
 }
 

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-use super::schema::parse_hex16;
 use super::{AccountConfig, ServerConfig, TlsConfig};
-use crate::auth::BearerToken;
 use crate::error::{Result, ServerError};
 
 fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
@@ -16,7 +14,8 @@ fn parse_env<T: std::str::FromStr>(var: &str, value: &str) -> Result<T> {
 impl ServerConfig {
     /// Applies environment overrides, looking each `VOUCHSAFE_*` variable up with `lookup`. Every variable and the
     /// key it overrides is listed in `docs/OPERATIONS.md`. `VOUCHSAFE_ACCOUNTS` (`account=token,account=token`)
-    /// replaces the whole account list.
+    /// replaces the whole account list (accounts
+    /// without components, groups or classes).
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
         macro_rules! over {
             ($var:literal, $field:expr) => {
@@ -41,18 +40,12 @@ impl ServerConfig {
         over!("VOUCHSAFE_LIMITS_RATE_BURST", self.limits.rate_burst);
         over!("VOUCHSAFE_LIMITS_REQUEST_TIMEOUT_SECONDS", self.limits.request_timeout_seconds);
         over!("VOUCHSAFE_LIMITS_MAX_CONCURRENT_STREAMS", self.limits.max_concurrent_streams);
-        if let Some(v) = lookup("VOUCHSAFE_ORDER_ORDER_ID") {
-            self.order.order_id = parse_hex16(&v).map_err(|r| ServerError::config("VOUCHSAFE_ORDER_ORDER_ID", r))?;
-        }
-        over!("VOUCHSAFE_ORDER_SERVICE_ID", self.order.service_id);
+        over!("VOUCHSAFE_ORDER_SIGNED_ORDER", self.order.signed_order);
         over!("VOUCHSAFE_ORDER_EPOCH", self.order.epoch);
-        over!("VOUCHSAFE_ORDER_THRESHOLD", self.order.threshold);
-        over!("VOUCHSAFE_ORDER_SYNTHETIC_RATE", self.order.synthetic_rate);
-        over!("VOUCHSAFE_ORDER_SYNTHETIC_CAP", self.order.synthetic_cap);
         over!("VOUCHSAFE_ORDER_AD_LEN", self.order.ad_len);
-        over!("VOUCHSAFE_ORDER_HASH_CONFIG_ID", self.order.hash_config_id);
-        over!("VOUCHSAFE_ORDER_NOT_BEFORE", self.order.not_before);
-        over!("VOUCHSAFE_ORDER_NOT_AFTER", self.order.not_after);
+        over!("VOUCHSAFE_RELEASES_DIR", self.releases.dir);
+        over!("VOUCHSAFE_LOG_DIR", self.log.dir);
+        over!("VOUCHSAFE_LOG_KEY", self.log.key);
         over!("VOUCHSAFE_RETENTION_PURGE_AFTER_SECONDS", self.retention.purge_after_seconds);
         match (lookup("VOUCHSAFE_TLS_CERT"), lookup("VOUCHSAFE_TLS_KEY"), &mut self.tls) {
             (None, None, _) => {}
@@ -82,11 +75,7 @@ impl ServerConfig {
                         format!("entry {i} is not of the form account=token"),
                     ));
                 };
-                accounts.push(AccountConfig {
-                    token: BearerToken::new(token.trim()),
-                    account: account.trim().to_owned(),
-                    excluded: false,
-                });
+                accounts.push(AccountConfig::new(token.trim(), account.trim()));
             }
             self.accounts = accounts;
         }

@@ -12,7 +12,8 @@ use super::ServerConfig;
 use crate::error::{Result, ServerError};
 
 impl ServerConfig {
-    /// Reads the TOML file at `path`, applies `VOUCHSAFE_*` environment overrides and validates.
+    /// Reads the TOML file at `path`, resolves its relative paths against the file's directory, applies
+    /// `VOUCHSAFE_*` environment overrides and validates.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         // The text holds the tokens: wiped once parsed.
@@ -22,6 +23,9 @@ impl ServerConfig {
             source,
         })?);
         let mut cfg = Self::from_toml_str(&text)?;
+        // Relative paths in the file are relative to the file's directory (environment values are taken as given).
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        cfg.resolve_paths(base);
         cfg.apply_env(|k| std::env::var(k).ok())?;
         cfg.validate()?;
         Ok(cfg)
@@ -62,26 +66,28 @@ const KNOWN_KEYS: &[&str] = &[
     "rate_burst",
     "request_timeout_seconds",
     "max_concurrent_streams",
-    "order_id",
-    "service_id",
+    "signed_order",
+    "authority_keys",
+    "revocations",
     "epoch",
-    "threshold",
-    "synthetic_rate",
-    "synthetic_cap",
     "ad_len",
-    "hash_config_id",
-    "not_before",
-    "not_after",
+    "table_signing",
+    "releases",
+    "log",
+    "dir",
+    "witnesses",
     "purge_after_seconds",
     "token",
     "account",
-    "excluded",
+    "components",
+    "groups",
+    "classes",
     "cert",
     "key",
 ];
 
-/// The messages of our own deserialisers (`order_id`): fixed text, safe to repeat.
-const OWN_MESSAGES: &[&str] = &["must be 32 hex digits", "must be 32 hex digits (16 bytes)"];
+/// The messages of our own deserialisers: fixed text, safe to repeat.
+const OWN_MESSAGES: &[&str] = &[];
 
 fn known(key: &str) -> Option<&str> {
     KNOWN_KEYS.iter().find(|k| **k == key).copied()
@@ -167,7 +173,9 @@ mod tests {
     }
 
     fn demo_with(old: &str, new: &str) -> String {
-        let text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+        let text = ServerConfig::in_dir(std::path::Path::new("/srv/vouchsafe"))
+            .to_toml_string()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(text.contains(old), "{text}");
         text.replace(old, new)
     }
@@ -190,26 +198,28 @@ mod tests {
     #[test]
     fn values_and_unknown_keys_are_not_quoted() {
         for (old, new) in [
-            ("threshold = 3", format!("threshold = \"{SECRET}\"")),
-            ("threshold = 3", format!("threshold = 3\n{SECRET}")),
-            ("threshold = 3", format!("threshold = 3\n{SECRET} = 1")),
-            ("threshold = 3", format!("threshold = 3\n\"{SECRET}\" = \"{SECRET}\"")),
+            ("epoch = 1", format!("epoch = \"{SECRET}\"")),
+            ("epoch = 1", format!("epoch = 1\n{SECRET}")),
+            ("epoch = 1", format!("epoch = 1\n{SECRET} = 1")),
+            ("epoch = 1", format!("epoch = 1\n\"{SECRET}\" = \"{SECRET}\"")),
         ] {
             let (key, reason) = err_of(&demo_with(old, &new));
             let e = ServerError::Config { key, reason }.to_string();
             assert!(!e.contains("s3cret"), "{e}");
             assert!(e.contains("line "), "{e}");
         }
-        let (key, reason) = err_of(&demo_with("threshold = 3", &format!("threshold = \"{SECRET}\"")));
-        assert_eq!((key.as_str(), reason.ends_with("the value has the wrong type")), ("order.threshold", true));
+        let (key, reason) = err_of(&demo_with("epoch = 1", &format!("epoch = \"{SECRET}\"")));
+        assert_eq!((key.as_str(), reason.ends_with("the value has the wrong type")), ("order.epoch", true));
     }
 
     #[test]
     fn own_messages_and_missing_keys_are_named() {
-        let (key, reason) = err_of(&demo_with("order_id = \"", "order_id = \"zz"));
-        assert_eq!(key, "order.order_id");
-        assert!(reason.ends_with("must be 32 hex digits"), "{reason}");
-        let text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+        let (key, reason) = err_of(&demo_with("epoch = 1", "epoch = -1"));
+        assert_eq!(key, "order.epoch");
+        assert!(reason.ends_with("invalid value"), "{reason}");
+        let text = ServerConfig::in_dir(std::path::Path::new("/srv/vouchsafe"))
+            .to_toml_string()
+            .unwrap_or_else(|e| panic!("{e}"));
         let no_db: String = text.lines().filter(|l| !l.starts_with("database")).map(|l| format!("{l}\n")).collect();
         let (_, reason) = err_of(&no_db);
         assert!(reason.contains("missing key `database`"), "{reason}");

@@ -3,7 +3,7 @@
 //! `docs/OPERATIONS.md` explains every key.
 //!
 //! One file per job: `schema` (the keys and their defaults), `file` (TOML in and out, with errors that never quote
-//! the file), `env` (the overrides), `validate`, `demo` (the presets) and `clock`.
+//! the file), `env` (the overrides), `validate`, `demo` (the file layout in one directory) and `clock`.
 
 mod clock;
 mod demo;
@@ -17,5 +17,8 @@ mod tests;
 
 pub use crate::auth::BearerToken;
 pub use clock::unix_now;
-pub use schema::{AccountConfig, LimitsConfig, OrderConfig, RetentionConfig, ServerConfig, TlsConfig, WorkerConfig};
+pub use schema::{
+    AccountConfig, LimitsConfig, LogConfig, OrderConfig, ReleasesConfig, RetentionConfig, ServerConfig,
+    TableSigningConfig, TlsConfig, WorkerConfig,
+};
 pub use validate::MAX_ORDER_SECONDS;

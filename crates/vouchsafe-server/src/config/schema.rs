@@ -5,13 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vouchsafe_phash::HashConfig;
-use vouchsafe_protocol::params::EpochParams;
+use serde::{Deserialize, Serialize};
 use vouchsafe_protocol::table::TableConfig;
 
 use crate::auth::BearerToken;
-use crate::error::{Result, ServerError};
 
 /// The whole server configuration.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -35,8 +32,15 @@ pub struct ServerConfig {
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsConfig,
-    /// The detection order the server serves.
+    /// The detection order the server serves (the signed order and the pinned authority keys).
     pub order: OrderConfig,
+    /// The table-signing key (for `vouchsafe table build | update`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_signing: Option<TableSigningConfig>,
+    /// The Centre releases the table is built from.
+    pub releases: ReleasesConfig,
+    /// The transparency log.
+    pub log: LogConfig,
     /// Retention of order data.
     #[serde(default)]
     pub retention: RetentionConfig,
@@ -142,51 +146,61 @@ impl Default for LimitsConfig {
     }
 }
 
-/// The detection order's parameters as the server applies them.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// Where the authority-signed detection order comes from, and the provider's own epoch parameters. The order's
+/// terms (service, scope, validity, T, p, s, hash configuration, Centre key and release line, table key, excluded
+/// classes) are never configured here: they are read from the signed order and verified under the pinned keys.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OrderConfig {
-    /// Order id, 32 hex digits.
-    #[serde(serialize_with = "ser_hex16", deserialize_with = "de_hex16")]
-    pub order_id: [u8; 16],
-    /// The service the order applies to.
-    pub service_id: String,
-    /// Table epoch.
+    /// The signed order (`vouchsafe authority issue` output, the `SignedOrder` encoding).
+    pub signed_order: PathBuf,
+    /// The pinned authority public key files (`vouchsafe-authority-public-key v1`), 1..=16.
+    pub authority_keys: Vec<PathBuf>,
+    /// A directory of signed revocations (every `*.bin` in it), re-read on SIGHUP and by the worker every round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocations: Option<PathBuf>,
+    /// The provider's table epoch (a new blinding key is a new epoch).
     pub epoch: u64,
-    /// Threshold T.
-    pub threshold: u16,
-    /// Synthetic probability p in [0, 1).
-    pub synthetic_rate: f64,
-    /// Synthetic cap s.
-    pub synthetic_cap: u16,
-    /// Padded associated-data length (2-byte length prefix included).
+    /// Padded associated-data length (2-byte length prefix included); at least what the order's hash
+    /// configuration needs plus 2.
     pub ad_len: u16,
-    /// Perceptual hash configuration id (`vouchsafe_phash::HashConfig::from_id`).
-    pub hash_config_id: u16,
-    /// Start of validity, Unix seconds.
-    pub not_before: i64,
-    /// End of validity, Unix seconds (exclusive).
-    pub not_after: i64,
 }
 
-impl OrderConfig {
-    /// p as the wire's fraction of 2^32.
-    pub fn synthetic_rate_wire(&self) -> u32 {
-        EpochParams::rate_from_probability(self.synthetic_rate)
-    }
+/// The provider's table-signing key (needed by `vouchsafe table build | update` only, not by `serve`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TableSigningConfig {
+    /// The secret key file (`vouchsafe-table-key v1`); its public half must be the order's table key.
+    pub key: PathBuf,
+}
 
-    /// Whether the order is valid at `now` (Unix seconds).
-    pub fn active_at(&self, now: i64) -> bool {
-        self.not_before <= now && now < self.not_after
-    }
+/// Where the Centre's signed releases are.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasesConfig {
+    /// The directory of the order's release line, `<line>-NNNNNN.bin` as `vouchsafe centre release` writes them.
+    pub dir: PathBuf,
+}
+
+/// The transparency log the server keeps and serves.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The log's directory (`leaves`, `checkpoint`); the server is its only writer.
+    pub dir: PathBuf,
+    /// The log signing key file (`vouchsafe log keygen`); its name is the log's origin.
+    pub key: PathBuf,
+    /// Verifier keys (`name+keyid+base64`) of the witnesses whose cosignatures `AddCosignature` accepts.
+    #[serde(default)]
+    pub witnesses: Vec<String>,
 }
 
 /// Retention of order data.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
-    /// Seconds after `order.not_after` at which the worker purges the order's opened vouchers, threshold state and
-    /// case associated data (case metadata stays for statistics and appeals).
+    /// Seconds after the signed order's `not_after` at which the worker purges the order's opened vouchers,
+    /// threshold state and case associated data (case metadata stays for statistics and appeals).
     pub purge_after_seconds: u64,
 }
 
@@ -196,7 +210,8 @@ impl Default for RetentionConfig {
     }
 }
 
-/// A bearer token and the account it authenticates.
+/// A bearer token, the account it authenticates, and what the operator's account registry says about it: the
+/// service components and groups it takes part in and its account classes (an order may exclude a class).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
@@ -204,51 +219,86 @@ pub struct AccountConfig {
     pub token: BearerToken,
     /// The account id it authenticates.
     pub account: String,
-    /// Accounts excluded from the order (e.g. state accounts): their submissions get PERMISSION_DENIED.
+    /// Service components the account uses (an order scoped to components covers it if one is listed).
     #[serde(default)]
-    pub excluded: bool,
+    pub components: Vec<String>,
+    /// Groups the account is in (an order scoped to groups covers it if one is listed).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Account classes (e.g. `state`); an order excluding one of them refuses the account.
+    #[serde(default)]
+    pub classes: Vec<String>,
 }
 
-fn ser_hex16<S: Serializer>(v: &[u8; 16], s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(v))
-}
-
-fn de_hex16<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[u8; 16], D::Error> {
-    let s = String::deserialize(d)?;
-    parse_hex16(&s).map_err(serde::de::Error::custom)
-}
-
-pub(super) fn parse_hex16(s: &str) -> std::result::Result<[u8; 16], String> {
-    let v = hex::decode(s.trim()).map_err(|_| "must be 32 hex digits".to_owned())?;
-    <[u8; 16]>::try_from(v.as_slice()).map_err(|_| "must be 32 hex digits (16 bytes)".to_owned())
+impl AccountConfig {
+    /// An account with no components, groups or classes.
+    pub fn new(token: impl Into<String>, account: impl Into<String>) -> Self {
+        AccountConfig {
+            token: BearerToken::new(token),
+            account: account.into(),
+            components: Vec::new(),
+            groups: Vec::new(),
+            classes: Vec::new(),
+        }
+    }
 }
 
 impl ServerConfig {
-    /// The hash configuration of the order (validated by [`ServerConfig::validate`]).
-    pub fn hash_config(&self) -> Result<HashConfig> {
-        HashConfig::from_id(self.order.hash_config_id)
-            .map_err(|_| ServerError::config("order.hash_config_id", "unknown perceptual hash configuration"))
+    /// The protocol's table configuration for an order verified under the pinned keys.
+    pub fn table_config(&self, order: &vouchsafe_orders::VerifiedOrder) -> TableConfig {
+        TableConfig {
+            epoch: self.order.epoch,
+            order_id: *order.order_id(),
+            threshold: order.threshold(),
+            synthetic_cap: order.synthetic_cap(),
+            synthetic_rate: order.synthetic_rate(),
+            ad_len: self.order.ad_len,
+            chunk_slots: self.chunk_slots,
+        }
     }
 
-    /// Length of every voucher under this order.
-    pub fn voucher_len(&self) -> usize {
+    /// Length of every voucher under an order with synthetic cap `synthetic_cap`.
+    pub fn voucher_len(&self, synthetic_cap: u16) -> usize {
         vouchsafe_protocol::voucher::VoucherLayout {
-            synthetic_cap: self.order.synthetic_cap as usize,
+            synthetic_cap: synthetic_cap as usize,
             ad_len: self.order.ad_len as usize,
         }
         .voucher_len()
     }
 
-    /// The protocol's table configuration for this order.
-    pub fn table_config(&self) -> TableConfig {
-        TableConfig {
-            epoch: self.order.epoch,
-            order_id: self.order.order_id,
-            threshold: self.order.threshold,
-            synthetic_cap: self.order.synthetic_cap,
-            synthetic_rate: self.order.synthetic_rate_wire(),
-            ad_len: self.order.ad_len,
-            chunk_slots: self.chunk_slots,
+    /// Resolves every relative path of the file against `base` (the configuration file's directory).
+    pub(super) fn resolve_paths(&mut self, base: &std::path::Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.database);
+        fix(&mut self.table);
+        if let Some(p) = self.table_updates.as_mut() {
+            fix(p);
         }
+        fix(&mut self.order.signed_order);
+        self.order.authority_keys.iter_mut().for_each(fix);
+        if let Some(p) = self.order.revocations.as_mut() {
+            fix(p);
+        }
+        if let Some(t) = self.table_signing.as_mut() {
+            fix(&mut t.key);
+        }
+        fix(&mut self.releases.dir);
+        fix(&mut self.log.dir);
+        fix(&mut self.log.key);
+        if let Some(t) = self.tls.as_mut() {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
+    }
+
+    /// The signed manifest file of the table: the table file's path with `.manifest` appended.
+    pub fn manifest_path(&self) -> PathBuf {
+        let mut p = self.table.as_os_str().to_owned();
+        p.push(".manifest");
+        PathBuf::from(p)
     }
 }

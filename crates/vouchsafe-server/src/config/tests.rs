@@ -6,9 +6,13 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::error::ServerError;
 
+fn demo() -> ServerConfig {
+    ServerConfig::in_dir(Path::new("/srv/vouchsafe"))
+}
+
 #[test]
 fn demo_config_is_valid_and_round_trips_through_toml() {
-    let c = ServerConfig::default_for_demo();
+    let c = demo();
     c.validate().unwrap_or_else(|e| panic!("{e}"));
     let text = c.to_toml_string().unwrap_or_else(|e| panic!("{e}"));
     let back = ServerConfig::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
@@ -17,7 +21,7 @@ fn demo_config_is_valid_and_round_trips_through_toml() {
 
 #[test]
 fn debug_redacts_tokens() {
-    let c = ServerConfig::default_for_demo();
+    let c = demo();
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("demo-token-not-secret-0001"));
     assert!(dbg.contains("<redacted>"));
@@ -25,11 +29,11 @@ fn debug_redacts_tokens() {
 
 #[test]
 fn env_overrides_apply_and_errors_name_the_variable() {
-    let mut c = ServerConfig::default_for_demo();
+    let mut c = demo();
     let env: HashMap<&str, &str> = [
         ("VOUCHSAFE_LISTEN", "0.0.0.0:7000"),
         ("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", "17"),
-        ("VOUCHSAFE_ORDER_THRESHOLD", "9"),
+        ("VOUCHSAFE_ORDER_AD_LEN", "90"),
         ("VOUCHSAFE_WORKER_HANDOFF_BYTES", "0"),
         ("VOUCHSAFE_ACCOUNTS", "alice=aaaaaaaaaaaaaaaaaaaa, bob=bbbbbbbbbbbbbbbbbbbbbbb"),
     ]
@@ -38,7 +42,7 @@ fn env_overrides_apply_and_errors_name_the_variable() {
     c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.listen.port(), 7000);
     assert_eq!(c.limits.max_vouchers_per_batch, 17);
-    assert_eq!(c.order.threshold, 9);
+    assert_eq!(c.order.ad_len, 90);
     assert_eq!(c.worker.handoff_bytes, 0);
     assert_eq!(c.accounts.len(), 2);
     assert_eq!(c.accounts[1].account, "bob");
@@ -57,19 +61,19 @@ fn key_of(c: &ServerConfig) -> String {
 
 #[test]
 fn validation_names_the_key() {
-    let base = ServerConfig::default_for_demo();
+    let base = demo();
     let mut c = base.clone();
-    c.order.threshold = 1;
-    assert_eq!(key_of(&c), "order.threshold");
+    c.order.authority_keys.clear();
+    assert_eq!(key_of(&c), "order.authority_keys");
     let mut c = base.clone();
-    c.order.synthetic_rate = 1.0;
-    assert_eq!(key_of(&c), "order.synthetic_rate");
-    let mut c = base.clone();
-    c.order.ad_len = 100;
+    c.order.ad_len = 20_000;
     assert_eq!(key_of(&c), "order.ad_len");
     let mut c = base.clone();
-    c.order.not_after = c.order.not_before + MAX_ORDER_SECONDS + 1;
-    assert_eq!(key_of(&c), "order.not_after");
+    c.log.witnesses = vec!["not a key".into()];
+    assert_eq!(key_of(&c), "log.witnesses[0]");
+    let mut c = base.clone();
+    c.accounts[0].classes = vec!["st ate".into()];
+    assert_eq!(key_of(&c), "accounts[0].classes[0]");
     let mut c = base.clone();
     c.limits.rate_burst = 1;
     assert_eq!(key_of(&c), "limits.rate_burst");
@@ -94,13 +98,13 @@ fn validation_names_the_key() {
     c.worker.handoff_bytes = (4 << 30) + 1;
     assert_eq!(key_of(&c), "worker.handoff_bytes");
     let mut c = base;
-    c.order.hash_config_id = 999;
-    assert_eq!(key_of(&c), "order.hash_config_id");
+    c.releases.dir = PathBuf::new();
+    assert_eq!(key_of(&c), "releases.dir");
 }
 
 #[test]
 fn tls_from_the_file_or_the_environment() {
-    let mut c = ServerConfig::default_for_demo();
+    let mut c = demo();
     c.tls = Some(TlsConfig { cert: "/etc/vouchsafe/cert.pem".into(), key: "/etc/vouchsafe/key.pem".into() });
     let back = ServerConfig::from_toml_str(&c.to_toml_string().unwrap_or_else(|e| panic!("{e}")))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -109,7 +113,7 @@ fn tls_from_the_file_or_the_environment() {
     c.apply_env(|k| (k == "VOUCHSAFE_TLS_KEY").then(|| "/run/key.pem".to_owned())).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.tls.as_ref().map(|t| t.key.as_path()), Some(Path::new("/run/key.pem")));
     // Without [tls] in the file, both variables are needed.
-    let mut c = ServerConfig::default_for_demo();
+    let mut c = demo();
     let err = c.apply_env(|k| (k == "VOUCHSAFE_TLS_CERT").then(|| "/run/cert.pem".to_owned()));
     assert!(matches!(err, Err(ServerError::Config { ref key, .. }) if key == "VOUCHSAFE_TLS_CERT"));
     c.apply_env(|k| k.starts_with("VOUCHSAFE_TLS_").then(|| format!("/run/{k}"))).unwrap_or_else(|e| panic!("{e}"));
@@ -121,7 +125,7 @@ fn tls_from_the_file_or_the_environment() {
 /// A config file written before `worker.handoff_bytes` existed still loads, with the default budget.
 #[test]
 fn handoff_bytes_defaults_when_absent() {
-    let text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    let text = demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
     let line = text.lines().find(|l| l.starts_with("handoff_bytes")).unwrap_or_else(|| panic!("{text}"));
     let old = text.replace(&format!("{line}\n"), "");
     let back = ServerConfig::from_toml_str(&old).unwrap_or_else(|e| panic!("{e}"));
@@ -130,7 +134,21 @@ fn handoff_bytes_defaults_when_absent() {
 
 #[test]
 fn unknown_keys_are_rejected() {
-    let mut text = ServerConfig::default_for_demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    let mut text = demo().to_toml_string().unwrap_or_else(|e| panic!("{e}"));
     text.insert_str(0, "listen_address = \"x\"\n");
     assert!(ServerConfig::from_toml_str(&text).is_err());
+}
+
+/// Relative paths of a loaded file are relative to the file's directory.
+#[test]
+fn relative_paths_resolve_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ServerConfig::in_dir(Path::new("rel"));
+    c.order.authority_keys = vec![PathBuf::from("keys/authority.pub")];
+    let path = dir.path().join("server.toml");
+    std::fs::write(&path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+    let back = ServerConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.order.authority_keys, vec![dir.path().join("keys/authority.pub")]);
+    assert_eq!(back.log.dir, dir.path().join("rel/log"));
+    assert_eq!(back.manifest_path(), dir.path().join("rel/table.secret.manifest"));
 }

@@ -2,8 +2,7 @@
 
 use std::collections::HashSet;
 
-use vouchsafe_phash::HashConfig;
-use vouchsafe_protocol::labels::{MAX_AD_LEN, MAX_SYNTHETIC_CAP, MAX_THRESHOLD};
+use vouchsafe_protocol::labels::MAX_AD_LEN;
 use vouchsafe_protocol::table::MAX_CHUNK_SLOTS;
 
 use super::ServerConfig;
@@ -52,41 +51,32 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The order's file keys (its terms are checked when the signed order is verified, see
+    /// `Governance::load`), the releases, the log and the witness keys.
     fn validate_order(&self) -> Result<()> {
         let o = &self.order;
-        if o.service_id.trim().is_empty() {
-            return Err(ServerError::config("order.service_id", "must not be empty"));
+        if o.signed_order.as_os_str().is_empty() {
+            return Err(ServerError::config("order.signed_order", "must not be empty"));
         }
-        if !(2..=MAX_THRESHOLD).contains(&o.threshold) {
-            return Err(ServerError::config("order.threshold", format!("must be in 2..={MAX_THRESHOLD}")));
-        }
-        if !o.synthetic_rate.is_finite() || !(0.0..1.0).contains(&o.synthetic_rate) {
-            return Err(ServerError::config("order.synthetic_rate", "must be a probability in [0, 1)"));
-        }
-        if o.synthetic_cap > MAX_SYNTHETIC_CAP {
-            return Err(ServerError::config("order.synthetic_cap", format!("must be at most {MAX_SYNTHETIC_CAP}")));
-        }
-        if o.synthetic_rate > 0.0 && o.synthetic_cap == 0 {
-            return Err(ServerError::config("order.synthetic_cap", "must be positive when synthetic_rate > 0"));
-        }
-        let hash = HashConfig::from_id(o.hash_config_id)
-            .map_err(|_| ServerError::config("order.hash_config_id", "unknown perceptual hash configuration"))?;
-        let min_ad = vouchsafe_phash::encoded_len(&hash) + 2;
-        if (o.ad_len as usize) < min_ad || o.ad_len > MAX_AD_LEN {
+        if o.authority_keys.is_empty() || o.authority_keys.len() > crate::governance::MAX_AUTHORITY_KEYS {
             return Err(ServerError::config(
-                "order.ad_len",
-                format!(
-                    "must be in {min_ad}..={MAX_AD_LEN} (associated data of hash configuration {} plus 2)",
-                    o.hash_config_id
-                ),
+                "order.authority_keys",
+                format!("1..={} authority public key files", crate::governance::MAX_AUTHORITY_KEYS),
             ));
         }
-        if o.not_after <= o.not_before {
-            return Err(ServerError::config("order.not_after", "must be after order.not_before"));
+        if o.ad_len > MAX_AD_LEN || o.ad_len < 3 {
+            return Err(ServerError::config("order.ad_len", format!("must be in 3..={MAX_AD_LEN}")));
         }
-        if o.not_after.saturating_sub(o.not_before) > MAX_ORDER_SECONDS {
-            return Err(ServerError::config("order.not_after", "an order is valid for at most 24 months"));
+        if self.releases.dir.as_os_str().is_empty() {
+            return Err(ServerError::config("releases.dir", "must not be empty"));
         }
+        if self.log.dir.as_os_str().is_empty() {
+            return Err(ServerError::config("log.dir", "must not be empty"));
+        }
+        if self.log.key.as_os_str().is_empty() {
+            return Err(ServerError::config("log.key", "must not be empty"));
+        }
+        crate::governance::parse_witnesses(&self.log.witnesses)?;
         Ok(())
     }
 
@@ -116,12 +106,9 @@ impl ServerConfig {
                 format!("must be at most {MAX_MESSAGE_BYTES}"),
             ));
         }
-        let one = self.voucher_len().saturating_add(64);
-        if l.max_message_bytes < one {
-            return Err(ServerError::config(
-                "limits.max_message_bytes",
-                format!("must be at least {one} so that one voucher fits"),
-            ));
+        // Whether one voucher of the order fits is checked once the signed order is read (`Governance::load`).
+        if l.max_message_bytes < 4096 {
+            return Err(ServerError::config("limits.max_message_bytes", "must be at least 4096"));
         }
         Ok(())
     }
@@ -151,6 +138,16 @@ impl ServerConfig {
             }
             if !tokens.insert(a.token.digest()) {
                 return Err(ServerError::config(format!("accounts[{i}].token"), "the same token is used twice"));
+            }
+            for (key, list) in [("components", &a.components), ("groups", &a.groups), ("classes", &a.classes)] {
+                if let Some(bad) =
+                    list.iter().position(|x| x.is_empty() || x.len() > 64 || !x.bytes().all(|b| b.is_ascii_graphic()))
+                {
+                    return Err(ServerError::config(
+                        format!("accounts[{i}].{key}[{bad}]"),
+                        "must be 1..=64 bytes of visible ASCII (compared byte for byte with the order's)",
+                    ));
+                }
             }
         }
         Ok(())

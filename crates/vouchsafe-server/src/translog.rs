@@ -1,0 +1,274 @@
+//! The transparency log the server keeps (`[log] dir`): every order, revocation, Centre release and signed
+//! manifest it serves under is a leaf; the checkpoint is signed with the log key and carries the witnesses'
+//! cosignatures handed in through `AddCosignature`.
+//!
+//! Files (the server is the only writer):
+//! * `leaves`: the leaves' encodings (`vouchsafe_log::Leaf::encode`, self-delimiting), appended and fsynced
+//!   before any checkpoint covers them. A truncated last record (a crash while appending) was never covered by a
+//!   checkpoint and is cut off at start.
+//! * `checkpoint`: the signed note (log signature, then cosignatures), replaced atomically.
+//!
+//! At start the tree is rebuilt from `leaves`, and the server refuses to start if `checkpoint` is not signed by
+//! the log key or does not match the tree at its size (a rewritten or truncated log).
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use vouchsafe_log::{
+    Checkpoint, ConsistencyProof, InclusionProof, Leaf, LogSigningKey, Note, NoteSignature, WitnessVerifier,
+};
+
+use crate::error::{Result, ServerError};
+
+/// Most leaves in one `GetLeaves` answer.
+pub(crate) const MAX_LEAVES_PER_RESPONSE: usize = 256;
+/// Most bytes of leaves in one `GetLeaves` answer.
+pub(crate) const MAX_LEAVES_BYTES: usize = 16 << 20;
+/// Largest leaves file read at start.
+const MAX_LEAVES_FILE: u64 = 1 << 34;
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + use<> {
+    let path = path.to_owned();
+    move |source| ServerError::Io { what, path, source }
+}
+
+/// The log, its files and its keys.
+pub(crate) struct TransLog {
+    leaves_path: PathBuf,
+    checkpoint_path: PathBuf,
+    key: LogSigningKey,
+    witnesses: Vec<WitnessVerifier>,
+    log: vouchsafe_log::Log,
+    index: HashMap<[u8; 32], u64>,
+    note: Note,
+}
+
+impl TransLog {
+    /// Opens (or creates) the log in `dir`: rebuilds the tree from the leaves file and checks the persisted
+    /// checkpoint against it.
+    pub(crate) fn open(dir: &Path, key: LogSigningKey, witnesses: Vec<WitnessVerifier>) -> Result<TransLog> {
+        vouchsafe_files::create_private_dir(dir).map_err(io("log directory", dir))?;
+        let leaves_path = dir.join("leaves");
+        let checkpoint_path = dir.join("checkpoint");
+        let verifier = key.verifier();
+        let mut log = vouchsafe_log::Log::new();
+        let mut index = HashMap::new();
+        let bytes = match vouchsafe_files::read_limited(&leaves_path, MAX_LEAVES_FILE) {
+            Ok(b) => b,
+            Err(vouchsafe_files::KeyTextError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                zeroize::Zeroizing::new(Vec::new())
+            }
+            Err(e) => return Err(ServerError::Log(format!("leaves file {}: {e}", leaves_path.display()))),
+        };
+        let mut rest: &[u8] = &bytes;
+        let mut good = 0usize;
+        while !rest.is_empty() {
+            let Some(len) = rest.get(2..6).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_be_bytes) else {
+                break;
+            };
+            let Some(total) = (len as usize).checked_add(6).filter(|t| *t <= rest.len()) else { break };
+            let (rec, tail) = rest.split_at(total);
+            let leaf = Leaf::decode(rec).map_err(|e| {
+                ServerError::Log(format!("leaves file {}: leaf {}: {e}", leaves_path.display(), log.size()))
+            })?;
+            index.entry(leaf.hash().0).or_insert(log.size());
+            log.append(leaf).map_err(|e| ServerError::Log(e.to_string()))?;
+            good += total;
+            rest = tail;
+        }
+        if good < bytes.len() {
+            tracing::warn!(path = %leaves_path.display(), "cutting off a truncated last leaf (never checkpointed)");
+            let f = OpenOptions::new().write(true).open(&leaves_path).map_err(io("log leaves", &leaves_path))?;
+            f.set_len(good as u64).and_then(|()| f.sync_all()).map_err(io("log leaves", &leaves_path))?;
+        }
+        let note = match std::fs::read(&checkpoint_path) {
+            Ok(b) => {
+                let refuse = |why: String| {
+                    ServerError::Log(format!(
+                        "checkpoint {}: {why}: the log was rewritten or truncated; refusing to serve it",
+                        checkpoint_path.display()
+                    ))
+                };
+                let note = Note::parse(&b).map_err(|e| refuse(e.to_string()))?;
+                verifier.verify_note(&note).map_err(|e| refuse(e.to_string()))?;
+                let cp = Checkpoint::parse(note.text()).map_err(|e| refuse(e.to_string()))?;
+                if cp.origin() != verifier.name() {
+                    return Err(refuse("another origin than the log key's".into()));
+                }
+                let head = cp.tree_head();
+                if head.size > log.size() {
+                    return Err(refuse(format!("size {} but {} leaves", head.size, log.size())));
+                }
+                let at = log.tree_head_at(head.size).map_err(|e| refuse(e.to_string()))?;
+                if at.root != head.root {
+                    return Err(refuse(format!("its root is not the root of the first {} leaves", head.size)));
+                }
+                Some(note)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io("log checkpoint", &checkpoint_path)(e)),
+        };
+        let mut t = TransLog {
+            leaves_path,
+            checkpoint_path,
+            key,
+            witnesses,
+            log,
+            index,
+            note: Note::new("placeholder\n").map_err(|e| ServerError::Log(e.to_string()))?,
+        };
+        match note {
+            Some(n) if Checkpoint::parse(n.text()).map(|c| c.tree_head().size).ok() == Some(t.log.size()) => {
+                t.note = n;
+            }
+            // No checkpoint yet, or leaves appended after it (a crash before it was replaced): sign the tree.
+            _ => {
+                let note = t.sign(&t.log)?;
+                t.persist_note(&note)?;
+                t.note = note;
+            }
+        }
+        Ok(t)
+    }
+
+    fn sign(&self, log: &vouchsafe_log::Log) -> Result<Note> {
+        let cp = Checkpoint::new(self.key.name(), log.tree_head()).map_err(|e| ServerError::Log(e.to_string()))?;
+        self.key.sign_checkpoint(&cp).map_err(|e| ServerError::Log(e.to_string()))
+    }
+
+    fn persist_note(&self, note: &Note) -> Result<()> {
+        vouchsafe_files::write_secret(&self.checkpoint_path, note.encode().as_bytes())
+            .map_err(io("log checkpoint", &self.checkpoint_path))
+    }
+
+    /// The index of each of `leaves`, appending (in order) those not yet in the log: the new leaves are written
+    /// and fsynced, then a new checkpoint is signed and replaces the old one. All or nothing: on an error the
+    /// leaves file is cut back and the log is unchanged.
+    pub(crate) fn ensure(&mut self, leaves: &[Leaf]) -> Result<Vec<u64>> {
+        let mut next = self.log.clone();
+        let mut index = self.index.clone();
+        let mut fresh: Vec<u8> = Vec::new();
+        let mut out = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            let h = leaf.hash().0;
+            let i = match index.get(&h) {
+                Some(i) => *i,
+                None => {
+                    fresh.extend_from_slice(&leaf.encode());
+                    let i = next.append(leaf.clone()).map_err(|e| ServerError::Log(e.to_string()))?;
+                    index.insert(h, i);
+                    i
+                }
+            };
+            out.push(i);
+        }
+        if fresh.is_empty() {
+            return Ok(out);
+        }
+        let path = self.leaves_path.clone();
+        let mut f = OpenOptions::new().append(true).create(true).open(&path).map_err(io("log leaves", &path))?;
+        let old_len = f.metadata().map_err(io("log leaves", &path))?.len();
+        let written = f
+            .write_all(&fresh)
+            .and_then(|()| f.sync_all())
+            .map_err(io("log leaves", &path))
+            .and_then(|()| self.sign(&next))
+            .and_then(|note| self.persist_note(&note).map(|()| note));
+        match written {
+            Ok(note) => {
+                self.log = next;
+                self.index = index;
+                self.note = note;
+                tracing::info!(size = self.log.size(), "transparency log grew; new checkpoint signed");
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = f.set_len(old_len).and_then(|()| f.sync_all());
+                Err(e)
+            }
+        }
+    }
+
+    /// The current checkpoint note, with every cosignature it carries.
+    pub(crate) fn checkpoint(&self) -> String {
+        self.note.encode()
+    }
+
+    /// The log's size.
+    pub(crate) fn size(&self) -> u64 {
+        self.log.size()
+    }
+
+    pub(crate) fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof> {
+        if index >= size || size > self.log.size() {
+            return Err(ServerError::LogRange(format!(
+                "no leaf {index} in a tree of size {size} (the log has {})",
+                self.log.size()
+            )));
+        }
+        self.log.inclusion_proof(index, size).map_err(|e| ServerError::LogRange(e.to_string()))
+    }
+
+    pub(crate) fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof> {
+        if old > new || new > self.log.size() {
+            return Err(ServerError::LogRange(format!(
+                "no consistency proof from size {old} to {new} (the log has {})",
+                self.log.size()
+            )));
+        }
+        self.log.consistency_proof(old, new).map_err(|e| ServerError::LogRange(e.to_string()))
+    }
+
+    /// Leaves `start..end`, at most [`MAX_LEAVES_PER_RESPONSE`] and [`MAX_LEAVES_BYTES`] (at least one).
+    pub(crate) fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
+        if start >= end || end > self.log.size() {
+            return Err(ServerError::LogRange(format!("no leaves {start}..{end} (the log has {})", self.log.size())));
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for i in start..end {
+            let Some(leaf) = self.log.leaf(i) else { break };
+            let enc = leaf.encode();
+            bytes = bytes.saturating_add(enc.len());
+            if !out.is_empty() && (out.len() >= MAX_LEAVES_PER_RESPONSE || bytes > MAX_LEAVES_BYTES) {
+                break;
+            }
+            out.push(enc);
+        }
+        Ok(out)
+    }
+
+    /// Attaches a witness's cosignature of the current checkpoint (text `checkpoint`), after checking it: the
+    /// text is the current checkpoint's, the line parses, names a configured witness and verifies as its
+    /// cosignature/v1. Persisted before it is served. Returns the number of configured witnesses that have
+    /// cosigned the current checkpoint.
+    pub(crate) fn add_cosignature(&mut self, checkpoint: &[u8], line: &str) -> Result<u32> {
+        if checkpoint != self.note.text().as_bytes() {
+            return Err(ServerError::StaleCheckpoint);
+        }
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let sig = NoteSignature::parse_line(line).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        let witness =
+            self.witnesses.iter().find(|w| w.name() == sig.name() && w.key_id() == sig.key_id()).ok_or_else(|| {
+                ServerError::BadCosignature("not a witness this log collects cosignatures from".into())
+            })?;
+        witness.check_cosignature(self.note.text(), &sig).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        let mut note = self.note.clone();
+        note.add_signature(sig).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        self.persist_note(&note)?;
+        self.note = note;
+        Ok(self.cosignatures())
+    }
+
+    /// Configured witnesses with a cosignature line on the current checkpoint.
+    fn cosignatures(&self) -> u32 {
+        let n = self
+            .witnesses
+            .iter()
+            .filter(|w| self.note.signatures().iter().any(|s| s.name() == w.name() && s.key_id() == w.key_id()))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
