@@ -77,16 +77,17 @@ fn leaf(kind: LeafKind, bytes: Vec<u8>) -> Result<Leaf> {
     Leaf::new(kind, bytes).map_err(|e| ServerError::Log(e.to_string()))
 }
 
-/// The log leaves of a state, in order: the order, its revocations, every release of the chain, the manifest.
+/// The log leaves of a state, in order: the order, the public record of every release of the chain (never the
+/// release: it carries the indicator hashes), the manifest, the order's revocations.
 fn leaves_of(gov: &Governance, revocations: &[VerifiedRevocation], manifest: &SignedManifest) -> Result<Vec<Leaf>> {
     let mut out = vec![leaf(LeafKind::Order, gov.order().signed().encode())?];
+    for r in gov.records() {
+        out.push(leaf(LeafKind::Release, r.encode())?);
+    }
+    out.push(leaf(LeafKind::Manifest, manifest.encode())?);
     for r in revocations {
         out.push(leaf(LeafKind::Revocation, r.signed().encode())?);
     }
-    for r in gov.releases() {
-        out.push(leaf(LeafKind::Release, r.signed().encode())?);
-    }
-    out.push(leaf(LeafKind::Manifest, manifest.encode())?);
     Ok(out)
 }
 

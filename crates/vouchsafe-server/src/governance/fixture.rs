@@ -13,7 +13,9 @@ use vouchsafe_orders::{
 use vouchsafe_phash::HashConfig;
 use vouchsafe_release::{CentreDb, CentreSigningKey, ImportEntry, ReleaseChain, SourceId};
 
-use super::{AUTHORITY_PUBLIC_HEADER, Governance, TABLE_KEY_HEADER, TABLE_PUBLIC_KEY_HEADER, release_path};
+use super::{
+    AUTHORITY_PUBLIC_HEADER, Governance, TABLE_KEY_HEADER, TABLE_PUBLIC_KEY_HEADER, record_path, release_path,
+};
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::table::{UpdateOutcome, append_update, build_table, load_table, save_table, update_table};
@@ -192,6 +194,8 @@ impl Fixture {
         let releases = f.config.releases.dir.clone();
         vouchsafe_files::create_private_dir(&releases).map_err(io("releases directory", &releases))?;
         write("release", &release_path(&releases, &f.spec.release_line, 1), &signed.encode())?;
+        let record = f.centre.sign_record(&verified).map_err(fixture_err)?;
+        write("release record", &record_path(&releases, &f.spec.release_line, 1), &record.encode())?;
         if let Some(r) = &f.config.order.revocations {
             vouchsafe_files::create_private_dir(r).map_err(io("revocations directory", r))?;
         }
@@ -297,6 +301,9 @@ impl Fixture {
         self.chain.apply(&verified).map_err(fixture_err)?;
         let path = release_path(&self.config.releases.dir, &self.spec.release_line, self.chain.number());
         write("release", &path, &signed.encode())?;
+        let record = self.centre.sign_record(&verified).map_err(fixture_err)?;
+        let rpath = record_path(&self.config.releases.dir, &self.spec.release_line, self.chain.number());
+        write("release record", &rpath, &record.encode())?;
         Ok(path)
     }
 

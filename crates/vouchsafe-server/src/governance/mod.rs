@@ -16,7 +16,7 @@ use vouchsafe_orders::{
 };
 use vouchsafe_phash::HashConfig;
 use vouchsafe_protocol::table::ServerTable;
-use vouchsafe_release::{CentreKey, ReleaseChain, SignedRelease, VerifiedRelease};
+use vouchsafe_release::{CentreKey, ReleaseChain, SignedRelease, SignedReleaseRecord, VerifiedRelease};
 
 use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
@@ -46,6 +46,7 @@ pub struct Governance {
     keyring: AuthorityKeyring,
     order: VerifiedOrder,
     releases: Vec<VerifiedRelease>,
+    records: Vec<SignedReleaseRecord>,
     chain: ReleaseChain,
     hash: HashConfig,
 }
@@ -87,14 +88,14 @@ impl Governance {
                 format!("must be at least {one} so that one voucher of the order fits"),
             ));
         }
-        let (releases, chain) = load_chain(dir, &order)?;
+        let (releases, records, chain) = load_chain(dir, &order)?;
         if chain.hash_config() != order.hash_config() {
             return Err(ServerError::governance(
                 format!("releases {}", dir.display()),
                 format!("hash configuration {} is not the order's {}", chain.hash_config(), order.hash_config()),
             ));
         }
-        Ok(Governance { keyring, order, releases, chain, hash })
+        Ok(Governance { keyring, order, releases, records, chain, hash })
     }
 
     /// The verified order.
@@ -110,6 +111,12 @@ impl Governance {
     /// The verified releases of the order's line, in order (release 1 first).
     pub fn releases(&self) -> &[VerifiedRelease] {
         &self.releases
+    }
+
+    /// The Centre-signed public records of the releases, in order: what the transparency log holds for them (a
+    /// release itself carries the indicator hashes and never leaves the provider's server).
+    pub fn records(&self) -> &[SignedReleaseRecord] {
+        &self.records
     }
 
     /// The chain up to its newest release.
@@ -267,12 +274,21 @@ pub fn release_path(dir: &Path, line: &str, number: u64) -> std::path::PathBuf {
     dir.join(format!("{line}-{number:06}.bin"))
 }
 
+/// `<line>-NNNNNN.record` beside the release: its Centre-signed public record (`vouchsafe centre release` writes
+/// both).
+pub fn record_path(dir: &Path, line: &str, number: u64) -> std::path::PathBuf {
+    dir.join(format!("{line}-{number:06}.record"))
+}
+
 /// Verifies the releases `<line>-000001.bin`, … (consecutive) of the order's line under the order's Centre key.
-fn load_chain(dir: &Path, order: &VerifiedOrder) -> Result<(Vec<VerifiedRelease>, ReleaseChain)> {
+type Chain = (Vec<VerifiedRelease>, Vec<SignedReleaseRecord>, ReleaseChain);
+
+fn load_chain(dir: &Path, order: &VerifiedOrder) -> Result<Chain> {
     let line = order.release_line();
     let key = CentreKey::from_bytes(&order.centre_key().to_bytes())
         .map_err(|e| ServerError::governance("the order's Centre key", e))?;
     let mut releases = Vec::new();
+    let mut records = Vec::new();
     let mut chain: Option<ReleaseChain> = None;
     for number in 1u64.. {
         let path = release_path(dir, line, number);
@@ -286,7 +302,18 @@ fn load_chain(dir: &Path, order: &VerifiedOrder) -> Result<(Vec<VerifiedRelease>
             None => chain = Some(ReleaseChain::new(&verified).map_err(refuse)?),
             Some(c) => c.apply(&verified).map_err(refuse)?,
         }
+        // The public record: signed by the same key, and exactly this release's (counts, chain, hash).
+        let rpath = record_path(dir, line, number);
+        let refuse_record =
+            |e: &dyn std::fmt::Display| ServerError::governance(format!("release record {}", rpath.display()), e);
+        let rbytes = read("release record", &rpath)?;
+        let record = SignedReleaseRecord::decode(&rbytes).map_err(|e| refuse_record(&e))?;
+        let rec = record.verify(&key).map_err(|e| refuse_record(&e))?;
+        if !verified.matches_record(&rec) {
+            return Err(refuse_record(&format!("it does not describe release {number} of line {line}")));
+        }
         releases.push(verified);
+        records.push(record);
     }
     let chain = chain.ok_or_else(|| {
         ServerError::governance(
@@ -294,7 +321,7 @@ fn load_chain(dir: &Path, order: &VerifiedOrder) -> Result<(Vec<VerifiedRelease>
             format!("no release of the order's line {line} signed by the order's Centre key ({line}-000001.bin)"),
         )
     })?;
-    Ok((releases, chain))
+    Ok((releases, records, chain))
 }
 
 /// Reads the table-signing key named in `[table_signing] key` and checks that its public half is the order's
