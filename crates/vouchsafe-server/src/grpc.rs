@@ -60,7 +60,9 @@ pub(crate) struct MatchingService {
 }
 
 fn manifest_message(shared: &Shared, m: &TableManifest, root: [u8; 32]) -> v1::Manifest {
-    let o = shared.order();
+    // Stopgap (client branch h8-client) so that the workspace compiles against the extended proto: the signed
+    // order, signed manifest and log indexes are the server's part of issue 8 and come with its branch.
+    let _unsigned_order = shared.order();
     v1::Manifest {
         params: m.params.encode(),
         table_version: m.table_version,
@@ -68,16 +70,7 @@ fn manifest_message(shared: &Shared, m: &TableManifest, root: [u8; 32]) -> v1::M
         chunk_slots: m.chunk_slots,
         root: root.to_vec(),
         chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
-        order: Some(v1::OrderInfo {
-            order_id: o.order_id.to_vec(),
-            service_id: o.service_id.clone(),
-            not_before: o.not_before,
-            not_after: o.not_after,
-            threshold: u32::from(m.params.threshold),
-            synthetic_rate: m.params.synthetic_rate,
-            synthetic_cap: u32::from(m.params.synthetic_cap),
-            hash_config_id: o.hash_config_id.to_string(),
-        }),
+        ..Default::default()
     }
 }
 
@@ -116,6 +109,7 @@ impl Matching for MatchingService {
             update: view.update.map(|u| u.encode()).unwrap_or_default(),
             root: view.served.root.to_vec(),
             chunk_hashes: view.served.manifest.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
+            ..Default::default()
         }))
     }
 
