@@ -38,7 +38,7 @@ async fn refused_first_sync(
 ) {
     let server = FakeServer::new(world);
     let dir = tempfile::tempdir().unwrap();
-    let mut config = server.world().config(dir.path());
+    let mut config = server.config(dir.path());
     config_edit(&mut config);
     let client = open(&server, config).await;
     let e = client.sync().await.unwrap_err();
@@ -60,7 +60,7 @@ async fn honest_chain_syncs_scans_and_submits() {
     let img = png(3, 96, 80);
     let server = FakeServer::new(World::new(1, vec![primary_of(&img)]));
     let dir = tempfile::tempdir().unwrap();
-    let client = open(&server, server.world().config(dir.path())).await;
+    let client = open(&server, server.config(dir.path())).await;
     assert!(client.log_tree_head().is_none());
     let r = client.sync().await.unwrap();
     assert_eq!(r.kind, SyncKind::Full);
@@ -77,7 +77,7 @@ async fn honest_chain_syncs_scans_and_submits() {
     assert_eq!(client.log_tree_head().unwrap().size, 4);
     // The persisted checkpoint is restored at open.
     drop(client);
-    let client = open(&server, server.world().config(dir.path())).await;
+    let client = open(&server, server.config(dir.path())).await;
     assert_eq!(client.log_tree_head().unwrap().size, 4);
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::UpToDate);
 }
@@ -109,7 +109,7 @@ async fn tampered_order_revocation_manifest_and_checkpoint_are_refused() {
     let log_line_end = text_len + 1 + note[text_len + 1..].iter().position(|&b| b == b'\n').unwrap();
     let server = FakeServer::new(w);
     let dir = tempfile::tempdir().unwrap();
-    let client = open(&server, server.world().config(dir.path())).await;
+    let client = open(&server, server.config(dir.path())).await;
     for i in (0..log_line_end).filter(|&i| i != text_len) {
         server.world().note_override = Some(flip(&note, i));
         let e = client.sync().await.unwrap_err();
@@ -254,7 +254,7 @@ async fn log_refusals_inclusion_quorum_and_freshness() {
 async fn split_view_and_rollback_are_refused_also_across_reopen() {
     let server = FakeServer::new(World::new(4, vec![]));
     let dir = tempfile::tempdir().unwrap();
-    let config = server.world().config(dir.path());
+    let config = server.config(dir.path());
     let client = open(&server, config.clone()).await;
     client.sync().await.unwrap();
     let old_note = server.world().note.clone();
@@ -307,7 +307,7 @@ async fn revocation_after_sync_stops_scan_and_submit_at_once_and_for_good() {
     let img = png(7, 96, 80);
     let server = FakeServer::new(World::new(5, vec![primary_of(&img)]));
     let dir = tempfile::tempdir().unwrap();
-    let config = server.world().config(dir.path());
+    let config = server.config(dir.path());
     let client = open(&server, config.clone()).await;
     client.sync().await.unwrap();
     client.scan(img.clone(), [1; 32], SystemTime::now(), &any()).await.unwrap();
@@ -344,7 +344,7 @@ async fn revocation_after_sync_stops_scan_and_submit_at_once_and_for_good() {
     // so does every scan.
     let server = FakeServer::new(World::new(6, vec![]));
     let dir = tempfile::tempdir().unwrap();
-    let client = open(&server, server.world().config(dir.path())).await;
+    let client = open(&server, server.config(dir.path())).await;
     client.sync().await.unwrap();
     {
         let mut w = server.world();
@@ -369,7 +369,7 @@ async fn expiry_scope_and_excluded_class_are_checked_at_every_scan() {
     let not_after = order.order().not_after();
     let server = FakeServer::new(World::with_order(keys, order, vec![], 7));
     let dir = tempfile::tempdir().unwrap();
-    let config = server.world().config(dir.path());
+    let config = server.config(dir.path());
     let client = open(&server, config.clone()).await;
     client.sync().await.unwrap();
     let chat = ScanContext::new().component("chat");

@@ -179,6 +179,9 @@ pub struct Version {
     pub update: Option<TableUpdate>,
 }
 
+/// A change the fake server makes to what it sends.
+pub type Edit<T> = Box<dyn Fn(&mut T) + Send>;
+
 /// What the fake server serves, and how it misbehaves.
 pub struct World {
     pub keys: Keys,
@@ -191,11 +194,11 @@ pub struct World {
     /// Revocations put in the manifest.
     pub revocations: Vec<SignedRevocation>,
     /// Edits the manifest after it is built (tampering).
-    pub edit_manifest: Option<Box<dyn Fn(&mut ManifestInfo) + Send>>,
+    pub edit_manifest: Option<Edit<ManifestInfo>>,
     /// Serve this note instead of the current checkpoint.
     pub note_override: Option<Vec<u8>>,
     /// Edits inclusion proofs.
-    pub edit_inclusion: Option<Box<dyn Fn(&mut InclusionProofMessage) + Send>>,
+    pub edit_inclusion: Option<Edit<InclusionProofMessage>>,
     /// Submitted batches.
     pub submitted: Vec<Vec<Vec<u8>>>,
     /// How many chunk messages were streamed.
@@ -255,6 +258,23 @@ impl World {
         let leaf_index = self.log.append(Leaf::new(LeafKind::Manifest, signed.encode()).unwrap()).unwrap();
         self.versions.push(Version { manifest, signed, leaf_index, update: Some(u) });
         self.publish();
+    }
+
+    /// Serves `table` (e.g. of a new epoch) from now on: signed manifest, its leaf, a new checkpoint; no update.
+    pub fn replace_table(&mut self, table: ServerTable) {
+        self.table = table;
+        let manifest = self.table.manifest();
+        let signed = self.keys.sign_manifest_with(&self.keys.table, &self.order, &manifest);
+        let leaf_index = self.log.append(Leaf::new(LeafKind::Manifest, signed.encode()).unwrap()).unwrap();
+        self.versions.push(Version { manifest, signed, leaf_index, update: None });
+        self.publish();
+    }
+
+    /// Forgets the update to the current version (the server's history no longer reaches the previous one).
+    pub fn forget_update(&mut self) {
+        if let Some(v) = self.versions.last_mut() {
+            v.update = None;
+        }
     }
 
     /// Appends a leaf (e.g. a revocation) and publishes a new checkpoint.
@@ -376,6 +396,11 @@ impl FakeServer {
 
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.0.lock().unwrap()
+    }
+
+    /// A client configuration with the world's pins (the lock is not held afterwards).
+    pub fn config(&self, dir: &std::path::Path) -> ClientConfig {
+        self.world().config(dir)
     }
 }
 
