@@ -65,7 +65,7 @@ fn load_signing_key(path: &Path) -> Result<AuthoritySigningKey> {
     Ok(AuthoritySigningKey::from_secret_bytes(&secret))
 }
 
-fn load_public_key(path: &Path) -> Result<AuthorityPublicKey> {
+pub(crate) fn load_public_key(path: &Path) -> Result<AuthorityPublicKey> {
     let text = read_limited(path, "authority public key")?;
     let bytes = parse_key_text(&text, PUBLIC_HEADER, "authority public key", path)?;
     AuthorityPublicKey::from_bytes(&bytes)
