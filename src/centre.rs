@@ -29,7 +29,7 @@ fn load_signing_key(path: &Path) -> Result<CentreSigningKey> {
     Ok(CentreSigningKey::from_bytes(&secret))
 }
 
-fn load_public_key(path: &Path) -> Result<CentreKey> {
+pub(crate) fn load_public_key(path: &Path) -> Result<CentreKey> {
     let text = read_limited(path, "centre public key")?;
     let bytes = parse_key_text(&text, PUBLIC_HEADER, "centre public key", path)?;
     CentreKey::from_bytes(&bytes).map_err(|e| CliError::usage(format!("centre public key {}: {e}", path.display())))

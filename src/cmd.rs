@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
-use vouchsafe_client::{BearerToken, Client, ClientConfig, NullReason, VoucherKind};
+use vouchsafe_client::{BearerToken, Client, ClientConfig, NullReason, ScanContext, TrustAnchors, VoucherKind};
 use vouchsafe_leakage::{LeakageParams, Prior, real_count_posterior};
 use vouchsafe_phash::{HashConfig, QualityVerdict, hash_file, quality_gate};
 use vouchsafe_server::{ServerConfig, unix_now};
@@ -92,6 +92,22 @@ pub fn status(config_path: &Path) -> Result<()> {
     chain.map(|_| ()).map_err(|e| CliError::runtime(format!("status: audit log: {e}")))
 }
 
+/// The keys the `client` commands pin (files or verifier strings, never anything from the server).
+pub struct ClientPins {
+    /// Authority public key files (at least one).
+    pub authority_keys: Vec<PathBuf>,
+    /// Centre public key file.
+    pub centre_key: Option<PathBuf>,
+    /// Log verifier key (string or file).
+    pub log_key: Option<String>,
+    /// Witness verifier keys (strings or files).
+    pub witnesses: Vec<String>,
+    /// Witness quorum.
+    pub quorum: Option<usize>,
+    /// Largest accepted age of the newest witness quorum, seconds.
+    pub max_checkpoint_age: Option<u64>,
+}
+
 /// Connection settings of the `client` commands.
 pub struct ClientConn {
     /// Server endpoint.
@@ -104,10 +120,57 @@ pub struct ClientConn {
     pub service_id: String,
     /// CA certificates (PEM) to trust for https instead of the built-in roots.
     pub ca_cert: Option<PathBuf>,
+    /// The pinned keys.
+    pub pins: ClientPins,
+    /// The account's classes.
+    pub classes: Vec<String>,
+}
+
+/// A signed-note verifier key given as the string itself or as a file holding it (one line).
+fn note_key<T: std::str::FromStr<Err = vouchsafe_client::vouchsafe_log::Error>>(value: &str, what: &str) -> Result<T> {
+    let path = Path::new(value);
+    if path.is_file() {
+        let text = crate::keyfile::read_limited(path, what)?;
+        let text = std::str::from_utf8(&text)
+            .map_err(|_| CliError::usage(format!("client: {what} {}: not UTF-8 text", path.display())))?;
+        return text
+            .trim_end_matches('\n')
+            .parse()
+            .map_err(|e| CliError::usage(format!("client: {what} {}: {e}", path.display())));
+    }
+    value.parse().map_err(|e| CliError::usage(format!("client: {what}: neither a file nor a key string ({e})")))
+}
+
+/// Reads and checks the pins: `--authority-key` (1..=16), `--centre-key`, `--log-key`, `--witness`, `--quorum`.
+fn trust_anchors(p: &ClientPins) -> Result<TrustAnchors> {
+    use vouchsafe_client::vouchsafe_log::{LogVerifier, WitnessVerifier};
+    use vouchsafe_client::vouchsafe_orders::AuthorityKeyring;
+    let missing = |flag: &str| CliError::usage(format!("client: {flag} is required (the keys the device pins)"));
+    if p.authority_keys.is_empty() {
+        return Err(missing("--authority-key FILE"));
+    }
+    let keys = p.authority_keys.iter().map(|k| crate::authority::load_public_key(k)).collect::<Result<Vec<_>>>()?;
+    let authorities =
+        AuthorityKeyring::new(keys).map_err(|e| CliError::usage(format!("client: --authority-key: {e}")))?;
+    let centre = crate::centre::load_public_key(p.centre_key.as_deref().ok_or_else(|| missing("--centre-key FILE"))?)?;
+    let log: LogVerifier = note_key(p.log_key.as_deref().ok_or_else(|| missing("--log-key KEY|FILE"))?, "log key")?;
+    if p.witnesses.is_empty() {
+        return Err(missing("--witness KEY|FILE"));
+    }
+    let witnesses =
+        p.witnesses.iter().map(|w| note_key::<WitnessVerifier>(w, "witness key")).collect::<Result<Vec<_>>>()?;
+    let quorum = p.quorum.ok_or_else(|| missing("--quorum N"))?;
+    let mut anchors = TrustAnchors::new(authorities, centre.to_bytes(), log, witnesses, quorum)
+        .map_err(|e| CliError::usage(format!("client: --witness/--quorum: {e}")))?;
+    anchors.max_checkpoint_age = p.max_checkpoint_age.map(std::time::Duration::from_secs);
+    Ok(anchors)
 }
 
 async fn open_client(conn: ClientConn) -> Result<Client> {
-    let mut cfg = ClientConfig::new(conn.endpoint, BearerToken::new(conn.token), conn.data_dir, conn.service_id);
+    let anchors = trust_anchors(&conn.pins)?;
+    let mut cfg =
+        ClientConfig::new(conn.endpoint, BearerToken::new(conn.token), conn.data_dir, conn.service_id, anchors);
+    cfg.account_classes = conn.classes;
     if let Some(path) = &conn.ca_cert {
         let pem = std::fs::read(path)
             .map_err(|e| CliError::usage(format!("client: --ca-cert {}: {}", path.display(), e.kind())))?;
@@ -116,12 +179,14 @@ async fn open_client(conn: ClientConn) -> Result<Client> {
     Client::open(cfg).await.map_err(|e| client_err("client", e))
 }
 
+/// Refusals by the device's own checks say so ("refused: …", exit 1) and name the check; configuration problems
+/// are usage errors (exit 2); everything else is a runtime failure (exit 1).
 fn client_err(context: &str, e: vouchsafe_client::ClientError) -> CliError {
     use vouchsafe_client::ClientError as E;
-    let msg = format!("{context}: {e}");
     match e {
-        E::Config { .. } => CliError::usage(msg),
-        _ => CliError::runtime(msg),
+        E::Config { .. } => CliError::usage(format!("{context}: {e}")),
+        e if e.is_refusal() => CliError::runtime(format!("{context}: refused, nothing hashed or sent: {e}")),
+        e => CliError::runtime(format!("{context}: {e}")),
     }
 }
 
@@ -134,6 +199,18 @@ pub async fn client_sync(conn: ClientConn) -> Result<()> {
         "table {:?}: epoch {}, version {}, {} slots, {} bytes received",
         r.kind, r.epoch, r.table_version, m, r.bytes_received
     );
+    if let Some(o) = client.order() {
+        println!(
+            "order {} (service {}): valid {} .. {} (exclusive), verified under the pinned authority and Centre",
+            hex::encode(o.order_id()),
+            o.service_id(),
+            o.not_before(),
+            o.not_after()
+        );
+    }
+    if let Some(h) = client.log_tree_head() {
+        println!("log: checkpoint of {} leaves verified (witness quorum, consistent with the last one seen)", h.size);
+    }
     Ok(())
 }
 
@@ -154,19 +231,25 @@ pub fn describe_kind(kind: VoucherKind, reason: Option<NullReason>) -> String {
     kind_str(kind, reason)
 }
 
-/// `vouchsafe client scan IMAGE…`.
-pub async fn client_scan(conn: ClientConn, images: &[PathBuf]) -> Result<()> {
+/// `vouchsafe client scan [--component C] [--group G] IMAGE…`.
+pub async fn client_scan(
+    conn: ClientConn,
+    component: Option<String>,
+    group: Option<String>,
+    images: &[PathBuf],
+) -> Result<()> {
     for p in images {
         if !p.is_file() {
             return Err(CliError::usage(format!("client scan: {}: no such file", p.display())));
         }
     }
     let client = open_client(conn).await?;
+    let context = ScanContext { component, group };
     for p in images {
         // An opaque attachment reference that lets a reviewer find the attachment: the digest of its path.
         let aref: [u8; 32] = Sha256::digest(p.as_os_str().as_encoded_bytes()).into();
         let o = client
-            .scan(p.clone(), aref, SystemTime::now())
+            .scan(p.clone(), aref, SystemTime::now(), &context)
             .await
             .map_err(|e| client_err(&format!("client scan {}", p.display()), e))?;
         println!(
@@ -187,6 +270,22 @@ pub async fn client_submit(conn: ClientConn) -> Result<()> {
         "submitted {} vouchers in {} batches; {} discarded (old order); {} still queued",
         r.vouchers, r.batches, r.discarded, r.remaining
     );
+    Ok(())
+}
+
+/// `vouchsafe client add-revocation FILE`.
+pub async fn client_add_revocation(conn: ClientConn, file: &Path) -> Result<()> {
+    let bytes = crate::keyfile::read_limited(file, "client add-revocation: revocation")?;
+    let client = open_client(conn).await?;
+    let ends = client
+        .add_revocation(&bytes)
+        .await
+        .map_err(|e| client_err(&format!("client add-revocation {}", file.display()), e))?;
+    if ends {
+        println!("revocation verified and stored: the order held is revoked; nothing will be scanned or sent under it");
+    } else {
+        println!("revocation verified and stored (it names an order other than the one held)");
+    }
     Ok(())
 }
 

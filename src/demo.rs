@@ -164,6 +164,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))
 }
 
+/// Stand-in pins so that the demo compiles against the client's new `ClientConfig` (issue 8). The server does not
+/// serve a signed order yet, so devices refuse to sync with these (or any) pins; the demo is rewired to the
+/// governance fixture's authority, Centre, log and witness keys when the server side lands.
+fn placeholder_pins(rng: &mut ChaCha20Rng) -> Result<vouchsafe_client::TrustAnchors> {
+    use vouchsafe_client::vouchsafe_log::{LogSigningKey, WitnessSigningKey};
+    let err = |e: &dyn std::fmt::Display| CliError::runtime(format!("demo: pins: {e}"));
+    let authority = vouchsafe_orders::AuthoritySigningKey::generate(rng);
+    let keyring = vouchsafe_orders::AuthorityKeyring::new([authority.public_key().clone()]).map_err(|e| err(&e))?;
+    let centre = vouchsafe_release::CentreSigningKey::generate(rng).public().to_bytes();
+    let log = LogSigningKey::generate("demo-log", rng).map_err(|e| err(&e))?.verifier();
+    let witness = WitnessSigningKey::generate("demo-witness", rng).map_err(|e| err(&e))?.verifier();
+    vouchsafe_client::TrustAnchors::new(keyring, centre, log, vec![witness], 1).map_err(|e| err(&e))
+}
+
 /// One device in the demo, with the ground truth the demo (not the device) keeps.
 struct Device {
     name: &'static str,
@@ -178,7 +192,7 @@ impl Device {
             let t = UNIX_EPOCH + Duration::from_secs(time);
             let o = self
                 .client
-                .scan(p.png.clone(), attachment_ref(self.name, &p.label), t)
+                .scan(p.png.clone(), attachment_ref(self.name, &p.label), t, &vouchsafe_client::ScanContext::new())
                 .await
                 .map_err(|e| CliError::runtime(format!("demo: {} scan {}: {e}", self.name, p.label)))?;
             let k = match o.kind {
@@ -369,12 +383,14 @@ async fn run_devices(
     let cfg = HashConfig::V1;
     let gov = Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?;
     let service = gov.order().service_id().to_owned();
+    let anchors = placeholder_pins(rng)?;
     let open = |token: &str, name: &'static str, seed: u64| {
         let mut c = ClientConfig::new(
             endpoint.to_owned(),
             BearerToken::new(token),
             dir.join(format!("device-{name}")),
             service.clone(),
+            anchors.clone(),
         );
         c.backoff_initial = Duration::from_millis(20);
         c.max_batch = 64;

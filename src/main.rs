@@ -349,31 +349,64 @@ struct ClientArgs {
     /// The account's bearer token (prefer the environment variable: command lines are visible to other users).
     #[arg(long, global = true, env = "VOUCHSAFE_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// The account's data directory (table, per-order state, outbox).
+    /// The account's data directory (table, per-order state, revocations, log checkpoint, outbox).
     #[arg(long, global = true, default_value = "vouchsafe-client-data")]
     data_dir: PathBuf,
-    /// The service this client is (a table for another service is refused).
+    /// The service this client is (an order for another service is refused).
     #[arg(long, global = true, default_value = "demo-messenger")]
     service_id: String,
     /// For an https endpoint: PEM file of the certificate authorities to trust instead of the built-in roots.
     #[arg(long, global = true, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// Pinned issuing-authority public key file (`vouchsafe authority keygen`'s .pub); repeat for a keyring.
+    #[arg(long = "authority-key", global = true, value_name = "FILE")]
+    authority_keys: Vec<PathBuf>,
+    /// Pinned Centre public key file (`vouchsafe centre keygen`'s .pub).
+    #[arg(long, global = true, value_name = "FILE")]
+    centre_key: Option<PathBuf>,
+    /// Pinned transparency-log key: the verifier string `name+id+key`, or a file holding it.
+    #[arg(long, global = true, value_name = "KEY|FILE")]
+    log_key: Option<String>,
+    /// Pinned witness key: a verifier string `name+id+key`, or a file holding it; repeat for each witness.
+    #[arg(long = "witness", global = true, value_name = "KEY|FILE")]
+    witnesses: Vec<String>,
+    /// How many distinct pinned witnesses must cosign a checkpoint.
+    #[arg(long, global = true)]
+    quorum: Option<usize>,
+    /// Refuse a checkpoint whose newest witness quorum is older than this many seconds.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    max_checkpoint_age: Option<u64>,
+    /// A class the account has (e.g. state-security); an order excluding it is refused. Repeatable.
+    #[arg(long = "class", global = true, value_name = "CLASS")]
+    classes: Vec<String>,
     #[command(subcommand)]
     action: ClientAction,
 }
 
 #[derive(Debug, Subcommand)]
 enum ClientAction {
-    /// Download (or update) and verify the table.
+    /// Verify the order, the signed manifest and the transparency log, then download (or update) the table.
     Sync,
-    /// Make a voucher for each image and queue it in the outbox.
+    /// Make a voucher for each image (of a conversation in --component / --group) and queue it in the outbox.
     Scan {
+        /// The service component of the conversation (for an order scoped to components).
+        #[arg(long)]
+        component: Option<String>,
+        /// The group id of the conversation (for an order scoped to groups).
+        #[arg(long)]
+        group: Option<String>,
         /// PNG or JPEG files.
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
     },
     /// Submit the queued vouchers.
     Submit,
+    /// Verify a signed revocation (`vouchsafe authority revoke`) under the pinned keys and apply it at once.
+    AddRevocation {
+        /// The signed revocation file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -460,12 +493,24 @@ fn run(cli: Cli) -> Result<()> {
                 data_dir: c.data_dir,
                 service_id: c.service_id,
                 ca_cert: c.ca_cert,
+                pins: cmd::ClientPins {
+                    authority_keys: c.authority_keys,
+                    centre_key: c.centre_key,
+                    log_key: c.log_key,
+                    witnesses: c.witnesses,
+                    quorum: c.quorum,
+                    max_checkpoint_age: c.max_checkpoint_age,
+                },
+                classes: c.classes,
             };
             let rt = runtime()?;
             match c.action {
                 ClientAction::Sync => rt.block_on(cmd::client_sync(conn)),
-                ClientAction::Scan { images } => rt.block_on(cmd::client_scan(conn, &images)),
+                ClientAction::Scan { component, group, images } => {
+                    rt.block_on(cmd::client_scan(conn, component, group, &images))
+                }
                 ClientAction::Submit => rt.block_on(cmd::client_submit(conn)),
+                ClientAction::AddRevocation { file } => rt.block_on(cmd::client_add_revocation(conn, &file)),
             }
         }
         Command::Hash { images } => cmd::hash(&images),

@@ -7,6 +7,7 @@ use common::{stderr_line, vouchsafe};
 use rand::SeedableRng;
 
 #[test]
+#[ignore = "re-enabled when the server serves signed orders (issue 8): the client refuses a server without them"]
 fn demo_runs_crosses_the_threshold_and_exits_zero() {
     let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let kept = keep.path().join("demo-data");
@@ -201,8 +202,6 @@ fn provider_keys_and_a_table_only_from_the_chain() {
 
 /// An unknown token: the client commands fail with the server's refusal, exit 1, and never echo the token.
 #[test]
-#[ignore = "issue 8: needs the client branch (the `vouchsafe client` CLI must verify the signed order and pin \
-            trust anchors); the server side of this flow runs in vouchsafe-server/tests/grpc.rs"]
 fn unknown_token_is_refused_without_echo() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
@@ -272,4 +271,40 @@ fn unknown_token_is_refused_without_echo() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("submitted 1 vouchers"));
     rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The client pins its keys on the command line; without them, or with a key file of the wrong kind, nothing runs
+/// (usage error, exit 2, naming the flag or the file).
+#[test]
+fn client_requires_the_pins() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let base = ["client", "--token", "t0123456789abcdef", "--data-dir"];
+    let run = |extra: &[&str]| {
+        let data = d("data");
+        let mut args: Vec<&str> = base.to_vec();
+        args.push(&data);
+        args.extend_from_slice(extra);
+        vouchsafe(&args)
+    };
+    let o = run(&["sync"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("--authority-key"));
+
+    let auth = d("authority.key");
+    let centre = d("centre.key");
+    assert!(vouchsafe(&["authority", "keygen", "--out", &auth]).status.success());
+    assert!(vouchsafe(&["centre", "keygen", "--out", &centre]).status.success());
+    let (auth_pub, centre_pub) = (format!("{auth}.pub"), format!("{centre}.pub"));
+    let o = run(&["--authority-key", &auth_pub, "sync"]);
+    assert!(stderr_line(&o).contains("--centre-key"), "{}", String::from_utf8_lossy(&o.stderr));
+    // The Centre's key where the authority's belongs: refused, naming the file.
+    let o = run(&["--authority-key", &centre_pub, "--centre-key", &centre_pub, "sync"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("centre.key.pub"));
+    let o = run(&["--authority-key", &auth_pub, "--centre-key", &centre_pub, "sync"]);
+    assert!(stderr_line(&o).contains("--log-key"));
+    let o = run(&["--authority-key", &auth_pub, "--centre-key", &centre_pub, "--log-key", "not-a-key", "sync"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("log key"));
 }

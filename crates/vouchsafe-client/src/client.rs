@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng as _;
 use rand_core::CryptoRng;
+use vouchsafe_log::{ClientLogState, ConsistencyProof, InclusionProof, Leaf, TreeHead, VerifiedCheckpoint};
+use vouchsafe_orders::VerifiedRevocation;
 use vouchsafe_phash::{AssociatedData, PhashError, QualityReason, QualityVerdict};
 use vouchsafe_protocol::client::{ClientSession, VoucherKind as ProtoKind};
 use zeroize::Zeroizing;
@@ -18,7 +20,7 @@ use crate::files;
 use crate::outbox::Outbox;
 use crate::store::{self, LoadedTable};
 use crate::transport::{GrpcTransport, RpcError, Transport};
-use crate::verify::{self, TableAssembler, VerifiedManifest};
+use crate::verify::{self, MAX_REVOCATIONS, ScanContext, TableAssembler, VerifiedManifest};
 
 /// An image to scan: encoded bytes (PNG or JPEG) or a file path.
 #[derive(Clone)]
@@ -144,7 +146,7 @@ pub struct TableInfo {
     pub epoch: u64,
     /// Version.
     pub table_version: u64,
-    /// Root (compare it with the public append-only table log).
+    /// Root (the signed manifest that states it is in the transparency log).
     pub root: [u8; 32],
     /// Order id.
     pub order_id: [u8; 16],
@@ -176,6 +178,10 @@ struct Inner {
     config: ClientConfig,
     transport: Box<dyn Transport>,
     active: Mutex<Option<Active>>,
+    /// Every verified revocation the device knows (persisted in `revocations.bin`).
+    revocations: Mutex<Vec<VerifiedRevocation>>,
+    /// The device's view of the transparency log (its newest checkpoint persisted in `checkpoint.bin`).
+    log: Mutex<ClientLogState>,
     outbox: Mutex<Outbox>,
     rng: Mutex<RngSource>,
     sync_lock: tokio::sync::Mutex<()>,
@@ -209,6 +215,10 @@ fn unix_seconds(t: SystemTime) -> i64 {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     }
+}
+
+fn now_seconds() -> i64 {
+    unix_seconds(SystemTime::now())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
@@ -256,11 +266,11 @@ impl Client {
         if config.max_batch == 0 {
             return Err(ClientError::Config { what: "max_batch must be at least 1" });
         }
-        let dir = config.data_dir.clone();
-        let service = config.service_id.clone();
-        let point_cache = config.point_cache;
+        let policy = config.anchors.policy()?;
+        let cfg = config.clone();
         let mut rng_src = rng;
-        let (dir_lock, loaded, outbox, rng_src) = blocking(move || {
+        let (dir_lock, loaded, outbox, revocations, log, rng_src) = blocking(move || {
+            let dir = cfg.data_dir.clone();
             files::create_private_dir(&dir)?;
             let lock_file = OpenOptions::new()
                 .create(true)
@@ -275,7 +285,15 @@ impl Client {
                     return Err(ClientError::Io { op: "locking the data directory", kind: e.kind() });
                 }
             }
-            let loaded = store::load_table(&dir, &service, point_cache)?;
+            let log = match store::load_checkpoint(&dir)? {
+                Some(note) => ClientLogState::restore(policy, &note).map_err(|_| ClientError::Storage {
+                    file: "checkpoint",
+                    reason: "the persisted checkpoint does not verify under the pinned log and witness keys",
+                })?,
+                None => ClientLogState::new(policy),
+            };
+            let revocations = store::load_revocations(&dir, &cfg.anchors.authorities)?;
+            let loaded = store::load_table(&dir, &cfg)?;
             let active = match loaded {
                 Some(l) => {
                     let state = with_rng_src(&mut rng_src, |r| store::ensure_state(&dir, &l, r))??;
@@ -285,7 +303,7 @@ impl Client {
                 None => None,
             };
             let outbox = Outbox::open(&dir.join("outbox"))?;
-            Ok((lock_file, active, outbox, rng_src))
+            Ok((lock_file, active, outbox, revocations, log, rng_src))
         })
         .await?;
         Ok(Client {
@@ -293,6 +311,8 @@ impl Client {
                 config,
                 transport,
                 active: Mutex::new(loaded),
+                revocations: Mutex::new(revocations),
+                log: Mutex::new(log),
                 outbox: Mutex::new(outbox),
                 rng: Mutex::new(rng_src),
                 sync_lock: tokio::sync::Mutex::new(()),
@@ -324,10 +344,54 @@ impl Client {
         lock(&self.inner.outbox).map(|o| o.len()).unwrap_or(0)
     }
 
-    /// Brings the table up to date: GetManifest, verify it (root, parameters, order), then nothing (same version),
-    /// an incremental update (older version of the same epoch) or a full verified download (first sync, another
-    /// epoch, or the server cannot produce an update). The verified table is persisted before it is used, and the
-    /// state for its order is created if needed. On any verification failure the held table stays in use.
+    /// The tree head of the newest transparency-log checkpoint this device verified (persisted; `None` before the
+    /// first sync).
+    pub fn log_tree_head(&self) -> Option<TreeHead> {
+        lock(&self.inner.log).ok()?.latest().map(VerifiedCheckpoint::tree_head)
+    }
+
+    /// The verified order of the table held, if any (whether it is active now is [`Client::check_scan`]'s
+    /// question).
+    pub fn order(&self) -> Option<vouchsafe_orders::VerifiedOrder> {
+        lock(&self.inner.active).ok()?.as_ref().map(|a| a.loaded.order().clone())
+    }
+
+    /// Asks, without hashing anything, whether [`Client::scan`] would scan in `context` at `time`: a verified
+    /// table is held and its order is usable for this account and covers the conversation
+    /// ([`verify::check_scan`] with every known revocation, at `time` and at the device's clock). Apps may call it
+    /// to skip work; `scan` asks the same itself.
+    pub fn check_scan(&self, context: &ScanContext, time: SystemTime) -> Result<()> {
+        self.inner.check_scan(context, unix_seconds(time))
+    }
+
+    /// Adds a signed revocation the app learnt by its own means (push message, app update, the log): verified
+    /// under the pinned keyring ([`ClientError::Order`] if it does not decode or verify, nothing stored), persisted,
+    /// and effective at once: if it names the order held, the next `scan` and `submit` refuse
+    /// ([`vouchsafe_orders::OrderError::Revoked`]). Returns whether it ends the order held.
+    pub async fn add_revocation(&self, signed_revocation: &[u8]) -> Result<bool> {
+        let inner = self.inner.clone();
+        let bytes = signed_revocation.to_vec();
+        blocking(move || {
+            let r = inner.config.anchors.authorities.verify_revocation_bytes(&bytes).map_err(ClientError::Order)?;
+            let ends_held = lock(&inner.active)?.as_ref().is_some_and(|a| {
+                let o = a.loaded.order();
+                r.order_id() == o.order_id() && r.authority_key_id() == o.authority_key_id()
+            });
+            inner.merge_revocations(vec![r])?;
+            Ok(ends_held)
+        })
+        .await
+    }
+
+    /// Brings the table up to date: GetManifest; verify the signed order, the revocations, the service, the Centre
+    /// key, the account's classes, the validity window, the parameters, the envelope and the signed manifest
+    /// ([`verify::verify_manifest`]; revocations the server sent are kept even if a later check fails); then the
+    /// transparency log: the newest checkpoint (log signature, witness quorum, freshness if configured), consistent
+    /// with the one persisted (no rollback, no split view), persisted atomically, and the order's and the
+    /// manifest's leaves included under it. Only then nothing (same version), an incremental update (older version
+    /// of the same epoch; its signed manifest verified and included too) or a full verified download. The
+    /// verified table is persisted before it is used, and the state for its order is created if needed. On any
+    /// failure the held table stays (and `scan` keeps asking whether its order is still active).
     pub async fn sync(&self) -> Result<SyncReport> {
         let _g = self.inner.sync_lock.lock().await;
         let mut bytes = 0u64;
@@ -362,19 +426,19 @@ impl Client {
         let manifest = self.call(|t| t.get_manifest()).await?;
         *bytes = bytes.saturating_add(manifest.wire_bytes);
         let info = manifest.message;
-        let service = self.inner.config.service_id.clone();
-        let max_slots = self.inner.config.max_table_slots;
-        let verified = blocking(move || verify::verify_manifest(&info, &service, max_slots)).await?;
-        let now = unix_seconds(SystemTime::now());
-        if now > verified.order().not_after() {
-            return Err(ClientError::NoActiveOrder { reason: "the order has expired" });
-        }
-        if now < verified.order().not_before() {
-            return Err(ClientError::NoActiveOrder { reason: "the order is not yet valid" });
-        }
+        let inner = self.inner.clone();
+        let verified = blocking(move || inner.verify_announced(&info)).await?;
+
+        // The transparency log, before any table byte is used.
+        let checkpoint = self.advance_log(bytes).await?;
+        self.check_included(&verified.order_leaf()?, verified.order_leaf_index(), &checkpoint, bytes).await?;
+        self.check_included(&verified.manifest_leaf()?, verified.manifest_leaf_index(), &checkpoint, bytes).await?;
+
         let current = lock(&self.inner.active)?.as_ref().map(|a| a.loaded.clone());
         let want = verified.manifest().table_version;
-        if let Some(cur) = current.filter(|c| c.table().params() == &verified.manifest().params) {
+        if let Some(cur) =
+            current.filter(|c| c.table().params() == &verified.manifest().params && c.order() == verified.order())
+        {
             let held = cur.table().manifest().table_version;
             if held == want {
                 if cur.table().root() != verified.root() {
@@ -399,12 +463,25 @@ impl Client {
                             reason: "the update ends before the manifest's version",
                         });
                     }
+                    // The server moved on since the manifest: start again from the manifest (and its checks).
+                    if info.to_version > want {
+                        return Ok(SyncStep::Restart);
+                    }
                     let order = verified.order().clone();
-                    let loaded = blocking(move || {
-                        let table = verify::apply_update(cur.table(), &info)?;
-                        Ok(LoadedTable::new(table, order))
+                    let expected = verified.manifest().clone();
+                    let index = info.manifest_leaf_index;
+                    let (table, signed) = blocking(move || {
+                        let (table, signed) = verify::verify_update(&order, cur.table(), &info)?;
+                        if table.manifest() != &expected {
+                            return Err(ClientError::Verification {
+                                reason: "the update does not produce the manifest the server announced",
+                            });
+                        }
+                        Ok((table, signed))
                     })
                     .await?;
+                    self.check_included(&verify::manifest_leaf(&signed)?, index, &checkpoint, bytes).await?;
+                    let loaded = LoadedTable::new(table, verified.order().clone(), signed);
                     let loaded = self.install(loaded).await?;
                     return Ok(SyncStep::Done(self.report(SyncKind::Incremental, *bytes, &loaded)));
                 }
@@ -418,6 +495,62 @@ impl Client {
             }
         }
         self.full_download(verified, bytes).await
+    }
+
+    /// GetCheckpoint, then (if the tree grew) GetConsistencyProof from the persisted size; the log state advances
+    /// only along a verified proof (rollback, split view, a bad proof or too few cosignatures are refused), the new
+    /// checkpoint is persisted before it is used, and its freshness is checked if configured.
+    async fn advance_log(&self, bytes: &mut u64) -> Result<VerifiedCheckpoint> {
+        let cp = self.call(|t| t.get_checkpoint()).await?;
+        *bytes = bytes.saturating_add(cp.wire_bytes);
+        let note = cp.message.note;
+        let offered = self.inner.config.anchors.policy()?.verify_checkpoint(&note)?.tree_head();
+        let held = lock(&self.inner.log)?.tree_head();
+        let proof = if held.size == 0 || offered.size <= held.size {
+            // Nothing to prove (the empty tree, or the same size), or a rollback `advance` refuses by itself.
+            ConsistencyProof::default()
+        } else {
+            let p = self.call(|t| t.get_consistency_proof(held.size, offered.size)).await?;
+            *bytes = bytes.saturating_add(p.wire_bytes);
+            if p.message.old_size != held.size || p.message.new_size != offered.size {
+                return Err(ClientError::Verification { reason: "the consistency proof is for other tree sizes" });
+            }
+            ConsistencyProof::decode(&p.message.proof)?
+        };
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut state = lock(&inner.log)?.clone();
+            let latest = state.advance(&note, &proof)?.clone();
+            store::save_checkpoint(&inner.config.data_dir, latest.note())?;
+            *lock(&inner.log)? = state;
+            if let Some(age) = inner.config.anchors.max_checkpoint_age {
+                latest.check_fresh(u64::try_from(now_seconds()).unwrap_or(0), age.as_secs())?;
+            }
+            Ok(latest)
+        })
+        .await
+    }
+
+    /// GetInclusionProof for `leaf` at `index` under `checkpoint`, verified.
+    async fn check_included(
+        &self,
+        leaf: &Leaf,
+        index: u64,
+        checkpoint: &VerifiedCheckpoint,
+        bytes: &mut u64,
+    ) -> Result<()> {
+        let size = checkpoint.tree_head().size;
+        if index >= size {
+            return Err(ClientError::Log(vouchsafe_log::Error::OutOfRange { index, size }));
+        }
+        let p = self.call(|t| t.get_inclusion_proof(index, size)).await?;
+        *bytes = bytes.saturating_add(p.wire_bytes);
+        if p.message.leaf_index != index || p.message.tree_size != size {
+            return Err(ClientError::Verification { reason: "the inclusion proof is for another leaf or tree size" });
+        }
+        let proof = InclusionProof::decode(&p.message.proof)?;
+        vouchsafe_log::verify_inclusion(leaf, index, &proof, checkpoint)?;
+        Ok(())
     }
 
     async fn full_download(&self, verified: VerifiedManifest, bytes: &mut u64) -> Result<SyncStep> {
@@ -456,10 +589,11 @@ impl Client {
             attempt += 1;
         }
         let order = verified.order().clone();
+        let signed = verified.signed_manifest().clone();
         let point_cache = self.inner.config.point_cache;
         let loaded = blocking(move || {
             let table = if point_cache { asm.finish_with_point_cache()? } else { asm.finish()? };
-            Ok(LoadedTable::new(table, order))
+            Ok(LoadedTable::new(table, order, signed))
         })
         .await?;
         let loaded = self.install(loaded).await?;
@@ -495,28 +629,40 @@ impl Client {
         .await
     }
 
-    /// Scans one image attachment before it is sent: hashes it (the order's hash configuration), applies the
-    /// quality gate, builds the associated data (visual derivative, both hashes, `attachment_ref`, `time`) and
-    /// makes a voucher (null if the image failed the gate, could not be read, or was already vouchered). The
-    /// updated state is persisted before the voucher is queued in the durable outbox; [`Client::submit`] sends it.
+    /// Scans one image attachment of the conversation `context` before it is sent: hashes it (the order's hash
+    /// configuration), applies the quality gate, builds the associated data (visual derivative, both hashes,
+    /// `attachment_ref`, `time`) and makes a voucher (null if the image failed the gate, could not be read, or was
+    /// already vouchered). The updated state is persisted before the voucher is queued in the durable outbox;
+    /// [`Client::submit`] sends it.
     ///
-    /// Refused with [`ClientError::NoActiveOrder`] when no verified table is held or `time` is outside the order's
-    /// validity window: then nothing is hashed or queued, and the attachment is sent as usual.
+    /// Before anything is hashed, and again before the voucher is made: a verified table is held
+    /// ([`ClientError::NoActiveOrder`] otherwise), and its order is for this service, names the pinned Centre,
+    /// excludes none of the account's classes, is active at `time` and at the device's clock with every known
+    /// revocation, and covers `context` ([`verify::check_scan`]: [`ClientError::WrongService`],
+    /// [`ClientError::UntrustedCentre`], [`ClientError::Excluded`], [`ClientError::Order`] (`NotYetValid`,
+    /// `Expired`, `Revoked`), [`ClientError::OutOfScope`]). On any refusal nothing is hashed or queued, and the
+    /// attachment is sent as usual.
     pub async fn scan(
         &self,
         image: impl Into<Image>,
         attachment_ref: [u8; 32],
         time: SystemTime,
+        context: &ScanContext,
     ) -> Result<ScanOutcome> {
         let image = image.into();
         let inner = self.inner.clone();
-        blocking(move || inner.scan(image, attachment_ref, time)).await
+        let context = context.clone();
+        blocking(move || inner.scan(image, attachment_ref, time, &context)).await
     }
 
     /// Sends the outbox in batches of at most `max_batch` vouchers. Each batch's 16-byte id is chosen once and
     /// stored with it, so a retry (after a timeout, UNAVAILABLE, a crash) never counts twice. Transient failures are
     /// retried with exponential backoff up to `max_retries`; a batch leaves the outbox only after its
     /// acknowledgement. Vouchers of an order that is no longer the current one are discarded.
+    ///
+    /// Nothing is sent unless the order held is usable now ([`verify::check_order`] with every known revocation,
+    /// asked before every batch): after expiry or a revocation `submit` refuses ([`ClientError::Order`], ...) even
+    /// if the server would still take vouchers; they stay in the outbox until a new order replaces the old one.
     pub async fn submit(&self) -> Result<SubmitReport> {
         let _g = self.inner.submit_lock.lock().await;
         let mut report = SubmitReport::default();
@@ -526,6 +672,10 @@ impl Client {
             report.discarded = blocking(move || lock(&inner.outbox)?.discard_other_orders(&order)).await?;
         }
         loop {
+            if self.outbox_len() == 0 {
+                break;
+            }
+            self.inner.check_submit(now_seconds())?;
             let inner = self.inner.clone();
             let batch = blocking(move || {
                 let mut o = lock(&inner.outbox)?;
@@ -576,15 +726,68 @@ enum Prepared {
     Null(NullReason),
 }
 
+const NO_TABLE: ClientError = ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" };
+
 impl Inner {
-    fn scan(&self, image: Image, attachment_ref: [u8; 32], time: SystemTime) -> Result<ScanOutcome> {
-        let (cfg, _) = {
-            let g = lock(&self.active)?;
-            let a =
-                g.as_ref().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
-            (a.loaded.order().hash_config(), ())
-        };
+    /// The network-free part of sync: the server's revocations are verified and kept (so they apply even if a
+    /// later check fails), then the whole manifest is verified with every known revocation.
+    fn verify_announced(&self, info: &verify::ManifestInfo) -> Result<VerifiedManifest> {
+        let from_server = verify::verify_revocations(&self.config.anchors.authorities, &info.revocations)?;
+        self.merge_revocations(from_server)?;
+        let known = lock(&self.revocations)?.clone();
+        verify::verify_manifest(info, &self.config, &known, now_seconds())
+    }
+
+    /// Adds verified revocations to the known ones; persists the set first if it grew.
+    fn merge_revocations(&self, new: Vec<VerifiedRevocation>) -> Result<()> {
+        let mut known = lock(&self.revocations)?;
+        let mut merged = known.clone();
+        for r in new {
+            if !merged.iter().any(|k| k.signed() == r.signed()) {
+                merged.push(r);
+            }
+        }
+        if merged.len() == known.len() {
+            return Ok(());
+        }
+        if merged.len() > MAX_REVOCATIONS {
+            return Err(ClientError::Verification { reason: "more revocations than this client keeps" });
+        }
+        store::save_revocations(&self.config.data_dir, &merged)?;
+        *known = merged;
+        Ok(())
+    }
+
+    /// [`verify::check_scan`] for the order held, at `time` and at the device's clock.
+    fn check_scan(&self, context: &ScanContext, time: i64) -> Result<()> {
+        let order = lock(&self.active)?.as_ref().map(|a| a.loaded.order().clone()).ok_or(NO_TABLE)?;
+        let revocations = lock(&self.revocations)?;
+        verify::check_scan(&order, &self.config, &revocations, time, context)?;
+        verify::check_scan(&order, &self.config, &revocations, now_seconds(), context)
+    }
+
+    /// [`verify::check_order`] for the order held, at `now`.
+    fn check_submit(&self, now: i64) -> Result<()> {
+        let order = lock(&self.active)?.as_ref().map(|a| a.loaded.order().clone()).ok_or(NO_TABLE)?;
+        let revocations = lock(&self.revocations)?;
+        verify::check_order(&order, &self.config, &revocations, now)
+    }
+
+    fn scan(
+        &self,
+        image: Image,
+        attachment_ref: [u8; 32],
+        time: SystemTime,
+        context: &ScanContext,
+    ) -> Result<ScanOutcome> {
         let secs = unix_seconds(time);
+        // Nothing is hashed unless the order held is usable here and now.
+        self.check_scan(context, secs)?;
+        let (order_id, cfg) = {
+            let g = lock(&self.active)?;
+            let a = g.as_ref().ok_or(NO_TABLE)?;
+            (*a.loaded.order().order_id(), verify::hash_config_of(a.loaded.order())?)
+        };
         let hashed = match &image {
             Image::Bytes(b) => vouchsafe_phash::hash_bytes(&cfg, b),
             Image::File(p) => vouchsafe_phash::hash_file(&cfg, p),
@@ -615,12 +818,16 @@ impl Inner {
         };
 
         let mut g = lock(&self.active)?;
-        let a = g.as_mut().ok_or(ClientError::NoActiveOrder { reason: "no verified table yet (call sync first)" })?;
-        if a.loaded.order().hash_config() != cfg {
+        let a = g.as_mut().ok_or(NO_TABLE)?;
+        if *a.loaded.order().order_id() != order_id {
             return Err(ClientError::NoActiveOrder { reason: "the order changed during the scan; scan again" });
         }
-        if !a.loaded.order().is_active_at(secs) {
-            return Err(ClientError::NoActiveOrder { reason: "the time is outside the order's validity window" });
+        // Asked again, under the lock the voucher is made under: a revocation may have arrived meanwhile.
+        {
+            let revocations = lock(&self.revocations)?;
+            for t in [secs, now_seconds()] {
+                verify::check_scan(a.loaded.order(), &self.config, &revocations, t, context)?;
+            }
         }
         let before = a.session.state().clone();
         let table = a.loaded.table();

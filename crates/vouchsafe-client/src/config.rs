@@ -4,7 +4,11 @@ use core::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use vouchsafe_log::{CheckpointPolicy, LogVerifier, WitnessVerifier};
+use vouchsafe_orders::AuthorityKeyring;
 use zeroize::Zeroizing;
+
+use crate::error::{ClientError, Result};
 
 /// The bearer token that identifies the account to the matching server. Zeroized on drop; its `Debug` is redacted
 /// and the library never logs or formats it into an error.
@@ -28,6 +32,51 @@ impl fmt::Debug for BearerToken {
     }
 }
 
+/// The keys the messenger application pins, shipped with the app and **never taken from the server**: which
+/// authorities may issue orders, which Centre the table must come from, which transparency log and which witnesses
+/// vouch for what the server shows, and how many witnesses must agree. Build it with [`TrustAnchors::new`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TrustAnchors {
+    /// The issuing authorities' public keys: only orders and revocations signed by one of them verify.
+    pub authorities: AuthorityKeyring,
+    /// The Centre's Ed25519 public key: an order naming another Centre key is refused
+    /// ([`ClientError::UntrustedCentre`]).
+    pub centre_key: [u8; 32],
+    /// The transparency log's signed-note key (its name is the log's origin).
+    pub log: LogVerifier,
+    /// The witnesses' cosignature keys.
+    pub witnesses: Vec<WitnessVerifier>,
+    /// How many distinct pinned witnesses must cosign a checkpoint (1..=`witnesses.len()`).
+    pub quorum: usize,
+    /// Refuse a checkpoint whose newest witness quorum is older than this (a frozen log, or a replayed old
+    /// checkpoint, could otherwise keep the device on an old view, e.g. from before a revocation). `None` (the
+    /// default): no freshness check; set it once the witnesses cosign at least that often.
+    pub max_checkpoint_age: Option<Duration>,
+}
+
+impl TrustAnchors {
+    /// The pins, checked: the quorum must be between 1 and the number of witnesses and no witness may appear twice
+    /// ([`ClientError::Log`] with `Misuse` otherwise). No freshness limit; set
+    /// [`TrustAnchors::max_checkpoint_age`] to have one.
+    pub fn new(
+        authorities: AuthorityKeyring,
+        centre_key: [u8; 32],
+        log: LogVerifier,
+        witnesses: Vec<WitnessVerifier>,
+        quorum: usize,
+    ) -> Result<TrustAnchors> {
+        let anchors = TrustAnchors { authorities, centre_key, log, witnesses, quorum, max_checkpoint_age: None };
+        anchors.policy()?;
+        Ok(anchors)
+    }
+
+    /// The log policy of these pins (log key, witnesses, quorum).
+    pub fn policy(&self) -> Result<CheckpointPolicy> {
+        CheckpointPolicy::new(self.log.clone(), self.witnesses.clone(), self.quorum).map_err(ClientError::Log)
+    }
+}
+
 /// Everything a [`crate::Client`] needs. Build it with [`ClientConfig::new`] and adjust the public fields.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -39,8 +88,13 @@ pub struct ClientConfig {
     pub token: BearerToken,
     /// Directory for the table, the per-order state and the outbox (one directory per account; created 0700).
     pub data_dir: PathBuf,
-    /// The service this messenger is; a manifest whose order is for another service is refused.
+    /// The service this messenger is; an order for another service is refused ([`ClientError::WrongService`]).
     pub service_id: String,
+    /// The keys the app pins (authorities, Centre, log, witnesses, quorum). Never taken from the server.
+    pub anchors: TrustAnchors,
+    /// The account's classes as the messenger knows them (e.g. `state-security`). If the order excludes any of
+    /// them, nothing is hashed or sent for this account ([`ClientError::Excluded`]). Empty by default.
+    pub account_classes: Vec<String>,
     /// TCP/HTTP2 connect timeout.
     pub connect_timeout: Duration,
     /// Timeout of one unary call, and of the wait for each message of the table stream.
@@ -70,19 +124,22 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A configuration with the defaults: connect timeout 10 s, request timeout 30 s, batches of 64, 5 retries,
-    /// backoff 250 ms doubling up to 30 s, tables up to 2^24 slots, messages up to 64 MiB.
+    /// A configuration with the defaults: no account classes, connect timeout 10 s, request timeout 30 s, batches
+    /// of 64, 5 retries, backoff 250 ms doubling up to 30 s, tables up to 2^24 slots, messages up to 64 MiB.
     pub fn new(
         endpoint: impl Into<String>,
         token: BearerToken,
         data_dir: impl Into<PathBuf>,
         service_id: impl Into<String>,
+        anchors: TrustAnchors,
     ) -> Self {
         ClientConfig {
             endpoint: endpoint.into(),
             token,
             data_dir: data_dir.into(),
             service_id: service_id.into(),
+            anchors,
+            account_classes: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_batch: 64,

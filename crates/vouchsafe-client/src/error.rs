@@ -57,6 +57,39 @@ pub enum ClientError {
         /// What did not verify.
         reason: &'static str,
     },
+    /// The detection order refused: it does not decode or verify under the pinned authority keys
+    /// (`UnknownAuthority`, `BadSignature`, a decoding error), it is not active now (`NotYetValid`, `Expired`,
+    /// `Revoked`), or the signed manifest does not verify under the order's table key or names another order
+    /// (`BadSignature { what: "signed manifest" }`, `WrongOrder`). Nothing is hashed or sent.
+    Order(vouchsafe_orders::OrderError),
+    /// The transparency log refused what the server showed: a checkpoint without the pinned log's signature or
+    /// the witness quorum (`QuorumNotMet`, `CosignatureInvalid`, ...), older than the one this device saw
+    /// (`Rollback`), of the same size with another root (`SplitView`), not provably consistent with it, stale, or
+    /// an order or manifest not included in it (`InclusionProofInvalid`, `OutOfRange`, `Malformed`). Nothing is
+    /// hashed or sent; the held table stays.
+    Log(vouchsafe_log::Error),
+    /// The order is for another service than [`crate::ClientConfig::service_id`].
+    WrongService {
+        /// The configured service.
+        expected: String,
+        /// The service the order names.
+        got: String,
+    },
+    /// The order names a Centre key other than the pinned one ([`crate::TrustAnchors::centre_key`]): its table
+    /// would not come from the Centre the app trusts.
+    UntrustedCentre,
+    /// The order does not cover this conversation: its scope lists components (groups) and the
+    /// [`crate::ScanContext`] names none of them. Nothing is hashed; send the attachment as usual.
+    OutOfScope {
+        /// `"components"` or `"groups"`: which kind of scope the order has.
+        scope: &'static str,
+    },
+    /// The order excludes a class this account has ([`crate::ClientConfig::account_classes`]): nothing is hashed
+    /// or sent for this account.
+    Excluded {
+        /// The excluded class.
+        class: String,
+    },
     /// The protocol core refused an input (table, parameters, state). Its message names the input.
     Protocol(vouchsafe_protocol::Error),
     /// Perceptual hashing failed in a way that is not an image problem (configuration mismatch).
@@ -103,6 +136,20 @@ impl fmt::Display for ClientError {
             ClientError::Tls { reason } => write!(f, "TLS handshake with the server failed: {reason}"),
             ClientError::Server { code } => write!(f, "unexpected server status {code}"),
             ClientError::Verification { reason } => write!(f, "table verification failed: {reason}"),
+            ClientError::Order(e) => write!(f, "detection order refused: {e}"),
+            ClientError::Log(e) => write!(f, "transparency log check failed: {e}"),
+            ClientError::WrongService { expected, got } => {
+                write!(f, "the detection order is for service {got:?}, this client is {expected:?}")
+            }
+            ClientError::UntrustedCentre => {
+                f.write_str("the detection order names a Centre key other than the pinned one")
+            }
+            ClientError::OutOfScope { scope } => {
+                write!(f, "the detection order does not cover this conversation (its scope lists {scope})")
+            }
+            ClientError::Excluded { class } => {
+                write!(f, "the detection order excludes accounts of class {class:?}, which this account has")
+            }
             ClientError::Protocol(e) => write!(f, "protocol: {e}"),
             ClientError::Hashing(e) => write!(f, "hashing: {e}"),
             ClientError::Storage { file, reason } => write!(f, "{file} file refused: {reason}"),
@@ -119,6 +166,8 @@ impl std::error::Error for ClientError {
         match self {
             ClientError::Protocol(e) => Some(e),
             ClientError::Hashing(e) => Some(e),
+            ClientError::Order(e) => Some(e),
+            ClientError::Log(e) => Some(e),
             _ => None,
         }
     }
@@ -130,7 +179,36 @@ impl From<vouchsafe_protocol::Error> for ClientError {
     }
 }
 
+impl From<vouchsafe_orders::OrderError> for ClientError {
+    fn from(e: vouchsafe_orders::OrderError) -> Self {
+        ClientError::Order(e)
+    }
+}
+
+impl From<vouchsafe_log::Error> for ClientError {
+    fn from(e: vouchsafe_log::Error) -> Self {
+        ClientError::Log(e)
+    }
+}
+
 impl ClientError {
+    /// Whether this is a refusal by the device's own checks of the order, its scope, the account or the log
+    /// ([`ClientError::Order`], [`ClientError::Log`], [`ClientError::WrongService`],
+    /// [`ClientError::UntrustedCentre`], [`ClientError::OutOfScope`], [`ClientError::Excluded`]): nothing was
+    /// hashed or sent, and retrying without a change (a new order, a revocation lifted by a new order, another
+    /// conversation) will not help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Order(_)
+                | ClientError::Log(_)
+                | ClientError::WrongService { .. }
+                | ClientError::UntrustedCentre
+                | ClientError::OutOfScope { .. }
+                | ClientError::Excluded { .. }
+        )
+    }
+
     /// Whether retrying the same call later can succeed without any change on the device (network, overload, rate
     /// limit). Useful for a background submit loop.
     pub fn is_transient(&self) -> bool {

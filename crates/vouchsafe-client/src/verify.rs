@@ -1,35 +1,60 @@
-//! Verification of what the server sends, without any network: the manifest, streamed chunks and incremental
-//! updates. [`crate::Client::sync`] is a thin network adapter around these functions, so every check here can be
-//! tested by feeding messages built directly from a `vouchsafe_protocol::table::ServerTable`.
+//! Verification of what the server sends, without any network: the authority-signed order and revocations, the
+//! signed manifest, streamed chunks and incremental updates, each against the pins of the [`ClientConfig`] (never
+//! against anything the server says about itself). [`crate::Client::sync`] is a thin network adapter around these
+//! functions plus the transparency-log checks (`vouchsafe_log`), so every check here can be tested by feeding
+//! messages built directly from `vouchsafe_orders` and a `vouchsafe_protocol::table::ServerTable`.
+//!
+//! The order of the checks ([`verify_manifest`]): the signed order verifies under the pinned keyring; every
+//! revocation the server sent verifies; the order is for the configured service, names the pinned Centre key and
+//! excludes none of the account's classes; it is active now ([`VerifiedOrder::check_active`], the one validity
+//! function, with every known revocation); its hash configuration is known and the epoch parameters agree with it;
+//! the envelope is consistent (slot count, chunking, hashes, root); the signed manifest verifies under the
+//! order's table key, names this order, and its statement's table manifest is byte for byte the one the envelope
+//! describes. Only a manifest that passed all of it becomes a [`VerifiedManifest`].
 
+use vouchsafe_log::{Leaf, LeafKind};
+use vouchsafe_orders::{AuthorityKeyring, Scope, SignedManifest, VerifiedOrder, VerifiedRevocation};
 use vouchsafe_phash::HashConfig;
 use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::{ClientTable, MAX_CHUNK_SLOTS, TableChunk, TableDownload, TableManifest, TableUpdate};
 
+use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 
 /// Longest validity window an order may have: the one definition, in `vouchsafe-orders` (731 days).
 pub use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
 
-/// Summary of the detection order a table serves, as the server announces it (mirrors the `OrderInfo` message).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct OrderSummary {
-    /// Order id, 16 bytes.
-    pub order_id: Vec<u8>,
-    /// The service the order applies to.
-    pub service_id: String,
-    /// Start of validity, Unix seconds.
-    pub not_before: i64,
-    /// End of validity, Unix seconds.
-    pub not_after: i64,
-    /// Threshold T.
-    pub threshold: u32,
-    /// Synthetic rate p, parts per 2^32.
-    pub synthetic_rate: u32,
-    /// Synthetic cap s.
-    pub synthetic_cap: u32,
-    /// Perceptual-hash configuration id (decimal `HashConfig` id, optionally prefixed with `v`: "1" or "v1").
-    pub hash_config_id: String,
+/// Most revocations a device keeps (and accepts in one manifest).
+pub const MAX_REVOCATIONS: usize = 1024;
+
+/// Which conversation a scan belongs to, as the messenger knows it: the service component (e.g. `chat`,
+/// `channels`) and the group id, either unknown (`None`). An order scoped to components (groups) covers a scan
+/// only if its component (group) is listed; a whole-service order covers every scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanContext {
+    /// The service component of the conversation.
+    pub component: Option<String>,
+    /// The group id of the conversation.
+    pub group: Option<String>,
+}
+
+impl ScanContext {
+    /// A conversation of unknown component and group (covered only by a whole-service order).
+    pub fn new() -> Self {
+        ScanContext::default()
+    }
+
+    /// The same context in `component`.
+    pub fn component(mut self, component: impl Into<String>) -> Self {
+        self.component = Some(component.into());
+        self
+    }
+
+    /// The same context in `group`.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
 }
 
 /// A manifest as received (mirrors the `Manifest` message; generated protobuf types stay out of this API).
@@ -47,8 +72,16 @@ pub struct ManifestInfo {
     pub root: Vec<u8>,
     /// Chunk hashes, 32 bytes each.
     pub chunk_hashes: Vec<Vec<u8>>,
-    /// The order; `None` is refused.
-    pub order: Option<OrderSummary>,
+    /// The authority-signed order (`vouchsafe_orders::SignedOrder` encoding).
+    pub signed_order: Vec<u8>,
+    /// Signed revocations the server holds (`vouchsafe_orders::SignedRevocation` encodings).
+    pub revocations: Vec<Vec<u8>>,
+    /// The manifest signed with the order's table key (`vouchsafe_orders::SignedManifest` encoding).
+    pub signed_manifest: Vec<u8>,
+    /// Index of the order's leaf in the transparency log.
+    pub order_leaf_index: u64,
+    /// Index of the signed manifest's leaf in the transparency log.
+    pub manifest_leaf_index: u64,
 }
 
 /// An incremental update as received (mirrors the `TableUpdate` message).
@@ -64,61 +97,28 @@ pub struct UpdateInfo {
     pub root: Vec<u8>,
     /// Chunk hashes at `to_version`.
     pub chunk_hashes: Vec<Vec<u8>>,
+    /// The signed manifest of `to_version`.
+    pub signed_manifest: Vec<u8>,
+    /// Index of that signed manifest's leaf in the transparency log.
+    pub manifest_leaf_index: u64,
 }
 
-/// The order a verified table serves, in checked, fixed-size form. Only [`check_order`] (and so
-/// [`verify_manifest`]) makes one: holding a `VerifiedOrder` means the checks passed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedOrder {
-    order_id: [u8; 16],
-    service_id: String,
-    not_before: i64,
-    not_after: i64,
-    hash_config: HashConfig,
-}
-
-impl VerifiedOrder {
-    /// Order id.
-    pub fn order_id(&self) -> &[u8; 16] {
-        &self.order_id
-    }
-
-    /// Service id (equal to the configured one).
-    pub fn service_id(&self) -> &str {
-        &self.service_id
-    }
-
-    /// Start of validity, Unix seconds.
-    pub fn not_before(&self) -> i64 {
-        self.not_before
-    }
-
-    /// End of validity, Unix seconds.
-    pub fn not_after(&self) -> i64 {
-        self.not_after
-    }
-
-    /// The hash configuration the order prescribes.
-    pub fn hash_config(&self) -> HashConfig {
-        self.hash_config
-    }
-
-    /// Whether `unix_seconds` is inside the validity window (both ends inclusive).
-    pub fn is_active_at(&self, unix_seconds: i64) -> bool {
-        self.not_before <= unix_seconds && unix_seconds <= self.not_after
-    }
-}
-
-/// A manifest whose internal consistency and root were checked. Only [`verify_manifest`] makes one.
+/// A manifest that passed every network-free check of [`verify_manifest`]. Only that function makes one. Its
+/// inclusion in the transparency log is checked by the client afterwards ([`VerifiedManifest::order_leaf`],
+/// [`VerifiedManifest::manifest_leaf`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedManifest {
     manifest: TableManifest,
     root: [u8; 32],
     order: VerifiedOrder,
+    signed: vouchsafe_orders::VerifiedManifest,
+    hash_config: HashConfig,
+    order_leaf_index: u64,
+    manifest_leaf_index: u64,
 }
 
 impl VerifiedManifest {
-    /// The protocol manifest.
+    /// The protocol manifest (the one the signed statement covers).
     pub fn manifest(&self) -> &TableManifest {
         &self.manifest
     }
@@ -128,10 +128,50 @@ impl VerifiedManifest {
         self.root
     }
 
-    /// The order it serves.
+    /// The verified order it serves.
     pub fn order(&self) -> &VerifiedOrder {
         &self.order
     }
+
+    /// The signed manifest, verified under the order's table key.
+    pub fn signed_manifest(&self) -> &vouchsafe_orders::VerifiedManifest {
+        &self.signed
+    }
+
+    /// The hash configuration the order prescribes.
+    pub fn hash_config(&self) -> HashConfig {
+        self.hash_config
+    }
+
+    /// The log index the server gave for the order's leaf (the inclusion proof decides whether it is true).
+    pub fn order_leaf_index(&self) -> u64 {
+        self.order_leaf_index
+    }
+
+    /// The log index the server gave for the signed manifest's leaf.
+    pub fn manifest_leaf_index(&self) -> u64 {
+        self.manifest_leaf_index
+    }
+
+    /// The order's log leaf: `Leaf(Order, signed order encoding)`.
+    pub fn order_leaf(&self) -> Result<Leaf> {
+        order_leaf(&self.order)
+    }
+
+    /// The signed manifest's log leaf: `Leaf(Manifest, signed manifest encoding)`.
+    pub fn manifest_leaf(&self) -> Result<Leaf> {
+        manifest_leaf(&self.signed)
+    }
+}
+
+/// The log leaf of an order.
+pub fn order_leaf(order: &VerifiedOrder) -> Result<Leaf> {
+    Ok(Leaf::new(LeafKind::Order, order.signed().encode())?)
+}
+
+/// The log leaf of a signed manifest.
+pub fn manifest_leaf(manifest: &vouchsafe_orders::VerifiedManifest) -> Result<Leaf> {
+    Ok(Leaf::new(LeafKind::Manifest, manifest.signed().encode())?)
 }
 
 fn fail(reason: &'static str) -> ClientError {
@@ -149,60 +189,123 @@ fn hash32(v: &[u8], what: &'static str) -> Result<[u8; 32]> {
     <[u8; 32]>::try_from(v).map_err(|_| fail(what))
 }
 
-/// Parses a hash configuration id ("1" or "v1") into a configuration this build knows.
-pub fn parse_hash_config(id: &str) -> Result<HashConfig> {
-    let t = id.trim();
-    let digits = t.strip_prefix('v').or_else(|| t.strip_prefix('V')).unwrap_or(t);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(fail("the order's hash configuration id is not recognised"));
+/// Decodes and verifies signed revocations under the keyring. Any that does not decode, names an authority key
+/// that is not pinned, or does not verify refuses the whole list ([`ClientError::Order`]); more than
+/// [`MAX_REVOCATIONS`] are refused too.
+pub fn verify_revocations(keyring: &AuthorityKeyring, encoded: &[Vec<u8>]) -> Result<Vec<VerifiedRevocation>> {
+    if encoded.len() > MAX_REVOCATIONS {
+        return Err(fail("the server sent more revocations than this client keeps"));
     }
-    let n: u16 = digits.parse().map_err(|_| fail("the order's hash configuration id is not recognised"))?;
-    HashConfig::from_id(n).map_err(|_| fail("the order prescribes a hash configuration this client does not know"))
+    encoded.iter().map(|r| keyring.verify_revocation_bytes(r).map_err(ClientError::Order)).collect()
 }
 
-/// Checks that the order agrees with the epoch parameters and the configured service, and fits the rules.
-pub fn check_order(order: &OrderSummary, params: &EpochParams, service_id: &str) -> Result<VerifiedOrder> {
-    let order_id: [u8; 16] = order.order_id.as_slice().try_into().map_err(|_| fail("order id is not 16 bytes"))?;
-    if order_id != params.order_id {
+/// Whether the order may be used by this device for this account at `now` (Unix seconds): it is for the
+/// configured service ([`ClientError::WrongService`]), names the pinned Centre key
+/// ([`ClientError::UntrustedCentre`]), excludes none of the account's classes ([`ClientError::Excluded`]), and is
+/// active ([`VerifiedOrder::check_active`] with `revocations`: [`ClientError::Order`] with `NotYetValid`,
+/// `Expired` or `Revoked`). In that order.
+pub fn check_order(
+    order: &VerifiedOrder,
+    config: &ClientConfig,
+    revocations: &[VerifiedRevocation],
+    now: i64,
+) -> Result<()> {
+    if order.service_id() != config.service_id {
+        return Err(ClientError::WrongService {
+            expected: config.service_id.clone(),
+            got: order.service_id().to_owned(),
+        });
+    }
+    if order.centre_key().to_bytes() != config.anchors.centre_key {
+        return Err(ClientError::UntrustedCentre);
+    }
+    if let Some(class) = config.account_classes.iter().find(|c| order.excludes(c)) {
+        return Err(ClientError::Excluded { class: class.clone() });
+    }
+    order.check_active(now, revocations).map_err(ClientError::Order)
+}
+
+/// [`check_order`], then whether the order covers the conversation ([`ClientError::OutOfScope`]): what the
+/// client asks before it hashes anything.
+pub fn check_scan(
+    order: &VerifiedOrder,
+    config: &ClientConfig,
+    revocations: &[VerifiedRevocation],
+    now: i64,
+    context: &ScanContext,
+) -> Result<()> {
+    check_order(order, config, revocations, now)?;
+    if !order.covers(context.component.as_deref(), context.group.as_deref()) {
+        let scope = match order.scope() {
+            Scope::Groups(_) => "groups",
+            _ => "components",
+        };
+        return Err(ClientError::OutOfScope { scope });
+    }
+    Ok(())
+}
+
+/// The order's hash configuration, if this build knows it.
+pub fn hash_config_of(order: &VerifiedOrder) -> Result<HashConfig> {
+    HashConfig::from_id(order.hash_config())
+        .map_err(|_| fail("the order prescribes a hash configuration this client does not know"))
+}
+
+/// Checks that the epoch parameters agree with the order (order id, T, s, p) and that `ad_len` fits the order's
+/// hash configuration; returns the configuration.
+pub fn check_params(order: &VerifiedOrder, params: &EpochParams) -> Result<HashConfig> {
+    if params.order_id != *order.order_id() {
         return Err(fail("the order id differs from the one in the epoch parameters"));
     }
-    if order.threshold != u32::from(params.threshold)
-        || order.synthetic_cap != u32::from(params.synthetic_cap)
-        || order.synthetic_rate != params.synthetic_rate
+    if params.threshold != order.threshold()
+        || params.synthetic_cap != order.synthetic_cap()
+        || params.synthetic_rate != order.synthetic_rate()
     {
         return Err(fail("the order's threshold or synthetic parameters differ from the epoch parameters"));
     }
-    if order.service_id != service_id {
-        return Err(fail("the order is for another service"));
-    }
-    if order.not_before >= order.not_after {
-        return Err(fail("the order's validity window is empty"));
-    }
-    if order.not_after.checked_sub(order.not_before).is_none_or(|d| d > MAX_ORDER_SECONDS) {
-        return Err(fail("the order is valid for more than 24 months"));
-    }
-    let hash_config = parse_hash_config(&order.hash_config_id)?;
+    let hash_config = hash_config_of(order)?;
     if (params.ad_len as usize) < vouchsafe_phash::encoded_len(&hash_config) + 2 {
         return Err(fail("the epoch's ad_len is too small for the order's hash configuration"));
     }
-    Ok(VerifiedOrder {
-        order_id,
-        service_id: order.service_id.clone(),
-        not_before: order.not_before,
-        not_after: order.not_after,
-        hash_config,
-    })
+    Ok(hash_config)
 }
 
-/// Verifies a manifest: parameters decode and validate, `slot_count` agrees, the chunking fits, every hash is 32
-/// bytes, the recomputed root equals the announced root, and the order agrees with the parameters and the
-/// configured service. `max_slots` bounds the table the device is willing to hold.
-pub fn verify_manifest(info: &ManifestInfo, service_id: &str, max_slots: u32) -> Result<VerifiedManifest> {
+/// Verifies a signed manifest against the order and the protocol manifest the device is about to use: the
+/// signature under the order's table key and the order it names ([`ClientError::Order`]), and the statement's
+/// table manifest equal, byte for byte, to `manifest`'s encoding ([`ClientError::Verification`]).
+pub fn verify_signed_manifest(
+    order: &VerifiedOrder,
+    signed_manifest: &[u8],
+    manifest: &TableManifest,
+) -> Result<vouchsafe_orders::VerifiedManifest> {
+    let signed = SignedManifest::decode(signed_manifest).map_err(ClientError::Order)?;
+    let verified = order.verify_manifest(&signed).map_err(ClientError::Order)?;
+    if verified.table_manifest() != manifest.encode().as_slice() {
+        return Err(fail("the signed manifest describes another table than the one served"));
+    }
+    Ok(verified)
+}
+
+/// Verifies a manifest, network-free, in the order of the module documentation. `known` are the revocations the
+/// device already holds (the server's are added to them for the validity check); `now` is Unix seconds; the
+/// pins, the service, the account's classes and the largest table come from `config`.
+pub fn verify_manifest(
+    info: &ManifestInfo,
+    config: &ClientConfig,
+    known: &[VerifiedRevocation],
+    now: i64,
+) -> Result<VerifiedManifest> {
+    let order = config.anchors.authorities.verify_order_bytes(&info.signed_order).map_err(ClientError::Order)?;
+    let mut revocations = verify_revocations(&config.anchors.authorities, &info.revocations)?;
+    revocations.extend(known.iter().cloned());
+    check_order(&order, config, &revocations, now)?;
+
     let params = EpochParams::decode(&info.params).map_err(|_| fail("the epoch parameters do not decode"))?;
+    let hash_config = check_params(&order, &params)?;
     if params.slot_count != info.slot_count {
         return Err(fail("the manifest's slot count differs from the epoch parameters"));
     }
-    if params.slot_count > max_slots {
+    if params.slot_count > config.max_table_slots {
         return Err(fail("the table is larger than this client accepts"));
     }
     if info.chunk_slots == 0 || info.chunk_slots > MAX_CHUNK_SLOTS {
@@ -215,14 +318,21 @@ pub fn verify_manifest(info: &ManifestInfo, service_id: &str, max_slots: u32) ->
     let chunk_hashes =
         info.chunk_hashes.iter().map(|h| hash32(h, "a chunk hash is not 32 bytes")).collect::<Result<Vec<_>>>()?;
     let announced = hash32(&info.root, "the root is not 32 bytes")?;
-    let order = info.order.as_ref().ok_or(fail("the manifest names no order"))?;
-    let order = check_order(order, &params, service_id)?;
     let manifest =
         TableManifest { params, table_version: info.table_version, chunk_slots: info.chunk_slots, chunk_hashes };
     if manifest.root() != announced {
         return Err(fail("the manifest's root does not match its contents"));
     }
-    Ok(VerifiedManifest { manifest, root: announced, order })
+    let signed = verify_signed_manifest(&order, &info.signed_manifest, &manifest)?;
+    Ok(VerifiedManifest {
+        manifest,
+        root: announced,
+        order,
+        signed,
+        hash_config,
+        order_leaf_index: info.order_leaf_index,
+        manifest_leaf_index: info.manifest_leaf_index,
+    })
 }
 
 /// A full download in progress: each chunk is checked against the verified manifest as it arrives.
@@ -292,11 +402,8 @@ where
     a.finish()
 }
 
-/// Applies an incremental update to the held table: same epoch, `from_version` = the held version, the new root
-/// recomputed from the update's chunk hashes and equal to the announced one, and the patched table fully
-/// revalidated. On any error the held table is unchanged.
-pub fn apply_update(current: &ClientTable, info: &UpdateInfo) -> Result<ClientTable> {
-    let held = current.manifest();
+/// The update and the manifest it produces, checked against the held table's manifest.
+fn update_manifest(held: &TableManifest, info: &UpdateInfo) -> Result<(TableUpdate, TableManifest)> {
     if info.from_version != held.table_version {
         return Err(fail("the update starts from another version than the one held"));
     }
@@ -322,5 +429,28 @@ pub fn apply_update(current: &ClientTable, info: &UpdateInfo) -> Result<ClientTa
     if new_manifest.root() != announced {
         return Err(fail("the update's root does not match its chunk hashes"));
     }
+    Ok((update, new_manifest))
+}
+
+/// Applies an incremental update to the held table: same epoch, `from_version` = the held version, the new root
+/// recomputed from the update's chunk hashes and equal to the announced one, and the patched table fully
+/// revalidated. On any error the held table is unchanged. (Checks the table only; [`verify_update`] also checks
+/// the update's signed manifest.)
+pub fn apply_update(current: &ClientTable, info: &UpdateInfo) -> Result<ClientTable> {
+    let (update, new_manifest) = update_manifest(current.manifest(), info)?;
     current.apply_update(&update, new_manifest).map_err(table_err)
+}
+
+/// [`apply_update`] under a verified order: before the table is patched, the update's signed manifest must verify
+/// under the order's table key, name the order, and describe exactly the manifest the update produces
+/// ([`verify_signed_manifest`]).
+pub fn verify_update(
+    order: &VerifiedOrder,
+    current: &ClientTable,
+    info: &UpdateInfo,
+) -> Result<(ClientTable, vouchsafe_orders::VerifiedManifest)> {
+    let (update, new_manifest) = update_manifest(current.manifest(), info)?;
+    let signed = verify_signed_manifest(order, &info.signed_manifest, &new_manifest)?;
+    let table = current.apply_update(&update, new_manifest).map_err(table_err)?;
+    Ok((table, signed))
 }

@@ -1,5 +1,6 @@
 //! The client over real gRPC (tonic on both sides, HTTP/2 over an in-memory pipe: no port) against a minimal
-//! in-test Matching server built on the protocol crate. The real server is tested in `e2e_server.rs`.
+//! in-test Matching and Transparency server serving what `common::world` builds from the libraries (signed order,
+//! signed manifests, witnessed log). The real server is tested in `e2e_server.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
@@ -10,35 +11,45 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use common::world::World;
 use common::*;
 use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 use vouchsafe_client::transport::GrpcTransport;
-use vouchsafe_client::{BearerToken, Client, ClientConfig, ClientError, NullReason, SyncKind, VoucherKind};
+use vouchsafe_client::{
+    BearerToken, Client, ClientConfig, ClientError, NullReason, ScanContext, SyncKind, VoucherKind,
+};
 use vouchsafe_proto::v1 as pb;
 use vouchsafe_proto::v1::matching_server::{Matching, MatchingServer};
+use vouchsafe_proto::v1::transparency_server::{Transparency, TransparencyServer};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
 
 const TOKEN: &str = "secret-token-123";
 
-#[derive(Default)]
 struct Shared {
-    table: Option<ServerTable>,
+    world: World,
     tamper_chunk: Option<u32>,
     /// batch id -> vouchers stored.
     batches: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     submit_calls: Vec<Vec<u8>>,
-    /// Previous table versions' manifests are not kept: GetUpdate answers NOT_FOUND unless set.
-    update_from: Option<(u64, vouchsafe_protocol::table::TableUpdate)>,
 }
 
-#[derive(Clone, Default)]
+/// The fake Matching and Transparency server: serves what the `World` (authority, Centre, provider, log and
+/// witnesses built from the libraries) holds.
+#[derive(Clone)]
 struct Fake {
     s: Arc<Mutex<Shared>>,
     /// Submit calls that store the batch and then fail with UNAVAILABLE (a lost acknowledgement).
     lose_acks: Arc<AtomicU32>,
+}
+
+impl Fake {
+    fn new(world: World) -> Fake {
+        let s = Shared { world, tamper_chunk: None, batches: HashMap::new(), submit_calls: Vec::new() };
+        Fake { s: Arc::new(Mutex::new(s)), lose_acks: Arc::new(AtomicU32::new(0)) }
+    }
 }
 
 fn check_auth<T>(r: &Request<T>) -> Result<(), Status> {
@@ -48,26 +59,20 @@ fn check_auth<T>(r: &Request<T>) -> Result<(), Status> {
     }
 }
 
-fn pb_manifest(t: &ServerTable) -> pb::Manifest {
-    let m = t.manifest();
-    let o = order_summary(m.params.threshold, m.params.synthetic_cap, m.params.synthetic_rate);
+fn pb_manifest(w: &World) -> pb::Manifest {
+    let m = w.manifest_info();
     pb::Manifest {
-        params: m.params.encode(),
+        params: m.params,
         table_version: m.table_version,
-        slot_count: m.params.slot_count,
+        slot_count: m.slot_count,
         chunk_slots: m.chunk_slots,
-        root: m.root().to_vec(),
-        chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
-        order: Some(pb::OrderInfo {
-            order_id: o.order_id,
-            service_id: o.service_id,
-            not_before: o.not_before,
-            not_after: o.not_after,
-            threshold: o.threshold,
-            synthetic_rate: o.synthetic_rate,
-            synthetic_cap: o.synthetic_cap,
-            hash_config_id: o.hash_config_id,
-        }),
+        root: m.root,
+        chunk_hashes: m.chunk_hashes,
+        signed_order: m.signed_order,
+        revocations: m.revocations,
+        signed_manifest: m.signed_manifest,
+        order_leaf_index: m.order_leaf_index,
+        manifest_leaf_index: m.manifest_leaf_index,
     }
 }
 
@@ -76,8 +81,7 @@ impl Matching for Fake {
     async fn get_manifest(&self, r: Request<pb::GetManifestRequest>) -> Result<Response<pb::Manifest>, Status> {
         check_auth(&r)?;
         let s = self.s.lock().unwrap();
-        let t = s.table.as_ref().ok_or(Status::failed_precondition("no order"))?;
-        Ok(Response::new(pb_manifest(t)))
+        Ok(Response::new(pb_manifest(&s.world)))
     }
 
     type StreamTableStream = Pin<Box<dyn Stream<Item = Result<pb::TableChunk, Status>> + Send>>;
@@ -89,7 +93,7 @@ impl Matching for Fake {
         check_auth(&r)?;
         let req = r.into_inner();
         let s = self.s.lock().unwrap();
-        let t = s.table.as_ref().ok_or(Status::failed_precondition("no order"))?;
+        let t = &s.world.table;
         if req.table_version != t.version() {
             return Err(Status::not_found("version"));
         }
@@ -109,19 +113,17 @@ impl Matching for Fake {
         check_auth(&r)?;
         let from = r.into_inner().from_version;
         let s = self.s.lock().unwrap();
-        let t = s.table.as_ref().ok_or(Status::failed_precondition("no order"))?;
-        match &s.update_from {
-            Some((v, u)) if *v == from => {
-                let m = t.manifest();
-                Ok(Response::new(pb::TableUpdate {
-                    from_version: u.from_version,
-                    to_version: u.to_version,
-                    update: u.encode(),
-                    root: m.root().to_vec(),
-                    chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
-                }))
-            }
-            _ => Err(Status::not_found("no update from there")),
+        match s.world.update_info(from) {
+            Some(u) => Ok(Response::new(pb::TableUpdate {
+                from_version: u.from_version,
+                to_version: u.to_version,
+                update: u.update,
+                root: u.root,
+                chunk_hashes: u.chunk_hashes,
+                signed_manifest: u.signed_manifest,
+                manifest_leaf_index: u.manifest_leaf_index,
+            })),
+            None => Err(Status::not_found("no update from there")),
         }
     }
 
@@ -143,9 +145,56 @@ impl Matching for Fake {
     }
 }
 
+fn log_status(e: vouchsafe_client::transport::RpcError) -> Status {
+    Status::out_of_range(e.to_string())
+}
+
+#[tonic::async_trait]
+impl Transparency for Fake {
+    async fn get_checkpoint(
+        &self,
+        _: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::LogCheckpoint>, Status> {
+        Ok(Response::new(pb::LogCheckpoint { note: self.s.lock().unwrap().world.served_note() }))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        r: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::LogInclusionProof>, Status> {
+        let r = r.into_inner();
+        let p = self.s.lock().unwrap().world.inclusion(r.leaf_index, r.tree_size).map_err(log_status)?;
+        Ok(Response::new(pb::LogInclusionProof { leaf_index: p.leaf_index, tree_size: p.tree_size, proof: p.proof }))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        r: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::LogConsistencyProof>, Status> {
+        let r = r.into_inner();
+        let p = self.s.lock().unwrap().world.consistency(r.old_size, r.new_size).map_err(log_status)?;
+        Ok(Response::new(pb::LogConsistencyProof { old_size: p.old_size, new_size: p.new_size, proof: p.proof }))
+    }
+
+    async fn get_leaves(&self, _: Request<pb::GetLeavesRequest>) -> Result<Response<pb::LogLeaves>, Status> {
+        Err(Status::unimplemented("not used by devices"))
+    }
+
+    async fn add_cosignature(
+        &self,
+        _: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        Err(Status::unimplemented("not used by devices"))
+    }
+}
+
 /// The fake served in memory; every client opened on the returned channel talks to it.
 fn serve(fake: Fake) -> Channel {
-    in_memory(tonic::transport::Server::builder().add_service(MatchingServer::new(fake)))
+    in_memory(
+        tonic::transport::Server::builder()
+            .add_service(MatchingServer::new(fake.clone()))
+            .add_service(TransparencyServer::new(fake)),
+    )
 }
 
 /// A client of the in-memory server (the tonic transport over `channel`).
@@ -154,8 +203,9 @@ async fn open(channel: &Channel, config: ClientConfig) -> vouchsafe_client::Resu
     Client::open_with_transport(config, transport).await
 }
 
-fn config(_: &Channel, dir: &std::path::Path, token: &str) -> ClientConfig {
-    let mut c = ClientConfig::new("http://in-memory.invalid", BearerToken::new(token), dir, SERVICE);
+fn config(fake: &Fake, dir: &std::path::Path, token: &str) -> ClientConfig {
+    let anchors = fake.s.lock().unwrap().world.keys.anchors();
+    let mut c = ClientConfig::new("http://in-memory.invalid", BearerToken::new(token), dir, SERVICE, anchors);
     c.max_retries = 0;
     c.max_batch = 2;
     c.backoff_initial = Duration::from_millis(10);
@@ -171,33 +221,33 @@ fn opener_of(table: &ServerTable) -> Opener {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_scan_submit_and_crash_recovery() {
+    let ctx = ScanContext::new();
     let images: Vec<Vec<u8>> = (1..=4).map(|s| png(s, 96, 80)).collect();
     // Images 0 and 1 are indicators; 2 and 3 are not.
-    let table = build_table(1, vec![primary_of(&images[0]), primary_of(&images[1])], 11);
-    let opener = opener_of(&table);
-    let fake = Fake::default();
-    fake.s.lock().unwrap().table = Some(table);
+    let world = World::new(11, vec![primary_of(&images[0]), primary_of(&images[1])]);
+    let opener = opener_of(&world.table);
+    let fake = Fake::new(world);
     let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
 
     // A wrong token is refused with a precise error.
     {
-        let bad = open(&endpoint, config(&endpoint, &dir.path().join("other"), "wrong")).await.unwrap();
+        let bad = open(&endpoint, config(&fake, &dir.path().join("other"), "wrong")).await.unwrap();
         assert!(matches!(bad.sync().await, Err(ClientError::Unauthenticated)));
         assert!(!format!("{bad:?}").contains("wrong"));
     }
 
-    let cfg = config(&endpoint, dir.path(), TOKEN);
+    let cfg = config(&fake, dir.path(), TOKEN);
     let transport = GrpcTransport::with_channel(endpoint.clone(), &cfg).unwrap();
     let client = Client::open_with_transport_and_rng(cfg, transport, rng(1)).await.unwrap();
     assert!(!format!("{client:?}").contains(TOKEN));
     // Nothing is scanned before a verified table is held.
     assert!(matches!(
-        client.scan(images[0].clone(), [0; 32], SystemTime::now()).await,
+        client.scan(images[0].clone(), [0; 32], SystemTime::now(), &ctx).await,
         Err(ClientError::NoActiveOrder { .. })
     ));
     // A second instance on the same directory is refused.
-    assert!(matches!(open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await, Err(ClientError::DataDirLocked)));
+    assert!(matches!(open(&endpoint, config(&fake, dir.path(), TOKEN)).await, Err(ClientError::DataDirLocked)));
 
     let r = client.sync().await.unwrap();
     assert_eq!(r.kind, SyncKind::Full);
@@ -208,18 +258,21 @@ async fn sync_scan_submit_and_crash_recovery() {
     let now = SystemTime::now();
     let mut kinds = Vec::new();
     for (i, img) in images.iter().enumerate() {
-        kinds.push(client.scan(img.clone(), [i as u8; 32], now).await.unwrap());
+        kinds.push(client.scan(img.clone(), [i as u8; 32], now, &ctx).await.unwrap());
     }
     assert!(kinds.iter().all(|k| k.kind == VoucherKind::Real), "{kinds:?}");
-    let again = client.scan(images[0].clone(), [9; 32], now).await.unwrap();
+    let again = client.scan(images[0].clone(), [9; 32], now, &ctx).await.unwrap();
     assert_eq!((again.kind, again.null_reason), (VoucherKind::Null, Some(NullReason::RepeatedImage)));
-    let tiny = client.scan(png(5, 8, 8), [9; 32], now).await.unwrap();
+    let tiny = client.scan(png(5, 8, 8), [9; 32], now, &ctx).await.unwrap();
     assert!(matches!(tiny.null_reason, Some(NullReason::QualityGate(_))));
-    let junk = client.scan(b"not an image".to_vec(), [9; 32], now).await.unwrap();
+    let junk = client.scan(b"not an image".to_vec(), [9; 32], now, &ctx).await.unwrap();
     assert_eq!(junk.null_reason, Some(NullReason::Unreadable));
     // Outside the order's window nothing is made.
     let far = now + Duration::from_secs(400 * 86_400);
-    assert!(matches!(client.scan(images[2].clone(), [0; 32], far).await, Err(ClientError::NoActiveOrder { .. })));
+    assert!(matches!(
+        client.scan(images[2].clone(), [0; 32], far, &ctx).await,
+        Err(ClientError::Order(vouchsafe_orders::OrderError::Expired { .. }))
+    ));
     assert_eq!(client.outbox_len(), 7);
 
     // First batch: stored by the server, acknowledgement lost; the client gives up (no retries configured).
@@ -230,11 +283,11 @@ async fn sync_scan_submit_and_crash_recovery() {
 
     // Crash: drop the client, reopen from the data directory (table revalidated, state and outbox reloaded).
     drop(client);
-    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&fake, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.outbox_len(), 7);
     assert_eq!(client.table_info().unwrap().table_version, 1);
     // The state survived: the image is still known, so it gets a null voucher.
-    let rep = client.scan(images[1].clone(), [1; 32], now).await.unwrap();
+    let rep = client.scan(images[1].clone(), [1; 32], now, &ctx).await.unwrap();
     assert_eq!(rep.null_reason, Some(NullReason::RepeatedImage));
 
     let report = client.submit().await.unwrap();
@@ -261,29 +314,22 @@ async fn sync_scan_submit_and_crash_recovery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_update_new_epoch_and_tampered_chunk() {
-    let fake = Fake::default();
-    fake.s.lock().unwrap().table = Some(build_table(1, vec![], 21));
+    let fake = Fake::new(World::new(21, vec![]));
     let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
-    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&fake, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
 
     // Version 2 of the same epoch: an incremental update.
-    {
-        let mut s = fake.s.lock().unwrap();
-        let t = s.table.as_mut().unwrap();
-        let u = t.update(vec![b"added".to_vec()], &[], &mut rng(22)).unwrap();
-        s.update_from = Some((1, u));
-    }
+    fake.s.lock().unwrap().world.update_table(vec![b"added".to_vec()], 22);
     let r = client.sync().await.unwrap();
     assert_eq!((r.kind, r.table_version), (SyncKind::Incremental, 2));
 
     // Version 3 without an update from 2: NOT_FOUND -> full download.
     {
-        let mut s = fake.s.lock().unwrap();
-        let t = s.table.as_mut().unwrap();
-        t.update(vec![b"added again".to_vec()], &[], &mut rng(23)).unwrap();
-        s.update_from = None;
+        let w = &mut fake.s.lock().unwrap().world;
+        w.update_table(vec![b"added again".to_vec()], 23);
+        w.forget_update();
     }
     let r = client.sync().await.unwrap();
     assert_eq!((r.kind, r.table_version), (SyncKind::Full, 3));
@@ -291,7 +337,7 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
     // A new epoch whose chunk 1 is tampered with in transit: refused, the held table stays.
     {
         let mut s = fake.s.lock().unwrap();
-        s.table = Some(build_table(2, vec![], 24));
+        s.world.replace_table(build_table(2, vec![], 24));
         s.tamper_chunk = Some(1);
     }
     match client.sync().await {
@@ -306,7 +352,7 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
 
     // Restart: the stored table is reloaded and revalidated.
     drop(client);
-    let client = open(&endpoint, config(&endpoint, dir.path(), TOKEN)).await.unwrap();
+    let client = open(&endpoint, config(&fake, dir.path(), TOKEN)).await.unwrap();
     assert_eq!(client.table_info().unwrap().epoch, 2);
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::UpToDate);
 }
@@ -315,15 +361,15 @@ async fn incremental_update_new_epoch_and_tampered_chunk() {
 /// reload, and the vouchers made from it are the ones the server opens (the indicator only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
+    let ctx = ScanContext::new().component("chat");
     let images: Vec<Vec<u8>> = (31..=33).map(|s| png(s, 96, 80)).collect();
-    let table = build_table(1, vec![primary_of(&images[0])], 31);
-    let opener = opener_of(&table);
-    let fake = Fake::default();
-    fake.s.lock().unwrap().table = Some(table);
+    let world = World::new(31, vec![primary_of(&images[0])]);
+    let opener = opener_of(&world.table);
+    let fake = Fake::new(world);
     let endpoint = serve(fake.clone());
     let dir = tempfile::tempdir().unwrap();
     let cached = |on: bool| {
-        let mut c = config(&endpoint, dir.path(), TOKEN);
+        let mut c = config(&fake, dir.path(), TOKEN);
         c.point_cache = on;
         c
     };
@@ -331,12 +377,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     let client = open(&endpoint, cached(true)).await.unwrap();
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
     assert!(client.table_info().unwrap().point_cache);
-    {
-        let mut s = fake.s.lock().unwrap();
-        let t = s.table.as_mut().unwrap();
-        let u = t.update(vec![primary_of(&images[1])], &[], &mut rng(32)).unwrap();
-        s.update_from = Some((1, u));
-    }
+    fake.s.lock().unwrap().world.update_table(vec![primary_of(&images[1])], 32);
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Incremental);
     assert!(client.table_info().unwrap().point_cache);
 
@@ -345,7 +386,7 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
     assert!(client.table_info().unwrap().point_cache);
     let now = SystemTime::now();
     for (i, img) in images.iter().enumerate() {
-        assert_eq!(client.scan(img.clone(), [i as u8; 32], now).await.unwrap().kind, VoucherKind::Real);
+        assert_eq!(client.scan(img.clone(), [i as u8; 32], now, &ctx).await.unwrap().kind, VoucherKind::Real);
     }
     client.submit().await.unwrap();
     drop(client);

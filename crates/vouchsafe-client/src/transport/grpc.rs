@@ -5,8 +5,12 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 use vouchsafe_proto::v1 as pb;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
+use vouchsafe_proto::v1::transparency_client::TransparencyClient;
 
-use super::{BoxFuture, ChunkMessage, ChunkStream, Received, RpcError, SubmitAck, Transport};
+use super::{
+    BoxFuture, CheckpointMessage, ChunkMessage, ChunkStream, ConsistencyProofMessage, InclusionProofMessage, Received,
+    RpcError, SubmitAck, Transport,
+};
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::verify::{ManifestInfo, UpdateInfo};
@@ -22,11 +26,14 @@ impl tonic::service::Interceptor for Auth {
 }
 
 type Rpc = MatchingClient<InterceptedService<Channel, Auth>>;
+type LogRpc = TransparencyClient<InterceptedService<Channel, Auth>>;
 
-/// [`Transport`] over gRPC with tonic: what [`crate::Client::open`] uses.
+/// [`Transport`] over gRPC with tonic: what [`crate::Client::open`] uses. Matching and Transparency share one
+/// channel (the same server).
 #[derive(Clone)]
 pub struct GrpcTransport {
     rpc: Rpc,
+    log: LogRpc,
 }
 
 impl core::fmt::Debug for GrpcTransport {
@@ -86,10 +93,14 @@ impl GrpcTransport {
         let mut value = MetadataValue::try_from(format!("Bearer {}", config.token.expose()))
             .map_err(|_| ClientError::Config { what: "the token is not a valid header value" })?;
         value.set_sensitive(true);
-        let rpc = MatchingClient::with_interceptor(channel, Auth(value))
+        let auth = Auth(value);
+        let rpc = MatchingClient::with_interceptor(channel.clone(), auth.clone())
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes);
-        Ok(GrpcTransport { rpc })
+        let log = TransparencyClient::with_interceptor(channel, auth)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
+        Ok(GrpcTransport { rpc, log })
     }
 }
 
@@ -105,8 +116,11 @@ fn manifest_info(m: pb::Manifest) -> ManifestInfo {
         chunk_slots: m.chunk_slots,
         root: m.root,
         chunk_hashes: m.chunk_hashes,
-        // Compile fix only (h8-server): the unsigned OrderInfo left the wire; the client branch replaces this.
-        order: None,
+        signed_order: m.signed_order,
+        revocations: m.revocations,
+        signed_manifest: m.signed_manifest,
+        order_leaf_index: m.order_leaf_index,
+        manifest_leaf_index: m.manifest_leaf_index,
     }
 }
 
@@ -159,6 +173,8 @@ impl Transport for GrpcTransport {
                 update: u.update,
                 root: u.root,
                 chunk_hashes: u.chunk_hashes,
+                signed_manifest: u.signed_manifest,
+                manifest_leaf_index: u.manifest_leaf_index,
             };
             Ok(Received { message, wire_bytes })
         })
@@ -174,6 +190,45 @@ impl Transport for GrpcTransport {
             let req = pb::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers: vouchers.to_vec() };
             let ack = rpc.submit_vouchers(req).await.map_err(|s| rpc_error(&s))?.into_inner();
             Ok(SubmitAck { batch_id: ack.batch_id, accepted: ack.accepted })
+        })
+    }
+
+    fn get_checkpoint(&self) -> BoxFuture<'_, std::result::Result<Received<CheckpointMessage>, RpcError>> {
+        let mut log = self.log.clone();
+        Box::pin(async move {
+            let c = log.get_checkpoint(pb::GetCheckpointRequest {}).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let wire_bytes = wire_len(&c);
+            Ok(Received { message: CheckpointMessage { note: c.note }, wire_bytes })
+        })
+    }
+
+    fn get_inclusion_proof(
+        &self,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> BoxFuture<'_, std::result::Result<Received<InclusionProofMessage>, RpcError>> {
+        let mut log = self.log.clone();
+        Box::pin(async move {
+            let req = pb::GetInclusionProofRequest { leaf_index, tree_size };
+            let p = log.get_inclusion_proof(req).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let wire_bytes = wire_len(&p);
+            let message = InclusionProofMessage { leaf_index: p.leaf_index, tree_size: p.tree_size, proof: p.proof };
+            Ok(Received { message, wire_bytes })
+        })
+    }
+
+    fn get_consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> BoxFuture<'_, std::result::Result<Received<ConsistencyProofMessage>, RpcError>> {
+        let mut log = self.log.clone();
+        Box::pin(async move {
+            let req = pb::GetConsistencyProofRequest { old_size, new_size };
+            let p = log.get_consistency_proof(req).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let wire_bytes = wire_len(&p);
+            let message = ConsistencyProofMessage { old_size: p.old_size, new_size: p.new_size, proof: p.proof };
+            Ok(Received { message, wire_bytes })
         })
     }
 }

@@ -1,9 +1,10 @@
-//! The seam between the client and the network: the four RPCs the client makes, in the client's own terms.
+//! The seam between the client and the network: the seven RPCs the client makes, in the client's own terms.
 //!
 //! [`crate::Client`] speaks only to a [`Transport`]; no generated protobuf type and no `tonic::Status` reaches it.
-//! [`GrpcTransport`] (tonic, the default) is the one place that converts the `vouchsafe.v1.Matching` messages and
-//! maps gRPC statuses to [`RpcError`]. Another transport (an in-memory one in tests, or a messenger's own HTTP/2
-//! stack) implements the same four methods.
+//! [`GrpcTransport`] (tonic, the default) is the one place that converts the `vouchsafe.v1.Matching` and
+//! `vouchsafe.v1.Transparency` messages and maps gRPC statuses to [`RpcError`]. Another transport (an in-memory
+//! one in tests, or a messenger's own HTTP/2 stack) implements the same seven methods. Nothing a transport returns
+//! is trusted: the client verifies all of it against its pins.
 
 mod grpc;
 
@@ -43,6 +44,35 @@ pub struct SubmitAck {
     pub batch_id: Vec<u8>,
     /// Vouchers the server holds for that batch.
     pub accepted: u32,
+}
+
+/// The newest checkpoint (mirrors the `LogCheckpoint` message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointMessage {
+    /// The C2SP signed note: checkpoint body, blank line, the log's signature and witness cosignature lines.
+    pub note: Vec<u8>,
+}
+
+/// An inclusion proof (mirrors the `LogInclusionProof` message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InclusionProofMessage {
+    /// The leaf index the proof is for.
+    pub leaf_index: u64,
+    /// The tree size it is for.
+    pub tree_size: u64,
+    /// The `vouchsafe_log::InclusionProof` encoding.
+    pub proof: Vec<u8>,
+}
+
+/// A consistency proof (mirrors the `LogConsistencyProof` message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsistencyProofMessage {
+    /// The older tree size.
+    pub old_size: u64,
+    /// The newer tree size.
+    pub new_size: u64,
+    /// The `vouchsafe_log::ConsistencyProof` encoding.
+    pub proof: Vec<u8>,
 }
 
 /// Why an RPC failed, in the terms the client acts on. A transport maps its own failures here in one place.
@@ -112,8 +142,9 @@ pub trait ChunkStream: Send {
     fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Received<ChunkMessage>>, RpcError>>;
 }
 
-/// The four calls of `vouchsafe.v1.Matching` the client makes. Implementations attach the account's credentials
-/// themselves; they do not retry (the client does, with its backoff).
+/// The four calls of `vouchsafe.v1.Matching` and the three of `vouchsafe.v1.Transparency` the client makes.
+/// Implementations attach the account's credentials themselves; they do not retry (the client does, with its
+/// backoff).
 pub trait Transport: Send + Sync + 'static {
     /// GetManifest: the manifest of the current table.
     fn get_manifest(&self) -> BoxFuture<'_, Result<Received<ManifestInfo>, RpcError>>;
@@ -131,4 +162,18 @@ pub trait Transport: Send + Sync + 'static {
         batch_id: [u8; 16],
         vouchers: &'a [Vec<u8>],
     ) -> BoxFuture<'a, Result<SubmitAck, RpcError>>;
+    /// Transparency.GetCheckpoint: the newest checkpoint with its cosignatures.
+    fn get_checkpoint(&self) -> BoxFuture<'_, Result<Received<CheckpointMessage>, RpcError>>;
+    /// Transparency.GetInclusionProof: the audit path of leaf `leaf_index` in the tree of size `tree_size`.
+    fn get_inclusion_proof(
+        &self,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> BoxFuture<'_, Result<Received<InclusionProofMessage>, RpcError>>;
+    /// Transparency.GetConsistencyProof: the proof that the tree of `new_size` extends the tree of `old_size`.
+    fn get_consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> BoxFuture<'_, Result<Received<ConsistencyProofMessage>, RpcError>>;
 }

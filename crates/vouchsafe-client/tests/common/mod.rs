@@ -1,5 +1,8 @@
-//! Shared test fixtures: a table built with the protocol crate, images from the phash fixtures.
+//! Shared test fixtures: a table built with the protocol crate, images from the phash fixtures, and (in `world`)
+//! the signed order, release, signed manifest and witnessed log the server side of issue 8 produces.
 #![allow(dead_code)]
+
+pub mod world;
 
 use std::io::Cursor;
 
@@ -8,9 +11,8 @@ use rand_core::SeedableRng;
 use tokio_stream::StreamExt as _;
 use tonic::transport::server::Router;
 use tonic::transport::{Channel, Endpoint, Uri};
-use vouchsafe_client::verify::{ManifestInfo, OrderSummary};
 use vouchsafe_phash::{HashConfig, fixtures, hash_bytes};
-use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, TableManifest};
+use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig};
 
 pub const SERVICE: &str = "messenger.example";
 pub const ORDER: [u8; 16] = [0x0d; 16];
@@ -49,32 +51,6 @@ pub fn build_table(epoch: u64, mut indicators: Vec<Vec<u8>>, seed: u64) -> Serve
         indicators.push(vec![i, 0xaa, 0x55, (seed & 0xff) as u8]);
     }
     ServerTable::build(&table_config(epoch), BlindingKey::random(&mut r), indicators, &mut r).unwrap()
-}
-
-pub fn order_summary(params_threshold: u16, cap: u16, rate: u32) -> OrderSummary {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    OrderSummary {
-        order_id: ORDER.to_vec(),
-        service_id: SERVICE.into(),
-        not_before: now - 3600,
-        not_after: now + 30 * 86_400,
-        threshold: params_threshold as u32,
-        synthetic_rate: rate,
-        synthetic_cap: cap as u32,
-        hash_config_id: "1".into(),
-    }
-}
-
-pub fn manifest_info(m: &TableManifest) -> ManifestInfo {
-    ManifestInfo {
-        params: m.params.encode(),
-        table_version: m.table_version,
-        slot_count: m.params.slot_count,
-        chunk_slots: m.chunk_slots,
-        root: m.root().to_vec(),
-        chunk_hashes: m.chunk_hashes.iter().map(|h| h.to_vec()).collect(),
-        order: Some(order_summary(m.params.threshold, m.params.synthetic_cap, m.params.synthetic_rate)),
-    }
 }
 
 pub fn chunks(t: &ServerTable) -> Vec<(u32, Vec<u8>)> {
