@@ -205,7 +205,8 @@ fn main() {
         assert_eq!(counters.opened as usize, n.div_ceil(match_every), "the server opened every match");
         let filter = CaseFilter { account: Some(format!("account-{run}")), ..CaseFilter::default() };
         let filed: u64 = store.list_cases(&filter).unwrap_or_else(|e| panic!("{e}")).iter().map(|c| c.items).sum();
-        let want = if n.div_ceil(match_every) >= usize::from(gov.order().threshold()) { n.div_ceil(match_every) } else { 0 };
+        let want =
+            if n.div_ceil(match_every) >= usize::from(gov.order().threshold()) { n.div_ceil(match_every) } else { 0 };
         assert_eq!(filed as usize, want, "every match past the threshold is filed for review");
         if run == 0 {
             eprintln!("warm-up: e2e {e2e:.0} vouchers/s, raw {raw:.0} vouchers/s");

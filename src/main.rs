@@ -11,8 +11,8 @@ mod cmd;
 mod demo;
 mod error;
 mod keyfile;
-mod transparency;
 mod provider;
+mod transparency;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -14,13 +14,11 @@ use std::time::Duration;
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use vouchsafe_audit::{AuditPins, AuditReport};
-use vouchsafe_log::{
-    Checkpoint, CheckpointPolicy, ConsistencyProof, Error as LogError, LogVerifier, Note, TreeHead, Witness,
-    WitnessSigningKey, WitnessVerifier,
-};
+use vouchsafe_log::{Checkpoint, CheckpointPolicy, LogVerifier, Note, TreeHead, WitnessSigningKey, WitnessVerifier};
 use vouchsafe_orders::AuthorityKeyring;
 use vouchsafe_proto::v1::transparency_client::TransparencyClient;
-use vouchsafe_proto::v1::{AddCosignatureRequest, GetCheckpointRequest, GetConsistencyProofRequest, GetLeavesRequest};
+use vouchsafe_proto::v1::{GetCheckpointRequest, GetLeavesRequest};
+use vouchsafe_server::governance::witness::{self, Cosigned};
 use zeroize::Zeroizing;
 
 use crate::error::{CliError, Result};
@@ -40,7 +38,7 @@ pub struct Server {
     pub ca_cert: Option<PathBuf>,
 }
 
-async fn connect(server: &Server) -> Result<TransparencyClient<Channel>> {
+async fn channel(server: &Server) -> Result<Channel> {
     let bad = |e: &dyn std::fmt::Display| CliError::usage(format!("--server {}: {e}", server.url));
     let mut ep = Endpoint::from_shared(server.url.clone())
         .map_err(|e| bad(&e))?
@@ -54,9 +52,11 @@ async fn connect(server: &Server) -> Result<TransparencyClient<Channel>> {
         }
         ep = ep.tls_config(tls).map_err(|e| bad(&e))?;
     }
-    let channel =
-        ep.connect().await.map_err(|e| CliError::runtime(format!("log {}: cannot connect: {e}", server.url)))?;
-    Ok(TransparencyClient::new(channel).max_decoding_message_size(MAX_MESSAGE))
+    ep.connect().await.map_err(|e| CliError::runtime(format!("log {}: cannot connect: {e}", server.url)))
+}
+
+async fn connect(server: &Server) -> Result<TransparencyClient<Channel>> {
+    Ok(TransparencyClient::new(channel(server).await?).max_decoding_message_size(MAX_MESSAGE))
 }
 
 fn rpc(what: &str, s: tonic::Status) -> CliError {
@@ -105,96 +105,34 @@ pub fn witness_keygen(name: &str, out: &Path) -> Result<()> {
 }
 
 fn read_state(path: &Path, origin: &str) -> Result<Option<TreeHead>> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(None);
-    }
-    let text = read_text(path, "state")?;
-    let mut body = text.to_string();
-    body.push('\n');
-    let cp = Checkpoint::parse(&body).map_err(|e| CliError::usage(format!("state {}: {e}", path.display())))?;
-    if cp.origin() != origin {
-        return Err(CliError::usage(format!(
-            "state {}: it is for log {:?}, not {origin:?}",
-            path.display(),
-            cp.origin()
-        )));
-    }
-    Ok(Some(cp.tree_head()))
+    witness::read_state(path, origin).map_err(|e| CliError::usage(e.to_string()))
 }
 
 fn write_state(path: &Path, origin: &str, head: TreeHead) -> Result<()> {
-    let cp = Checkpoint::new(origin, head).map_err(|e| CliError::runtime(format!("state: {e}")))?;
-    vouchsafe_files::write_secret(path, cp.body().as_bytes())
-        .map_err(|e| CliError::runtime(format!("state {}: {}", path.display(), e.kind())))
+    witness::write_state(path, origin, head).map_err(|e| CliError::runtime(e.to_string()))
 }
 
 fn now_u64() -> Result<u64> {
     u64::try_from(crate::keyfile::now_secs()?).map_err(|_| CliError::runtime("the clock is before 1970"))
 }
 
-/// What one `witness cosign` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cosigned {
-    /// The tree head cosigned.
-    pub head: TreeHead,
-    /// Distinct witnesses on the checkpoint now, as the log reports it.
-    pub cosignatures: u32,
-}
-
-/// `vouchsafe witness cosign`: fetches the log's checkpoint and a consistency proof from the last checkpoint this
-/// witness cosigned, cosigns only if the log extends it (refusing a rollback and a second root for one size: a
-/// fork), persists the new state, then hands the cosignature in.
+/// `vouchsafe witness cosign`: one round of `vouchsafe_server::governance::witness::cosign` (consistency with the
+/// last cosigned checkpoint checked, state persisted before the cosignature is handed in).
 pub async fn witness_cosign(server: &Server, key: &Path, log_key: &Path, state: &Path) -> Result<Cosigned> {
     let secret = read_text(key, "witness key")?;
-    let key = WitnessSigningKey::from_private_key(&secret)
+    let key_v = WitnessSigningKey::from_private_key(&secret)
         .map_err(|e| CliError::usage(format!("witness key {}: {e}", key.display())))?;
     let log = read_log_verifier(log_key)?;
-    let origin = log.name().to_owned();
-    let last = read_state(state, &origin)?.unwrap_or_else(TreeHead::empty);
-    let mut witness = Witness::new(key);
-    witness.follow_from(log, last).map_err(|e| CliError::runtime(format!("witness: {e}")))?;
-
-    let mut client = connect(server).await?;
-    let note_bytes =
-        client.get_checkpoint(GetCheckpointRequest {}).await.map_err(|s| rpc("GetCheckpoint", s))?.into_inner().note;
-    let note = Note::parse(&note_bytes).map_err(|e| CliError::runtime(format!("log checkpoint: {e}")))?;
-    let offered = Checkpoint::parse(note.text()).map_err(|e| CliError::runtime(format!("log checkpoint: {e}")))?;
-    let new_size = offered.tree_head().size;
-    let proof = if last.size == 0 || new_size < last.size {
-        // From the empty tree the proof is empty; a smaller tree is refused by `cosign` as a rollback.
-        ConsistencyProof::default()
-    } else {
-        let p = client
-            .get_consistency_proof(GetConsistencyProofRequest { old_size: last.size, new_size })
-            .await
-            .map_err(|s| rpc("GetConsistencyProof", s))?
-            .into_inner();
-        ConsistencyProof::decode(&p.proof).map_err(|e| CliError::runtime(format!("consistency proof: {e}")))?
-    };
-    let sig = witness.cosign(&note_bytes, &proof, now_u64()?).map_err(|e| match e {
-        LogError::SplitView { .. } | LogError::Rollback { .. } | LogError::ConsistencyProofInvalid => {
-            CliError::runtime(format!(
-                "witness: REFUSED to cosign: {e}; the log {origin} does not extend the checkpoint of size {} this \
-                 witness cosigned (a fork or a rewrite); keep {} as evidence",
-                last.size,
-                state.display()
-            ))
+    // Refuse a state file of another log before talking to anyone.
+    read_state(state, log.name())?;
+    let channel = channel(server).await?;
+    witness::cosign(channel, key_v, log, state, now_u64()?).await.map_err(|e| match e {
+        witness::CosignError::State(_) => CliError::usage(format!("witness: {e}")),
+        witness::CosignError::Refused { .. } => {
+            CliError::runtime(format!("witness: {e} (a fork or a rewrite); keep {} as evidence", state.display()))
         }
-        other => CliError::runtime(format!("witness: refused to cosign: {other}")),
-    })?;
-    let head = witness.last_cosigned(&origin).ok_or_else(|| CliError::runtime("witness: lost its state"))?;
-    // Persist before publishing: a witness that forgets can be made to cosign a fork.
-    write_state(state, &origin, head)?;
-    let line = sig.to_line();
-    let ack = client
-        .add_cosignature(AddCosignatureRequest {
-            checkpoint: note.text().as_bytes().to_vec(),
-            cosignature: line.trim_end_matches('\n').to_owned(),
-        })
-        .await
-        .map_err(|s| rpc("AddCosignature", s))?
-        .into_inner();
-    Ok(Cosigned { head, cosignatures: ack.cosignatures })
+        _ => CliError::runtime(format!("witness: {e}")),
+    })
 }
 
 /// What `log verify` pins.

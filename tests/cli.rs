@@ -7,7 +7,6 @@ use common::{stderr_line, vouchsafe};
 use rand::SeedableRng;
 
 #[test]
-#[ignore = "re-enabled when the server serves signed orders (issue 8): the client refuses a server without them"]
 fn demo_runs_crosses_the_threshold_and_exits_zero() {
     let keep = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let kept = keep.path().join("demo-data");

@@ -89,8 +89,13 @@ impl World {
 
     fn client(&self, device: &str, extra: &[&str], token: &str) -> Output {
         let data = self.f(device);
-        let (a, c, l, w1, w2) =
-            (self.f("authority.key.pub"), self.f("centre.key.pub"), self.f("log.key.pub"), self.f("w1.key.pub"), self.f("w2.key.pub"));
+        let (a, c, l, w1, w2) = (
+            self.f("authority.key.pub"),
+            self.f("centre.key.pub"),
+            self.f("log.key.pub"),
+            self.f("w1.key.pub"),
+            self.f("w2.key.pub"),
+        );
         let addr = std::fs::read_to_string(self.f("addr")).unwrap();
         let endpoint = format!("http://{addr}");
         let mut args = vec![
@@ -130,11 +135,30 @@ impl World {
     fn verify_log(&self) -> Output {
         let addr = std::fs::read_to_string(self.f("addr")).unwrap();
         let server = format!("http://{addr}");
-        let (l, w1, w2, a, st) =
-            (self.f("log.key.pub"), self.f("w1.key.pub"), self.f("w2.key.pub"), self.f("authority.key.pub"), self.f("auditor.state"));
+        let (l, w1, w2, a, st) = (
+            self.f("log.key.pub"),
+            self.f("w1.key.pub"),
+            self.f("w2.key.pub"),
+            self.f("authority.key.pub"),
+            self.f("auditor.state"),
+        );
         run(&[
-            "log", "verify", "--server", &server, "--log-key", p(&l), "--witness", p(&w1), "--witness", p(&w2),
-            "--quorum", "2", "--authority", p(&a), "--state", p(&st),
+            "log",
+            "verify",
+            "--server",
+            &server,
+            "--log-key",
+            p(&l),
+            "--witness",
+            p(&w1),
+            "--witness",
+            p(&w2),
+            "--quorum",
+            "2",
+            "--authority",
+            p(&a),
+            "--state",
+            p(&st),
         ])
     }
 
@@ -165,25 +189,56 @@ fn setup(dir: &Path) -> World {
     ok(run(&["centre", "import", "--db", p(&db), "--source", "hotline-a", "--images", p(&f("src-a"))]));
     ok(run(&["centre", "import", "--db", p(&db), "--source", "hotline-b", "--images", p(&f("src-b"))]));
     let out = ok(run(&[
-        "centre", "release", "--db", p(&db), "--key", p(&f("centre.key")), "--line", "eu-main", "--dir", p(&f("releases")),
+        "centre",
+        "release",
+        "--db",
+        p(&db),
+        "--key",
+        p(&f("centre.key")),
+        "--line",
+        "eu-main",
+        "--dir",
+        p(&f("releases")),
     ]));
     assert!(out.contains("1 of 2") || out.contains("left out") || out.contains("attested by 1"), "{out}");
     assert!(f("releases/eu-main-000001.record").exists());
     let centre = hex_of_pub(&f("centre.key.pub"));
     let table = hex_of_pub(&f("table.key.pub"));
     ok(run(&[
-        "authority", "issue", "--key", p(&f("authority.key")), "--service", "demo-messenger", "--days", "30",
-        "--threshold", "3", "--synthetic-rate", "0", "--synthetic-cap", "2", "--hash-config", "1", "--centre-key",
-        &centre, "--release-line", "eu-main", "--table-key", &table, "--components", "chat", "--exclude",
-        "state-security", "--out", p(&f("order.bin")),
+        "authority",
+        "issue",
+        "--key",
+        p(&f("authority.key")),
+        "--service",
+        "demo-messenger",
+        "--days",
+        "30",
+        "--threshold",
+        "3",
+        "--synthetic-rate",
+        "0",
+        "--synthetic-cap",
+        "2",
+        "--hash-config",
+        "1",
+        "--centre-key",
+        &centre,
+        "--release-line",
+        "eu-main",
+        "--table-key",
+        &table,
+        "--components",
+        "chat",
+        "--exclude",
+        "state-security",
+        "--out",
+        p(&f("order.bin")),
     ]));
 
     let mut cfg = ServerConfig::in_dir(dir);
     cfg.order.authority_keys = vec![f("authority.key.pub")];
-    cfg.log.witnesses = ["w1.key.pub", "w2.key.pub"]
-        .iter()
-        .map(|n| std::fs::read_to_string(f(n)).unwrap().trim().to_owned())
-        .collect();
+    cfg.log.witnesses =
+        ["w1.key.pub", "w2.key.pub"].iter().map(|n| std::fs::read_to_string(f(n)).unwrap().trim().to_owned()).collect();
     cfg.worker.poll_interval_ms = 50;
     let mut alice = vouchsafe_server::AccountConfig::new(TOKEN, "alice");
     alice.components = vec!["chat".into()];
@@ -231,8 +286,16 @@ async fn the_whole_chain_and_every_refusal_with_the_real_binary() {
 
     // The authority revokes; the operator drops the file in place and sends SIGHUP.
     ok(run(&[
-        "authority", "revoke", "--key", p(&w.f("authority.key")), "--order", p(&w.f("order.bin")), "--reason",
-        "annulled", "--out", p(&w.f("revocations/annulled.bin")),
+        "authority",
+        "revoke",
+        "--key",
+        p(&w.f("authority.key")),
+        "--order",
+        p(&w.f("order.bin")),
+        "--reason",
+        "annulled",
+        "--out",
+        p(&w.f("revocations/annulled.bin")),
     ]));
     let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());

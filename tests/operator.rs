@@ -86,7 +86,6 @@ fn pair(seed: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "re-enabled when the server serves signed orders (issue 8): the client refuses a server without them"]
 async fn table_update_and_sighup_reach_clients_incrementally() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);

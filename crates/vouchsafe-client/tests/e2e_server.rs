@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{png, primary_of, rng};
-use vouchsafe_client::{BearerToken, Client, ClientConfig, ClientError, SyncKind, VoucherKind};
+use vouchsafe_client::{
+    BearerToken, Client, ClientConfig, ClientError, ScanContext, SyncKind, TrustAnchors, VoucherKind,
+};
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_server::{AccountConfig, ServerConfig};
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
@@ -16,8 +18,8 @@ use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 
-/// Compile adaptation only (h8-server; the client branch rewrites this file): a governance fixture in `dir`
-/// (signed order with T = 3, p = 0, s = 2, a two-source Centre release of `indicators`, keys) with small chunks.
+/// A governance fixture in `dir` (signed order with T = 3, p = 0, s = 2, a two-source Centre release of
+/// `indicators`, keys) with small chunks.
 fn fixture(dir: &std::path::Path, indicators: Vec<Vec<u8>>) -> Fixture {
     let mut spec = FixtureSpec::new(indicators.into_iter().map(|y| (y.clone(), y)).collect());
     spec.threshold = 3;
@@ -25,6 +27,12 @@ fn fixture(dir: &std::path::Path, indicators: Vec<Vec<u8>>) -> Fixture {
     let mut fx = Fixture::create(dir, spec, &mut rng(5)).unwrap();
     fx.config.chunk_slots = 4;
     fx
+}
+
+/// What the devices of the fixture's deployment pin.
+fn anchors(fx: &Fixture) -> TrustAnchors {
+    let (authorities, centre, log, witnesses, quorum) = fx.trust().unwrap();
+    TrustAnchors::new(authorities, centre, log, witnesses, quorum).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,10 +55,17 @@ async fn real_server_threshold_only_for_matching_account() {
     let dyn_store: Arc<dyn Store> = store.clone();
     let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
     let endpoint = format!("http://{}", server.local_addr());
+    assert_eq!(fx.cosign_all(server.local_addr()).await.unwrap(), 2, "both witnesses cosigned");
+    let pins = anchors(&fx);
 
     let open = |token: &str, sub: &str| {
-        let mut cfg =
-            ClientConfig::new(endpoint.clone(), BearerToken::new(token), dir.path().join(sub), service.clone());
+        let mut cfg = ClientConfig::new(
+            endpoint.clone(),
+            BearerToken::new(token),
+            dir.path().join(sub),
+            service.clone(),
+            pins.clone(),
+        );
         cfg.max_batch = 2;
         cfg.backoff_initial = Duration::from_millis(20);
         Client::open(cfg)
@@ -60,7 +75,7 @@ async fn real_server_threshold_only_for_matching_account() {
     let wrong = open("not-a-token-000000000000", "wrong").await.unwrap();
     // The table is public (the server serves it without a token); submitting needs a valid token.
     wrong.sync().await.unwrap();
-    wrong.scan(other[0].clone(), [7; 32], SystemTime::now()).await.unwrap();
+    wrong.scan(other[0].clone(), [7; 32], SystemTime::now(), &ScanContext::new()).await.unwrap();
     let w = wrong.submit().await;
     assert!(matches!(w, Err(ClientError::Unauthenticated)), "{w:?}");
     assert_eq!(wrong.outbox_len(), 1);
@@ -71,12 +86,12 @@ async fn real_server_threshold_only_for_matching_account() {
     }
     let now = SystemTime::now();
     for (i, img) in matching.iter().enumerate() {
-        let o = alice.scan(img.clone(), [i as u8; 32], now).await.unwrap();
+        let o = alice.scan(img.clone(), [i as u8; 32], now, &ScanContext::new()).await.unwrap();
         assert_eq!(o.kind, VoucherKind::Real);
     }
     for (i, img) in other.iter().enumerate() {
-        bob.scan(img.clone(), [i as u8; 32], now).await.unwrap();
-        alice.scan(img.clone(), [50 + i as u8; 32], now).await.unwrap();
+        bob.scan(img.clone(), [i as u8; 32], now, &ScanContext::new()).await.unwrap();
+        alice.scan(img.clone(), [50 + i as u8; 32], now, &ScanContext::new()).await.unwrap();
     }
     let ra = alice.submit().await.unwrap();
     let rb = bob.submit().await.unwrap();
@@ -125,12 +140,18 @@ async fn tls_between_client_and_server() {
     let e = vouchsafe_server::start(bad, store.clone()).await.unwrap_err();
     assert!(e.to_string().contains("TLS certificate"), "{e}");
 
+    // The witnesses cosign the log over plain HTTP/2 first (their cosignatures are kept with the checkpoint).
+    let plain_server = vouchsafe_server::start(c.clone(), store.clone()).await.unwrap();
+    assert_eq!(fx.cosign_all(plain_server.local_addr()).await.unwrap(), 2);
+    plain_server.shutdown().await.unwrap();
     c.tls = Some(vouchsafe_server::TlsConfig { cert, key });
     let server = vouchsafe_server::start(c.clone(), store.clone()).await.unwrap();
     let port = server.local_addr().port();
+    let pins = anchors(&fx);
     let config = |scheme: &str, sub: &str, ca: Option<&str>| {
         let endpoint = format!("{scheme}://127.0.0.1:{port}");
-        let mut cfg = ClientConfig::new(endpoint, BearerToken::new(ALICE), dir.path().join(sub), service.clone());
+        let mut cfg =
+            ClientConfig::new(endpoint, BearerToken::new(ALICE), dir.path().join(sub), service.clone(), pins.clone());
         cfg.max_retries = 0;
         cfg.connect_timeout = Duration::from_secs(5);
         cfg.request_timeout = Duration::from_secs(5);
@@ -140,7 +161,10 @@ async fn tls_between_client_and_server() {
 
     let client = Client::open(config("https", "trusting", Some(&cert_pem))).await.unwrap();
     assert_eq!(client.sync().await.unwrap().kind, SyncKind::Full);
-    assert_eq!(client.scan(image.clone(), [1; 32], SystemTime::now()).await.unwrap().kind, VoucherKind::Real);
+    assert_eq!(
+        client.scan(image.clone(), [1; 32], SystemTime::now(), &ScanContext::new()).await.unwrap().kind,
+        VoucherKind::Real
+    );
     assert_eq!(client.submit().await.unwrap().vouchers, 1);
     // Acknowledged means stored; the counters move when the worker has processed the batch (bounded wait).
     let t0 = Instant::now();

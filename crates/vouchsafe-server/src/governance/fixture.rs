@@ -253,6 +253,33 @@ impl Fixture {
         self.witnesses.iter().map(WitnessSigningKey::verifier).collect()
     }
 
+    /// Every witness cosigns the current checkpoint of the server at `addr` (plain HTTP/2, loopback), each with
+    /// its state file `witness-N.state` in the fixture's directory, as `vouchsafe witness cosign` would. Returns
+    /// the number of cosignatures the checkpoint carries afterwards.
+    pub async fn cosign_all(&self, addr: std::net::SocketAddr) -> Result<u32> {
+        let mut last = 0;
+        for (i, w) in self.witnesses.iter().enumerate() {
+            let key = WitnessSigningKey::from_private_key(&w.to_private_key()).map_err(fixture_err)?;
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(fixture_err)?
+                .connect()
+                .await
+                .map_err(fixture_err)?;
+            let state = self.dir.join(format!("witness-{}.state", i + 1));
+            let now = u64::try_from(unix_now()).unwrap_or(0);
+            let done =
+                super::witness::cosign(channel, key, self.log_verifier(), &state, now).await.map_err(fixture_err)?;
+            last = done.cosignatures;
+        }
+        Ok(last)
+    }
+
+    /// The pins a device of this deployment ships: authority keyring, Centre key, log key, witnesses, and a
+    /// quorum of all witnesses.
+    pub fn trust(&self) -> Result<(AuthorityKeyring, [u8; 32], LogVerifier, Vec<WitnessVerifier>, usize)> {
+        Ok((self.keyring()?, self.centre_public(), self.log_verifier(), self.witness_verifiers(), self.witnesses.len()))
+    }
+
     /// The verified order and chain, as the server loads them from [`Fixture::config`].
     pub fn governance(&self) -> Result<Governance> {
         Governance::load(&self.config)

@@ -6,6 +6,7 @@
 //! [`Fixture`] makes a whole consistent set of these files for tests and the demo.
 
 mod fixture;
+pub mod witness;
 
 use std::path::Path;
 
