@@ -246,6 +246,7 @@ fn setup(dir: &Path) -> World {
     state.components = vec!["chat".into()];
     state.classes = vec!["state-security".into()];
     cfg.accounts = vec![alice, state];
+    std::fs::create_dir_all(f("revocations")).unwrap();
     let config = f("server.toml");
     std::fs::write(&config, cfg.to_toml_string().unwrap()).unwrap();
     let out = ok(run(&["table", "build", "--config", p(&config)]));
@@ -277,7 +278,7 @@ async fn the_whole_chain_and_every_refusal_with_the_real_binary() {
     refused(w.client("dev-state", &["--class", "state-security", "sync"], TOKEN_STATE), "exclude");
     ok(w.client("dev-state-lying", &["sync"], TOKEN_STATE));
     ok(w.client("dev-state-lying", &["scan", "--component", "chat", p(&img)], TOKEN_STATE));
-    refused(w.client("dev-state-lying", &["submit"], TOKEN_STATE), "permission");
+    refused(w.client("dev-state-lying", &["submit"], TOKEN_STATE), "excluded from or not covered");
 
     // The auditor replays the log: order, release record, manifest.
     let out = ok(w.verify_log());
@@ -334,11 +335,15 @@ async fn the_whole_chain_and_every_refusal_with_the_real_binary() {
     std::fs::write(w.f("order.bin"), &order).unwrap();
 
     // A rewritten log: the operator throws the log away and starts afresh without the revocation. The new log is
-    // shorter than what the witnesses cosigned: they refuse, and so does the device that saw the longer one.
+    // shorter than what the witnesses cosigned: they refuse to cosign it (a rollback), so it never reaches the
+    // quorum that the auditor and the devices require.
     std::fs::remove_dir_all(w.f("log")).unwrap();
     std::fs::remove_file(w.f("revocations/annulled.bin")).unwrap();
     let server = w.serve();
     refused(w.cosign("w1"), "refused to cosign");
-    refused(w.verify_log(), "rollback");
+    refused(w.cosign("w2"), "refused to cosign");
+    // Without the witnesses the rewritten log has no quorum: the auditor and the devices refuse it.
+    refused(w.verify_log(), "quorum is 2");
+    refused(w.client("dev-state-lying", &["sync"], TOKEN_STATE), "quorum is 2");
     terminate(server);
 }

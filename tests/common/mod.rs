@@ -14,6 +14,17 @@ pub struct ServerProc {
     pub addr: String,
 }
 
+impl Drop for ServerProc {
+    /// A test that fails midway must not leave its server running (it would hold the test's files, its port and
+    /// any lock the test runner's parent holds).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Starts `vouchsafe serve --config`, its stderr to `log`, and waits (bounded) for the address it prints.
 pub fn spawn_server(config_path: &Path, log: &Path) -> ServerProc {
     let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("log: {e}"));
