@@ -12,8 +12,9 @@ use image::{DynamicImage, ImageFormat, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use vouchsafe_client::{BearerToken, Client, ClientConfig, VoucherKind};
+use vouchsafe_client::{BearerToken, Client, ClientConfig, ScanContext, TrustAnchors, VoucherKind};
 use vouchsafe_leakage::{LeakageParams, real_count_posterior};
+use vouchsafe_orders::{RevocationReason, Scope};
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
@@ -27,6 +28,10 @@ use crate::error::{CliError, Result};
 const T: u16 = 5;
 const SYNTHETIC_CAP: u16 = 3;
 const SYNTHETIC_RATE: f64 = 0.1;
+/// The service component the order covers (conversations elsewhere are out of its scope).
+const COMPONENT: &str = "chat";
+/// The account class the order excludes.
+const EXCLUDED_CLASS: &str = "state";
 /// Indicator images among the fixtures.
 const INDICATORS: usize = 12;
 /// Extra random indicators standing in for the rest of the Centre's list.
@@ -164,20 +169,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| CliError::runtime(format!("demo: {}: {}", path.display(), e.kind())))
 }
 
-/// Stand-in pins so that the demo compiles against the client's new `ClientConfig` (issue 8). The server does not
-/// serve a signed order yet, so devices refuse to sync with these (or any) pins; the demo is rewired to the
-/// governance fixture's authority, Centre, log and witness keys when the server side lands.
-fn placeholder_pins(rng: &mut ChaCha20Rng) -> Result<vouchsafe_client::TrustAnchors> {
-    use vouchsafe_client::vouchsafe_log::{LogSigningKey, WitnessSigningKey};
-    let err = |e: &dyn std::fmt::Display| CliError::runtime(format!("demo: pins: {e}"));
-    let authority = vouchsafe_orders::AuthoritySigningKey::generate(rng);
-    let keyring = vouchsafe_orders::AuthorityKeyring::new([authority.public_key().clone()]).map_err(|e| err(&e))?;
-    let centre = vouchsafe_release::CentreSigningKey::generate(rng).public().to_bytes();
-    let log = LogSigningKey::generate("demo-log", rng).map_err(|e| err(&e))?.verifier();
-    let witness = WitnessSigningKey::generate("demo-witness", rng).map_err(|e| err(&e))?.verifier();
-    vouchsafe_client::TrustAnchors::new(keyring, centre, log, vec![witness], 1).map_err(|e| err(&e))
-}
-
 /// One device in the demo, with the ground truth the demo (not the device) keeps.
 struct Device {
     name: &'static str,
@@ -192,7 +183,7 @@ impl Device {
             let t = UNIX_EPOCH + Duration::from_secs(time);
             let o = self
                 .client
-                .scan(p.png.clone(), attachment_ref(self.name, &p.label), t, &vouchsafe_client::ScanContext::new())
+                .scan(p.png.clone(), attachment_ref(self.name, &p.label), t, &ScanContext::new().component(COMPONENT))
                 .await
                 .map_err(|e| CliError::runtime(format!("demo: {} scan {}: {e}", self.name, p.label)))?;
             let k = match o.kind {
@@ -248,7 +239,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!();
 
     // ---------------------------------------------------------------- the Centre
-    println!("== 1. The Centre: verified indicators ==");
+    println!("== 1. The Centre's sources: known images ==");
     let pb = bar(opts.images as u64, "generating and hashing images");
     let mut raw: Vec<RgbImage> = Vec::with_capacity(opts.images);
     let mut pics: Vec<Picture> = Vec::with_capacity(opts.images);
@@ -272,14 +263,29 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    let mut indicators: Vec<Vec<u8>> = pics.iter().take(INDICATORS).map(|p| p.primary.clone()).collect();
+    // Each indicator is its (primary, secondary) pair; the secondary stays on the provider's server.
+    let pair = |p: &Picture| (p.primary.clone(), p.hashes.secondary.to_canonical_bytes());
+    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = pics.iter().take(INDICATORS).map(pair).collect();
+    let (plen, slen) = pics
+        .first()
+        .map(|p| (p.hashes.primary.as_bytes().len(), p.hashes.secondary.as_bytes().len()))
+        .ok_or_else(|| CliError::runtime("demo: no image"))?;
     for _ in 0..DECOYS {
-        let mut b = [0u8; 8];
+        let (mut b, mut c) = (vec![0u8; plen], vec![0u8; slen]);
         rng.fill_bytes(&mut b);
-        if let Ok(h) = PerceptualHash::from_raw(&cfg, HashKind::Primary, &b) {
-            indicators.push(h.to_canonical_bytes());
+        rng.fill_bytes(&mut c);
+        if let (Ok(h), Ok(h2)) = (
+            PerceptualHash::from_raw(&cfg, HashKind::Primary, &b),
+            PerceptualHash::from_raw(&cfg, HashKind::Secondary, &c),
+        ) {
+            indicators.push((h.to_canonical_bytes(), h2.to_canonical_bytes()));
         }
     }
+    if indicators.len() < INDICATORS + DECOYS * 9 / 10 {
+        return Err(CliError::runtime("demo: the decoy indicators could not be made"));
+    }
+    // One more image is reported by one source only: the Centre's admission rule leaves it out.
+    let lone = pics.get(INDICATORS).ok_or_else(|| CliError::runtime("demo: too few images"))?;
     println!(
         "  {} benign fixture images generated ({}x{}); the first {INDICATORS} are the Centre's indicators",
         pics.len(),
@@ -287,6 +293,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         H
     );
     println!("  the list also holds {DECOYS} other indicators (random hashes standing in for images not shipped)");
+    println!("  {} is reported by one source only", lone.label);
     if let Some(first) = pics.first() {
         println!(
             "  an indicator is the canonical primary hash, e.g. {} = {}",
@@ -296,38 +303,73 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     }
     println!();
 
-    // ---------------------------------------------------------------- the provider
-    println!("== 2. The provider: keys, configuration, blinded table, server ==");
-    let alice_token = hex::encode({
+    // ---------------------------------------------------------------- authority, Centre, provider, witnesses
+    println!("== 2. The chain: authority, Centre, provider, log, witnesses ==");
+    let token = |rng: &mut ChaCha20Rng| {
         let mut t = [0u8; 24];
         rng.fill_bytes(&mut t);
-        t
-    });
-    let bob_token = hex::encode({
-        let mut t = [0u8; 24];
-        rng.fill_bytes(&mut t);
-        t
-    });
-    // Minimal adaptation (issue 8, server side): the order, the Centre release and the signed table come from the
-    // server crate's governance fixture. The lead rewrites this part of the demo to walk the chain.
-    let mut spec = FixtureSpec::new(indicators.iter().map(|p| (p.clone(), p.clone())).collect());
+        hex::encode(t)
+    };
+    let (alice_token, bob_token, carol_token) = (token(&mut rng), token(&mut rng), token(&mut rng));
+    let mut spec = FixtureSpec::new(indicators.clone());
+    spec.single_source = vec![pair(lone)];
+    spec.scope = Scope::Components(vec![COMPONENT.to_owned()]);
+    spec.excluded_classes = vec![EXCLUDED_CLASS.to_owned()];
     spec.threshold = T;
     spec.synthetic_rate = vouchsafe_protocol::params::EpochParams::rate_from_probability(SYNTHETIC_RATE);
     spec.synthetic_cap = SYNTHETIC_CAP;
-    let mut fixture =
-        Fixture::create(&dir, spec, &mut rng).map_err(|e| CliError::from_server("demo: governance files", e))?;
+    let spin = ProgressBar::new_spinner().with_message("keys, the signed order, the Centre's release");
+    spin.enable_steady_tick(Duration::from_millis(80));
+    let created = Fixture::create(&dir, spec, &mut rng);
+    spin.finish_and_clear();
+    let mut fixture = created.map_err(|e| CliError::from_server("demo: governance files", e))?;
+    {
+        let o = fixture.order.order();
+        println!(
+            "  AUTHORITY {} signs order {}: service {}, only component \"{COMPONENT}\", accounts of class \"{EXCLUDED_CLASS}\" excluded,",
+            o.authority_key_id(),
+            hex::encode(o.order_id()),
+            o.service_id()
+        );
+        println!(
+            "    known imagery only, valid {} to {} (at most 24 months), T = {T}, Centre line \"{}\", the provider's table key",
+            utc(u64::try_from(o.not_before()).unwrap_or(0)),
+            utc(u64::try_from(o.not_after()).unwrap_or(0)),
+            o.release_line()
+        );
+    }
+    let chain = fixture.chain();
+    println!(
+        "  CENTRE imports the lists of source-a and source-b and signs release {} of line \"{}\": {} indicators, each attested by 2 sources",
+        chain.number(),
+        chain.line(),
+        chain.len()
+    );
+    println!(
+        "    left out: {} (attested by source-a only; the rule needs {} distinct sources); the log gets the release's public record, never its hashes",
+        lone.label,
+        chain.min_sources()
+    );
     let mut config = fixture.config.clone();
     config.chunk_slots = 256;
     config.worker.poll_interval_ms = 50;
     config.limits.rate_vouchers_per_second = 1000.0;
-    config.accounts =
-        vec![AccountConfig::new(alice_token.clone(), "alice"), AccountConfig::new(bob_token.clone(), "bob")];
+    let account = |t: &str, name: &str, class: Option<&str>| {
+        let mut a = AccountConfig::new(t.to_owned(), name);
+        a.components = vec![COMPONENT.to_owned()];
+        a.classes = class.map(|c| vec![c.to_owned()]).unwrap_or_default();
+        a
+    };
+    config.accounts = vec![
+        account(&alice_token, "alice", None),
+        account(&bob_token, "bob", None),
+        account(&carol_token, "carol", Some(EXCLUDED_CLASS)),
+    ];
     config.validate().map_err(|e| CliError::from_server("demo: configuration", e))?;
     fixture.config = config.clone();
-    let toml = config.to_toml_string().map_err(|e| CliError::from_server("demo: configuration", e))?;
-    write_private(&dir.join("server.toml"), toml.as_bytes())?;
+    fixture.write_config().map_err(|e| CliError::from_server("demo: configuration", e))?;
     let spin = ProgressBar::new_spinner()
-        .with_message(format!("building the blinded table ({} indicators)", indicators.len()));
+        .with_message(format!("building the blinded table ({} indicators)", fixture.chain().len()));
     spin.enable_steady_tick(Duration::from_millis(80));
     let built = fixture.build_table(&mut rng);
     spin.finish_and_clear();
@@ -335,12 +377,12 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let table: ServerTable =
         vouchsafe_server::load_table(&config.table).map_err(|e| CliError::from_server("demo: table", e))?;
     println!(
-        "  blinding key α drawn inside the table build; table: {} indicators in m = {} slots (cuckoo, k = 3), root {}",
+        "  PROVIDER builds the table from the verified release only: {} indicators in m = {} slots (cuckoo, k = 3), root {},",
         table.indicator_count(),
         table.params().slot_count,
         hex::encode(&table.manifest().root()[..8])
     );
-    println!("  accounts: alice, bob (random bearer tokens, not shown); config and secret table in {}", dir.display());
+    println!("    blinding key α drawn inside the build; the manifest is signed with the order's table key");
     let store =
         Arc::new(SqliteStore::open(&config.database).map_err(|e| CliError::runtime(format!("demo: database: {e}")))?);
     let dyn_store: Arc<dyn Store> = store.clone();
@@ -348,12 +390,23 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         .await
         .map_err(|e| CliError::from_server("demo: server", e))?;
     let endpoint = format!("http://{}", server.local_addr());
-    println!("  matching server listening on {endpoint}");
+    println!(
+        "  matching and transparency server on {endpoint}: order, release record and manifest are leaves of its log"
+    );
+    let cosigned = fixture.cosign_all(server.local_addr()).await;
+    let cosigned = cosigned.map_err(|e| CliError::from_server("demo: witnesses", e))?;
+    println!(
+        "  WITNESSES witness-1 and witness-2 check the log's consistency and cosign its checkpoint ({cosigned} cosignatures)"
+    );
+    println!(
+        "  accounts: alice, bob (component \"{COMPONENT}\"), carol (class \"{EXCLUDED_CLASS}\"); files in {}",
+        dir.display()
+    );
     println!();
 
+    let tokens = Tokens { alice: &alice_token, bob: &bob_token, carol: &carol_token };
     let result =
-        run_devices(&opts, &dir, &endpoint, &config, &table, &store, &pics, &raw, &alice_token, &bob_token, &mut rng)
-            .await;
+        run_devices(&opts, &dir, &endpoint, &mut fixture, &server, &table, &store, &pics, &raw, tokens, &mut rng).await;
     let stop = server.shutdown().await.map_err(|e| CliError::from_server("demo: server shutdown", e));
     result?;
     stop?;
@@ -366,25 +419,37 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     Ok(())
 }
 
+/// The accounts' bearer tokens.
+#[derive(Clone, Copy)]
+struct Tokens<'a> {
+    alice: &'a str,
+    bob: &'a str,
+    carol: &'a str,
+}
+
 #[allow(clippy::too_many_arguments)] // the demo threads its parts (server, devices, pictures, bar) through one linear script
 async fn run_devices(
     opts: &DemoOptions,
     dir: &Path,
     endpoint: &str,
-    config: &ServerConfig,
+    fixture: &mut Fixture,
+    server: &vouchsafe_server::RunningServer,
     table: &ServerTable,
     store: &Arc<SqliteStore>,
     pics: &[Picture],
     raw: &[RgbImage],
-    alice_token: &str,
-    bob_token: &str,
+    tokens: Tokens<'_>,
     rng: &mut ChaCha20Rng,
 ) -> Result<()> {
+    let config = &fixture.config.clone();
     let cfg = HashConfig::V1;
     let gov = Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?;
     let service = gov.order().service_id().to_owned();
-    let anchors = placeholder_pins(rng)?;
-    let open = |token: &str, name: &'static str, seed: u64| {
+    let (authorities, centre, log, witnesses, quorum) =
+        fixture.trust().map_err(|e| CliError::from_server("demo: pins", e))?;
+    let anchors = TrustAnchors::new(authorities, centre, log, witnesses, quorum)
+        .map_err(|e| CliError::runtime(format!("demo: pins: {e}")))?;
+    let open = |token: &str, name: &'static str, seed: u64, classes: Vec<String>| {
         let mut c = ClientConfig::new(
             endpoint.to_owned(),
             BearerToken::new(token),
@@ -394,17 +459,25 @@ async fn run_devices(
         );
         c.backoff_initial = Duration::from_millis(20);
         c.max_batch = 64;
+        c.account_classes = classes;
         async move {
             Client::open_with_rng(c, ChaCha20Rng::seed_from_u64(seed))
                 .await
                 .map_err(|e| CliError::runtime(format!("demo: {name}'s device: {e}")))
         }
     };
-    let mut alice =
-        Device { name: "alice", client: open(alice_token, "alice", rng.next_u64()).await?, kinds: BTreeMap::new() };
-    let mut bob = Device { name: "bob", client: open(bob_token, "bob", rng.next_u64()).await?, kinds: BTreeMap::new() };
+    let mut alice = Device {
+        name: "alice",
+        client: open(tokens.alice, "alice", rng.next_u64(), vec![]).await?,
+        kinds: BTreeMap::new(),
+    };
+    let mut bob =
+        Device { name: "bob", client: open(tokens.bob, "bob", rng.next_u64(), vec![]).await?, kinds: BTreeMap::new() };
 
-    println!("== 3. The devices: verified table download ==");
+    println!("== 3. The devices: every signature and the log checked before the first hash ==");
+    println!(
+        "  the app pins: the authority key, the Centre key, the log key, witness-1 and witness-2 (quorum {quorum}); never from the server"
+    );
     for d in [&alice, &bob] {
         let r = d.client.sync().await.map_err(|e| CliError::runtime(format!("demo: {} sync: {e}", d.name)))?;
         let info = d.client.table_info();
@@ -413,8 +486,15 @@ async fn run_devices(
             "  {}'s device: {:?} sync, {} bytes, every chunk checked against the root {root}",
             d.name, r.kind, r.bytes_received
         );
+        let size = d.client.log_tree_head().map(|h| h.size).unwrap_or(0);
         println!(
-            "    the device learns: m = {m} slots, the epoch and order window. Nothing about which hashes are in it."
+            "    verified: the order's signature, window and scope; the Centre key it names; the manifest signed with its table key;"
+        );
+        println!(
+            "    the order and the manifest included in the log under a checkpoint of size {size} cosigned by {quorum} pinned witnesses"
+        );
+        println!(
+            "    the device learns: m = {m} slots, the epoch and the order. Nothing about which hashes are in it."
         );
     }
     println!();
@@ -491,6 +571,8 @@ async fn run_devices(
             let truth =
                 if pics.iter().take(INDICATORS).any(|p| &p.label == label) || near.iter().any(|p| &p.label == label) {
                     "  [ground truth, known only to the demo: indicator image]"
+                } else if pics.get(INDICATORS).is_some_and(|p| &p.label == label) {
+                    "  [ground truth: reported by one source only, so not in the release and no match]"
                 } else {
                     ""
                 };
@@ -526,6 +608,179 @@ async fn run_devices(
     }
     let head = store.verify_audit_chain().map_err(|e| CliError::runtime(format!("demo: audit chain: {e}")))?;
     println!("  audit log: {} entries, chain verified, head {}", head.entries, hex::encode(&head.head[..8]));
+    println!();
+    let probe = pics.first().ok_or_else(|| CliError::runtime("demo: no image"))?;
+    refusals(dir, fixture, server, &alice, probe, endpoint, tokens, &anchors, rng).await
+}
+
+/// Prints one refusal, or fails the demo if what must be refused was not.
+fn refused<T, E: std::fmt::Display>(who: &str, r: std::result::Result<T, E>) -> Result<()> {
+    match r {
+        Ok(_) => Err(CliError::runtime(format!("demo: {who} did NOT refuse it"))),
+        Err(e) => {
+            println!("      {who}: {e}");
+            Ok(())
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the last act of the demo script: every party once more
+async fn refusals(
+    dir: &Path,
+    fixture: &mut Fixture,
+    server: &vouchsafe_server::RunningServer,
+    alice: &Device,
+    probe: &Picture,
+    endpoint: &str,
+    tokens: Tokens<'_>,
+    anchors: &TrustAnchors,
+    rng: &mut ChaCha20Rng,
+) -> Result<()> {
+    println!("== 4. What is refused, by whom, with which message ==");
+    let config = fixture.config.clone();
+    let chat = ScanContext::new().component(COMPONENT);
+    let queued = alice.client.outbox_len();
+    let err = |e: vouchsafe_server::ServerError| CliError::from_server("demo", e);
+
+    println!("  ✗ a forged order (one byte of the signed order flipped)");
+    let mut forged = fixture.order.encode();
+    if let Some(b) = forged.len().checked_sub(20).and_then(|i| forged.get_mut(i)) {
+        *b ^= 1;
+    }
+    let forged_path = dir.join("forged-order.bin");
+    write_private(&forged_path, &forged)?;
+    let mut forged_cfg = config.clone();
+    forged_cfg.order.signed_order = forged_path;
+    refused("the server, at start or reload", Governance::load(&forged_cfg))?;
+    refused("every device (the same order check)", anchors.authorities.verify_order_bytes(&forged))?;
+
+    println!("  ✗ an expired order (the same order, one second after its window)");
+    let not_after = fixture.order.order().not_after();
+    let after = UNIX_EPOCH + Duration::from_secs(u64::try_from(not_after).unwrap_or(0) + 1);
+    refused("alice's device, before hashing", alice.client.check_scan(&chat, after))?;
+    let gov = fixture.governance().map_err(err)?;
+    refused("the server, before storing a voucher", gov.check_active(not_after + 1, &[]))?;
+
+    println!("  ✗ a conversation outside the order's scope (component \"channels\")");
+    let out_of_scope = alice
+        .client
+        .scan(probe.png.clone(), [9; 32], SystemTime::now(), &ScanContext::new().component("channels"))
+        .await;
+    refused("alice's device, before hashing", out_of_scope)?;
+    if alice.client.outbox_len() != queued {
+        return Err(CliError::runtime("demo: a refused scan queued a voucher"));
+    }
+
+    println!("  ✗ an excluded account (carol, class \"{EXCLUDED_CLASS}\")");
+    let carol_cfg = |sub: &str, classes: Vec<String>| {
+        let mut c = ClientConfig::new(
+            endpoint.to_owned(),
+            BearerToken::new(tokens.carol),
+            dir.join(sub),
+            fixture.order.order().service_id().to_owned(),
+            anchors.clone(),
+        );
+        c.account_classes = classes;
+        c.max_retries = 0;
+        c
+    };
+    let carol = Client::open_with_rng(carol_cfg("device-carol", vec![EXCLUDED_CLASS.to_owned()]), rng.clone())
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: carol's device: {e}")))?;
+    refused("carol's device, before downloading anything", carol.sync().await)?;
+    let lying = Client::open_with_rng(carol_cfg("device-carol-modified", vec![]), rng.clone())
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: carol's modified device: {e}")))?;
+    lying.sync().await.map_err(|e| CliError::runtime(format!("demo: carol's modified device: {e}")))?;
+    lying
+        .scan(probe.png.clone(), [8; 32], SystemTime::now(), &chat)
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: carol's modified device: {e}")))?;
+    refused("the server, for a modified app that hides the class (nothing stored)", lying.submit().await)?;
+
+    println!("  ✗ a table from a list the Centre did not sign (a release signed by another key)");
+    let rogue_dir = dir.join("rogue-releases");
+    vouchsafe_files::create_private_dir(&rogue_dir)
+        .map_err(|e| CliError::runtime(format!("demo: {}: {}", rogue_dir.display(), e.kind())))?;
+    let rogue = vouchsafe_release::CentreSigningKey::generate(rng);
+    let mut db = vouchsafe_release::CentreDb::new(HashConfig::V1.id());
+    let entry = vouchsafe_release::ImportEntry {
+        primary: probe.primary.clone(),
+        secondary: probe.hashes.secondary.to_canonical_bytes(),
+        reference: "rogue".into(),
+    };
+    for src in ["x", "y"] {
+        let id = vouchsafe_release::SourceId::new(src).map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+        db.import(&id, HashConfig::V1.id(), std::slice::from_ref(&entry))
+            .map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+    }
+    let line = fixture.order.order().release_line().to_owned();
+    let next = db.next_release(&line, None, 2, 0, &[]).map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+    write_private(
+        &vouchsafe_server::governance::release_path(&rogue_dir, &line, 1),
+        &rogue.sign(&next.release).encode(),
+    )?;
+    refused("the server and `vouchsafe table build`", Governance::load_with_releases(&config, &rogue_dir))?;
+
+    println!("  ✗ a forked log (the log key signs a second tree of the size the witnesses cosigned)");
+    let head = alice.client.log_tree_head().ok_or_else(|| CliError::runtime("demo: alice holds no checkpoint"))?;
+    let mut other_root = [0u8; 32];
+    rng.fill_bytes(&mut other_root);
+    let fork = vouchsafe_log::Checkpoint::new(
+        fixture.log_key.name(),
+        vouchsafe_log::TreeHead { size: head.size, root: vouchsafe_log::Hash(other_root) },
+    )
+    .and_then(|c| fixture.log_key.sign_checkpoint(&c))
+    .map_err(|e| CliError::runtime(format!("demo: fork: {e}")))?;
+    let fork_note = fork.encode();
+    for (i, key) in fixture.witnesses.iter().enumerate() {
+        let state = dir.join(format!("witness-{}.state", i + 1));
+        let last = vouchsafe_server::governance::witness::read_state(&state, fixture.log_key.name())
+            .map_err(|e| CliError::runtime(format!("demo: {e}")))?
+            .unwrap_or_else(vouchsafe_log::TreeHead::empty);
+        let signing = vouchsafe_log::WitnessSigningKey::from_private_key(&key.to_private_key())
+            .map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+        let mut w = vouchsafe_log::Witness::new(signing);
+        w.follow_from(fixture.log_verifier(), last).map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let r = w.cosign(fork_note.as_bytes(), &vouchsafe_log::ConsistencyProof::default(), now);
+        refused(&format!("witness-{}", i + 1), r)?;
+    }
+    let policy = anchors.policy().map_err(|e| CliError::runtime(format!("demo: {e}")))?;
+    refused("every device (no witness quorum on it)", policy.verify_checkpoint(fork_note.as_bytes()))?;
+
+    println!("  ✗ a revoked order (the authority revokes it; the operator drops the file in place and reloads)");
+    let path = fixture.revoke(RevocationReason::Annulled).map_err(err)?;
+    let _ = server.reload_table().await; // the table is unchanged; the revocation is what the reload picks up
+    let mut manifest = vouchsafe_proto::v1::matching_client::MatchingClient::connect(endpoint.to_owned())
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: connect: {e}")))?;
+    let mut waited = 0;
+    let status = loop {
+        match manifest.get_manifest(vouchsafe_proto::v1::GetManifestRequest {}).await {
+            Err(s) => break s,
+            Ok(_) if waited < 100 => {
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(_) => return Err(CliError::runtime("demo: the server kept serving a revoked order")),
+        }
+    };
+    println!("      the server, at once: {:?}: {}", status.code(), status.message());
+    let revocation = std::fs::read(&path).map_err(|e| CliError::runtime(format!("demo: revocation: {e}")))?;
+    alice
+        .client
+        .add_revocation(&revocation)
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: alice add_revocation: {e}")))?;
+    refused(
+        "alice's device, told by its app, even though it holds the table",
+        alice.client.scan(probe.png.clone(), [7; 32], SystemTime::now(), &chat).await,
+    )?;
+    let grew = fixture.cosign_all(server.local_addr()).await.map_err(err)?;
+    println!(
+        "      the log: the revocation is a leaf; both witnesses cosign the extended checkpoint ({grew} cosignatures)"
+    );
     Ok(())
 }
 
