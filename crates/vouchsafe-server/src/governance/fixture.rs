@@ -20,6 +20,10 @@ use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::table::{UpdateOutcome, append_update, build_table, load_table, save_table, update_table};
 
+/// What a device of a fixture's deployment pins: the authority keyring, the Centre key, the log key, the
+/// witnesses and the quorum (all of them).
+pub type Pins = (AuthorityKeyring, [u8; 32], LogVerifier, Vec<WitnessVerifier>, usize);
+
 /// What a [`Fixture`] issues and releases.
 #[derive(Clone, Debug)]
 pub struct FixtureSpec {
@@ -276,7 +280,7 @@ impl Fixture {
 
     /// The pins a device of this deployment ships: authority keyring, Centre key, log key, witnesses, and a
     /// quorum of all witnesses.
-    pub fn trust(&self) -> Result<(AuthorityKeyring, [u8; 32], LogVerifier, Vec<WitnessVerifier>, usize)> {
+    pub fn trust(&self) -> Result<Pins> {
         Ok((self.keyring()?, self.centre_public(), self.log_verifier(), self.witness_verifiers(), self.witnesses.len()))
     }
 

@@ -22,7 +22,7 @@ use vouchsafe_release::{CentreKey, ReleaseChain, SignedRelease, SignedReleaseRec
 use crate::config::ServerConfig;
 use crate::error::{Result, ServerError};
 
-pub use fixture::{Fixture, FixtureSpec};
+pub use fixture::{Fixture, FixtureSpec, Pins};
 
 /// First line of an authority public key file.
 pub const AUTHORITY_PUBLIC_HEADER: &str = "vouchsafe-authority-public-key v1";
