@@ -232,8 +232,13 @@ fn unknown_token_is_refused_without_echo() {
     let endpoint = format!("http://{}", server.local_addr());
     rt.block_on(fx.cosign_all(server.local_addr())).unwrap_or_else(|e| panic!("{e}"));
     let pin = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
-    let (authority, centre, log, w1, w2) =
-        (pin("authority.pub"), pin("centre.pub"), pin("log.key.pub"), pin("witness-1.key.pub"), pin("witness-2.key.pub"));
+    let (authority, centre, log, w1, w2) = (
+        pin("authority.pub"),
+        pin("centre.pub"),
+        pin("log.key.pub"),
+        pin("witness-1.key.pub"),
+        pin("witness-2.key.pub"),
+    );
     let data = dir.path().join("device");
     let img = dir.path().join("photo.png");
     vouchsafe_phash::fixtures::benign_image(1, 96, 80).save(&img).unwrap_or_else(|e| panic!("{e}"));

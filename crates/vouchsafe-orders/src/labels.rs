@@ -40,10 +40,16 @@ pub const MAX_EXCLUDED_CLASSES: usize = 64;
 pub const MAX_CLASS_LEN: usize = 32;
 /// Smallest threshold T.
 pub const MIN_THRESHOLD: u16 = 2;
-/// Largest threshold T.
-pub const MAX_THRESHOLD: u16 = 1000;
-/// Largest synthetic cap s.
-pub const MAX_SYNTHETIC_CAP: u16 = 1024;
+/// Largest threshold T: the threshold crate's bound, the one definition the protocol uses too.
+pub const MAX_THRESHOLD: u16 = narrow(vouchsafe_threshold::MAX_THRESHOLD);
+/// Largest synthetic cap s: the threshold crate's bound, the one definition the protocol uses too.
+pub const MAX_SYNTHETIC_CAP: u16 = narrow(vouchsafe_threshold::MAX_SYNTHETIC);
+
+/// A bound of the threshold crate as the u16 of the order's wire fields (the build stops if it does not fit).
+const fn narrow(v: usize) -> u16 {
+    assert!(v <= u16::MAX as usize);
+    v as u16
+}
 /// Most authority keys a keyring pins.
 pub const MAX_PINNED_KEYS: usize = 16;
 
