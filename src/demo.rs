@@ -18,7 +18,7 @@ use vouchsafe_orders::{RevocationReason, Scope};
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
-use vouchsafe_server::{AccountConfig, Governance, ServerConfig};
+use vouchsafe_server::{AccountConfig, Governance};
 use vouchsafe_store::{AuditRecord, CaseFilter, SqliteStore, Store};
 
 use crate::cmd::describe_kind;
@@ -582,7 +582,7 @@ async fn run_devices(
 
         println!("  SERVER learns (acknowledgements were identical for every batch):");
         for name in ["alice", "bob"] {
-            server_view(name, config, table, store, &cfg, pics, &mut revealed_round, &mut printed, ri)?;
+            server_view(name, gov.order().order_id(), table, store, &cfg, pics, &mut revealed_round, &mut printed, ri)?;
         }
         println!();
     }
@@ -787,7 +787,7 @@ async fn refusals(
 #[allow(clippy::too_many_arguments)] // one printout of everything the server knows at this point of the demo
 fn server_view(
     name: &str,
-    config: &ServerConfig,
+    order_id: &[u8; 16],
     table: &ServerTable,
     store: &SqliteStore,
     cfg: &HashConfig,
@@ -797,7 +797,7 @@ fn server_view(
     round: usize,
 ) -> Result<()> {
     let err = rt("store");
-    let order = *Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?.order().order_id();
+    let order = *order_id;
     let c = store.counters(name).map_err(|e| err(e.to_string()))?;
     let cases = store
         .list_cases(&CaseFilter { status: None, account: Some(name.to_owned()), order_id: Some(order) })
