@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{ServerProc, connect, spawn_server, stderr_line, terminate};
+use common::{ServerProc, connect, spawn_server, stderr_line, terminate, vouchsafe_with_token};
 use vouchsafe_phash::fixtures;
 use vouchsafe_proto::v1;
 use vouchsafe_server::ServerConfig;
@@ -21,29 +21,11 @@ const TOKEN: &str = "e2e-governance-token-alice-0001";
 const TOKEN_STATE: &str = "e2e-governance-token-state-0002";
 
 fn run(args: &[&str]) -> Output {
-    run_env(args, None)
+    vouchsafe_with_token(args, None)
 }
 
 fn run_env(args: &[&str], token: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouchsafe"));
-    cmd.args(args).env_remove("VOUCHSAFE_TOKEN");
-    if let Some(t) = token {
-        cmd.env("VOUCHSAFE_TOKEN", t);
-    }
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let start = Instant::now();
-    while child.try_wait().ok().flatten().is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("vouchsafe {args:?} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    vouchsafe_with_token(args, token)
 }
 
 fn ok(o: Output) -> String {

@@ -95,9 +95,17 @@ pub async fn connect(addr: &str) -> MatchingClient<tonic::transport::Channel> {
 
 /// Runs the binary with `args` (no `VOUCHSAFE_TOKEN` from the environment), bounded to 120 s.
 pub fn vouchsafe(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .args(args)
-        .env_remove("VOUCHSAFE_TOKEN")
+    vouchsafe_with_token(args, None)
+}
+
+/// As [`vouchsafe`], with `VOUCHSAFE_TOKEN` set to `token` if given.
+pub fn vouchsafe_with_token(args: &[&str], token: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouchsafe"));
+    cmd.args(args).env_remove("VOUCHSAFE_TOKEN");
+    if let Some(t) = token {
+        cmd.env("VOUCHSAFE_TOKEN", t);
+    }
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
