@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use prost::Message as _;
 
 /// Proto files to compile, relative to the proto root.
-const PROTOS: &[&str] = &["vouchsafe/v1/matching.proto"];
+const PROTOS: &[&str] = &["vouchsafe/v1/matching.proto", "vouchsafe/v1/review.proto", "vouchsafe/v1/centre.proto"];
 
 /// Name of the encoded `FileDescriptorSet` written to `OUT_DIR`.
 const DESCRIPTOR_FILE: &str = "vouchsafe_descriptor.bin";
