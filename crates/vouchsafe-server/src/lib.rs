@@ -24,6 +24,7 @@
 mod auth;
 mod config;
 mod error;
+pub mod events;
 pub mod governance;
 mod grpc;
 mod handoff;
@@ -40,8 +41,9 @@ use std::sync::Arc;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use config::{
-    AccountConfig, BearerToken, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ReleasesConfig,
-    RetentionConfig, ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig, unix_now,
+    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
+    ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,
+    TlsConfig, WorkerConfig, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
 pub use governance::{Governance, load_manifest, save_manifest};
