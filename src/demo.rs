@@ -797,7 +797,7 @@ fn server_view(
     let order = *gov.order().order_id();
     let c = store.counters(name).map_err(|e| err(e.to_string()))?;
     let cases = store
-        .list_cases(&CaseFilter { status: None, account: Some(name.to_owned()), order_id: Some(order) })
+        .list_cases(&CaseFilter { account: Some(name.to_owned()), order_id: Some(order), ..CaseFilter::default() })
         .map_err(|e| err(e.to_string()))?;
     let opened = store.opened_vouchers(name, order).map_err(|e| err(e.to_string()))?;
     println!(

@@ -299,7 +299,11 @@ impl<'a> Processor<'a> {
                 .iter()
                 .map(Vec::as_slice)
                 .partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
-            round.results.push(BatchResults { invalid: other.len() as u64, ..Default::default() });
+            round.results.push(BatchResults {
+                invalid: other.len() as u64,
+                order_id: Some(order),
+                ..Default::default()
+            });
             chunks.extend(current.chunks(OPEN_CHUNK).map(|c| (i, c.to_vec())));
         }
         let opened: Vec<(usize, Vec<OpenOutcome>)> =
@@ -492,7 +496,7 @@ impl<'a> Processor<'a> {
         if keep.is_empty() {
             return Ok(());
         }
-        let filter = CaseFilter { status: None, account: Some(account.to_owned()), order_id: Some(order) };
+        let filter = CaseFilter { account: Some(account.to_owned()), order_id: Some(order), ..CaseFilter::default() };
         let cases = store.list_cases(&filter)?;
         let open_case = cases.iter().rev().find(|c| c.status == CaseStatus::Open && !c.ad_purged);
         let result = match open_case {
@@ -506,6 +510,7 @@ impl<'a> Processor<'a> {
                     created_at: unix_now(),
                     items: &keep,
                     actor: AUDIT_ACTOR,
+                    four_eyes: false,
                 })
                 .map(|id| {
                     report.cases_created += 1;
@@ -531,7 +536,8 @@ impl<'a> Processor<'a> {
     fn set_aside(&self, store: &dyn Store, id: InboxId, vouchers: u64, reason: &str) -> Result<()> {
         tracing::error!(inbox_batch = id.0, vouchers, reason, "inbox batch cannot be read; counted as invalid");
         self.audit(store, &Event::InboxUnreadable { inbox_batch: id.0, vouchers, reason: reason.to_owned() })?;
-        let results = BatchResults { invalid: vouchers, ..Default::default() };
+        let results =
+            BatchResults { invalid: vouchers, order_id: Some(self.opener.params().order_id), ..Default::default() };
         store.complete_batch(id, &results, unix_now())?;
         Ok(())
     }

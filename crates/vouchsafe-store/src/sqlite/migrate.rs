@@ -50,6 +50,24 @@ pub(super) fn configure(conn: &Connection) -> Result<()> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, SqliteStore::schema_version())
+}
+
+/// Applies the pending migrations up to version `target`, in one transaction.
+///
+/// Foreign keys are off while they run (SQLite ignores the pragma inside a
+/// transaction, so it is set around it): a migration that rebuilds a table
+/// (v4's `case_file`) drops the old one, which with foreign keys on would
+/// cascade into the rows that reference it. Before the commit every foreign
+/// key is checked; a violation aborts the migration.
+fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = migrate_tx(conn, target);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn migrate_tx(conn: &mut Connection, target: i64) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
@@ -63,6 +81,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         return Err(StoreError::UnsupportedSchema { found: current, supported });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        if i as i64 >= target {
+            break;
+        }
         tx.execute_batch(sql)?;
         if i + 1 == INBOX_BLOB_MIGRATION {
             move_inbox_rows_to_blobs(&tx)?;
@@ -71,6 +92,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, CAST(strftime('%s','now') AS INTEGER))",
             params![i as i64 + 1],
         )?;
+    }
+    let violations: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    if violations != 0 {
+        return Err(StoreError::Corrupt("foreign key violation after migration"));
     }
     tx.commit()?;
     Ok(())

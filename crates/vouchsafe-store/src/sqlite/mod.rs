@@ -293,4 +293,91 @@ impl Store for SqliteStore {
     fn purge_order(&self, order_id: [u8; 16], at: i64) -> Result<PurgeReport> {
         retention::purge_order(self, order_id, at)
     }
+    fn case_decisions(&self, _case: CaseId) -> Result<Vec<StoredDecision>> {
+        Err(unbuilt())
+    }
+
+    fn decide_case(&self, _d: &DecideCase<'_>) -> Result<CaseSummary> {
+        Err(unbuilt())
+    }
+
+    fn enqueue_outbox(&self, _m: &NewOutbox<'_>, _audit: &[AuditEntry<'_>]) -> Result<OutboxId> {
+        Err(unbuilt())
+    }
+
+    fn due_outbox(&self, _now: i64, _limit: usize) -> Result<Vec<OutboxEntry>> {
+        Err(unbuilt())
+    }
+
+    fn outbox_entry(&self, _id: OutboxId) -> Result<Option<OutboxEntry>> {
+        Err(unbuilt())
+    }
+
+    fn outbox_failed(&self, _id: OutboxId, _error: &str, _next_attempt_at: i64) -> Result<()> {
+        Err(unbuilt())
+    }
+
+    fn outbox_delivered(&self, _d: &Delivered<'_>) -> Result<bool> {
+        Err(unbuilt())
+    }
+
+    fn outbox_pending(&self) -> Result<u64> {
+        Err(unbuilt())
+    }
+
+    fn notices(&self, _account: &str) -> Result<Vec<NoticeRecord>> {
+        Err(unbuilt())
+    }
+
+    fn notice(&self, _id: NoticeId) -> Result<Option<NoticeRecord>> {
+        Err(unbuilt())
+    }
+
+    fn file_appeal(
+        &self,
+        _account: &str,
+        _notice: NoticeId,
+        _text: &str,
+        _at: i64,
+        _audit: &[AuditEntry<'_>],
+    ) -> Result<AppealRecord> {
+        Err(unbuilt())
+    }
+
+    fn list_appeals(&self, _status: Option<AppealStatus>, _limit: usize) -> Result<Vec<AppealRecord>> {
+        Err(unbuilt())
+    }
+
+    fn appeal(&self, _id: AppealId) -> Result<Option<AppealRecord>> {
+        Err(unbuilt())
+    }
+
+    fn decide_appeal(&self, _d: &DecideAppeal<'_>) -> Result<AppealRecord> {
+        Err(unbuilt())
+    }
+
+    fn record_second_hash_drops(&self, _order_id: [u8; 16], _drops: &[([u8; 16], Vec<u8>)], _at: i64) -> Result<u64> {
+        Err(unbuilt())
+    }
+
+    fn indicator_feedback(&self, _order_id: [u8; 16]) -> Result<Vec<IndicatorFeedbackRow>> {
+        Err(unbuilt())
+    }
+
+    fn close_expired_cases(&self, _now: i64, _audit_actor: &str) -> Result<u64> {
+        Err(unbuilt())
+    }
+
+    fn purge_closed_cases(&self, _closed_before: i64, _at: i64, _actor: &str) -> Result<PurgeReport> {
+        Err(unbuilt())
+    }
+
+    fn order_stats(&self, _order_id: [u8; 16], _from: Option<i64>, _to: Option<i64>) -> Result<OrderStats> {
+        Err(unbuilt())
+    }
+}
+
+/// Temporary: the API is committed before its implementation.
+fn unbuilt() -> crate::StoreError {
+    crate::StoreError::Conflict("not built yet")
 }

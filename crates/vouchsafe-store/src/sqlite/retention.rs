@@ -4,6 +4,7 @@ use rusqlite::params;
 
 use super::SqliteStore;
 use super::audit::append_audit_tx;
+use super::convert::to_i64;
 use crate::Result;
 use crate::audit::order_purge_detail;
 use crate::types::*;
@@ -20,7 +21,16 @@ pub(super) fn purge_order(store: &SqliteStore, order_id: [u8; 16], at: i64) -> R
             params![o],
         )?;
         tx.execute("UPDATE case_file SET ad_purged = 1 WHERE order_id = ?1", params![o])?;
-        let report = PurgeReport { opened_vouchers: opened as u64, states: states as u64, case_items: items as u64 };
+        let report = PurgeReport {
+            opened_vouchers: opened as u64,
+            states: states as u64,
+            case_items: items as u64,
+            ..PurgeReport::default()
+        };
+        tx.execute(
+            "INSERT INTO purge_event (at, kind, order_id, items, vouchers, outbox) VALUES (?1, 'order', ?2, ?3, ?4, 0)",
+            params![at, o, to_i64(report.case_items)?, to_i64(report.opened_vouchers)?],
+        )?;
         let detail = order_purge_detail(&order_id, &report);
         append_audit_tx(tx, &AuditEntry { at, actor: "retention", action: "order.purge", detail: &detail })?;
         Ok(report)

@@ -34,6 +34,7 @@ pub(super) fn stats(conn: &mut Connection) -> Result<GlobalStats> {
             Some(CaseStatus::Open) => stats.cases_open = n,
             Some(CaseStatus::Confirmed) => stats.cases_confirmed = n,
             Some(CaseStatus::Rejected) => stats.cases_rejected = n,
+            Some(_) => {}
             None => return Err(StoreError::Corrupt("case status")),
         }
     }
