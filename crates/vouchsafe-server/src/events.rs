@@ -113,8 +113,8 @@ pub enum Event {
     },
     /// The user appealed.
     AppealFiled {
-        /// Appeal id.
-        appeal: u64,
+        /// The notice appealed (one appeal per notice).
+        notice: u64,
         /// Case id.
         case: u64,
     },

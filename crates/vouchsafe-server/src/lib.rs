@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aftercare;
 mod auth;
 mod config;
 mod error;
@@ -29,6 +30,7 @@ pub mod governance;
 mod grpc;
 mod handoff;
 mod ratelimit;
+mod review_grpc;
 mod server;
 mod service;
 mod table;
@@ -40,6 +42,7 @@ use std::sync::Arc;
 
 use vouchsafe_store::{SqliteStore, Store};
 
+pub use aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER, load_provider_key};
 pub use config::{
     AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
     ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,

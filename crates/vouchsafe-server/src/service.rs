@@ -122,6 +122,10 @@ pub(crate) struct Shared {
     /// Freshly stored batches, for the worker to take without reading them back.
     pub(crate) handoff: Handoff,
     auth: Authenticator,
+    /// Review, reports, notices and appeals; `None` without `[review]`.
+    pub(crate) aftercare: Option<crate::aftercare::Aftercare>,
+    /// Wakes the outbox loop (a decision or an appeal queued a message).
+    pub(crate) outbox_wake: Notify,
     limiter: RateLimiter,
     voucher_len: usize,
 }
@@ -148,6 +152,7 @@ impl Shared {
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len(served.gov.order().synthetic_cap());
         let handoff = Handoff::new(config.worker.handoff_bytes);
+        let aftercare = crate::aftercare::Aftercare::load(&config)?;
         Ok(Shared {
             config,
             served: RwLock::new(served),
@@ -157,6 +162,8 @@ impl Shared {
             wake: Notify::new(),
             handoff,
             auth,
+            aftercare,
+            outbox_wake: Notify::new(),
             limiter,
             voucher_len,
         })
@@ -319,6 +326,11 @@ impl Shared {
             return Err(ServerError::MalformedVoucher { index, reason: format!("epoch {epoch} is not served") });
         }
         Ok(())
+    }
+
+    /// The device account of an `authorization` header (never a reviewer: the Review API has its own table).
+    pub(crate) fn authenticate_device(&self, authorization: Option<&[u8]>) -> Result<&Account> {
+        self.auth.authenticate(authorization)
     }
 
     /// SubmitVouchers: authenticate, check the order and the envelope, rate-limit, store durably, then acknowledge.
