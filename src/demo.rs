@@ -115,7 +115,12 @@ fn ref_text(r: &[u8; 32]) -> String {
 }
 
 /// UTC date-time of Unix seconds (proleptic Gregorian).
-fn utc(secs: u64) -> String {
+/// `utc` of a signed time (negative times print as the epoch).
+pub(crate) fn utc_secs(secs: i64) -> String {
+    utc(u64::try_from(secs).unwrap_or(0))
+}
+
+pub(crate) fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;

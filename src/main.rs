@@ -42,6 +42,9 @@ enum Command {
     /// Blinded indicator table management.
     #[command(subcommand)]
     Table(TableCommand),
+    /// The provider's identity towards the Centre (its report-signing key).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
     /// The operator's view: inbox, counters, cases, the audit chain (verified) and the table file. Safe while the
     /// server runs.
     Status {
@@ -310,6 +313,17 @@ struct DemoArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ProviderCommand {
+    /// Make the provider's report-signing key: FILE (secret, mode 0600) and FILE.pub, which the Centre pins; the
+    /// server's `[provider] key` names FILE.
+    Keygen {
+        /// The secret key file to create (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TableCommand {
     /// Make the provider's table-signing key: FILE (secret, mode 0600) and FILE.pub; prints the public key for
     /// `authority issue --table-key`.
@@ -407,6 +421,17 @@ enum ClientAction {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Show the account's notices (reports the provider sent about it) and their appeal status.
+    Notices,
+    /// Appeal a notice with your own words.
+    Appeal {
+        /// The notice's id (from `client notices`).
+        #[arg(long)]
+        notice: u64,
+        /// Why the report is wrong (1..=4000 bytes).
+        #[arg(long)]
+        text: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -475,6 +500,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
         Command::Table(TableCommand::Keygen { out }) => provider::table_keygen(&out),
+        Command::Provider(ProviderCommand::Keygen { out }) => provider::provider_keygen(&out),
         Command::Table(TableCommand::Build { config, release_dir }) => {
             provider::table_build(&config, release_dir.as_deref())
         }
@@ -511,6 +537,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 ClientAction::Submit => rt.block_on(cmd::client_submit(conn)),
                 ClientAction::AddRevocation { file } => rt.block_on(cmd::client_add_revocation(conn, &file)),
+                ClientAction::Notices => rt.block_on(cmd::client_notices(conn)),
+                ClientAction::Appeal { notice, text } => rt.block_on(cmd::client_appeal(conn, notice, &text)),
             }
         }
         Command::Hash { images } => cmd::hash(&images),

@@ -493,6 +493,11 @@ impl<'a> Processor<'a> {
         }
         // One transaction for all of this step's drops (an entry each), not one commit per item.
         store.append_audits(&entries(&dropped))?;
+        // Counted per indicator for the Centre (suspected collisions), idempotently per voucher: a round replayed
+        // after a crash counts nothing twice.
+        if !drops.is_empty() {
+            store.record_second_hash_drops(order, &drops, unix_now())?;
+        }
         if keep.is_empty() {
             return Ok(());
         }
@@ -510,7 +515,7 @@ impl<'a> Processor<'a> {
                     created_at: unix_now(),
                     items: &keep,
                     actor: AUDIT_ACTOR,
-                    four_eyes: false,
+                    four_eyes: self.config.review.as_ref().is_some_and(|r| r.four_eyes),
                 })
                 .map(|id| {
                     report.cases_created += 1;
