@@ -28,6 +28,23 @@
 //!   expired order (opened vouchers, threshold state, the associated data of
 //!   case items) but keeps case metadata (status, reviewer, reason, times,
 //!   voucher ids) for statistics, appeals and the audit trail.
+//!
+//! After the threshold:
+//! - [`Store::decide_case`] records a review decision with everything that
+//!   goes with it (status, report id, the signed report in the outbox,
+//!   review rejections, audit) in one transaction, refusing a decided case, a
+//!   second decision by the same reviewer and a stale view of the case.
+//! - The outbox holds signed messages to the Centre (opaque bytes, idempotent
+//!   on their message id) until [`Store::outbox_delivered`] applies the
+//!   Centre's answer: the verdict on the case and the user's notice.
+//! - A user appeals a notice ([`Store::file_appeal`]); an upheld appeal
+//!   ([`Store::decide_appeal`]) withdraws the case and queues the withdrawal.
+//! - Cases close (rejected, Centre false positive, appeal decided, or the
+//!   appeal deadline passed: [`Store::close_expired_cases`]);
+//!   [`Store::purge_closed_cases`] drops their associated data and the bytes
+//!   of their delivered messages, keeping the metadata.
+//! - [`Store::order_stats`] counts all of it per order and period for the
+//!   transparency report.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
