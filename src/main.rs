@@ -147,6 +147,9 @@ enum LogCommand {
         /// The auditor's state: the last checkpoint it verified; the log must extend it.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        /// A provider public key file (`provider keygen`, repeat): transparency reports must be signed by one.
+        #[arg(long = "provider-key", value_name = "FILE")]
+        providers: Vec<PathBuf>,
     },
 }
 
@@ -586,9 +589,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Log(LogCommand::Verify { server, log_key, witnesses, quorum, authorities, state }) => {
+        Command::Log(LogCommand::Verify { server, log_key, witnesses, quorum, authorities, state, providers }) => {
             let server = transparency::Server { url: server.server, ca_cert: server.ca_cert };
-            let args = transparency::VerifyArgs { log_key, witnesses, quorum, authorities, state };
+            let args = transparency::VerifyArgs { log_key, witnesses, quorum, authorities, state, providers };
             let report = runtime()?.block_on(transparency::log_verify(&server, &args))?;
             transparency::print_report(&report);
             Ok(())
