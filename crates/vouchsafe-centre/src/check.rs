@@ -153,10 +153,9 @@ fn chain_at<'r>(
 }
 
 fn check_item(index: usize, ad: &[u8], cfg: &HashConfig, chain: &ReleaseChain) -> Result<CheckedItem> {
-    let ad = AssociatedData::decode(ad)
-        .ok()
-        .filter(|a| a.config().id() == cfg.id())
-        .ok_or_else(|| refuse(format!("item {index}: the associated data does not decode under the order's hash configuration")))?;
+    let ad = AssociatedData::decode(ad).ok().filter(|a| a.config().id() == cfg.id()).ok_or_else(|| {
+        refuse(format!("item {index}: the associated data does not decode under the order's hash configuration"))
+    })?;
     let recomputed = secondary_from_derivative(cfg, ad.derivative())
         .map_err(|_| refuse(format!("item {index}: the secondary hash cannot be computed from the derivative")))?;
     if recomputed != *ad.secondary() {
@@ -169,11 +168,13 @@ fn check_item(index: usize, ad: &[u8], cfg: &HashConfig, chain: &ReleaseChain) -
             chain.number()
         )));
     };
-    let indicator_secondary = PerceptualHash::from_canonical_bytes(HashKind::Secondary, indicator_secondary)
-        .map_err(|_| refuse(format!("item {index}: the indicator's secondary hash is not of the order's hash configuration")))?;
-    let distance = ad
-        .secondary_distance(&indicator_secondary)
-        .map_err(|_| refuse(format!("item {index}: the indicator's secondary hash is not of the order's hash configuration")))?;
+    let indicator_secondary =
+        PerceptualHash::from_canonical_bytes(HashKind::Secondary, indicator_secondary).map_err(|_| {
+            refuse(format!("item {index}: the indicator's secondary hash is not of the order's hash configuration"))
+        })?;
+    let distance = ad.secondary_distance(&indicator_secondary).map_err(|_| {
+        refuse(format!("item {index}: the indicator's secondary hash is not of the order's hash configuration"))
+    })?;
     if distance > cfg.secondary_max_distance() {
         return Err(refuse(format!("item {index}: the secondary hash does not confirm the indicator's")));
     }
@@ -233,7 +234,7 @@ pub fn check_report(report: &Report, ctx: &ReportContext<'_>, evidence: &dyn Evi
             };
             break;
         }
-        if let Some(r) = later.iter().find(|r| r.release().removals().iter().any(|p| *p == item.primary)) {
+        if let Some(r) = later.iter().find(|r| r.release().removals().contains(&item.primary)) {
             verdict = ReportVerdict::FalsePositive {
                 reason: format!(
                     "indicator {name} was removed as a false positive in release {} of line {line}",

@@ -76,8 +76,8 @@ impl CentreConfig {
         let path = path.as_ref();
         let bytes = vouchsafe_files::read_limited(path, 1 << 20)
             .map_err(|e| CentreError::config(path.display().to_string(), e))?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| CentreError::config(path.display().to_string(), "not UTF-8"))?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| CentreError::config(path.display().to_string(), "not UTF-8"))?;
         let mut cfg = Self::from_toml_str(text)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         cfg.resolve_paths(base);

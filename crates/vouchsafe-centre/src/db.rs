@@ -78,7 +78,11 @@ pub fn open(path: &Path) -> Result<Connection> {
 /// Opens an existing intake database (for `stats` and `feedback`: a missing file is an error, not a new one).
 pub fn open_existing(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|_| CentreError::Io { what: "intake database", path: path.to_owned(), kind: std::io::ErrorKind::NotFound })?;
+        .map_err(|_| CentreError::Io {
+        what: "intake database",
+        path: path.to_owned(),
+        kind: std::io::ErrorKind::NotFound,
+    })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let v: i64 = conn
         .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |r| r.get(0))
@@ -110,9 +114,11 @@ fn arr<const N: usize>(v: Vec<u8>) -> Result<[u8; N]> {
 /// The message `(provider, id)` if held.
 pub fn held(conn: &Connection, provider: &str, id: &[u8; 16]) -> Result<Option<Held>> {
     let row: Option<(Vec<u8>, Vec<u8>)> = conn
-        .query_row("SELECT digest, receipt FROM messages WHERE provider = ?1 AND id = ?2", params![provider, &id[..]], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT digest, receipt FROM messages WHERE provider = ?1 AND id = ?2",
+            params![provider, &id[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     row.map(|(d, receipt)| Ok(Held { digest: arr(d)?, receipt })).transpose()
 }
@@ -132,7 +138,8 @@ pub struct HeldReport {
 
 /// The report `report_id` of `provider`, if held.
 pub fn held_report(conn: &Connection, provider: &str, report_id: &[u8; 16]) -> Result<Option<HeldReport>> {
-    let row: Option<(Vec<u8>, String, Option<Vec<u8>>, bool)> = conn
+    type Row = (Vec<u8>, String, Option<Vec<u8>>, bool);
+    let row: Option<Row> = conn
         .query_row(
             "SELECT m.order_id, m.verdict, m.export_id,
                     EXISTS (SELECT 1 FROM withdrawals w WHERE w.provider = m.provider AND w.report_id = m.id)

@@ -34,7 +34,8 @@ fn line_ok(line: &str) -> bool {
 }
 
 fn read(what: &'static str, path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    vouchsafe_files::read_limited(path, MAX_FILE).map_err(|e| CentreError::evidence(format!("{what} {}", path.display()), e))
+    vouchsafe_files::read_limited(path, MAX_FILE)
+        .map_err(|e| CentreError::evidence(format!("{what} {}", path.display()), e))
 }
 
 /// The Centre's releases of `line` in `dir`, verified under `key`, consecutive from number 1.
@@ -53,7 +54,10 @@ pub fn load_releases(dir: &Path, line: &str, key: &CentreKey) -> Result<Vec<Veri
             .and_then(|s| s.verify(key))
             .map_err(|e| CentreError::evidence(format!("release {}", path.display()), e))?;
         if verified.release().number() != number || verified.release().line() != line {
-            return Err(CentreError::evidence(format!("release {}", path.display()), "its number or line is not its name's"));
+            return Err(CentreError::evidence(
+                format!("release {}", path.display()),
+                "its number or line is not its name's",
+            ));
         }
         out.push(verified);
     }

@@ -130,13 +130,7 @@ fn item_file(index: usize) -> String {
 }
 
 /// The bundle of a checked report.
-pub fn bundle(
-    report: &Report,
-    checked: &CheckedReport,
-    digest: &[u8; 32],
-    id: &[u8; 16],
-    received_at: i64,
-) -> Bundle {
+pub fn bundle(report: &Report, checked: &CheckedReport, digest: &[u8; 32], id: &[u8; 16], received_at: i64) -> Bundle {
     let items = report
         .items
         .iter()
@@ -278,7 +272,10 @@ pub fn write_export(
 pub fn write_withdrawn(exports: &Path, signer: &CentreReceiptSigner, id: &[u8; 16], w: &Withdrawal) -> Result<()> {
     let dir = export_dir(exports, id);
     if !dir.is_dir() {
-        return Err(CentreError::evidence(format!("export {}", dir.display()), "the forwarded report's export is missing"));
+        return Err(CentreError::evidence(
+            format!("export {}", dir.display()),
+            "the forwarded report's export is missing",
+        ));
     }
     let notice = Withdrawn {
         format: WITHDRAWN_FORMAT.to_owned(),
@@ -307,7 +304,8 @@ mod tests {
         let a = export_id(&[1; 32]);
         assert_eq!(a, export_id(&[1; 32]));
         assert_ne!(a, export_id(&[2; 32]));
-        let h: [u8; 32] = Sha256::new().chain_update(b"vouchsafe/v1/centre/export-id").chain_update([1u8; 32]).finalize().into();
+        let h: [u8; 32] =
+            Sha256::new().chain_update(b"vouchsafe/v1/centre/export-id").chain_update([1u8; 32]).finalize().into();
         assert_eq!(a[..], h[..16]);
     }
 
