@@ -37,7 +37,7 @@ pub enum CentreError {
         reason: String,
     },
     /// The message is larger than `vouchsafe_case::MAX_MESSAGE_BYTES`.
-    #[error("the message is {len} bytes, the limit is {max}")]
+    #[error("the message is larger than the Centre accepts: {len} bytes, the limit is {max}")]
     TooLarge {
         /// Its size.
         len: usize,
