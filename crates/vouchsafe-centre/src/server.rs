@@ -23,6 +23,8 @@ pub const MAX_REQUEST_BYTES: usize = vouchsafe_case::MAX_MESSAGE_BYTES + 16;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Concurrent requests per connection (each can buffer up to [`MAX_REQUEST_BYTES`]).
 pub const MAX_CONCURRENT_STREAMS: u32 = 8;
+/// How long a shutdown waits for open connections to finish before closing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -114,7 +116,8 @@ async fn run(
         .max_encoding_message_size(64 << 10);
     tracing::info!(listen = ?addr, "centre intake started");
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
-    let result = tonic::transport::Server::builder()
+    let (began, began_rx) = oneshot::channel::<()>();
+    let serving = tonic::transport::Server::builder()
         .timeout(REQUEST_TIMEOUT)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
@@ -123,10 +126,26 @@ async fn run(
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections, finishing deliveries in flight");
-        })
-        .await;
+            let _ = began.send(());
+        });
+    tokio::pin!(serving);
+    // A peer that keeps its connection open after the GOAWAY cannot hold the shutdown beyond the grace period. A
+    // delivery cut off then was not answered, and is either committed or not stored at all: the retry is safe.
+    let grace = async move {
+        match began_rx.await {
+            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let result = tokio::select! {
+        r = &mut serving => r.map_err(|_| CentreError::Internal("the gRPC transport failed")),
+        () = grace => {
+            tracing::warn!("connections still open after the shutdown grace period: closing them");
+            Ok(())
+        }
+    };
     tracing::info!("centre intake stopped");
-    result.map_err(|_| CentreError::Internal("the gRPC transport failed"))
+    result
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
