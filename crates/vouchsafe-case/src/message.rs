@@ -341,6 +341,17 @@ impl Decision {
     }
 }
 
+/// Smallest encodings of a list element, so that a decoder never reserves more than the input could fill.
+const MIN_ITEM_LEN: usize = 16 + 4 + 1;
+const MIN_DECISION_LEN: usize = 4 + 1 + 3 + 4 + 8;
+const MIN_ENTRY_LEN: usize = 4 + 1 + 8 + 8;
+
+/// Capacity to reserve for `n` elements of at least `min_len` bytes each: no more than the rest of the input
+/// could hold, so a short input with a large count cannot make the decoder allocate.
+fn capacity(n: usize, r: &Reader<'_>, min_len: usize) -> usize {
+    n.min(r.remaining() / min_len)
+}
+
 const ITEMS_RULE: &str = "a report has 1..=1024 items";
 const DECISIONS_RULE: &str = "a report has 1..=16 decisions";
 const ENTRIES_RULE: &str = "a feedback has 1..=100000 entries";
@@ -427,14 +438,14 @@ impl Report {
         let threshold_at = r.i64()?;
         let created_at = r.i64()?;
         let n = count(r, "items", MAX_ITEMS, ITEMS_RULE)?;
-        let mut items = Vec::with_capacity(n);
+        let mut items = Vec::with_capacity(capacity(n, r, MIN_ITEM_LEN));
         for _ in 0..n {
             let voucher_id = r.array()?;
             let ad = bytes(r)?.to_vec();
             items.push(ReportItem { voucher_id, ad });
         }
         let n = count(r, "decisions", MAX_DECISIONS, DECISIONS_RULE)?;
-        let mut decisions = Vec::with_capacity(n);
+        let mut decisions = Vec::with_capacity(capacity(n, r, MIN_DECISION_LEN));
         for _ in 0..n {
             decisions.push(Decision::read(r)?);
         }
@@ -532,7 +543,7 @@ impl IndicatorFeedback {
         let order_id = r.array()?;
         let release_number = r.u64()?;
         let n = count(r, "feedback entries", MAX_FEEDBACK_ENTRIES, ENTRIES_RULE)?;
-        let mut entries = Vec::with_capacity(n);
+        let mut entries = Vec::with_capacity(capacity(n, r, MIN_ENTRY_LEN));
         for _ in 0..n {
             let primary = bytes(r)?.to_vec();
             let second_hash_drops = r.u64()?;

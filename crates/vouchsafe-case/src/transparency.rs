@@ -120,7 +120,7 @@ impl TransparencyReport {
         let from = r.i64()?;
         let to = r.i64()?;
         let n = count(&mut r, "counters", MAX_COUNTERS, COUNTERS_RULE)?;
-        let mut counters = Vec::with_capacity(n);
+        let mut counters = Vec::with_capacity(n.min(r.remaining() / (4 + 1 + 8)));
         for _ in 0..n {
             let name = string(&mut r, "counter name")?;
             counters.push((name, r.u64()?));
