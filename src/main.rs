@@ -65,7 +65,8 @@ enum Command {
     /// The issuing authority: its signing key, signed detection orders and revocations (docs/GOVERNANCE.md).
     #[command(subcommand)]
     Authority(AuthorityCommand),
-    /// The Centre: its signing key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md).
+    /// The Centre: its key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md), and the
+    /// intake of reports, withdrawals and feedback (docs/CENTRE.md).
     #[command(subcommand)]
     Centre(CentreCommand),
     /// A witness of a provider's transparency log: its key, and cosigning a checkpoint only if the log did not fork.
@@ -196,6 +197,45 @@ enum CentreCommand {
         /// False positives to remove: hex primary hashes, one per line (they never return).
         #[arg(long, value_name = "FILE")]
         remove: Option<PathBuf>,
+    },
+    /// Run the Centre's intake (reports, withdrawals, indicator feedback) until SIGTERM or SIGINT (docs/CENTRE.md).
+    Serve {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Reports received, forwarded, manifest false positives, withdrawals, per provider; feedback totals.
+    Stats {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-indicator second-hash drops and review rejections of all providers, and the removal proposals.
+    Feedback {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Review rejections that make a removal proposal (any second-hash drop does).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+        min: u64,
+        /// Write the proposals, one primary hash (hex) per line, for `centre release --remove` (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Mark an indicator a false positive: reports naming it are manifest false positives, the next release removes it.
+    Flag {
+        /// The Centre's database file.
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// The indicator's primary hash (hex, canonical bytes).
+        #[arg(long, value_name = "HEX")]
+        primary: String,
+        /// Why (kept in DB.flags with the time).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Verify the whole chain of a line's releases under a Centre public key and summarise it (exit 1 if not).
     Show {
@@ -604,5 +644,9 @@ fn run(cli: Cli) -> Result<()> {
             centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())
         }
         Command::Centre(CentreCommand::Show { centre: public, line, dir }) => centre::show(&public, &line, &dir),
+        Command::Centre(CentreCommand::Serve { config }) => runtime()?.block_on(centre::serve(&config)),
+        Command::Centre(CentreCommand::Stats { config, json }) => centre::stats(&config, json),
+        Command::Centre(CentreCommand::Feedback { config, min, out }) => centre::feedback(&config, min, out.as_deref()),
+        Command::Centre(CentreCommand::Flag { db, primary, reason }) => centre::flag(&db, &primary, reason.as_deref()),
     }
 }
