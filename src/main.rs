@@ -445,8 +445,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
             let rendered = e.render().to_string();
-            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+            // "the following required arguments were not provided:" names them on the lines that follow.
+            if first.ends_with(':') {
+                let named: Vec<&str> = lines.take_while(|l| l.starts_with('-') || l.starts_with('<')).collect();
+                first = format!("{first} {}", named.join(" "));
+            }
             eprintln!("vouchsafe: {first} (see vouchsafe --help)");
             return ExitCode::from(EXIT_USAGE);
         }
