@@ -12,6 +12,7 @@ mod demo;
 mod error;
 mod keyfile;
 mod provider;
+mod review;
 mod transparency;
 
 use std::path::PathBuf;
@@ -71,6 +72,11 @@ enum Command {
     /// The provider's transparency log, for auditors.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Reviewers and supervisors: list, show and decide cases; list and decide appeals (the `Review` API).
+    Review(review::ReviewArgs),
+    /// The transparency report of an order: the unsigned statistics as a draft, or (--publish, supervisors) signed
+    /// and logged; as JSON, Markdown or a self-contained HTML page.
+    Report(review::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -578,5 +584,7 @@ fn run(cli: Cli) -> Result<()> {
             centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())
         }
         Command::Centre(CentreCommand::Show { centre: public, line, dir }) => centre::show(&public, &line, &dir),
+        Command::Review(a) => runtime()?.block_on(review::review(a)),
+        Command::Report(a) => runtime()?.block_on(review::report(a)),
     }
 }
