@@ -12,6 +12,7 @@ mod demo;
 mod error;
 mod keyfile;
 mod provider;
+mod review;
 mod transparency;
 
 use std::path::PathBuf;
@@ -75,6 +76,11 @@ enum Command {
     /// The provider's transparency log, for auditors.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Reviewers and supervisors: list, show and decide cases; list and decide appeals (the `Review` API).
+    Review(review::ReviewArgs),
+    /// The transparency report of an order: the unsigned statistics as a draft, or (--publish, supervisors) signed
+    /// and logged; as JSON, Markdown or a self-contained HTML page.
+    Report(review::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -513,8 +519,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(EXIT_USAGE);
             }
             let rendered = e.render().to_string();
-            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut first = lines.next().unwrap_or("invalid arguments").trim_start_matches("error: ").to_owned();
+            // "the following required arguments were not provided:" names them on the lines that follow.
+            if first.ends_with(':') {
+                let named: Vec<&str> = lines.take_while(|l| l.starts_with('-') || l.starts_with('<')).collect();
+                first = format!("{first} {}", named.join(" "));
+            }
             eprintln!("vouchsafe: {first} (see vouchsafe --help)");
             return ExitCode::from(EXIT_USAGE);
         }
@@ -648,5 +659,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Centre(CentreCommand::Stats { config, json }) => centre::stats(&config, json),
         Command::Centre(CentreCommand::Feedback { config, min, out }) => centre::feedback(&config, min, out.as_deref()),
         Command::Centre(CentreCommand::Flag { db, primary, reason }) => centre::flag(&db, &primary, reason.as_deref()),
+        Command::Review(a) => runtime()?.block_on(review::review(a)),
+        Command::Report(a) => runtime()?.block_on(review::report(a)),
     }
 }

@@ -39,20 +39,27 @@ pub struct Server {
 }
 
 async fn channel(server: &Server) -> Result<Channel> {
-    let bad = |e: &dyn std::fmt::Display| CliError::usage(format!("--server {}: {e}", server.url));
-    let mut ep = Endpoint::from_shared(server.url.clone())
+    connect_channel(&server.url, server.ca_cert.as_deref(), "--server", "log").await
+}
+
+/// A gRPC channel to `url`: plain for `http://`; for `https://`, TLS trusting the built-in roots, or only the PEM
+/// certificate authorities in `ca`. `flag` names the option the URL came from (a bad URL is a usage error),
+/// `what` the party it is (in a connection failure, a runtime error).
+pub async fn connect_channel(url: &str, ca: Option<&Path>, flag: &str, what: &str) -> Result<Channel> {
+    let bad = |e: &dyn std::fmt::Display| CliError::usage(format!("{flag} {url}: {e}"));
+    let mut ep = Endpoint::from_shared(url.to_owned())
         .map_err(|e| bad(&e))?
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60));
-    if server.url.starts_with("https://") {
+    if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_webpki_roots();
-        if let Some(ca) = &server.ca_cert {
+        if let Some(ca) = ca {
             let pem = read_limited(ca, "CA certificate")?;
             tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem.as_slice()));
         }
         ep = ep.tls_config(tls).map_err(|e| bad(&e))?;
     }
-    ep.connect().await.map_err(|e| CliError::runtime(format!("log {}: cannot connect: {e}", server.url)))
+    ep.connect().await.map_err(|e| CliError::runtime(format!("{what} {url}: cannot connect: {e}")))
 }
 
 async fn connect(server: &Server) -> Result<TransparencyClient<Channel>> {
