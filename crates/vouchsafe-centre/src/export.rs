@@ -2,6 +2,7 @@
 //!
 //! * `bundle.json`: the report as the Centre verified it ([`Bundle`]), UTF-8 JSON, the exact bytes signed;
 //! * `item-NN.png`: each item's visual derivative, grayscale, at full resolution (`NN` its index, from `00`);
+//!   `bundle.json` names each file with the SHA-256 of its bytes, so the signature covers the images too;
 //! * `bundle.sig`: 128 hex digits and a newline, the Ed25519 signature
 //!   `CentreReceiptSigner::sign_export(bundle.json bytes)` (over `"vouchsafe/v1/centre/export/sign" ‖
 //!   SHA-256(bundle.json)`), verifiable with the Centre's public key (`CentreReceiptKey::verify_export`).
@@ -70,6 +71,8 @@ pub struct BundleItem {
     pub source_height: u32,
     /// The file of the derivative in the bundle's directory.
     pub image: String,
+    /// SHA-256 of that file's bytes, hex: so `bundle.sig` covers the images too.
+    pub image_sha256: String,
 }
 
 /// One review decision of `bundle.json`.
@@ -129,14 +132,22 @@ fn item_file(index: usize) -> String {
     format!("item-{index:02}.png")
 }
 
-/// The bundle of a checked report.
-pub fn bundle(report: &Report, checked: &CheckedReport, digest: &[u8; 32], id: &[u8; 16], received_at: i64) -> Bundle {
+/// The bundle of a checked report whose item images (PNG files) are `images`.
+pub fn bundle(
+    report: &Report,
+    checked: &CheckedReport,
+    digest: &[u8; 32],
+    id: &[u8; 16],
+    received_at: i64,
+    images: &[Vec<u8>],
+) -> Bundle {
     let items = report
         .items
         .iter()
         .zip(&checked.items)
+        .zip(images)
         .enumerate()
-        .map(|(index, (item, c))| BundleItem {
+        .map(|(index, ((item, c), png))| BundleItem {
             index,
             voucher_id: hex::encode(item.voucher_id),
             attachment_ref: hex::encode(c.ad.attachment_ref()),
@@ -147,6 +158,7 @@ pub fn bundle(report: &Report, checked: &CheckedReport, digest: &[u8; 32], id: &
             source_width: c.ad.source_width(),
             source_height: c.ad.source_height(),
             image: item_file(index),
+            image_sha256: hex::encode(Sha256::digest(png)),
         })
         .collect();
     let decisions = report
@@ -246,7 +258,8 @@ pub fn write_export(
         }
         return Ok(existing);
     }
-    let b = bundle(report, checked, digest, &id, received_at);
+    let images = checked.items.iter().map(|i| png(&i.ad)).collect::<Result<Vec<_>>>()?;
+    let b = bundle(report, checked, digest, &id, received_at, &images);
     let json = serde_json::to_vec_pretty(&b).map_err(|_| CentreError::Internal("bundle.json cannot be written"))?;
     let sig = signer.sign_export(&json);
 
@@ -257,8 +270,8 @@ pub fn write_export(
         Err(e) => return Err(CentreError::Io { what: "export temporary directory", path: tmp, kind: e.kind() }),
     }
     vouchsafe_files::create_private_dir(&tmp).map_err(CentreError::io("export temporary directory", &tmp))?;
-    for (index, item) in checked.items.iter().enumerate() {
-        write_file(&tmp, &item_file(index), &png(&item.ad)?)?;
+    for (index, image) in images.iter().enumerate() {
+        write_file(&tmp, &item_file(index), image)?;
     }
     write_file(&tmp, BUNDLE_JSON, &json)?;
     write_file(&tmp, BUNDLE_SIG, sig_text(&sig).as_bytes())?;

@@ -71,7 +71,9 @@ async fn a_forwarded_report_writes_a_bundle_whose_signature_verifies() {
         assert_eq!(item.primary, hex::encode(primary(&f.images[i])));
         assert_eq!(item.distance, 0);
         assert_eq!(item.voucher_id, hex::encode(report.items[i].voucher_id));
-        let png = image::load_from_memory(&std::fs::read(dir.join(&item.image)).unwrap()).unwrap();
+        let file = std::fs::read(dir.join(&item.image)).unwrap();
+        assert_eq!(item.image_sha256, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&file)));
+        let png = image::load_from_memory(&file).unwrap();
         assert_eq!(png.color(), image::ColorType::L8);
         assert_eq!(png.to_luma8().as_raw(), f.images[i].derivative.as_bytes());
     }
