@@ -91,7 +91,7 @@ impl ServerConfig {
         if self.centre.is_none() {
             return Err(ServerError::config("centre", "[review] needs [centre] (where the reports go)"));
         }
-        if r.listen == self.listen {
+        if r.listen == self.listen && r.listen.port() != 0 {
             return Err(ServerError::config("review.listen", "must differ from listen (the devices' listener)"));
         }
         if !(3600..=366 * 24 * 3600).contains(&r.appeal_seconds) {
