@@ -35,6 +35,10 @@ const COMPONENT: &str = "chat";
 const EXCLUDED_CLASS: &str = "state";
 /// Indicator images among the fixtures.
 const INDICATORS: usize = 12;
+/// Benign pictures a source wrongly attested: in the release like any indicator, rejected by the reviewer when dave's
+/// case comes (after the demo's rounds), fed back to the Centre, flagged there. More than T + s so that dave crosses
+/// the threshold whatever the synthetic draws.
+const PLANTED: usize = 8;
 /// Extra random indicators standing in for the rest of the Centre's list.
 const DECOYS: usize = 2000;
 /// The server's prior in the posterior shown below the threshold: each image matches with this probability.
@@ -53,11 +57,11 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-struct Picture {
-    label: String,
-    png: Vec<u8>,
-    hashes: ImageHashes,
-    primary: Vec<u8>,
+pub(crate) struct Picture {
+    pub(crate) label: String,
+    pub(crate) png: Vec<u8>,
+    pub(crate) hashes: ImageHashes,
+    pub(crate) primary: Vec<u8>,
 }
 
 fn rt(context: &str) -> impl Fn(String) -> CliError + '_ {
@@ -135,7 +139,7 @@ pub(crate) fn utc(secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-fn bar(len: u64, msg: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, msg: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template("  {msg:<28} [{bar:30}] {pos}/{len}") {
         pb.set_style(style.progress_chars("=> "));
@@ -176,14 +180,19 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// One device in the demo, with the ground truth the demo (not the device) keeps.
-struct Device {
-    name: &'static str,
-    client: Client,
-    kinds: BTreeMap<&'static str, u64>,
+pub(crate) struct Device {
+    pub(crate) name: &'static str,
+    pub(crate) client: Client,
+    pub(crate) kinds: BTreeMap<&'static str, u64>,
 }
 
 impl Device {
-    async fn scan(&mut self, pics: &[&Picture], pb: &ProgressBar, time: u64) -> Result<Vec<(String, String)>> {
+    pub(crate) async fn scan(
+        &mut self,
+        pics: &[&Picture],
+        pb: &ProgressBar,
+        time: u64,
+    ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for p in pics {
             let t = UNIX_EPOCH + Duration::from_secs(time);
@@ -212,7 +221,7 @@ struct Round<'a> {
     bob: Vec<&'a Picture>,
 }
 
-async fn drain(store: &SqliteStore) -> Result<()> {
+pub(crate) async fn drain(store: &SqliteStore) -> Result<()> {
     let start = Instant::now();
     loop {
         let s = store.stats().map_err(|e| CliError::runtime(format!("demo: store: {e}")))?;
@@ -268,6 +277,12 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     // Each indicator is its (primary, secondary) pair; the secondary stays on the provider's server.
     let pair = |p: &Picture| (p.primary.clone(), p.hashes.secondary.to_canonical_bytes());
     let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = pics.iter().take(INDICATORS).map(pair).collect();
+    // The planted false positives (benign pictures a source wrongly attested) come right after the lone one.
+    let planted: Vec<&Picture> = pics.iter().skip(INDICATORS + 1).take(PLANTED).collect();
+    if planted.len() != PLANTED {
+        return Err(CliError::runtime("demo: too few images for the planted false positives"));
+    }
+    indicators.extend(planted.iter().map(|p| pair(p)));
     let (plen, slen) = pics
         .first()
         .map(|p| (p.hashes.primary.as_bytes().len(), p.hashes.secondary.as_bytes().len()))
@@ -296,6 +311,11 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     );
     println!("  the list also holds {DECOYS} other indicators (random hashes standing in for images not shipped)");
     println!("  {} is reported by one source only", lone.label);
+    println!(
+        "  {} to {} are benign pictures that both sources wrongly attested (planted false positives, for section 5)",
+        planted.first().map(|p| p.label.as_str()).unwrap_or("?"),
+        planted.last().map(|p| p.label.as_str()).unwrap_or("?")
+    );
     if let Some(first) = pics.first() {
         println!(
             "  an indicator is the canonical primary hash, e.g. {} = {}",
@@ -313,6 +333,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         hex::encode(t)
     };
     let (alice_token, bob_token, carol_token) = (token(&mut rng), token(&mut rng), token(&mut rng));
+    let (dave_token, r1_token, r2_token, sup_token) =
+        (token(&mut rng), token(&mut rng), token(&mut rng), token(&mut rng));
     let mut spec = FixtureSpec::new(indicators.clone());
     spec.single_source = vec![pair(lone)];
     spec.scope = Scope::Components(vec![COMPONENT.to_owned()]);
@@ -366,9 +388,31 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         account(&alice_token, "alice", None),
         account(&bob_token, "bob", None),
         account(&carol_token, "carol", Some(EXCLUDED_CLASS)),
+        account(&dave_token, "dave", None),
     ];
+    fixture.config = config;
+    // The Centre's intake, in process (`vouchsafe centre serve` in production), and the provider's review side:
+    // two reviewers and a supervisor on their own listener, four-eyes.
+    let centre_toml = dir.join("centre.toml");
+    std::fs::write(&centre_toml, fixture.centre_config("127.0.0.1:0"))
+        .map_err(|e| CliError::runtime(format!("demo: centre.toml: {}", e.kind())))?;
+    let centre_config = vouchsafe_centre::CentreConfig::load(&centre_toml)
+        .map_err(|e| CliError::runtime(format!("demo: centre configuration: {e}")))?;
+    let centre = vouchsafe_centre::start(centre_config.clone())
+        .await
+        .map_err(|e| CliError::runtime(format!("demo: centre intake: {e}")))?;
+    use vouchsafe_server::ReviewRole;
+    fixture.enable_review(
+        &[
+            ("reviewer-1", &r1_token, ReviewRole::Reviewer),
+            ("reviewer-2", &r2_token, ReviewRole::Reviewer),
+            ("supervisor", &sup_token, ReviewRole::Supervisor),
+        ],
+        true,
+        &format!("http://{}", centre.local_addr()),
+    );
+    let config = fixture.config.clone();
     config.validate().map_err(|e| CliError::from_server("demo: configuration", e))?;
-    fixture.config = config.clone();
     fixture.write_config().map_err(|e| CliError::from_server("demo: configuration", e))?;
     let spin = ProgressBar::new_spinner()
         .with_message(format!("building the blinded table ({} indicators)", fixture.chain().len()));
@@ -407,11 +451,33 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     println!();
 
     let tokens = Tokens { alice: &alice_token, bob: &bob_token, carol: &carol_token };
-    let result =
-        run_devices(&opts, &dir, &endpoint, &mut fixture, &server, &table, &store, &pics, &raw, tokens, &mut rng).await;
+    let after = AfterCtx {
+        centre: &centre_config,
+        dave: &dave_token,
+        reviewers: [&r1_token, &r2_token],
+        supervisor: &sup_token,
+        planted: &planted,
+    };
+    let result = run_devices(
+        &opts,
+        &dir,
+        &endpoint,
+        &mut fixture,
+        &server,
+        &table,
+        &store,
+        &pics,
+        &raw,
+        tokens,
+        &after,
+        &mut rng,
+    )
+    .await;
     let stop = server.shutdown().await.map_err(|e| CliError::from_server("demo: server shutdown", e));
+    let centre_stop = centre.shutdown().await.map_err(|e| CliError::runtime(format!("demo: centre shutdown: {e}")));
     result?;
     stop?;
+    centre_stop?;
     println!();
     println!("finished in {:.1} s", started.elapsed().as_secs_f64());
     match &opts.keep {
@@ -419,6 +485,15 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         None => println!("temporary data removed (use --keep DIR to keep it)"),
     }
     Ok(())
+}
+
+/// What the after-threshold act needs besides the devices' part.
+pub(crate) struct AfterCtx<'a> {
+    pub(crate) centre: &'a vouchsafe_centre::CentreConfig,
+    pub(crate) dave: &'a str,
+    pub(crate) reviewers: [&'a str; 2],
+    pub(crate) supervisor: &'a str,
+    pub(crate) planted: &'a [&'a Picture],
 }
 
 /// The accounts' bearer tokens.
@@ -441,6 +516,7 @@ async fn run_devices(
     pics: &[Picture],
     raw: &[RgbImage],
     tokens: Tokens<'_>,
+    after: &AfterCtx<'_>,
     rng: &mut ChaCha20Rng,
 ) -> Result<()> {
     let config = &fixture.config.clone();
@@ -507,7 +583,9 @@ async fn run_devices(
     let ind: &[&Picture; INDICATORS] =
         ind.as_slice().try_into().map_err(|_| CliError::runtime("demo: fewer indicator images than the rounds use"))?;
     let first = ind[0];
-    let others: Vec<&Picture> = pics.iter().skip(INDICATORS).collect();
+    // Ordinary photos: the lone one (not in the release) and everything after the planted false positives.
+    let others: Vec<&Picture> =
+        pics.iter().skip(INDICATORS).take(1).chain(pics.iter().skip(INDICATORS + 1 + PLANTED)).collect();
     let half = others.len() / 2;
     let (alice_pool, bob_pool) = others.split_at(half);
     let mut near: Vec<Picture> = Vec::new();
@@ -611,12 +689,18 @@ async fn run_devices(
     let head = store.verify_audit_chain().map_err(|e| CliError::runtime(format!("demo: audit chain: {e}")))?;
     println!("  audit log: {} entries, chain verified, head {}", head.entries, hex::encode(&head.head[..8]));
     println!();
+    let dave = Device {
+        name: "dave",
+        client: open(after.dave, "dave", rng.next_u64(), vec![]).await?,
+        kinds: BTreeMap::new(),
+    };
+    crate::demo_after::run(dir, fixture, server, store, &alice, dave, after, base_time + 6 * 3600).await?;
     let probe = pics.first().ok_or_else(|| CliError::runtime("demo: no image"))?;
     refusals(dir, fixture, server, &alice, probe, endpoint, tokens, &anchors, rng).await
 }
 
 /// Prints one refusal, or fails the demo if what must be refused was not.
-fn refused<T, E: std::fmt::Display>(who: &str, r: std::result::Result<T, E>) -> Result<()> {
+pub(crate) fn refused<T, E: std::fmt::Display>(who: &str, r: std::result::Result<T, E>) -> Result<()> {
     match r {
         Ok(_) => Err(CliError::runtime(format!("demo: {who} did NOT refuse it"))),
         Err(e) => {

@@ -9,6 +9,7 @@ mod authority;
 mod centre;
 mod cmd;
 mod demo;
+mod demo_after;
 mod error;
 mod keyfile;
 mod provider;

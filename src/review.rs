@@ -37,7 +37,7 @@ const MAX_TOKEN_FILE: u64 = 4096;
 const MAX_TEXT: usize = 2000;
 /// Case statuses `--status` accepts (review.proto, `ListCasesRequest.status`).
 const CASE_STATUSES: &[&str] =
-    &["open", "awaiting-second", "confirmed", "rejected", "forwarded", "false-positive", "withdrawn", "closed"];
+    &["open", "awaiting-second", "confirmed", "rejected", "forwarded", "false-positive", "withdrawn"];
 /// Appeal statuses `--status` accepts.
 const APPEAL_STATUSES: &[&str] = &["pending", "upheld", "dismissed"];
 
@@ -585,7 +585,7 @@ fn statistics_view(s: pb::Statistics, asked: (&str, i64, i64), title: Option<Str
 
 /// The view of what the server signed: decoded from `signed_report` (verified under `key` if given), never from
 /// anything else the server said.
-fn published_view(
+pub(crate) fn published_view(
     signed_report: &[u8],
     leaf_index: u64,
     key: Option<&ProviderKey>,

@@ -58,7 +58,8 @@ fn limit(n: u32) -> usize {
     if n == 0 { 100 } else { n as usize }
 }
 
-pub(crate) fn summary_message(s: &CaseSummary, needed: u32) -> v1::CaseSummary {
+pub(crate) fn summary_message(s: &CaseSummary) -> v1::CaseSummary {
+    let needed = if s.four_eyes { 2 } else { 1 };
     v1::CaseSummary {
         case_id: s.id.0 as u64,
         order_id: hex::encode(s.order_id),
@@ -149,7 +150,7 @@ impl Review for ReviewService {
         let cases = blocking(&self.shared, move |s, a| {
             let status = parse_status(&r.status)?;
             let list = a.list_cases(s.store.as_ref(), status, limit(r.limit))?;
-            Ok(list.iter().map(|c| summary_message(c, a.confirmations_needed())).collect())
+            Ok(list.iter().map(|c| summary_message(c)).collect())
         })
         .await?;
         Ok(Response::new(v1::CaseList { cases }))
@@ -164,7 +165,7 @@ impl Review for ReviewService {
         let detail = blocking(&self.shared, move |s, a| {
             let v = a.view_case(s.store.as_ref(), &s.state(), &who, r.case_id, r.full_view)?;
             Ok(v1::CaseDetail {
-                summary: Some(summary_message(&v.summary, a.confirmations_needed())),
+                summary: Some(summary_message(&v.summary)),
                 items: v
                     .items
                     .into_iter()
@@ -212,7 +213,7 @@ impl Review for ReviewService {
             };
             let c = a.decide(s.store.as_ref(), &s.state(), &who, input)?;
             s.outbox_wake.notify_one();
-            Ok(summary_message(&c, a.confirmations_needed()))
+            Ok(summary_message(&c))
         })
         .await?;
         Ok(Response::new(summary))

@@ -158,15 +158,20 @@ impl Aftercare {
     pub(crate) fn load(config: &ServerConfig) -> Result<Option<Aftercare>> {
         let (Some(review), Some(provider)) = (&config.review, &config.provider) else { return Ok(None) };
         let key = load_provider_key(&provider.key)?;
+        if let Some(ca) = config.centre.as_ref().and_then(|c| c.ca.as_ref()) {
+            let pem = std::fs::read(ca).map_err(|source| ServerError::Io {
+                what: "centre CA certificate",
+                path: ca.clone(),
+                source,
+            })?;
+            if !pem.starts_with(b"-----BEGIN") {
+                return Err(ServerError::config("centre.ca", "not a PEM certificate"));
+            }
+        }
         let reviewers = Authenticator::new(
             review.reviewers.iter().map(|r| (&r.token, Reviewer { id: r.id.clone(), role: r.role })),
         );
         Ok(Some(Aftercare { provider: provider.id.clone(), key, review: review.clone(), reviewers }))
-    }
-
-    /// Confirmations a case needs before its report goes out.
-    pub(crate) fn confirmations_needed(&self) -> u32 {
-        if self.review.four_eyes { 2 } else { 1 }
     }
 
     /// Cases by status (all if `None`), newest first.
@@ -255,9 +260,11 @@ impl Aftercare {
         }
         let confirms = prior.iter().filter(|d| d.verdict == Verdict::Confirm.as_str()).count() as u32
             + u32::from(verdict == Verdict::Confirm);
+        // The rule the case was filed under (a later change of `[review] four_eyes` does not move pending cases).
+        let needed = if case.summary.four_eyes { 2 } else { 1 };
         let new_status = match verdict {
             Verdict::Reject => CaseStatus::Rejected,
-            Verdict::Confirm if confirms >= self.confirmations_needed() => CaseStatus::Confirmed,
+            Verdict::Confirm if confirms >= needed => CaseStatus::Confirmed,
             Verdict::Confirm => CaseStatus::AwaitingSecond,
         };
         let now = unix_now();
@@ -391,7 +398,7 @@ impl Aftercare {
             case_id: case.summary.id.0 as u64,
             account: case.summary.account.clone(),
             urgent: urgent || case.summary.urgent,
-            four_eyes: self.review.four_eyes,
+            four_eyes: case.summary.four_eyes,
             threshold_at: case.summary.created_at,
             created_at: now,
             items: case.items.iter().map(|i| ReportItem { voucher_id: i.voucher_id, ad: i.ad.clone() }).collect(),
@@ -456,6 +463,11 @@ impl Aftercare {
             return Err(ServerError::Conflict("the appeal was already decided".into()));
         }
         let case = store.get_case(a.case)?.ok_or(ServerError::NotFound("case"))?;
+        if store.case_decisions(a.case)?.iter().any(|d| d.reviewer == who.id) {
+            return Err(ServerError::Conflict(
+                "this supervisor decided the case under appeal: another supervisor must decide the appeal".into(),
+            ));
+        }
         let now = unix_now();
         let mut events = vec![Audited::new(
             now,
@@ -511,7 +523,7 @@ impl Aftercare {
 
     /// The statistics of `order` over `[from, to)` (0, 0: the whole order).
     pub(crate) fn statistics(&self, store: &dyn Store, order: [u8; 16], from: i64, to: i64) -> Result<Statistics> {
-        if from < 0 || to < 0 || (to != 0 && to <= from) {
+        if from < 0 || to < 0 || ((from, to) != (0, 0) && to <= from) {
             return Err(ServerError::InvalidRequest("the period must have 0 <= from < to (or both 0)"));
         }
         let (f, t) = if from == 0 && to == 0 { (None, None) } else { (Some(from), Some(to)) };
