@@ -68,6 +68,7 @@ pub struct ReviewArgs {
 #[derive(Debug, Subcommand)]
 enum ReviewCommand {
     /// Cases, newest first: metadata only (no image is fetched).
+    #[command(after_help = EXIT_HELP)]
     List {
         /// Only cases with this status.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(CASE_STATUSES))]
@@ -78,6 +79,7 @@ enum ReviewCommand {
     },
     /// One case: summary, decisions, the Centre's verdict; writes each item's derivative as a PNG into DIR
     /// (`case-<id>-item-<nn>.png`, mode 0600, never overwriting). Every view is audited.
+    #[command(after_help = EXIT_HELP)]
     Show {
         /// The case id.
         #[arg(value_name = "CASE")]
@@ -93,6 +95,7 @@ enum ReviewCommand {
         preview: bool,
     },
     /// Confirm or reject a case (a four-eyes order needs two different reviewers to confirm).
+    #[command(after_help = EXIT_HELP)]
     Decide {
         /// The case id.
         #[arg(value_name = "CASE")]
@@ -116,6 +119,7 @@ enum ReviewCommand {
         urgent: bool,
     },
     /// Appeals, newest first.
+    #[command(after_help = EXIT_HELP)]
     Appeals {
         /// Only appeals with this status.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(APPEAL_STATUSES))]
@@ -126,6 +130,7 @@ enum ReviewCommand {
     },
     /// Supervisors: uphold an appeal (the report is withdrawn at the Centre, the account action reversed) or
     /// dismiss it.
+    #[command(after_help = EXIT_HELP)]
     DecideAppeal {
         /// The appeal id.
         #[arg(value_name = "ID")]
