@@ -16,6 +16,41 @@
 //! [`labels`]); the one exception is the export bundle, signed detached over `LABEL_EXPORT_SIGN ‖
 //! SHA-256(bundle)`. Verification is strict. The Centre's [`CentreReceiptSigner`] is made from the same secret as
 //! its release key: the labels keep the two uses apart.
+//!
+//! ```
+//! use vouchsafe_case::*;
+//!
+//! # fn main() -> Result<()> {
+//! let provider = ProviderSigningKey::from_secret_bytes(&[1; 32]);
+//! let centre = CentreReceiptSigner::from_secret_bytes(&[2; 32]); // the Centre's release-key secret
+//! let withdrawal = Message::Withdrawal(Withdrawal {
+//!     withdrawal_id: [3; 16],
+//!     provider: "provider-a".into(),
+//!     report_id: [4; 16],
+//!     order_id: [5; 16],
+//!     reason: "appeal upheld".into(),
+//!     at: 1_767_225_600,
+//! });
+//! // Provider: sign and send the bytes.
+//! let wire = provider.sign(&withdrawal)?.encode();
+//! // Centre: decode, find the provider's pinned key by name, verify, answer with a signed receipt.
+//! let signed = SignedMessage::decode(&wire)?;
+//! assert_eq!(signed.message_unverified()?.provider(), "provider-a");
+//! let message = signed.verify(&provider.public())?;
+//! let receipt = Receipt {
+//!     message_id: message.id(),
+//!     message_digest: signed.digest(),
+//!     kind: message.kind(),
+//!     verdict: ReceiptVerdict::Withdrawn,
+//!     at: 1_767_225_700,
+//! };
+//! let answer = centre.sign(&receipt)?.encode();
+//! // Provider: verify the receipt under the pinned Centre key.
+//! assert_eq!(SignedReceipt::decode(&answer)?.verify(&centre.public())?, receipt);
+//! assert_eq!(signed.verify(&ProviderSigningKey::from_secret_bytes(&[9; 32]).public()), Err(Error::BadSignature));
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 mod error;

@@ -13,11 +13,22 @@ use crate::message::Message;
 use crate::wire::{Reader, check_size};
 
 /// A [`Message`] and its provider's signature, as sent to the Centre. Decoding checks the format (the message
-/// must decode and validate); [`SignedMessage::verify`] checks the signature.
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// must decode and validate); [`SignedMessage::verify`] checks the signature. `Debug` shows the length and the
+/// digest, never the bytes (a report's carry associated data and an account reference).
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedMessage {
     message: Vec<u8>,
     signature: [u8; 64],
+}
+
+impl core::fmt::Debug for SignedMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let digest = self.digest();
+        f.debug_struct("SignedMessage")
+            .field("message", &format_args!("<{} bytes>", self.message.len()))
+            .field("digest", &format_args!("{}", digest.iter().take(8).map(|b| format!("{b:02x}")).collect::<String>()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl SignedMessage {

@@ -569,6 +569,10 @@ fn keys_refuse_bad_bytes_and_print_no_secret() {
     let shown = format!("{:?}", report());
     assert!(shown.contains("<27 bytes>"));
     assert!(!shown.contains("associated data of item one"));
+    let signed = k.provider.sign(&Message::Report(report())).unwrap();
+    let shown = format!("{signed:?}");
+    assert!(shown.contains(&hex::encode(&signed.digest()[..8])), "{shown}");
+    assert!(!shown.contains(&hex::encode(b"associated data")) && !shown.contains("account"), "{shown}");
     // Error messages name fields and rules, never the values.
     let e = rep(|r| r.account = "secret-account\u{0}".into()).encode().unwrap_err();
     assert!(!e.to_string().contains("secret-account"), "{e}");
