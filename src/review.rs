@@ -726,6 +726,18 @@ pub async fn review(args: ReviewArgs) -> Result<()> {
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
+/// Decodes a derivative for the ASCII preview, within bounds (a derivative is a small thumbnail; whatever the server
+/// sends cannot make the CLI allocate more than 64 MiB for it).
+fn decode_preview(png: &[u8]) -> image::ImageResult<image::DynamicImage> {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(4096);
+    limits.max_image_height = Some(4096);
+    limits.max_alloc = Some(64 << 20);
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+    reader.limits(limits);
+    reader.decode()
+}
+
 /// `review show CASE --out DIR [--full] [--preview]`.
 async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool) -> Result<()> {
     let context = "review show";
@@ -782,8 +794,8 @@ async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool)
     let mut text = case_text(&d, full, &files);
     if preview {
         for (i, item) in d.items.iter().enumerate().filter(|(_, it)| !it.png.is_empty()) {
-            text.push_str(&format!("\nitem {:02} ({}):\n", i + 1, "blurred grayscale view"));
-            match image::load_from_memory_with_format(&item.png, image::ImageFormat::Png) {
+            text.push_str(&format!("\nitem {:02} (blurred grayscale view):\n", i + 1));
+            match decode_preview(&item.png) {
                 Ok(img) => {
                     for row in crate::ascii::render(&img.to_luma8(), 48) {
                         text.push_str(&format!("  {row}\n"));
@@ -980,6 +992,20 @@ mod tests {
         assert!(text_limit("c", &"x".repeat(2000), true).is_ok());
         assert!(text_limit("c", &"x".repeat(2001), true).is_err());
         assert!(text_limit("c", " ", false).is_err());
+    }
+
+    #[test]
+    fn preview_decoding_is_bounded() {
+        let png = |w: u32, h: u32| {
+            let mut out = Vec::new();
+            image::GrayImage::new(w, h)
+                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+                .map(|()| out)
+                .unwrap_or_default()
+        };
+        assert!(decode_preview(&png(64, 48)).is_ok());
+        assert!(decode_preview(&png(4097, 1)).is_err());
+        assert!(decode_preview(PNG_MAGIC).is_err());
     }
 
     #[test]
