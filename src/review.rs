@@ -611,7 +611,7 @@ fn published_view(
             let r = signed
                 .report_unverified()
                 .map_err(|e| CliError::runtime(format!("{context}: the signed report does not decode: {e}")))?;
-            (r, "not verified here (no --provider-key given)".to_owned())
+            (r, "unverified: no --provider-key given".to_owned())
         }
     };
     let order_id = hex::encode(report.order_id);
@@ -1235,10 +1235,7 @@ mod tests {
 
         // Without the key it is shown as not verified.
         let v = published_view(&bytes, 17, None, ("01010101010101010101010101010101", 0, 0), None).ok();
-        assert_eq!(
-            v.and_then(|v| v.signature).map(|s| s.key_id),
-            Some("not verified here (no --provider-key given)".into())
-        );
+        assert_eq!(v.and_then(|v| v.signature).map(|s| s.key_id), Some("unverified: no --provider-key given".into()));
         // A wrong key, a flipped bit, another order or period than asked: refused (exit 1).
         let other = vouchsafe_case::ProviderSigningKey::from_secret_bytes(&[8u8; 32]).public();
         let codes = |r: Result<ReportView>| r.err().map(|e| e.exit_code());
