@@ -7,10 +7,13 @@
 //! * secret key `vouchsafe-centre-key v1` / public key `vouchsafe-centre-public-key v1` (text, like the authority's);
 //! * the database: `CentreDb::encode` (binary, versioned; it holds the sources' references: it never leaves the
 //!   Centre);
-//! * releases: `<dir>/<line>-<number, 6 digits>.bin`, each a `SignedRelease` encoding.
+//! * releases: `<dir>/<line>-<number, 6 digits>.bin`, each a `SignedRelease` encoding;
+//! * the intake (`centre serve | stats | feedback`): `centre.toml` and the `vouchsafe-centre` crate
+//!   (`docs/CENTRE.md`); `centre flag` appends what it marked, when and why to `<db>.flags` (mode 0600).
 
 use std::path::{Path, PathBuf};
 
+use vouchsafe_centre::CentreConfig;
 use vouchsafe_phash::HashConfig;
 use vouchsafe_release::{
     CentreDb, CentreKey, CentreSigningKey, ImportEntry, ReleaseChain, SignedRelease, SourceId, VerifiedRelease,
@@ -183,7 +186,8 @@ fn verify_file(path: &Path, key: &CentreKey) -> Result<VerifiedRelease> {
 
 /// `vouchsafe centre release --db DB --key KEY --line L --dir DIR [--min-sources N] [--remove FILE]`: signs the
 /// next release of a line: every indicator attested by at least N distinct sources and not yet released, and the
-/// removal of the false positives listed in FILE (hex primaries), which are marked so that they never return.
+/// removal of the false positives listed in FILE (hex primaries), which are marked so that they never return, and of
+/// every indicator of the line already marked (`vouchsafe centre flag`).
 pub fn release(
     db_path: &Path,
     key: &Path,
@@ -206,6 +210,16 @@ pub fn release(
             db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre release: {e}")))?;
             removals.push(p);
         }
+    }
+    // Every indicator flagged a false positive (`centre flag`, or an earlier --remove) that the line still holds
+    // leaves it in this release.
+    if let Some(c) = chain.as_ref() {
+        let flagged: Vec<Vec<u8>> = db
+            .false_positives()
+            .filter(|p| c.contains(p) && !removals.iter().any(|r| r == p))
+            .map(<[u8]>::to_vec)
+            .collect();
+        removals.extend(flagged);
     }
     let next = db
         .next_release(line, chain.as_ref(), min_sources, now_secs()?, &removals)
@@ -243,4 +257,147 @@ pub fn show(public: &Path, line: &str, dir: &Path) -> Result<()> {
     println!("  indicators: {}; min sources of the last release: {}", chain.len(), chain.min_sources());
     println!("  head hash: {}; created at {} (Unix seconds)", hex::encode(chain.head()), chain.created_at());
     Ok(())
+}
+
+fn load_config(path: &Path) -> Result<CentreConfig> {
+    CentreConfig::load(path).map_err(|e| CliError::usage(format!("centre: {e}")))
+}
+
+fn centre_err(what: &str) -> impl FnOnce(vouchsafe_centre::CentreError) -> CliError + '_ {
+    move |e| {
+        use vouchsafe_centre::CentreError as E;
+        match e {
+            E::Config { .. } | E::Io { .. } | E::Evidence { .. } => CliError::usage(format!("{what}: {e}")),
+            _ => CliError::runtime(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// `vouchsafe centre serve --config FILE`: load, start, print the bound address, run until SIGTERM/SIGINT, shut
+/// down gracefully (finishing the deliveries in flight).
+pub async fn serve(config_path: &Path) -> Result<()> {
+    let config = load_config(config_path)?;
+    vouchsafe_server::init_tracing(false);
+    let centre = vouchsafe_centre::start(config).await.map_err(centre_err("centre serve"))?;
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "centre listening on {}", centre.local_addr());
+        let _ = out.flush();
+    }
+    vouchsafe_centre::termination_signal().await;
+    centre.shutdown().await.map_err(centre_err("centre serve: shutdown"))
+}
+
+/// `vouchsafe centre stats --config FILE [--json]`.
+pub fn stats(config_path: &Path, json: bool) -> Result<()> {
+    let config = load_config(config_path)?;
+    let s = vouchsafe_centre::stats(&config).map_err(centre_err("centre stats"))?;
+    if json {
+        let text = serde_json::to_string_pretty(&s).map_err(|_| CliError::runtime("centre stats: JSON"))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let line = |name: &str, p: &vouchsafe_centre::ProviderStats| {
+        println!(
+            "{name}: {} reports ({} urgent): {} forwarded, {} manifest false positives; {} withdrawals ({} of \
+             forwarded reports); {} feedback messages",
+            p.reports,
+            p.urgent,
+            p.forwarded,
+            p.false_positives,
+            p.withdrawals,
+            p.withdrawals_of_forwarded,
+            p.feedback_messages
+        )
+    };
+    println!("intake database {}", config.database.display());
+    line("all providers", &s.total);
+    for (name, p) in &s.providers {
+        line(&format!("  {name}"), p);
+    }
+    println!(
+        "feedback: {} indicators, {} second-hash drops, {} review rejections",
+        s.feedback_indicators, s.second_hash_drops, s.review_rejections
+    );
+    Ok(())
+}
+
+/// `vouchsafe centre feedback --config FILE [--min N] [--out FILE]`.
+pub fn feedback(config_path: &Path, min: u64, out: Option<&Path>) -> Result<()> {
+    let config = load_config(config_path)?;
+    let rows = vouchsafe_centre::indicator_feedback(&config).map_err(centre_err("centre feedback"))?;
+    println!("{} indicators with feedback (all providers, latest counts)", rows.len());
+    for r in &rows {
+        println!(
+            "  {} drops {} rejections {} providers {}{}",
+            hex::encode(&r.primary),
+            r.second_hash_drops,
+            r.review_rejections,
+            r.providers,
+            if r.proposed(min) { "  PROPOSED FOR REMOVAL" } else { "" }
+        );
+    }
+    let proposals = vouchsafe_centre::removal_proposals(&rows, min);
+    println!("{} removal proposals (a second-hash drop, or at least {min} review rejections)", proposals.len());
+    if let Some(path) = out {
+        let mut text = format!(
+            "# vouchsafe centre feedback: removal proposals (second-hash drops >= 1 or review rejections >= {min})\n\
+             # one primary hash (hex) per line; review, then `vouchsafe centre release --remove {}`\n",
+            path.display()
+        );
+        for p in &proposals {
+            text.push_str(&hex::encode(p));
+            text.push('\n');
+        }
+        write_new(path, text.as_bytes(), "centre feedback: --out")?;
+        println!("  written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `vouchsafe centre flag --db DB --primary HEX [--reason TEXT]`: marks an indicator a false positive, so that a
+/// report naming it is a manifest false positive and the line's next release removes it.
+pub fn flag(db_path: &Path, primary: &str, reason: Option<&str>) -> Result<()> {
+    let p = hex::decode(primary.trim()).map_err(|_| CliError::usage("centre flag: --primary: expected hex"))?;
+    let reason = reason.unwrap_or("");
+    if reason.len() > vouchsafe_case::MAX_TEXT || reason.chars().any(char::is_control) {
+        return Err(CliError::usage(format!(
+            "centre flag: --reason: at most {} bytes, no control characters",
+            vouchsafe_case::MAX_TEXT
+        )));
+    }
+    if std::fs::symlink_metadata(db_path).is_err() {
+        return Err(CliError::usage(format!("centre flag: database {} does not exist", db_path.display())));
+    }
+    let mut db = load_db(db_path, HashConfig::V1.id())?;
+    let new = db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre flag: {e}")))?;
+    if new {
+        append_flag_log(db_path, &p, reason)?;
+        save_db(db_path, &db)?;
+        println!("indicator {} marked a false positive", vouchsafe_centre::indicator_name(&p));
+    } else {
+        println!("indicator {} was already marked a false positive", vouchsafe_centre::indicator_name(&p));
+    }
+    println!("  reports naming it are manifest false positives; the next `centre release` of its line removes it");
+    Ok(())
+}
+
+/// Appends `unix-seconds primary-hex reason` to `<db>.flags` (created with mode 0600).
+fn append_flag_log(db_path: &Path, primary: &[u8], reason: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut path = db_path.as_os_str().to_owned();
+    path.push(".flags");
+    let path = PathBuf::from(path);
+    let mut o = std::fs::OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let line = format!("{} {} {reason}\n", now_secs()?, hex::encode(primary));
+    o.open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()))
+        .map_err(|e| CliError::runtime(format!("centre flag: {}: {}", path.display(), e.kind())))
 }

@@ -23,6 +23,9 @@ pub async fn serve(config_path: &Path) -> Result<()> {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "vouchsafe: listening on {}", server.local_addr());
+        if let Some(r) = server.review_addr() {
+            let _ = writeln!(out, "vouchsafe: review API listening on {r}");
+        }
         let _ = out.flush();
     }
     vouchsafe_server::wait_for_termination(&server).await;
@@ -49,9 +52,30 @@ pub fn status(config_path: &Path) -> Result<()> {
         s.accounts, s.vouchers_received, s.non_matches, s.opened, s.invalid
     );
     println!("  cases: {} open, {} confirmed, {} rejected", s.cases_open, s.cases_confirmed, s.cases_rejected);
-    let chain = store.verify_audit_chain();
+    match store.outbox_pending() {
+        Ok(0) => println!("  outbox to the Centre: empty"),
+        Ok(n) => println!("  outbox to the Centre: {n} messages not yet delivered"),
+        Err(e) => println!("  outbox to the Centre: not readable: {e}"),
+    }
+    let chain = store.verify_audit_chain().map_err(|e| e.to_string()).and_then(|h| {
+        // Every entry must be an event of this version (typed, not free text).
+        let mut after = 0;
+        loop {
+            let page = store.audit_entries(after, 1000).map_err(|e| e.to_string())?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for r in &page {
+                vouchsafe_server::events::Event::parse(r).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(h)
+    });
     match &chain {
-        Ok(h) => println!("  audit log: {} entries, chain verified, head {}", h.entries, hex::encode(h.head)),
+        Ok(h) => println!(
+            "  audit log: {} entries, chain verified, every entry a known event, head {}",
+            h.entries,
+            hex::encode(h.head)
+        ),
         Err(e) => println!("  audit log: NOT VERIFIED: {e}"),
     }
     match vouchsafe_server::load_table(&config.table) {
@@ -270,6 +294,39 @@ pub async fn client_submit(conn: ClientConn) -> Result<()> {
         "submitted {} vouchers in {} batches; {} discarded (old order); {} still queued",
         r.vouchers, r.batches, r.discarded, r.remaining
     );
+    Ok(())
+}
+
+/// `vouchsafe client notices`: the account's notices, as the app would show them.
+pub async fn client_notices(conn: ClientConn) -> Result<()> {
+    let client = open_client(conn).await?;
+    let notices = client.notices().await.map_err(|e| client_err("client notices", e))?;
+    if notices.is_empty() {
+        println!("no notices: no report about this account was sent");
+    }
+    for n in notices {
+        println!("notice {} (order {}, order hash {})", n.id, n.order_id, n.order_hash);
+        println!("  reported {}; attachments:", crate::demo::utc_secs(n.reported_at));
+        for (r, t) in &n.attachments {
+            println!("    {} (hashed {})", hex::encode(r), crate::demo::utc(*t));
+        }
+        println!("  {}", n.next_steps);
+        println!("  appeal until {}: {}", crate::demo::utc_secs(n.appeal_deadline), n.how_to_appeal);
+        let reason = if n.appeal_reason.is_empty() { String::new() } else { format!(" ({})", n.appeal_reason) };
+        println!(
+            "  appeal: {}{reason}; account action: {}",
+            n.appeal_status,
+            if n.action_reversed { "reversed" } else { "active" }
+        );
+    }
+    Ok(())
+}
+
+/// `vouchsafe client appeal --notice N --text TEXT`.
+pub async fn client_appeal(conn: ClientConn, notice: u64, text: &str) -> Result<()> {
+    let client = open_client(conn).await?;
+    let a = client.appeal(notice, text).await.map_err(|e| client_err("client appeal", e))?;
+    println!("appeal {} filed at {} for notice {notice}", a.appeal_id, crate::demo::utc_secs(a.filed_at));
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use vouchsafe_leakage::{LeakageParams, real_count_posterior};
 use vouchsafe_orders::{RevocationReason, Scope};
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, ImageHashes, PerceptualHash, fixtures, hash_image};
 use vouchsafe_protocol::table::ServerTable;
+use vouchsafe_server::events::Event;
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_server::{AccountConfig, Governance};
 use vouchsafe_store::{AuditRecord, CaseFilter, SqliteStore, Store};
@@ -113,8 +114,13 @@ fn ref_text(r: &[u8; 32]) -> String {
     }
 }
 
+/// `utc` of a signed time.
+pub(crate) fn utc_secs(secs: i64) -> String {
+    vouchsafe_render::utc(secs)
+}
+
 /// UTC date-time of Unix seconds as the device stated them.
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     vouchsafe_render::utc(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
@@ -207,10 +213,6 @@ async fn drain(store: &SqliteStore) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn audit_value<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
-    detail.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 /// Runs the demo.
@@ -571,7 +573,7 @@ async fn run_devices(
 
         println!("  SERVER learns (acknowledgements were identical for every batch):");
         for name in ["alice", "bob"] {
-            server_view(name, gov.order().order_id(), table, store, &cfg, pics, &mut revealed_round, &mut printed, ri)?;
+            server_view(name, &gov, table, store, &cfg, pics, &mut revealed_round, &mut printed, ri)?;
         }
         println!();
     }
@@ -776,7 +778,7 @@ async fn refusals(
 #[allow(clippy::too_many_arguments)] // one printout of everything the server knows at this point of the demo
 fn server_view(
     name: &str,
-    order_id: &[u8; 16],
+    gov: &Governance,
     table: &ServerTable,
     store: &SqliteStore,
     cfg: &HashConfig,
@@ -786,10 +788,10 @@ fn server_view(
     round: usize,
 ) -> Result<()> {
     let err = rt("store");
-    let order = *order_id;
+    let order = *gov.order().order_id();
     let c = store.counters(name).map_err(|e| err(e.to_string()))?;
     let cases = store
-        .list_cases(&CaseFilter { status: None, account: Some(name.to_owned()), order_id: Some(order) })
+        .list_cases(&CaseFilter { account: Some(name.to_owned()), order_id: Some(order), ..CaseFilter::default() })
         .map_err(|e| err(e.to_string()))?;
     let opened = store.opened_vouchers(name, order).map_err(|e| err(e.to_string()))?;
     println!(
@@ -823,18 +825,19 @@ fn server_view(
     };
     let full = store.get_case(case.id).map_err(|e| err(e.to_string()))?.ok_or_else(|| err("case vanished".into()))?;
     let audit: Vec<AuditRecord> = store.audit_entries(0, 10_000).map_err(|e| err(e.to_string()))?;
-    let reveal =
-        audit.iter().find(|r| r.action == "threshold.reveal" && audit_value(&r.detail, "account") == Some(name));
+    let reveal = audit.iter().find_map(|r| match Event::parse(r) {
+        Ok(Event::ThresholdReveal { account, real, synthetic, rejected, .. }) if account == name => {
+            Some((real, synthetic, rejected))
+        }
+        _ => None,
+    });
     let first_time = revealed_round.is_none();
     if first_time {
         *revealed_round = Some(round);
         println!("      >>> THRESHOLD CROSSED: {name} now has at least T = {T} distinct real matches <<<");
-        if let Some(r) = reveal {
+        if let Some((real, synthetic, rejected)) = reveal {
             println!(
-                "      the server reconstructed {name}'s secret polynomial and decrypted: real = {}, synthetic identified = {}, rejected = {}",
-                audit_value(&r.detail, "real").unwrap_or("?"),
-                audit_value(&r.detail, "synthetic").unwrap_or("?"),
-                audit_value(&r.detail, "rejected").unwrap_or("?")
+                "      the server reconstructed {name}'s secret polynomial and decrypted: real = {real}, synthetic identified = {synthetic}, rejected = {rejected}"
             );
         }
     } else {
@@ -860,8 +863,8 @@ fn server_view(
             println!("      item {}: associated data does not decode", hex::encode(&item.voucher_id[..4]));
             continue;
         };
-        let check = match vouchsafe_server::second_hash_check(&item.ad, cfg, table) {
-            Ok(()) => "second-hash check passed".to_owned(),
+        let check = match vouchsafe_server::second_hash_check(&item.ad, cfg, table, gov.chain()) {
+            Ok(_) => "second-hash check passed (against the indicator's secondary hash in the release)".to_owned(),
             Err(f) => format!("second-hash check FAILED ({f:?})"),
         };
         let centre = pics

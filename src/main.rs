@@ -43,6 +43,9 @@ enum Command {
     /// Blinded indicator table management.
     #[command(subcommand)]
     Table(TableCommand),
+    /// The provider's identity towards the Centre (its report-signing key).
+    #[command(subcommand)]
+    Provider(ProviderCommand),
     /// The operator's view: inbox, counters, cases, the audit chain (verified) and the table file. Safe while the
     /// server runs.
     Status {
@@ -63,7 +66,8 @@ enum Command {
     /// The issuing authority: its signing key, signed detection orders and revocations (docs/GOVERNANCE.md).
     #[command(subcommand)]
     Authority(AuthorityCommand),
-    /// The Centre: its signing key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md).
+    /// The Centre: its key, the indicator database with provenance, signed releases (docs/GOVERNANCE.md), and the
+    /// intake of reports, withdrawals and feedback (docs/CENTRE.md).
     #[command(subcommand)]
     Centre(CentreCommand),
     /// A witness of a provider's transparency log: its key, and cosigning a checkpoint only if the log did not fork.
@@ -150,6 +154,9 @@ enum LogCommand {
         /// The auditor's state: the last checkpoint it verified; the log must extend it.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        /// A provider public key file (`provider keygen`, repeat): transparency reports must be signed by one.
+        #[arg(long = "provider-key", value_name = "FILE")]
+        providers: Vec<PathBuf>,
     },
 }
 
@@ -196,6 +203,45 @@ enum CentreCommand {
         /// False positives to remove: hex primary hashes, one per line (they never return).
         #[arg(long, value_name = "FILE")]
         remove: Option<PathBuf>,
+    },
+    /// Run the Centre's intake (reports, withdrawals, indicator feedback) until SIGTERM or SIGINT (docs/CENTRE.md).
+    Serve {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Reports received, forwarded, manifest false positives, withdrawals, per provider; feedback totals.
+    Stats {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-indicator second-hash drops and review rejections of all providers, and the removal proposals.
+    Feedback {
+        /// The Centre's configuration file (centre.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Review rejections that make a removal proposal (any second-hash drop does).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+        min: u64,
+        /// Write the proposals, one primary hash (hex) per line, for `centre release --remove` (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Mark an indicator a false positive: reports naming it are manifest false positives, the next release removes it.
+    Flag {
+        /// The Centre's database file.
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// The indicator's primary hash (hex, canonical bytes).
+        #[arg(long, value_name = "HEX")]
+        primary: String,
+        /// Why (kept in DB.flags with the time).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
     },
     /// Verify the whole chain of a line's releases under a Centre public key and summarise it (exit 1 if not).
     Show {
@@ -316,6 +362,17 @@ struct DemoArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ProviderCommand {
+    /// Make the provider's report-signing key: FILE (secret, mode 0600) and FILE.pub, which the Centre pins; the
+    /// server's `[provider] key` names FILE.
+    Keygen {
+        /// The secret key file to create (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TableCommand {
     /// Make the provider's table-signing key: FILE (secret, mode 0600) and FILE.pub; prints the public key for
     /// `authority issue --table-key`.
@@ -413,6 +470,17 @@ enum ClientAction {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Show the account's notices (reports the provider sent about it) and their appeal status.
+    Notices,
+    /// Appeal a notice with your own words.
+    Appeal {
+        /// The notice's id (from `client notices`).
+        #[arg(long)]
+        notice: u64,
+        /// Why the report is wrong (1..=4000 bytes).
+        #[arg(long)]
+        text: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +554,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => runtime()?.block_on(cmd::serve(&config)),
         Command::Table(TableCommand::Keygen { out }) => provider::table_keygen(&out),
+        Command::Provider(ProviderCommand::Keygen { out }) => provider::provider_keygen(&out),
         Command::Table(TableCommand::Build { config, release_dir }) => {
             provider::table_build(&config, release_dir.as_deref())
         }
@@ -522,6 +591,8 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 ClientAction::Submit => rt.block_on(cmd::client_submit(conn)),
                 ClientAction::AddRevocation { file } => rt.block_on(cmd::client_add_revocation(conn, &file)),
+                ClientAction::Notices => rt.block_on(cmd::client_notices(conn)),
+                ClientAction::Appeal { notice, text } => rt.block_on(cmd::client_appeal(conn, notice, &text)),
             }
         }
         Command::Hash { images } => cmd::hash(&images),
@@ -569,9 +640,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Log(LogCommand::Verify { server, log_key, witnesses, quorum, authorities, state }) => {
+        Command::Log(LogCommand::Verify { server, log_key, witnesses, quorum, authorities, state, providers }) => {
             let server = transparency::Server { url: server.server, ca_cert: server.ca_cert };
-            let args = transparency::VerifyArgs { log_key, witnesses, quorum, authorities, state };
+            let args = transparency::VerifyArgs { log_key, witnesses, quorum, authorities, state, providers };
             let report = runtime()?.block_on(transparency::log_verify(&server, &args))?;
             transparency::print_report(&report);
             Ok(())
@@ -584,6 +655,10 @@ fn run(cli: Cli) -> Result<()> {
             centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())
         }
         Command::Centre(CentreCommand::Show { centre: public, line, dir }) => centre::show(&public, &line, &dir),
+        Command::Centre(CentreCommand::Serve { config }) => runtime()?.block_on(centre::serve(&config)),
+        Command::Centre(CentreCommand::Stats { config, json }) => centre::stats(&config, json),
+        Command::Centre(CentreCommand::Feedback { config, min, out }) => centre::feedback(&config, min, out.as_deref()),
+        Command::Centre(CentreCommand::Flag { db, primary, reason }) => centre::flag(&db, &primary, reason.as_deref()),
         Command::Review(a) => runtime()?.block_on(review::review(a)),
         Command::Report(a) => runtime()?.block_on(review::report(a)),
     }

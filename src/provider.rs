@@ -41,6 +41,22 @@ pub fn table_keygen(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `vouchsafe provider keygen --out FILE`: the provider's report-signing key (FILE, mode 0600) and FILE.pub, the
+/// public key the Centre pins in its `[[providers]]` (docs/CENTRE.md) and auditors use for transparency reports.
+pub fn provider_keygen(out: &Path) -> Result<()> {
+    let key = vouchsafe_case::ProviderSigningKey::generate(&mut os_rng()?);
+    let pub_file = pub_path(out);
+    refuse_existing(&pub_file, "provider keygen")?;
+    let secret = vouchsafe_files::key_text(vouchsafe_server::PROVIDER_KEY_HEADER, &key.to_secret_bytes());
+    write_new(out, secret.as_bytes(), "provider keygen: key file")?;
+    let public = key.public();
+    let text = vouchsafe_files::key_text(vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER, &public.to_bytes());
+    write_new(&pub_file, text.as_bytes(), "provider keygen: public key file")?;
+    println!("provider key id {} (public key {})", hex::encode(public.key_id()), hex::encode(public.to_bytes()));
+    println!("  secret key: {} (mode 0600); public key file for the Centre: {}", out.display(), pub_file.display());
+    Ok(())
+}
+
 /// `vouchsafe log keygen --origin NAME --out FILE`: the transparency log's signing key; FILE.pub holds the
 /// verifier key that apps and witnesses pin.
 pub fn log_keygen(origin: &str, out: &Path) -> Result<()> {

@@ -155,6 +155,8 @@ pub struct VerifyArgs {
     pub authorities: Vec<PathBuf>,
     /// The auditor's state file (last verified checkpoint), optional.
     pub state: Option<PathBuf>,
+    /// Provider public key files.
+    pub providers: Vec<PathBuf>,
 }
 
 fn pins(a: &VerifyArgs) -> Result<AuditPins> {
@@ -165,7 +167,21 @@ fn pins(a: &VerifyArgs) -> Result<AuditPins> {
     let keys = a.authorities.iter().map(|p| crate::authority::load_public_key(p)).collect::<Result<Vec<_>>>()?;
     let authorities =
         AuthorityKeyring::new(keys).map_err(|e| CliError::usage(format!("log verify: --authority: {e}")))?;
-    Ok(AuditPins { policy, authorities })
+    let mut providers = Vec::with_capacity(a.providers.len());
+    for p in &a.providers {
+        let text = crate::keyfile::read_limited(p, "provider public key")?;
+        let bytes = crate::keyfile::parse_key_text(
+            &text,
+            vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER,
+            "provider public key",
+            p,
+        )?;
+        providers.push(
+            vouchsafe_case::ProviderKey::from_bytes(&bytes)
+                .map_err(|e| CliError::usage(format!("log verify: --provider-key {}: {e}", p.display())))?,
+        );
+    }
+    Ok(AuditPins { policy, authorities, providers })
 }
 
 /// `vouchsafe log verify`: fetches the checkpoint and every leaf and replays the log (`vouchsafe_audit::replay`).
@@ -259,6 +275,21 @@ pub fn print_report(r: &AuditReport) {
             m.release.0,
             m.release.1,
             m.leaf
+        );
+    }
+    for t in &r.transparency_reports {
+        let rep = &t.report;
+        let c = |n: &str| rep.counter(n).unwrap_or(0);
+        println!(
+            "  transparency report by {} for order {}: {} vouchers, {} cases, {} reports, {} appeals ({} upheld)  [leaf {}]",
+            rep.provider,
+            hex::encode(rep.order_id),
+            c("vouchers_received"),
+            c("cases"),
+            c("reports_sent"),
+            c("appeals_filed"),
+            c("appeals_upheld"),
+            t.leaf
         );
     }
     println!("every leaf, signature, chain link and the root verified");

@@ -13,6 +13,7 @@ use common::{ServerProc, connect, spawn_server, stderr_line, terminate, vouchsaf
 use rand::SeedableRng;
 use vouchsafe_phash::{HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
+use vouchsafe_server::events::Event;
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_store::{SqliteStore, Store};
 
@@ -144,9 +145,14 @@ async fn table_update_and_sighup_reach_clients_incrementally() {
     // Both reloads that changed the table are in the audit log.
     let store = SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}"));
     let audit = store.audit_entries(0, 100).unwrap_or_else(|e| panic!("{e}"));
-    let reloads: Vec<&str> = audit.iter().filter(|a| a.action == "table.reload").map(|a| a.detail.as_str()).collect();
-    assert_eq!(reloads.len(), 2, "{reloads:?}");
-    assert!(reloads[0].contains("from_version=1 to_version=2") && reloads[1].contains("from_version=2 to_version=3"));
+    let reloads: Vec<(u64, u64)> = audit
+        .iter()
+        .filter_map(|a| match Event::parse(a) {
+            Ok(Event::TableReload { from_version, to_version, .. }) => Some((from_version, to_version)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reloads, [(1, 2), (2, 3)]);
     let entries = audit.len();
     drop(store);
 

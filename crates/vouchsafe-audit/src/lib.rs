@@ -23,6 +23,9 @@
 //!      from a release record already logged in that order's line; its protocol table manifest decodes and its
 //!      epoch parameters carry the order's id, T, s and p; its `issued_at` inside the order's validity window
 //!      and the order not revoked by an earlier leaf; table versions of one epoch strictly increasing.
+//!    * **transparency report**: signed by a pinned provider key; about an order logged before it; its period inside
+//!      that order's validity (or the whole order); counters consistent with each other (opened ≤ received,
+//!      upheld ≤ appeals filed ≤ notices ≤ reports sent, …);
 //!    * any other kind is refused (this auditor does not know how to check it).
 //!
 //! ## What it does not show
@@ -38,19 +41,24 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use vouchsafe_case::{ProviderKey, SignedTransparencyReport, TransparencyReport};
 use vouchsafe_log::merkle::Tree;
 use vouchsafe_log::{CheckpointPolicy, Leaf, LeafKind, TreeHead};
 use vouchsafe_orders::{AuthorityKeyring, SignedManifest, SignedOrder, SignedRevocation, VerifiedOrder};
 use vouchsafe_protocol::table::TableManifest;
 use vouchsafe_release::{CentreKey, ReleaseRecord, SignedReleaseRecord};
 
-/// What the auditor pins: the log's checkpoint policy (log key, witnesses, quorum) and the authority keys.
+/// What the auditor pins: the log's checkpoint policy (log key, witnesses, quorum), the authority keys and the
+/// provider keys whose transparency reports it accepts.
 #[derive(Clone, Debug)]
 pub struct AuditPins {
     /// Log key, witness keys and quorum.
     pub policy: CheckpointPolicy,
     /// The issuing authorities whose orders and revocations are legitimate.
     pub authorities: AuthorityKeyring,
+    /// The providers' report-signing keys (`vouchsafe provider keygen`): a transparency-report leaf must be signed
+    /// by one of them. Empty: a log with a transparency report fails the audit (nothing to check it against).
+    pub providers: Vec<ProviderKey>,
 }
 
 /// Why an audit failed. `leaf` is the index of the offending leaf, when there is one.
@@ -145,7 +153,32 @@ pub struct AuditReport {
     pub releases: Vec<ReleaseEntry>,
     /// Manifests, in log order.
     pub manifests: Vec<ManifestEntry>,
+    /// Transparency reports, in log order.
+    pub transparency_reports: Vec<TransparencyEntry>,
 }
+
+/// One transparency report found in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransparencyEntry {
+    /// Its leaf index.
+    pub leaf: u64,
+    /// The verified report.
+    pub report: TransparencyReport,
+}
+
+/// Counters of a transparency report that cannot exceed another (`smaller ≤ larger`): a report breaking one of
+/// these is not a count of what happened.
+const COUNTER_BOUNDS: &[(&str, &str)] = &[
+    ("vouchers_opened", "vouchers_received"),
+    ("vouchers_non_matching", "vouchers_received"),
+    ("accounts_over_threshold", "accounts"),
+    ("reports_sent", "reports_queued"),
+    ("appeals_upheld", "appeals_filed"),
+    ("appeals_dismissed", "appeals_filed"),
+    ("appeals_filed", "notices"),
+    ("notices", "reports_sent"),
+    ("withdrawals_sent", "appeals_upheld"),
+];
 
 struct LoggedOrder {
     verified: VerifiedOrder,
@@ -165,9 +198,38 @@ struct State {
     revocations: Vec<(u64, [u8; 16])>,
     releases: Vec<ReleaseEntry>,
     manifests: Vec<ManifestEntry>,
+    transparency: Vec<TransparencyEntry>,
 }
 
 impl State {
+    /// A transparency report: signed by a pinned provider key, about an order logged before it, for a period
+    /// inside that order's validity, and with counters that are consistent with each other.
+    fn transparency(&mut self, i: u64, bytes: &[u8], pins: &AuditPins) -> Result<(), AuditError> {
+        let signed = SignedTransparencyReport::decode(bytes).map_err(|e| at(i, format!("transparency report: {e}")))?;
+        let report = pins
+            .providers
+            .iter()
+            .find_map(|k| signed.verify(k).ok())
+            .ok_or_else(|| at(i, "transparency report: not signed by a pinned provider key"))?;
+        let order = self
+            .orders
+            .get(&report.order_id)
+            .ok_or_else(|| at(i, "transparency report about an order not logged before it"))?;
+        let (nb, na) = (order.verified.not_before(), order.verified.not_after());
+        if !(report.from == 0 && report.to == 0) && (report.from < nb || report.to > na.saturating_add(366 * 86_400)) {
+            return Err(at(i, "transparency report for a period outside its order's validity"));
+        }
+        for (small, large) in COUNTER_BOUNDS {
+            if let (Some(a), Some(b)) = (report.counter(small), report.counter(large))
+                && a > b
+            {
+                return Err(at(i, format!("transparency report: {small} = {a} exceeds {large} = {b}")));
+            }
+        }
+        self.transparency.push(TransparencyEntry { leaf: i, report });
+        Ok(())
+    }
+
     fn order(&mut self, i: u64, bytes: &[u8], pins: &AuditPins) -> Result<(), AuditError> {
         let signed = SignedOrder::decode(bytes).map_err(|e| at(i, format!("order: {e}")))?;
         let verified = pins.authorities.verify_order(&signed).map_err(|e| at(i, format!("order: {e}")))?;
@@ -347,6 +409,7 @@ pub fn replay(
             LeafKind::Revocation => st.revocation(i, leaf.bytes(), pins)?,
             LeafKind::Release => st.release(i, leaf.bytes())?,
             LeafKind::Manifest => st.manifest(i, leaf.bytes())?,
+            LeafKind::TransparencyReport => st.transparency(i, leaf.bytes(), pins)?,
             other => return Err(at(i, format!("leaf kind {other:?} is not one this auditor can check"))),
         }
     }
@@ -372,5 +435,6 @@ pub fn replay(
         revocations: st.revocations,
         releases: st.releases,
         manifests: st.manifests,
+        transparency_reports: st.transparency,
     })
 }

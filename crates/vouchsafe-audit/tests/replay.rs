@@ -52,6 +52,7 @@ impl World {
         AuditPins {
             policy: CheckpointPolicy::new(self.log_key.verifier(), ws, 2).unwrap(),
             authorities: AuthorityKeyring::new([self.authority.public_key().clone()]).unwrap(),
+            providers: Vec::new(),
         }
     }
 
@@ -237,4 +238,61 @@ fn a_manifest_after_a_revocation_or_from_an_unlogged_release_is_refused() {
     let e = replay(&v.pins(), &note, &v.leaves, None).unwrap_err();
     assert_eq!(e.leaf, Some(1), "{e}");
     assert!(e.reason.contains("not logged"), "{e}");
+}
+
+fn transparency(order_id: [u8; 16], counters: &[(&str, u64)]) -> vouchsafe_case::TransparencyReport {
+    let mut counters: Vec<(String, u64)> = counters.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect();
+    counters.sort();
+    vouchsafe_case::TransparencyReport {
+        provider: "provider-a".into(),
+        order_id,
+        from: 0,
+        to: 0,
+        counters,
+        decision_seconds: vec![60, 120],
+        created_at: NOW,
+    }
+}
+
+#[test]
+fn transparency_reports_are_checked_against_the_pinned_provider_and_the_logged_order() {
+    let mut w = World::new();
+    w.standard();
+    let provider = vouchsafe_case::ProviderSigningKey::generate(&mut w.rng);
+    let good = transparency(
+        [7; 16],
+        &[
+            ("vouchers_received", 100),
+            ("vouchers_opened", 5),
+            ("reports_sent", 1),
+            ("notices", 1),
+            ("appeals_filed", 1),
+        ],
+    );
+    w.append(LeafKind::TransparencyReport, provider.sign_transparency(&good).unwrap().encode());
+    let note = w.checkpoint();
+    let mut pins = w.pins();
+
+    // Nothing pinned: the leaf cannot be checked, and the audit says so.
+    let e = replay(&pins, &note, &w.leaves, None).unwrap_err();
+    assert_eq!(e.leaf, Some(3));
+    assert!(e.reason.contains("not signed by a pinned provider key"), "{e}");
+
+    pins.providers = vec![provider.public()];
+    let r = replay(&pins, &note, &w.leaves, None).unwrap();
+    assert_eq!(r.transparency_reports.len(), 1);
+    assert_eq!(r.transparency_reports[0].report, good);
+
+    // A report about an order that is not in the log, and one whose counts contradict each other.
+    for (report, why) in [
+        (transparency([9; 16], &[]), "not logged before it"),
+        (transparency([7; 16], &[("appeals_upheld", 2), ("appeals_filed", 1)]), "appeals_upheld = 2 exceeds"),
+    ] {
+        let mut w2 = World::new();
+        w2.standard();
+        w2.append(LeafKind::TransparencyReport, provider.sign_transparency(&report).unwrap().encode());
+        let note = w2.checkpoint();
+        let e = replay(&pins, &note, &w2.leaves, None).unwrap_err();
+        assert!(e.reason.contains(why), "{e}");
+    }
 }

@@ -655,6 +655,25 @@ impl Client {
         blocking(move || inner.scan(image, attachment_ref, time, &context)).await
     }
 
+    /// The account's notices (GetNotices): one per report the provider sent about it, with what happens next and
+    /// until when it may appeal. Works with or without an active order; only the account's own notices exist.
+    pub async fn notices(&self) -> Result<Vec<crate::transport::Notice>> {
+        Ok(self.call(|t| t.get_notices()).await?)
+    }
+
+    /// Appeals notice `notice_id` with the user's `text` (1..=4000 bytes). [`ClientError::AppealRefused`] says why
+    /// the server refused it (no such notice, deadline passed, already appealed). Not retried automatically after
+    /// an ambiguous failure: call [`Client::notices`] and look at `appeal_status` first.
+    pub async fn appeal(&self, notice_id: u64, text: &str) -> Result<crate::transport::AppealAck> {
+        if text.trim().is_empty() || text.len() > 4000 {
+            return Err(ClientError::Config { what: "the appeal text must be 1..=4000 bytes and not blank" });
+        }
+        match self.inner.transport.submit_appeal(notice_id, text).await {
+            Ok(a) => Ok(a),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Sends the outbox in batches of at most `max_batch` vouchers. Each batch's 16-byte id is chosen once and
     /// stored with it, so a retry (after a timeout, UNAVAILABLE, a crash) never counts twice. Transient failures are
     /// retried with exponential backoff up to `max_retries`; a batch leaves the outbox only after its

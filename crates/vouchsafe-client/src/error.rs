@@ -51,6 +51,14 @@ pub enum ClientError {
         /// The gRPC status code name.
         code: &'static str,
     },
+    /// The server refused an appeal: no such notice for this account (NOT_FOUND), or the deadline passed or the
+    /// notice was already appealed (FAILED_PRECONDITION). The message says which; show it to the user.
+    AppealRefused {
+        /// The gRPC status code name.
+        code: &'static str,
+        /// The server's explanation.
+        message: String,
+    },
     /// What the server sent does not verify: wrong root, tampered chunk, invalid table, inconsistent manifest,
     /// rollback to an older version, or an acknowledgement for another batch. The table is not used.
     Verification {
@@ -135,6 +143,7 @@ impl fmt::Display for ClientError {
             ClientError::Unavailable { code } => write!(f, "server unavailable after retries ({code}); retry later"),
             ClientError::Tls { reason } => write!(f, "TLS handshake with the server failed: {reason}"),
             ClientError::Server { code } => write!(f, "unexpected server status {code}"),
+            ClientError::AppealRefused { code, message } => write!(f, "appeal refused ({code}): {message}"),
             ClientError::Verification { reason } => write!(f, "table verification failed: {reason}"),
             ClientError::Order(e) => write!(f, "detection order refused: {e}"),
             ClientError::Log(e) => write!(f, "transparency log check failed: {e}"),
@@ -237,6 +246,7 @@ impl From<RpcError> for ClientError {
             RpcError::ResourceExhausted => ClientError::ResourceExhausted,
             RpcError::Unavailable { code } => ClientError::Unavailable { code },
             RpcError::Tls { reason } => ClientError::Tls { reason },
+            RpcError::AppealRefused { code, message } => ClientError::AppealRefused { code, message },
             RpcError::Server { code } => ClientError::Server { code },
         }
     }

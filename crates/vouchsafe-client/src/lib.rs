@@ -26,6 +26,7 @@ pub mod verify;
 pub use client::{Client, Image, NullReason, ScanOutcome, SubmitReport, SyncKind, SyncReport, TableInfo, VoucherKind};
 pub use config::{BearerToken, ClientConfig, TrustAnchors};
 pub use error::{ClientError, Result};
+pub use transport::{AppealAck, Notice};
 pub use verify::ScanContext;
 /// The log key, witness key and error types of the pins and errors ([`TrustAnchors::log`], [`ClientError::Log`]).
 pub use vouchsafe_log;

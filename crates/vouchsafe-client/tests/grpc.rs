@@ -127,6 +127,16 @@ impl Matching for Fake {
         }
     }
 
+    async fn get_notices(&self, r: Request<pb::GetNoticesRequest>) -> Result<Response<pb::Notices>, Status> {
+        check_auth(&r)?;
+        Ok(Response::new(pb::Notices { notices: Vec::new() }))
+    }
+
+    async fn submit_appeal(&self, r: Request<pb::SubmitAppealRequest>) -> Result<Response<pb::AppealAck>, Status> {
+        check_auth(&r)?;
+        Err(Status::not_found("no such notice"))
+    }
+
     async fn submit_vouchers(&self, r: Request<pb::SubmitVouchersRequest>) -> Result<Response<pb::SubmitAck>, Status> {
         check_auth(&r)?;
         let req = r.into_inner();

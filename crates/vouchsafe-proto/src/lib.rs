@@ -100,5 +100,17 @@ mod tests {
         ) -> Result<tonic::Response<v1::SubmitAck>, tonic::Status> {
             Err(tonic::Status::unimplemented("test"))
         }
+        async fn get_notices(
+            &self,
+            _: tonic::Request<v1::GetNoticesRequest>,
+        ) -> Result<tonic::Response<v1::Notices>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
+        async fn submit_appeal(
+            &self,
+            _: tonic::Request<v1::SubmitAppealRequest>,
+        ) -> Result<tonic::Response<v1::AppealAck>, tonic::Status> {
+            Err(tonic::Status::unimplemented("test"))
+        }
     }
 }

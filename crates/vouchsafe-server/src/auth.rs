@@ -82,25 +82,34 @@ impl Account {
     }
 }
 
-/// The token table.
-pub(crate) struct Authenticator {
-    entries: Vec<([u8; 32], Account)>,
+/// An authenticated person on the Review API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Reviewer {
+    pub(crate) id: String,
+    pub(crate) role: crate::config::ReviewRole,
 }
 
-impl std::fmt::Debug for Authenticator {
+/// A token table: the devices' (entries are [`Account`]s) or the Review API's (entries are [`Reviewer`]s). The two
+/// are separate tables on separate listeners, so a token of one is unknown to the other.
+pub(crate) struct Authenticator<T = Account> {
+    entries: Vec<([u8; 32], T)>,
+}
+
+impl<T> std::fmt::Debug for Authenticator<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("accounts", &self.entries.len()).finish()
+        f.debug_struct("Authenticator").field("entries", &self.entries.len()).finish()
     }
 }
 
-impl Authenticator {
-    /// The token table of `(token, account)` entries.
-    pub(crate) fn new<'a>(accounts: impl IntoIterator<Item = (&'a BearerToken, Account)>) -> Self {
-        Authenticator { entries: accounts.into_iter().map(|(token, a)| (token.digest(), a)).collect() }
+impl<T> Authenticator<T> {
+    /// The token table of `(token, entry)` pairs.
+    pub(crate) fn new<'a>(entries: impl IntoIterator<Item = (&'a BearerToken, T)>) -> Self {
+        Authenticator { entries: entries.into_iter().map(|(token, a)| (token.digest(), a)).collect() }
     }
 
-    /// Authenticates the value of an `authorization` header (`Bearer <token>`).
-    pub(crate) fn authenticate(&self, header: Option<&[u8]>) -> Result<&Account> {
+    /// Authenticates the value of an `authorization` header (`Bearer <token>`): every entry is compared in
+    /// constant time.
+    pub(crate) fn authenticate(&self, header: Option<&[u8]>) -> Result<&T> {
         let header = header.ok_or(ServerError::Unauthenticated)?;
         let token = header
             .strip_prefix(b"Bearer ")

@@ -93,6 +93,20 @@ pub enum ServerError {
         /// Configured limit.
         max: usize,
     },
+    /// The request conflicts with the state of what it names (a decided case, a second decision by the same
+    /// reviewer, an appeal after its deadline or a second appeal): nothing changed.
+    #[error("{0}")]
+    Conflict(String),
+    /// What the request names does not exist (or, for a notice, is not the caller's: the same answer).
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// A report, withdrawal, feedback or transparency report could not be built within the format's limits (an
+    /// account reference or a case too large for a report, …): nothing was queued.
+    #[error("cannot build the message to the Centre: {0}")]
+    Case(#[from] vouchsafe_case::Error),
+    /// Talking to the Centre failed, or its answer was refused (the outbox retries; never a client's answer).
+    #[error("centre: {0}")]
+    Centre(String),
     /// The account exceeded its voucher rate.
     #[error("rate limit exceeded; retry later")]
     RateLimited,

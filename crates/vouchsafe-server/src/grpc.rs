@@ -32,7 +32,11 @@ pub(crate) fn to_status(e: ServerError) -> Status {
     match e {
         ServerError::Unauthenticated => Status::unauthenticated(e.to_string()),
         ServerError::PermissionDenied(_) => Status::permission_denied(e.to_string()),
-        ServerError::OrderInactive(_) | ServerError::StaleCheckpoint => Status::failed_precondition(e.to_string()),
+        ServerError::OrderInactive(_)
+        | ServerError::StaleCheckpoint
+        | ServerError::Conflict(_)
+        | ServerError::Case(_) => Status::failed_precondition(e.to_string()),
+        ServerError::NotFound(_) => Status::not_found(e.to_string()),
         ServerError::InvalidRequest(_)
         | ServerError::MalformedVoucher { .. }
         | ServerError::VersionAhead { .. }
@@ -51,6 +55,7 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         | ServerError::Protocol(_)
         | ServerError::Store(_)
         | ServerError::Transport(_)
+        | ServerError::Centre(_)
         | ServerError::Internal(_) => {
             tracing::error!(error = %ErrorChain(&e), "request failed");
             Status::internal("internal error")
@@ -130,6 +135,17 @@ impl Matching for MatchingService {
         let auth = auth.as_ref().map(|v| v.as_slice());
         let ack = self.shared.submit(auth, &r.batch_id, r.vouchers).await.map_err(to_status)?;
         Ok(Response::new(v1::SubmitAck { batch_id: ack.batch_id.to_vec(), accepted: ack.accepted }))
+    }
+
+    async fn get_notices(&self, request: Request<v1::GetNoticesRequest>) -> Result<Response<v1::Notices>, Status> {
+        crate::review_grpc::get_notices(&self.shared, request).await
+    }
+
+    async fn submit_appeal(
+        &self,
+        request: Request<v1::SubmitAppealRequest>,
+    ) -> Result<Response<v1::AppealAck>, Status> {
+        crate::review_grpc::submit_appeal(&self.shared, request).await
     }
 }
 

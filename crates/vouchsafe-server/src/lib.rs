@@ -21,13 +21,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod aftercare;
 mod auth;
 mod config;
 mod error;
+pub mod events;
 pub mod governance;
 mod grpc;
 mod handoff;
 mod ratelimit;
+mod review_grpc;
 mod server;
 mod service;
 mod table;
@@ -39,9 +42,11 @@ use std::sync::Arc;
 
 use vouchsafe_store::{SqliteStore, Store};
 
+pub use aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER, load_provider_key};
 pub use config::{
-    AccountConfig, BearerToken, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ReleasesConfig,
-    RetentionConfig, ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig, unix_now,
+    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
+    ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,
+    TlsConfig, WorkerConfig, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
 pub use governance::{Governance, load_manifest, save_manifest};

@@ -14,9 +14,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 use vouchsafe_store::Store;
 
+use crate::aftercare::outbox::outbox_loop;
 use crate::config::ServerConfig;
 use crate::error::{ErrorChain, Result, ServerError};
 use crate::grpc::{MatchingServer, MatchingService, TransparencyServer, TransparencyService};
+use crate::review_grpc::{ReviewServer, ReviewService};
 use crate::service::Shared;
 use crate::table::TableReload;
 use crate::worker_loop::worker_loop;
@@ -62,7 +64,16 @@ pub async fn serve(
     let tls = load_tls(&config)?;
     let shared = prepare(config, store).await?;
     let listener = bind(shared.config.listen).await?;
-    run(shared, listener, tls, shutdown).await
+    let review = bind_review(&shared).await?;
+    run(shared, listener, review, tls, shutdown).await
+}
+
+/// Binds `[review] listen` if the Review API is configured.
+async fn bind_review(shared: &Shared) -> Result<Option<TcpListener>> {
+    match &shared.config.review {
+        Some(r) if shared.aftercare.is_some() => Ok(Some(bind(r.listen).await?)),
+        _ => Ok(None),
+    }
 }
 
 /// Reads the configured TLS certificate and key and checks that they make a usable server configuration, so that
@@ -104,6 +115,7 @@ async fn prepare(config: ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Shar
 /// A server running in the background (see [`start`]).
 pub struct RunningServer {
     addr: SocketAddr,
+    review_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
@@ -119,6 +131,11 @@ impl RunningServer {
     /// The bound address (useful with `127.0.0.1:0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The Review API's bound address, if `[review]` is configured.
+    pub fn review_addr(&self) -> Option<SocketAddr> {
+        self.review_addr
     }
 
     /// Re-reads and re-verifies every file named in the configuration (order, revocations, releases, table, signed
@@ -156,22 +173,25 @@ pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Runnin
         path: shared.config.listen.to_string().into(),
         source,
     })?;
+    let review = bind_review(&shared).await?;
+    let review_addr = review.as_ref().and_then(|l| l.local_addr().ok());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(Arc::clone(&shared), listener, tls, async move {
+    let task = tokio::spawn(run(Arc::clone(&shared), listener, review, tls, async move {
         let _ = rx.await;
     }));
-    Ok(RunningServer { addr, shared, stop: Some(tx), task })
+    Ok(RunningServer { addr, review_addr, shared, stop: Some(tx), task })
 }
 
 async fn run(
     shared: Arc<Shared>,
     listener: TcpListener,
+    review_listener: Option<TcpListener>,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let tls_on = tls.is_some();
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
+    if let Some(tls) = tls.clone() {
         builder = builder
             .tls_config(tls)
             .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
@@ -179,6 +199,33 @@ async fn run(
     let addr = listener.local_addr().ok();
     let stop = Arc::new(AtomicBool::new(false));
     let worker = tokio::spawn(worker_loop(Arc::clone(&shared), Arc::clone(&stop)));
+    let outbox = tokio::spawn(outbox_loop(Arc::clone(&shared), Arc::clone(&stop)));
+    // The Review API: its own listener and its own token table (a device token is unknown there and a reviewer's
+    // token unknown on the device API), the same TLS identity, stopped with the rest.
+    let (review_stop, review_stopped) = oneshot::channel::<()>();
+    let review = match review_listener {
+        None => None,
+        Some(l) => {
+            let mut b = tonic::transport::Server::builder();
+            if let Some(tls) = tls.clone() {
+                b = b
+                    .tls_config(tls)
+                    .map_err(|_| ServerError::config("tls", "the certificate or the key is not usable PEM"))?;
+            }
+            let addr = l.local_addr().ok();
+            let incoming = TcpIncoming::from(l).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
+            let svc = ReviewServer::new(ReviewService { shared: Arc::clone(&shared) });
+            tracing::info!(listen = ?addr, "review API started");
+            Some(tokio::spawn(
+                b.timeout(shared.config.limits.request_timeout()).add_service(svc).serve_with_incoming_shutdown(
+                    incoming,
+                    async move {
+                        let _ = review_stopped.await;
+                    },
+                ),
+            ))
+        }
+    };
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<MatchingServer<MatchingService>>().await;
@@ -218,6 +265,7 @@ async fn run(
         .add_service(transparency)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
+            let _ = review_stop.send(());
             tracing::info!("shutdown requested: no new connections, finishing in-flight requests");
             reporter.set_not_serving::<MatchingServer<MatchingService>>().await;
         })
@@ -225,7 +273,16 @@ async fn run(
 
     stop.store(true, Ordering::SeqCst);
     shared.wake.notify_one();
+    shared.outbox_wake.notify_one();
     let worker_result = worker.await;
+    let _ = outbox.await;
+    if let Some(r) = review {
+        match r.await {
+            Ok(Err(e)) => tracing::error!(error = %ErrorChain(&e), "review API stopped with an error"),
+            Err(_) => tracing::error!("review API task panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     tracing::info!("matching server stopped");
     result?;
     worker_result.map_err(|_| ServerError::Internal("worker task panicked"))

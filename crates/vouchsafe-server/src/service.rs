@@ -9,7 +9,9 @@ use tokio::sync::Notify;
 use vouchsafe_protocol::labels::WIRE_VERSION;
 use vouchsafe_protocol::table::TableUpdate;
 use vouchsafe_protocol::voucher::Voucher;
-use vouchsafe_store::{AuditEntry, InsertOutcome, Store};
+use vouchsafe_store::{InsertOutcome, Store};
+
+use crate::events::{Audited, Event};
 
 use vouchsafe_log::{Leaf, LeafKind};
 use vouchsafe_orders::{SignedManifest, VerifiedRevocation};
@@ -120,6 +122,10 @@ pub(crate) struct Shared {
     /// Freshly stored batches, for the worker to take without reading them back.
     pub(crate) handoff: Handoff,
     auth: Authenticator,
+    /// Review, reports, notices and appeals; `None` without `[review]`.
+    pub(crate) aftercare: Option<crate::aftercare::Aftercare>,
+    /// Wakes the outbox loop (a decision or an appeal queued a message).
+    pub(crate) outbox_wake: Notify,
     limiter: RateLimiter,
     voucher_len: usize,
 }
@@ -146,6 +152,7 @@ impl Shared {
         let limiter = RateLimiter::new(config.limits.rate_vouchers_per_second, config.limits.rate_burst);
         let voucher_len = config.voucher_len(served.gov.order().synthetic_cap());
         let handoff = Handoff::new(config.worker.handoff_bytes);
+        let aftercare = crate::aftercare::Aftercare::load(&config)?;
         Ok(Shared {
             config,
             served: RwLock::new(served),
@@ -155,6 +162,8 @@ impl Shared {
             wake: Notify::new(),
             handoff,
             auth,
+            aftercare,
+            outbox_wake: Notify::new(),
             limiter,
             voucher_len,
         })
@@ -215,20 +224,20 @@ impl Shared {
             )));
         }
         let indicators = table.indicator_count();
-        let detail = format!(
-            "epoch={} from_version={from} to_version={to} indicators={indicators} root={} revocations={}",
-            table.params().epoch,
-            hex::encode(table.manifest().root()),
-            pending.revocations.len()
-        );
+        let event = Event::TableReload {
+            epoch: table.params().epoch,
+            from_version: from,
+            to_version: to,
+            indicators: indicators as u64,
+            root: hex::encode(table.manifest().root()),
+            revocations: pending.revocations.len() as u64,
+        };
         let news = to != from
             || pending.revocations.len() != current.revocations.len()
             || pending.gov.releases().len() != current.gov.releases().len();
         if news {
             // The audit entry is written first: a reload that cannot be recorded does not happen.
-            let entry =
-                AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "table.reload", detail: &detail };
-            self.store.append_audit(&entry)?;
+            self.store.append_audit(&Audited::new(unix_now(), crate::AUDIT_ACTOR, &event).entry())?;
         }
         let next = self.with_log(|log| commit(pending, log))?;
         self.set_state(next);
@@ -248,10 +257,11 @@ impl Shared {
         }
         let leaves =
             revocations.iter().map(|r| leaf(LeafKind::Revocation, r.signed().encode())).collect::<Result<Vec<_>>>()?;
-        let detail = format!("order={} revocations={}", hex::encode(current.gov.order().order_id()), revocations.len());
-        let entry =
-            AuditEntry { at: unix_now(), actor: crate::AUDIT_ACTOR, action: "order.revocations", detail: &detail };
-        self.store.append_audit(&entry)?;
+        let event = Event::OrderRevocations {
+            order: hex::encode(current.gov.order().order_id()),
+            revocations: revocations.len() as u64,
+        };
+        self.store.append_audit(&Audited::new(unix_now(), crate::AUDIT_ACTOR, &event).entry())?;
         self.with_log(|log| log.ensure(&leaves))?;
         tracing::warn!(revocations = revocations.len(), "revocation of the detection order loaded: serving stops");
         self.set_state(Served { revocations: Arc::new(revocations), ..current });
@@ -316,6 +326,11 @@ impl Shared {
             return Err(ServerError::MalformedVoucher { index, reason: format!("epoch {epoch} is not served") });
         }
         Ok(())
+    }
+
+    /// The device account of an `authorization` header (never a reviewer: the Review API has its own table).
+    pub(crate) fn authenticate_device(&self, authorization: Option<&[u8]>) -> Result<&Account> {
+        self.auth.authenticate(authorization)
     }
 
     /// SubmitVouchers: authenticate, check the order and the envelope, rate-limit, store durably, then acknowledge.

@@ -16,18 +16,19 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
-use vouchsafe_phash::{AssociatedData, HashConfig, secondary_from_derivative};
+use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, PerceptualHash, secondary_from_derivative};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
+use vouchsafe_release::ReleaseChain;
 use vouchsafe_store::{
-    AuditEntry, BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store,
-    StoreError,
+    BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store, StoreError,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
+use crate::events::{Audited, Event, entries};
 use crate::governance::Governance;
 use crate::handoff::Handoff;
 
@@ -95,29 +96,45 @@ pub enum SecondHashFailure {
     SecondaryMismatch,
     /// The primary hash in the associated data is not an indicator of the current table.
     PrimaryNotIndicator,
+    /// The primary hash is in the table but not in the verified Centre release chain (cannot happen with a table
+    /// `Governance::check_manifest` accepted; checked anyway).
+    NotInRelease,
+    /// The item's secondary hash is farther from the indicator's secondary hash (in the Centre's release) than the
+    /// hash configuration allows: a primary-hash collision, adversarial or not.
+    IndicatorSecondaryMismatch,
 }
 
 impl SecondHashFailure {
-    fn as_str(self) -> &'static str {
+    /// Stable name, as audit events and statistics carry it.
+    pub fn as_str(self) -> &'static str {
         match self {
             SecondHashFailure::Undecodable => "undecodable",
             SecondHashFailure::WrongConfig => "wrong-hash-config",
             SecondHashFailure::SecondaryMismatch => "secondary-mismatch",
             SecondHashFailure::PrimaryNotIndicator => "primary-not-indicator",
+            SecondHashFailure::NotInRelease => "not-in-release",
+            SecondHashFailure::IndicatorSecondaryMismatch => "indicator-secondary-mismatch",
         }
     }
 }
 
-/// The post-threshold second-hash check of one decrypted associated-data item: it must decode under the order's
-/// hash configuration, the secondary hash recomputed from its visual derivative must equal the secondary hash it
-/// carries (an adversarial collision of the primary hash rarely survives a second, independent hash of the same
-/// pixels), and its primary hash must be an indicator of the current table (a removed indicator, i.e. a known false
-/// positive, is dropped here too).
+/// The post-threshold second-hash check of one decrypted associated-data item, before any person sees it:
+/// 1. it decodes under the order's hash configuration;
+/// 2. the secondary hash recomputed from its visual derivative equals the secondary hash it carries (the device
+///    cannot show a reviewer other pixels than it hashed);
+/// 3. its primary hash is an indicator of the served table (a removed indicator, i.e. a known false positive, is
+///    dropped here too) and of the verified Centre release chain;
+/// 4. its secondary hash is within the configuration's `secondary_max_distance` of **the indicator's** secondary
+///    hash, which the Centre's release carries and which is never in the table nor sent to a device. A forged
+///    primary-hash collision has to collide with a second, independent hash of the same pixels it shows.
 ///
-/// The indicators' own secondary hashes are in the Centre's release chain the server verifies
-/// (`Governance::chain`); comparing the item's secondary hash with the indicator's (a distance, not equality) is not
-/// done here yet.
-pub fn second_hash_check(ad: &[u8], hash: &HashConfig, table: &ServerTable) -> Result<(), SecondHashFailure> {
+/// Returns the indicator's primary (canonical bytes) and the distance on success.
+pub fn second_hash_check(
+    ad: &[u8],
+    hash: &HashConfig,
+    table: &ServerTable,
+    chain: &ReleaseChain,
+) -> Result<(Vec<u8>, u32), SecondHashFailure> {
     let ad = AssociatedData::decode(ad).map_err(|_| SecondHashFailure::Undecodable)?;
     if ad.config().id() != hash.id() {
         return Err(SecondHashFailure::WrongConfig);
@@ -127,11 +144,23 @@ pub fn second_hash_check(ad: &[u8], hash: &HashConfig, table: &ServerTable) -> R
     if &recomputed != ad.secondary() {
         return Err(SecondHashFailure::SecondaryMismatch);
     }
-    let primary = Zeroizing::new(ad.primary().to_canonical_bytes());
+    let primary = ad.primary().to_canonical_bytes();
     if !table.contains(&primary) {
         return Err(SecondHashFailure::PrimaryNotIndicator);
     }
-    Ok(())
+    let indicator = chain.secondary(&primary).ok_or(SecondHashFailure::NotInRelease)?;
+    let indicator = PerceptualHash::from_canonical_bytes(HashKind::Secondary, indicator)
+        .map_err(|_| SecondHashFailure::NotInRelease)?;
+    let distance = ad.secondary_distance(&indicator).map_err(|_| SecondHashFailure::IndicatorSecondaryMismatch)?;
+    if distance > hash.secondary_max_distance() {
+        return Err(SecondHashFailure::IndicatorSecondaryMismatch);
+    }
+    Ok((primary, distance))
+}
+
+/// The primary hash an item claims, if its associated data decodes (for the per-indicator drop count).
+fn claimed_primary(ad: &[u8]) -> Option<Vec<u8>> {
+    AssociatedData::decode(ad).ok().map(|a| a.primary().to_canonical_bytes())
 }
 
 fn encode_account_state(acc: &RevealedAccount) -> Zeroizing<Vec<u8>> {
@@ -270,7 +299,11 @@ impl<'a> Processor<'a> {
                 .iter()
                 .map(Vec::as_slice)
                 .partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
-            round.results.push(BatchResults { invalid: other.len() as u64, ..Default::default() });
+            round.results.push(BatchResults {
+                invalid: other.len() as u64,
+                order_id: Some(order),
+                ..Default::default()
+            });
             chunks.extend(current.chunks(OPEN_CHUNK).map(|c| (i, c.to_vec())));
         }
         let opened: Vec<(usize, Vec<OpenOutcome>)> =
@@ -381,14 +414,16 @@ impl<'a> Processor<'a> {
                         report.reveals += 1;
                         report.synthetic_discarded += r.synthetic.len() as u64;
                         report.rejected += r.rejected.len() as u64;
-                        let detail = format!(
-                            "account={account} order={} real={} synthetic={} rejected={}",
-                            hex::encode(order),
-                            r.real.len(),
-                            r.synthetic.len(),
-                            r.rejected.len()
-                        );
-                        self.audit(store, "threshold.reveal", &detail)?;
+                        self.audit(
+                            store,
+                            &Event::ThresholdReveal {
+                                account: account.to_owned(),
+                                order: hex::encode(order),
+                                real: r.real.len() as u64,
+                                synthetic: r.synthetic.len() as u64,
+                                rejected: r.rejected.len() as u64,
+                            },
+                        )?;
                         tracing::info!(real = r.real.len(), "an account crossed the threshold; case follows");
                         (r.real, Some(encode_account_state(&r.account)))
                     }
@@ -396,8 +431,14 @@ impl<'a> Processor<'a> {
                         // Reconstruction failed cleanly on what the device sent (e.g. a client ignoring the
                         // synthetic cap): nothing is decrypted. Record it; the vouchers stay stored and later
                         // batches retry.
-                        let detail = format!("account={account} order={} error={e}", hex::encode(order));
-                        self.audit(store, "threshold.failed", &detail)?;
+                        self.audit(
+                            store,
+                            &Event::ThresholdFailed {
+                                account: account.to_owned(),
+                                order: hex::encode(order),
+                                error: e.to_string(),
+                            },
+                        )?;
                         tracing::warn!(error = %crate::error::ErrorChain(&e), "threshold reconstruction failed");
                         return Ok(None);
                     }
@@ -424,42 +465,49 @@ impl<'a> Processor<'a> {
         let order = self.opener.params().order_id;
         let filed: HashSet<[u8; 16]> = store.case_voucher_ids(account, order)?.into_iter().collect();
         let mut keep: Vec<CaseItem> = Vec::new();
-        let mut dropped: Vec<String> = Vec::new();
+        let mut dropped: Vec<Audited> = Vec::new();
+        let mut drops: Vec<([u8; 16], Vec<u8>)> = Vec::new();
         for item in items {
             if filed.contains(&item.id) {
                 continue;
             }
-            match second_hash_check(&item.ad, &self.hash, self.table) {
-                Ok(()) => keep.push(CaseItem { voucher_id: item.id, ad: item.ad.to_vec() }),
+            match second_hash_check(&item.ad, &self.hash, self.table, self.gov.chain()) {
+                Ok(_) => keep.push(CaseItem { voucher_id: item.id, ad: item.ad.to_vec() }),
                 Err(why) => {
+                    if let Some(primary) = claimed_primary(&item.ad) {
+                        drops.push((item.id, primary));
+                    }
                     report.second_hash_dropped += 1;
-                    dropped.push(format!(
-                        "account={account} order={} voucher={} reason={}",
-                        hex::encode(order),
-                        hex::encode(item.id),
-                        why.as_str()
+                    dropped.push(Audited::new(
+                        unix_now(),
+                        AUDIT_ACTOR,
+                        &Event::ItemDropped {
+                            account: account.to_owned(),
+                            order: hex::encode(order),
+                            voucher: hex::encode(item.id),
+                            reason: why.as_str().to_owned(),
+                        },
                     ));
                 }
             }
         }
         // One transaction for all of this step's drops (an entry each), not one commit per item.
-        let at = unix_now();
-        let entries: Vec<AuditEntry<'_>> = dropped
-            .iter()
-            .map(|detail| AuditEntry { at, actor: AUDIT_ACTOR, action: "case.item_dropped", detail })
-            .collect();
-        store.append_audits(&entries)?;
+        store.append_audits(&entries(&dropped))?;
+        // Counted per indicator for the Centre (suspected collisions), idempotently per voucher: a round replayed
+        // after a crash counts nothing twice.
+        if !drops.is_empty() {
+            store.record_second_hash_drops(order, &drops, unix_now())?;
+        }
         if keep.is_empty() {
             return Ok(());
         }
-        let filter = CaseFilter { status: None, account: Some(account.to_owned()), order_id: Some(order) };
+        let filter = CaseFilter { account: Some(account.to_owned()), order_id: Some(order), ..CaseFilter::default() };
         let cases = store.list_cases(&filter)?;
         let open_case = cases.iter().rev().find(|c| c.status == CaseStatus::Open && !c.ad_purged);
         let result = match open_case {
-            Some(c) => store.add_case_items(c.id, &keep).map(|()| {
-                let detail = format!("case={} items_added={}", c.id.0, keep.len());
-                (c.id, detail)
-            }),
+            Some(c) => store
+                .add_case_items(c.id, &keep)
+                .map(|()| (c.id, Some(Event::CaseItems { case: c.id.0 as u64, added: keep.len() as u64 }))),
             None => store
                 .create_case(&NewCase {
                     account,
@@ -467,19 +515,20 @@ impl<'a> Processor<'a> {
                     created_at: unix_now(),
                     items: &keep,
                     actor: AUDIT_ACTOR,
+                    four_eyes: self.config.review.as_ref().is_some_and(|r| r.four_eyes),
                 })
                 .map(|id| {
                     report.cases_created += 1;
-                    (id, String::new())
+                    (id, None)
                 }),
         };
         let n = keep.len() as u64;
         for k in &mut keep {
             k.ad.zeroize();
         }
-        let (case, detail) = result?;
-        if !detail.is_empty() {
-            self.audit(store, "case.items", &detail)?;
+        let (case, event) = result?;
+        if let Some(e) = event {
+            self.audit(store, &e)?;
         }
         report.case_items += n;
         tracing::info!(case = case.0, items = n, "case items filed for review");
@@ -491,14 +540,15 @@ impl<'a> Processor<'a> {
     /// counted as invalid, so that the batches behind it are processed.
     fn set_aside(&self, store: &dyn Store, id: InboxId, vouchers: u64, reason: &str) -> Result<()> {
         tracing::error!(inbox_batch = id.0, vouchers, reason, "inbox batch cannot be read; counted as invalid");
-        self.audit(store, "inbox.unreadable", &format!("inbox_batch={} vouchers={vouchers} reason={reason}", id.0))?;
-        let results = BatchResults { invalid: vouchers, ..Default::default() };
+        self.audit(store, &Event::InboxUnreadable { inbox_batch: id.0, vouchers, reason: reason.to_owned() })?;
+        let results =
+            BatchResults { invalid: vouchers, order_id: Some(self.opener.params().order_id), ..Default::default() };
         store.complete_batch(id, &results, unix_now())?;
         Ok(())
     }
 
-    fn audit(&self, store: &dyn Store, action: &str, detail: &str) -> Result<()> {
-        store.append_audit(&AuditEntry { at: unix_now(), actor: AUDIT_ACTOR, action, detail })?;
+    fn audit(&self, store: &dyn Store, event: &Event) -> Result<()> {
+        store.append_audit(&Audited::new(unix_now(), AUDIT_ACTOR, event).entry())?;
         Ok(())
     }
 

@@ -126,6 +126,16 @@ pub(crate) fn order_purge_detail(order_id: &[u8; 16], report: &PurgeReport) -> S
     )
 }
 
+/// Detail of the `case.close` entry of a case whose appeal deadline passed.
+pub(crate) fn case_close_detail(case: CaseId) -> String {
+    format!("case={} reason=appeal-deadline", case.0)
+}
+
+/// Detail of the `case.purge` entry of a closed case's purge.
+pub(crate) fn case_purge_detail(case: CaseId, items: u64, outbox: u64) -> String {
+    format!("case={} items={items} outbox_entries={outbox}", case.0)
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len().saturating_mul(2));

@@ -23,6 +23,12 @@ pub enum StoreError {
     /// A referenced row does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),
+    /// The change was refused because the stored state does not allow it
+    /// (already decided, already delivered, deadline passed, a concurrent
+    /// change, …). Nothing was changed. The message says which, in words
+    /// fit for the caller's user.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// A case status change that is not allowed.
     #[error("invalid case status transition")]
     InvalidTransition,

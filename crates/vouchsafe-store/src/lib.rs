@@ -28,6 +28,23 @@
 //!   expired order (opened vouchers, threshold state, the associated data of
 //!   case items) but keeps case metadata (status, reviewer, reason, times,
 //!   voucher ids) for statistics, appeals and the audit trail.
+//!
+//! After the threshold:
+//! - [`Store::decide_case`] records a review decision with everything that
+//!   goes with it (status, report id, the signed report in the outbox,
+//!   review rejections, audit) in one transaction, refusing a decided case, a
+//!   second decision by the same reviewer and a stale view of the case.
+//! - The outbox holds signed messages to the Centre (opaque bytes, idempotent
+//!   on their message id) until [`Store::outbox_delivered`] applies the
+//!   Centre's answer: the verdict on the case and the user's notice.
+//! - A user appeals a notice ([`Store::file_appeal`]); an upheld appeal
+//!   ([`Store::decide_appeal`]) withdraws the case and queues the withdrawal.
+//! - Cases close (rejected, Centre false positive, appeal decided, or the
+//!   appeal deadline passed: [`Store::close_expired_cases`]);
+//!   [`Store::purge_closed_cases`] drops their associated data and the bytes
+//!   of their delivered messages, keeping the metadata.
+//! - [`Store::order_stats`] counts all of it per order and period for the
+//!   transparency report.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -162,6 +179,127 @@ pub trait Store: Send + Sync {
     /// on appeal, but not reopened).
     fn set_case_status(&self, case: CaseId, decision: &CaseDecision<'_>) -> Result<()>;
 
+    /// The review decisions of `case`, in the order they were made.
+    fn case_decisions(&self, case: CaseId) -> Result<Vec<StoredDecision>>;
+
+    /// Records a review decision with everything that goes with it, in one
+    /// transaction: inserts the decision, sets the status (and `report_id`;
+    /// `urgent |= decision.urgent`; `closed_at = at` if Rejected), enqueues
+    /// `outbox` (idempotent as [`Store::enqueue_outbox`]), records
+    /// `rejected_primaries` as review rejections, appends `audit`; returns
+    /// the new summary.
+    ///
+    /// Refuses with [`StoreError::Conflict`] and changes nothing when the case
+    /// is not Open/AwaitingSecond ("the case is already decided"), this
+    /// reviewer already decided it ("this reviewer already decided the case:
+    /// four-eyes needs a second reviewer"), or the number of decisions is not
+    /// `expected_decisions` ("the case changed since it was read");
+    /// [`StoreError::NotFound`] for no such case. [`StoreError::InvalidArgument`]
+    /// for an inconsistent request: a verdict other than "confirm"/"reject",
+    /// a `new_status` other than AwaitingSecond/Confirmed/Rejected, Confirmed
+    /// on a "reject" verdict, Confirmed of a four-eyes case with fewer than two
+    /// confirmations, a `report_id` without Confirmed, rejected primaries
+    /// without Rejected, or an `outbox` entry about another case.
+    fn decide_case(&self, d: &DecideCase<'_>) -> Result<CaseSummary>;
+
+    // ---- outbox to the Centre ----------------------------------------------------
+
+    /// Queues a message for the Centre and appends `audit`, in one transaction.
+    /// Idempotent on `message_id`: the same id with the same bytes (and kind
+    /// and case) returns the existing id and changes nothing; other bytes →
+    /// [`StoreError::Conflict`].
+    fn enqueue_outbox(&self, m: &NewOutbox<'_>, audit: &[AuditEntry<'_>]) -> Result<OutboxId>;
+
+    /// Undelivered entries with `next_attempt_at <= now`, oldest first, at most `limit`.
+    fn due_outbox(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>>;
+
+    /// One outbox entry, or `None`.
+    fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>>;
+
+    /// Records a failed attempt: `attempts += 1`, `last_error`,
+    /// `next_attempt_at`. No-op on a delivered entry; [`StoreError::NotFound`]
+    /// for no such entry. `error` must not carry message contents (it is
+    /// truncated to 1000 bytes).
+    fn outbox_failed(&self, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()>;
+
+    /// Marks the entry delivered with the receipt, applies `case_status` to the
+    /// entry's case (which must be Confirmed; `closed_at` stays unset for
+    /// Forwarded, the case closes at the appeal deadline or decision;
+    /// FalsePositive closes it at `at`), creates the notice, appends audit;
+    /// one transaction. Returns `false` and changes nothing if already
+    /// delivered.
+    fn outbox_delivered(&self, d: &Delivered<'_>) -> Result<bool>;
+
+    /// Number of undelivered entries (for status and metrics).
+    fn outbox_pending(&self) -> Result<u64>;
+
+    // ---- notices and appeals -------------------------------------------------------
+
+    /// The notices of `account`, oldest first, with their appeal.
+    fn notices(&self, account: &str) -> Result<Vec<NoticeRecord>>;
+
+    /// One notice with its appeal, or `None`.
+    fn notice(&self, id: NoticeId) -> Result<Option<NoticeRecord>>;
+
+    /// Files an appeal against a notice and appends `audit`, in one
+    /// transaction. [`StoreError::NotFound`] if the notice does not exist OR
+    /// belongs to another account (the same error: no oracle);
+    /// [`StoreError::Conflict`] "the appeal deadline has passed" if
+    /// `at > appeal_deadline`, "the notice was already appealed" for a second
+    /// appeal.
+    fn file_appeal(
+        &self,
+        account: &str,
+        notice: NoticeId,
+        text: &str,
+        at: i64,
+        audit: &[AuditEntry<'_>],
+    ) -> Result<AppealRecord>;
+
+    /// Appeals, newest first, optionally only of one status, at most `limit`.
+    fn list_appeals(&self, status: Option<AppealStatus>, limit: usize) -> Result<Vec<AppealRecord>>;
+
+    /// One appeal, or `None`.
+    fn appeal(&self, id: AppealId) -> Result<Option<AppealRecord>>;
+
+    /// Decides an appeal, in one transaction. [`StoreError::Conflict`] "the
+    /// appeal was already decided". Upheld: the notice's `action_reversed` is
+    /// set, the case becomes Withdrawn and closes at `at`, `withdrawal` (which
+    /// must be given) is enqueued. Dismissed: the case closes at `at` (no
+    /// withdrawal may be given). A case that was already closed keeps its
+    /// `closed_at`. Appends `audit`.
+    fn decide_appeal(&self, d: &DecideAppeal<'_>) -> Result<AppealRecord>;
+
+    // ---- indicator feedback ----------------------------------------------------------
+
+    /// Records items dropped by the second-hash check: (voucher id, primary
+    /// hash). Idempotent per `(order, voucher_id)`; returns how many were new.
+    fn record_second_hash_drops(&self, order_id: [u8; 16], drops: &[([u8; 16], Vec<u8>)], at: i64) -> Result<u64>;
+
+    /// Per primary hash of `order_id`: second-hash drops and review
+    /// rejections, sorted by primary.
+    fn indicator_feedback(&self, order_id: [u8; 16]) -> Result<Vec<IndicatorFeedbackRow>>;
+
+    // ---- closing and retention -----------------------------------------------------
+
+    /// Closes reported cases whose notice's appeal deadline passed
+    /// (`now > deadline`) without a pending appeal (`closed_at = deadline`),
+    /// with a `case.close` audit entry each by `audit_actor`; one transaction.
+    /// Returns how many closed.
+    fn close_expired_cases(&self, now: i64, audit_actor: &str) -> Result<u64>;
+
+    /// Drops the associated data of the items of cases closed before
+    /// `closed_before`, and the bytes of delivered outbox entries of those
+    /// cases (they hold the derivatives), flags `ad_purged`, records a purge
+    /// event, appends one audit entry per case (action `case.purge`, detail
+    /// names the case id and counts only). One transaction. Case metadata,
+    /// decisions, notices and appeals stay. Returns counts.
+    fn purge_closed_cases(&self, closed_before: i64, at: i64, actor: &str) -> Result<PurgeReport>;
+
+    /// Everything the transparency report of `order_id` needs, for the period
+    /// `[from, to)` (`None`: unbounded on that side). See [`OrderStats`].
+    fn order_stats(&self, order_id: [u8; 16], from: Option<i64>, to: Option<i64>) -> Result<OrderStats>;
+
     // ---- audit log -------------------------------------------------------------
 
     /// Appends an entry to the hash-chained audit log. Entries must not carry
@@ -188,7 +326,8 @@ pub trait Store: Send + Sync {
 
     /// Purges the data of an expired order: opened vouchers, threshold state,
     /// and the associated data of its case items (case metadata is kept, the
-    /// case is flagged `ad_purged`). Appends an `order.purge` audit entry. One
+    /// case is flagged `ad_purged`). Records a purge event (counted by
+    /// [`Store::order_stats`]) and appends an `order.purge` audit entry. One
     /// transaction.
     fn purge_order(&self, order_id: [u8; 16], at: i64) -> Result<PurgeReport>;
 }

@@ -97,6 +97,159 @@ ALTER TABLE inbox_batch ADD COLUMN vouchers BLOB;
     r#"
 ALTER TABLE inbox_batch ADD COLUMN spool TEXT;
 "#,
+    // v4: what follows the threshold. `case_file`'s status CHECK widens, which
+    // SQLite can only do by rebuilding the table (ids kept; `sqlite::migrate`
+    // runs migrations with foreign keys off and checks them before the commit,
+    // so the rebuild does not cascade into `case_item`). Then review
+    // decisions, the outbox to the Centre, notices and appeals, indicator
+    // feedback, per-order daily counters and purge events.
+    r#"
+CREATE TABLE case_file_v4 (
+    id             INTEGER PRIMARY KEY,
+    account        TEXT    NOT NULL,
+    order_id       BLOB    NOT NULL CHECK (length(order_id) = 16),
+    created_at     INTEGER NOT NULL,
+    status         TEXT    NOT NULL CHECK (status IN ('open', 'awaiting-second', 'confirmed', 'rejected',
+                                                      'forwarded', 'false-positive', 'withdrawn')),
+    reviewer       TEXT,
+    reason         TEXT,
+    decided_at     INTEGER,
+    ad_purged      INTEGER NOT NULL DEFAULT 0,
+    four_eyes      INTEGER NOT NULL DEFAULT 0,
+    urgent         INTEGER NOT NULL DEFAULT 0,
+    closed_at      INTEGER,
+    centre_verdict TEXT,
+    centre_reason  TEXT,
+    -- When the Centre's verdict arrived (for the statistics of a period).
+    centre_at      INTEGER,
+    report_id      BLOB    CHECK (report_id IS NULL OR length(report_id) = 16)
+);
+INSERT INTO case_file_v4 (id, account, order_id, created_at, status, reviewer, reason, decided_at, ad_purged)
+    SELECT id, account, order_id, created_at, status, reviewer, reason, decided_at, ad_purged FROM case_file;
+DROP TABLE case_file;
+ALTER TABLE case_file_v4 RENAME TO case_file;
+CREATE INDEX case_file_order ON case_file (order_id);
+CREATE INDEX case_file_closed ON case_file (closed_at) WHERE closed_at IS NOT NULL;
+
+-- Review decisions, `seq` from 0 in the order made. `resulting_status` is the
+-- case's status after the decision (for the statistics).
+CREATE TABLE case_decision (
+    case_id          INTEGER NOT NULL REFERENCES case_file (id),
+    seq              INTEGER NOT NULL CHECK (seq >= 0),
+    reviewer         TEXT    NOT NULL,
+    role             TEXT    NOT NULL,
+    verdict          TEXT    NOT NULL CHECK (verdict IN ('confirm', 'reject')),
+    reason           TEXT    NOT NULL,
+    comment          TEXT    NOT NULL,
+    at               INTEGER NOT NULL,
+    resulting_status TEXT    NOT NULL,
+    PRIMARY KEY (case_id, seq),
+    UNIQUE (case_id, reviewer)
+);
+
+-- Messages to the Centre. `digest` (SHA-256 of the bytes) makes enqueueing
+-- idempotent also after `bytes` were purged (set to NULL).
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    message_id      BLOB    NOT NULL UNIQUE CHECK (length(message_id) = 16),
+    kind            TEXT    NOT NULL CHECK (kind IN ('report', 'withdrawal', 'feedback')),
+    case_id         INTEGER REFERENCES case_file (id),
+    bytes           BLOB,
+    digest          BLOB    NOT NULL CHECK (length(digest) = 32),
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    delivered_at    INTEGER,
+    receipt         BLOB
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_case ON outbox (case_id) WHERE case_id IS NOT NULL;
+
+CREATE TABLE notice (
+    id              INTEGER PRIMARY KEY,
+    account         TEXT    NOT NULL,
+    case_id         INTEGER NOT NULL UNIQUE REFERENCES case_file (id),
+    order_id        BLOB    NOT NULL CHECK (length(order_id) = 16),
+    order_hash      BLOB    NOT NULL CHECK (length(order_hash) = 32),
+    reported_at     INTEGER NOT NULL,
+    appeal_deadline INTEGER NOT NULL,
+    action_reversed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX notice_account ON notice (account, id);
+
+CREATE TABLE notice_attachment (
+    notice_id  INTEGER NOT NULL REFERENCES notice (id),
+    pos        INTEGER NOT NULL,
+    attachment BLOB    NOT NULL CHECK (length(attachment) = 32),
+    time       INTEGER NOT NULL,
+    PRIMARY KEY (notice_id, pos)
+) WITHOUT ROWID;
+
+CREATE TABLE appeal (
+    id         INTEGER PRIMARY KEY,
+    notice_id  INTEGER NOT NULL UNIQUE REFERENCES notice (id),
+    case_id    INTEGER NOT NULL REFERENCES case_file (id),
+    account    TEXT    NOT NULL,
+    text       TEXT    NOT NULL,
+    filed_at   INTEGER NOT NULL,
+    status     TEXT    NOT NULL CHECK (status IN ('pending', 'upheld', 'dismissed')),
+    decided_by TEXT,
+    decided_at INTEGER,
+    reason     TEXT
+);
+CREATE INDEX appeal_status ON appeal (status, id);
+
+-- Items dropped by the second-hash check, by voucher (idempotent).
+CREATE TABLE second_hash_drop (
+    order_id     BLOB    NOT NULL CHECK (length(order_id) = 16),
+    voucher_id   BLOB    NOT NULL CHECK (length(voucher_id) = 16),
+    primary_hash BLOB    NOT NULL,
+    at           INTEGER NOT NULL,
+    PRIMARY KEY (order_id, voucher_id)
+) WITHOUT ROWID;
+
+-- Primaries of the items of cases rejected in review.
+CREATE TABLE review_rejection (
+    case_id      INTEGER NOT NULL REFERENCES case_file (id),
+    primary_hash BLOB    NOT NULL,
+    at           INTEGER NOT NULL,
+    PRIMARY KEY (case_id, primary_hash)
+) WITHOUT ROWID;
+
+-- Voucher counts per order and UTC day (`day` = Unix seconds div 86400).
+CREATE TABLE order_counter (
+    order_id              BLOB    NOT NULL CHECK (length(order_id) = 16),
+    day                   INTEGER NOT NULL,
+    vouchers_received     INTEGER NOT NULL DEFAULT 0,
+    vouchers_opened       INTEGER NOT NULL DEFAULT 0,
+    vouchers_non_matching INTEGER NOT NULL DEFAULT 0,
+    vouchers_invalid      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (order_id, day)
+) WITHOUT ROWID;
+
+-- Accounts active per order and day, for the count of distinct accounts.
+CREATE TABLE order_account_day (
+    order_id BLOB    NOT NULL CHECK (length(order_id) = 16),
+    day      INTEGER NOT NULL,
+    account  TEXT    NOT NULL,
+    PRIMARY KEY (order_id, day, account)
+) WITHOUT ROWID;
+
+-- What retention deleted: an order purge (opened vouchers, items) or a case
+-- purge (items, outbox bytes).
+CREATE TABLE purge_event (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    kind     TEXT    NOT NULL CHECK (kind IN ('order', 'case')),
+    order_id BLOB    NOT NULL CHECK (length(order_id) = 16),
+    case_id  INTEGER,
+    items    INTEGER NOT NULL CHECK (items >= 0),
+    vouchers INTEGER NOT NULL CHECK (vouchers >= 0),
+    outbox   INTEGER NOT NULL CHECK (outbox >= 0)
+);
+CREATE INDEX purge_event_order ON purge_event (order_id, at);
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

@@ -111,6 +111,11 @@ pub struct BatchResults {
     pub opened: Vec<OpenedVoucher>,
     /// Threshold state to store for the batch's account.
     pub state: Vec<StateUpdate>,
+    /// The order the batch was processed under. When set, the batch's counts
+    /// are added to that order's per-day counters and the account is recorded
+    /// as active under the order that day (see [`OrderStats`]). Days are UTC
+    /// days of the processing time.
+    pub order_id: Option<[u8; 16]>,
 }
 
 /// Outcome of [`Store::complete_batch`](crate::Store::complete_batch).
@@ -141,16 +146,24 @@ pub struct Counters {
     pub invalid: u64,
 }
 
-/// Review status of a case.
+/// Status of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CaseStatus {
     /// Waiting for human review.
     Open,
-    /// A reviewer confirmed the match.
+    /// A four-eyes case confirmed by one reviewer, waiting for a second one.
+    AwaitingSecond,
+    /// Review confirmed the match; the report goes to the Centre.
     Confirmed,
-    /// A reviewer rejected the match (false positive).
+    /// Review rejected the match (false positive).
     Rejected,
+    /// The Centre forwarded the report to law enforcement.
+    Forwarded,
+    /// The Centre found the report to be a manifest false positive.
+    FalsePositive,
+    /// An upheld appeal withdrew the report.
+    Withdrawn,
 }
 
 impl CaseStatus {
@@ -158,8 +171,12 @@ impl CaseStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             CaseStatus::Open => "open",
+            CaseStatus::AwaitingSecond => "awaiting-second",
             CaseStatus::Confirmed => "confirmed",
             CaseStatus::Rejected => "rejected",
+            CaseStatus::Forwarded => "forwarded",
+            CaseStatus::FalsePositive => "false-positive",
+            CaseStatus::Withdrawn => "withdrawn",
         }
     }
 
@@ -167,11 +184,26 @@ impl CaseStatus {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "open" => Some(CaseStatus::Open),
+            "awaiting-second" => Some(CaseStatus::AwaitingSecond),
             "confirmed" => Some(CaseStatus::Confirmed),
             "rejected" => Some(CaseStatus::Rejected),
+            "forwarded" => Some(CaseStatus::Forwarded),
+            "false-positive" => Some(CaseStatus::FalsePositive),
+            "withdrawn" => Some(CaseStatus::Withdrawn),
             _ => None,
         }
     }
+
+    /// Every status, in lifecycle order.
+    pub const ALL: [CaseStatus; 7] = [
+        CaseStatus::Open,
+        CaseStatus::AwaitingSecond,
+        CaseStatus::Confirmed,
+        CaseStatus::Rejected,
+        CaseStatus::Forwarded,
+        CaseStatus::FalsePositive,
+        CaseStatus::Withdrawn,
+    ];
 }
 
 /// One item of a case: an opened real voucher and its decrypted associated data.
@@ -203,6 +235,8 @@ pub struct NewCase<'a> {
     pub items: &'a [CaseItem],
     /// Actor recorded in the audit entry (e.g. `"server"`).
     pub actor: &'a str,
+    /// The case needs two confirmations by different reviewers.
+    pub four_eyes: bool,
 }
 
 /// A review decision.
@@ -227,6 +261,10 @@ pub struct CaseFilter {
     pub account: Option<String>,
     /// Only cases of this order.
     pub order_id: Option<[u8; 16]>,
+    /// At most this many cases.
+    pub limit: Option<usize>,
+    /// Newest (highest id) first instead of oldest first.
+    pub newest_first: bool,
 }
 
 /// Case metadata without items.
@@ -250,8 +288,25 @@ pub struct CaseSummary {
     pub decided_at: Option<i64>,
     /// Number of items.
     pub items: u64,
-    /// The associated data of the items was purged with the order.
+    /// The associated data of the items was purged (with the order, or
+    /// after the case closed).
     pub ad_purged: bool,
+    /// The case needs two confirmations by different reviewers.
+    pub four_eyes: bool,
+    /// A reviewer flagged the case as urgent.
+    pub urgent: bool,
+    /// When the case closed (rejected, Centre false positive, appeal decided,
+    /// or appeal deadline passed), Unix seconds.
+    pub closed_at: Option<i64>,
+    /// The Centre's verdict on the report ([`CaseStatus::Forwarded`] or
+    /// [`CaseStatus::FalsePositive`], by name).
+    pub centre_verdict: Option<String>,
+    /// The Centre's reason.
+    pub centre_reason: Option<String>,
+    /// Id of the report sent to the Centre.
+    pub report_id: Option<[u8; 16]>,
+    /// Number of "confirm" review decisions.
+    pub confirmations: u32,
 }
 
 /// A case with its items.
@@ -336,4 +391,359 @@ pub struct PurgeReport {
     pub states: u64,
     /// Case items whose associated data was dropped.
     pub case_items: u64,
+    /// Cases purged ([`Store::purge_closed_cases`](crate::Store::purge_closed_cases); 0 for an order purge).
+    pub cases: u64,
+    /// Delivered outbox entries whose bytes were dropped.
+    pub outbox_entries: u64,
+}
+
+// ---- after the threshold ------------------------------------------------------
+
+/// A review decision on a case, for [`Store::decide_case`](crate::Store::decide_case).
+#[derive(Clone, Copy, Debug)]
+pub struct NewDecision<'a> {
+    /// Reviewer identity.
+    pub reviewer: &'a str,
+    /// The reviewer's role (e.g. `"reviewer"`, `"supervisor"`).
+    pub role: &'a str,
+    /// `"confirm"` or `"reject"`.
+    pub verdict: &'a str,
+    /// The reviewer's reason (a code or short text).
+    pub reason: &'a str,
+    /// Free comment.
+    pub comment: &'a str,
+    /// Decision time, Unix seconds.
+    pub at: i64,
+    /// The reviewer flags the case as urgent.
+    pub urgent: bool,
+}
+
+/// A stored review decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDecision {
+    /// Reviewer identity.
+    pub reviewer: String,
+    /// The reviewer's role.
+    pub role: String,
+    /// `"confirm"` or `"reject"`.
+    pub verdict: String,
+    /// Reason.
+    pub reason: String,
+    /// Comment.
+    pub comment: String,
+    /// Decision time, Unix seconds.
+    pub at: i64,
+}
+
+/// A message to queue for the Centre (opaque, already signed bytes).
+#[derive(Clone, Copy)]
+pub struct NewOutbox<'a> {
+    /// Message id, chosen by the caller: enqueueing is idempotent on it.
+    pub message_id: [u8; 16],
+    /// `"report"`, `"withdrawal"` or `"feedback"`.
+    pub kind: &'a str,
+    /// The case the message is about, if any.
+    pub case: Option<CaseId>,
+    /// The encoded message.
+    pub bytes: &'a [u8],
+    /// Creation time, Unix seconds (also its first attempt time).
+    pub created_at: i64,
+}
+
+impl fmt::Debug for NewOutbox<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewOutbox")
+            .field("message_id", &self.message_id)
+            .field("kind", &self.kind)
+            .field("case", &self.case)
+            .field("bytes_len", &self.bytes.len())
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Row id of an outbox entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutboxId(pub i64);
+
+/// A queued message for the Centre.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Row id.
+    pub id: OutboxId,
+    /// Message id.
+    pub message_id: [u8; 16],
+    /// `"report"`, `"withdrawal"` or `"feedback"`.
+    pub kind: String,
+    /// The case the message is about, if any.
+    pub case: Option<CaseId>,
+    /// The encoded message; empty once purged (after delivery, with its case).
+    pub bytes: Vec<u8>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Failed delivery attempts so far.
+    pub attempts: u32,
+    /// Earliest time of the next attempt, Unix seconds.
+    pub next_attempt_at: i64,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Delivery time, Unix seconds.
+    pub delivered_at: Option<i64>,
+}
+
+impl fmt::Debug for OutboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxEntry")
+            .field("id", &self.id)
+            .field("message_id", &self.message_id)
+            .field("kind", &self.kind)
+            .field("case", &self.case)
+            .field("bytes_len", &self.bytes.len())
+            .field("created_at", &self.created_at)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at", &self.next_attempt_at)
+            .field("last_error", &self.last_error)
+            .field("delivered_at", &self.delivered_at)
+            .finish()
+    }
+}
+
+/// What the Centre answered, applied by
+/// [`Store::outbox_delivered`](crate::Store::outbox_delivered) in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivered<'a> {
+    /// The entry delivered.
+    pub id: OutboxId,
+    /// Delivery time, Unix seconds.
+    pub at: i64,
+    /// The Centre's receipt (opaque bytes).
+    pub receipt: &'a [u8],
+    /// For a report: the new case status (Forwarded / FalsePositive) and the Centre's reason.
+    pub case_status: Option<(CaseStatus, &'a str)>,
+    /// For a report: the notice to create for the case's account (only for a report that reached the Centre).
+    pub notice: Option<NewNotice<'a>>,
+    /// Entries appended to the audit log in the same transaction.
+    pub audit: &'a [AuditEntry<'a>],
+}
+
+/// A notice to the user of an account about a reported case.
+#[derive(Clone, Copy, Debug)]
+pub struct NewNotice<'a> {
+    /// The case's account.
+    pub account: &'a str,
+    /// The case.
+    pub case: CaseId,
+    /// The order under which it was detected.
+    pub order_id: [u8; 16],
+    /// Hash of the signed order (for the user to look it up in the log).
+    pub order_hash: [u8; 32],
+    /// When the report was made, Unix seconds.
+    pub reported_at: i64,
+    /// The reported attachments: (attachment reference, time).
+    pub attachments: &'a [([u8; 32], u64)],
+    /// Last time an appeal can be filed, Unix seconds (inclusive).
+    pub appeal_deadline: i64,
+}
+
+/// Row id of a notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NoticeId(pub i64);
+
+/// Row id of an appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppealId(pub i64);
+
+/// A stored notice, with its appeal if one was filed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRecord {
+    /// Row id.
+    pub id: NoticeId,
+    /// Account notified.
+    pub account: String,
+    /// The case.
+    pub case: CaseId,
+    /// The order.
+    pub order_id: [u8; 16],
+    /// Hash of the signed order.
+    pub order_hash: [u8; 32],
+    /// When the report was made, Unix seconds.
+    pub reported_at: i64,
+    /// The reported attachments: (attachment reference, time), in the order given.
+    pub attachments: Vec<([u8; 32], u64)>,
+    /// Last time an appeal can be filed, Unix seconds (inclusive).
+    pub appeal_deadline: i64,
+    /// An upheld appeal reversed the action.
+    pub action_reversed: bool,
+    /// The appeal, if one was filed.
+    pub appeal: Option<AppealRecord>,
+}
+
+/// Status of an appeal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AppealStatus {
+    /// Waiting for a decision.
+    Pending,
+    /// Upheld: the report is withdrawn and the action reversed.
+    Upheld,
+    /// Dismissed.
+    Dismissed,
+}
+
+impl AppealStatus {
+    /// Stable name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppealStatus::Pending => "pending",
+            AppealStatus::Upheld => "upheld",
+            AppealStatus::Dismissed => "dismissed",
+        }
+    }
+
+    /// Parses a name produced by [`AppealStatus::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(AppealStatus::Pending),
+            "upheld" => Some(AppealStatus::Upheld),
+            "dismissed" => Some(AppealStatus::Dismissed),
+            _ => None,
+        }
+    }
+}
+
+/// A stored appeal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppealRecord {
+    /// Row id.
+    pub id: AppealId,
+    /// The notice appealed.
+    pub notice: NoticeId,
+    /// The notice's case.
+    pub case: CaseId,
+    /// The appellant's account.
+    pub account: String,
+    /// The appellant's text.
+    pub text: String,
+    /// Filing time, Unix seconds.
+    pub filed_at: i64,
+    /// Status.
+    pub status: AppealStatus,
+    /// Who decided it.
+    pub decided_by: Option<String>,
+    /// Decision time, Unix seconds.
+    pub decided_at: Option<i64>,
+    /// The decision's reason.
+    pub reason: Option<String>,
+}
+
+/// A decision on an appeal, for [`Store::decide_appeal`](crate::Store::decide_appeal).
+#[derive(Clone, Copy, Debug)]
+pub struct DecideAppeal<'a> {
+    /// The appeal.
+    pub appeal: AppealId,
+    /// Uphold (withdraw the report, reverse the action) or dismiss.
+    pub uphold: bool,
+    /// Who decides.
+    pub by: &'a str,
+    /// The decision's reason.
+    pub reason: &'a str,
+    /// Decision time, Unix seconds.
+    pub at: i64,
+    /// Queued in the same transaction when upheld (the signed withdrawal to the Centre).
+    pub withdrawal: Option<NewOutbox<'a>>,
+    /// Entries appended to the audit log in the same transaction.
+    pub audit: &'a [AuditEntry<'a>],
+}
+
+/// A review decision with everything that goes with it, applied by
+/// [`Store::decide_case`](crate::Store::decide_case) in one transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct DecideCase<'a> {
+    /// The case.
+    pub case: CaseId,
+    /// The decision.
+    pub decision: NewDecision<'a>,
+    /// The number of decisions the caller saw when it built `outbox` (optimistic concurrency): mismatch → Conflict.
+    pub expected_decisions: u32,
+    /// Status after this decision, computed by the caller: AwaitingSecond, Confirmed or Rejected.
+    pub new_status: CaseStatus,
+    /// Report id recorded on the case (when new_status is Confirmed).
+    pub report_id: Option<[u8; 16]>,
+    /// Queued in the same transaction (the signed report when Confirmed; indicator feedback may go separately).
+    pub outbox: Option<NewOutbox<'a>>,
+    /// Rejected: the primaries of the case's items, recorded as review rejections (idempotent per case+primary).
+    pub rejected_primaries: &'a [Vec<u8>],
+    /// Entries appended to the audit log in the same transaction.
+    pub audit: &'a [AuditEntry<'a>],
+}
+
+/// Indicator feedback for one primary hash of an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndicatorFeedbackRow {
+    /// The primary hash (opaque bytes).
+    pub primary: Vec<u8>,
+    /// Items dropped by the second-hash check.
+    pub second_hash_drops: u64,
+    /// Cases rejected in review with an item of this primary.
+    pub review_rejections: u64,
+}
+
+/// Per order and period [from, to) (None: whole order), everything the
+/// transparency report needs. Counts only.
+///
+/// Voucher counts and active accounts are kept per UTC day of processing: a
+/// day counts when its start (a multiple of 86400) lies in the period.
+/// Everything else counts by the time of its event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderStats {
+    /// Vouchers received (in processed batches).
+    pub vouchers_received: u64,
+    /// Vouchers that opened.
+    pub vouchers_opened: u64,
+    /// Vouchers that opened nothing.
+    pub vouchers_non_matching: u64,
+    /// Invalid vouchers (including replays).
+    pub vouchers_invalid: u64,
+    /// Distinct accounts active in the period.
+    pub accounts: u64,
+    /// Distinct accounts with a case created in the period.
+    pub accounts_over_threshold: u64,
+    /// Cases created.
+    pub cases: u64,
+    /// Items dropped by the second-hash check.
+    pub second_hash_dropped: u64,
+    /// "confirm" review decisions.
+    pub reviews_confirmed: u64,
+    /// "reject" review decisions.
+    pub reviews_rejected: u64,
+    /// Cases whose review ended in Confirmed.
+    pub cases_confirmed: u64,
+    /// Cases whose review ended in Rejected.
+    pub cases_rejected: u64,
+    /// Reports queued for the Centre.
+    pub reports_queued: u64,
+    /// Reports delivered to the Centre.
+    pub reports_sent: u64,
+    /// Reports the Centre forwarded to law enforcement.
+    pub centre_forwarded: u64,
+    /// Reports the Centre found to be false positives.
+    pub centre_false_positive: u64,
+    /// Withdrawals delivered to the Centre.
+    pub withdrawals_sent: u64,
+    /// Notices to users.
+    pub notices: u64,
+    /// Appeals filed.
+    pub appeals_filed: u64,
+    /// Appeals upheld.
+    pub appeals_upheld: u64,
+    /// Appeals dismissed.
+    pub appeals_dismissed: u64,
+    /// Case items whose associated data was purged.
+    pub purged_items: u64,
+    /// Opened vouchers purged.
+    pub purged_vouchers: u64,
+    /// Cases closed.
+    pub cases_closed: u64,
+    /// Seconds from case creation to its final review decision (Confirmed/Rejected), one per such case, sorted.
+    pub decision_seconds: Vec<u64>,
 }

@@ -132,6 +132,7 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
         invalid: 1,
         opened: vec![opened(ORDER_A, 7, b"payload-7")],
         state: vec![StateUpdate { order_id: ORDER_A, state: b"poly".to_vec() }],
+        order_id: None,
     };
     assert_eq!(
         s.complete_batch(b.id, &results, 20).unwrap(),
@@ -192,6 +193,7 @@ fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
         invalid: 0,
         opened: vec![opened(ORDER_A, 1, b"one"), opened(ORDER_A, 2, b"two")],
         state: vec![StateUpdate { order_id: ORDER_A, state: b"st".to_vec() }],
+        order_id: None,
     };
 
     raw(&path).execute_batch(trigger_sql).unwrap();
@@ -267,6 +269,7 @@ fn reopened_file_store_has_everything() {
                 created_at: 4,
                 items: &items,
                 actor: "server",
+                four_eyes: false,
             })
             .unwrap();
         s.append_audit(&AuditEntry { at: 5, actor: "op", action: "config", detail: "threshold=30" }).unwrap();
@@ -370,10 +373,24 @@ fn cases_lifecycle() {
     let items =
         [CaseItem { voucher_id: [1; 16], ad: b"ad1".to_vec() }, CaseItem { voucher_id: [2; 16], ad: b"ad2".to_vec() }];
     let c1 = s
-        .create_case(&NewCase { account: "alice", order_id: ORDER_A, created_at: 10, items: &items, actor: "server" })
+        .create_case(&NewCase {
+            account: "alice",
+            order_id: ORDER_A,
+            created_at: 10,
+            items: &items,
+            actor: "server",
+            four_eyes: false,
+        })
         .unwrap();
     let c2 = s
-        .create_case(&NewCase { account: "bob", order_id: ORDER_B, created_at: 11, items: &[], actor: "server" })
+        .create_case(&NewCase {
+            account: "bob",
+            order_id: ORDER_B,
+            created_at: 11,
+            items: &[],
+            actor: "server",
+            four_eyes: false,
+        })
         .unwrap();
     assert_ne!(c1, c2);
 
@@ -456,6 +473,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             created_at: 3,
             items: &[CaseItem { voucher_id: [1; 16], ad: ad_marker.clone() }],
             actor: "server",
+            four_eyes: false,
         })
         .unwrap();
     let cb = s
@@ -465,12 +483,13 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             created_at: 3,
             items: &[CaseItem { voucher_id: [2; 16], ad: b"ad-b".to_vec() }],
             actor: "server",
+            four_eyes: false,
         })
         .unwrap();
     s.set_case_status(ca, &CaseDecision { status: CaseStatus::Confirmed, reviewer: "r", reason: "ok", at: 4 }).unwrap();
 
     let report = s.purge_order(ORDER_A, 5).unwrap();
-    assert_eq!(report, PurgeReport { opened_vouchers: 1, states: 1, case_items: 1 });
+    assert_eq!(report, PurgeReport { opened_vouchers: 1, states: 1, case_items: 1, ..PurgeReport::default() });
 
     assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
     assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
@@ -635,11 +654,19 @@ fn id_only_queries() {
             created_at: 3,
             items: &[item(1), item(3)],
             actor: "server",
+            four_eyes: false,
         })
         .unwrap();
     s.add_case_items(c, &[item(4)]).unwrap();
-    s.create_case(&NewCase { account: "alice", order_id: ORDER_B, created_at: 3, items: &[item(9)], actor: "server" })
-        .unwrap();
+    s.create_case(&NewCase {
+        account: "alice",
+        order_id: ORDER_B,
+        created_at: 3,
+        items: &[item(9)],
+        actor: "server",
+        four_eyes: false,
+    })
+    .unwrap();
     let mut ids = s.case_voucher_ids("alice", ORDER_A).unwrap();
     ids.sort();
     assert_eq!(ids, vec![[1; 16], [3; 16], [4; 16]]);

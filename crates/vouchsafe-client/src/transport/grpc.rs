@@ -8,8 +8,8 @@ use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_proto::v1::transparency_client::TransparencyClient;
 
 use super::{
-    BoxFuture, CheckpointMessage, ChunkMessage, ChunkStream, ConsistencyProofMessage, InclusionProofMessage, Received,
-    RpcError, SubmitAck, Transport,
+    AppealAck, BoxFuture, CheckpointMessage, ChunkMessage, ChunkStream, ConsistencyProofMessage, InclusionProofMessage,
+    Notice, Received, RpcError, SubmitAck, Transport,
 };
 use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
@@ -190,6 +190,62 @@ impl Transport for GrpcTransport {
             let req = pb::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers: vouchers.to_vec() };
             let ack = rpc.submit_vouchers(req).await.map_err(|s| rpc_error(&s))?.into_inner();
             Ok(SubmitAck { batch_id: ack.batch_id, accepted: ack.accepted })
+        })
+    }
+
+    fn get_notices(&self) -> BoxFuture<'_, std::result::Result<Vec<Notice>, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let n = rpc.get_notices(pb::GetNoticesRequest {}).await.map_err(|s| rpc_error(&s))?.into_inner();
+            let mut out = Vec::with_capacity(n.notices.len());
+            for m in n.notices {
+                if m.attachment_refs.len() != m.attachment_times.len() {
+                    return Err(RpcError::Server { code: "a notice's attachment lists differ in length" });
+                }
+                let mut attachments = Vec::with_capacity(m.attachment_refs.len());
+                for (r, t) in m.attachment_refs.iter().zip(&m.attachment_times) {
+                    let mut a = [0u8; 32];
+                    hex::decode_to_slice(r, &mut a).map_err(|_| RpcError::Server {
+                        code: "a notice's attachment reference is not 64 hex digits",
+                    })?;
+                    attachments.push((a, *t));
+                }
+                out.push(Notice {
+                    id: m.notice_id,
+                    order_id: m.order_id,
+                    order_hash: m.order_hash,
+                    reported_at: m.reported_at,
+                    attachments,
+                    next_steps: m.next_steps,
+                    appeal_deadline: m.appeal_deadline,
+                    how_to_appeal: m.how_to_appeal,
+                    appeal_status: m.appeal_status,
+                    appeal_reason: m.appeal_reason,
+                    action_reversed: m.account_action == "reversed",
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn submit_appeal<'a>(
+        &'a self,
+        notice_id: u64,
+        text: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<AppealAck, RpcError>> {
+        let mut rpc = self.rpc.clone();
+        Box::pin(async move {
+            let req = pb::SubmitAppealRequest { notice_id, text: text.to_owned() };
+            match rpc.submit_appeal(req).await {
+                Ok(a) => {
+                    let a = a.into_inner();
+                    Ok(AppealAck { appeal_id: a.appeal_id, filed_at: a.filed_at })
+                }
+                Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => {
+                    Err(RpcError::AppealRefused { code: code_name(s.code()), message: s.message().to_owned() })
+                }
+                Err(s) => Err(rpc_error(&s)),
+            }
         })
     }
 

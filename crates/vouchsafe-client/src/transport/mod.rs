@@ -75,6 +75,42 @@ pub struct ConsistencyProofMessage {
     pub proof: Vec<u8>,
 }
 
+/// One notice of the account (mirrors the `Notice` message): a report the provider sent to the Centre about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// The notice's id, for [`crate::Client::appeal`].
+    pub id: u64,
+    /// The detection order's id and hash (its leaf in the transparency log), hex.
+    pub order_id: String,
+    /// See `order_id`.
+    pub order_hash: String,
+    /// When the report was sent, Unix seconds.
+    pub reported_at: i64,
+    /// The reported attachments: the attachment reference the app put in the voucher, and the time it hashed it.
+    pub attachments: Vec<([u8; 32], u64)>,
+    /// What happens next, in plain words (show it to the user).
+    pub next_steps: String,
+    /// Until when an appeal is accepted, Unix seconds.
+    pub appeal_deadline: i64,
+    /// How to appeal, in plain words.
+    pub how_to_appeal: String,
+    /// `"none"`, `"pending"`, `"upheld"` or `"dismissed"`.
+    pub appeal_status: String,
+    /// The supervisor's reason once the appeal is decided.
+    pub appeal_reason: String,
+    /// Whether the account action taken with the report was reversed (an upheld appeal).
+    pub action_reversed: bool,
+}
+
+/// The acknowledgement of an appeal (mirrors `AppealAck`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppealAck {
+    /// The appeal's id.
+    pub appeal_id: u64,
+    /// When it was filed, Unix seconds.
+    pub filed_at: i64,
+}
+
 /// Why an RPC failed, in the terms the client acts on. A transport maps its own failures here in one place.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +140,14 @@ pub enum RpcError {
         /// What the TLS library reported.
         reason: String,
     },
+    /// An appeal was refused: the notice does not exist for this account (`code` NOT_FOUND), or its deadline passed
+    /// or it was already appealed (FAILED_PRECONDITION); `message` is the server's explanation, to show the user.
+    AppealRefused {
+        /// The gRPC code name.
+        code: &'static str,
+        /// The server's message.
+        message: String,
+    },
     /// Any other status (INTERNAL, OUT_OF_RANGE, UNIMPLEMENTED, ...).
     Server {
         /// The gRPC code name.
@@ -129,6 +173,7 @@ impl fmt::Display for RpcError {
             RpcError::ResourceExhausted => f.write_str("resource exhausted"),
             RpcError::Unavailable { code } => write!(f, "unavailable ({code})"),
             RpcError::Tls { reason } => write!(f, "TLS handshake failed: {reason}"),
+            RpcError::AppealRefused { code, message } => write!(f, "appeal refused ({code}): {message}"),
             RpcError::Server { code } => write!(f, "server status {code}"),
         }
     }
@@ -142,7 +187,7 @@ pub trait ChunkStream: Send {
     fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Received<ChunkMessage>>, RpcError>>;
 }
 
-/// The four calls of `vouchsafe.v1.Matching` and the three of `vouchsafe.v1.Transparency` the client makes.
+/// The six calls of `vouchsafe.v1.Matching` and the three of `vouchsafe.v1.Transparency` the client makes.
 /// Implementations attach the account's credentials themselves; they do not retry (the client does, with its
 /// backoff).
 pub trait Transport: Send + Sync + 'static {
@@ -176,4 +221,8 @@ pub trait Transport: Send + Sync + 'static {
         old_size: u64,
         new_size: u64,
     ) -> BoxFuture<'_, Result<Received<ConsistencyProofMessage>, RpcError>>;
+    /// Matching.GetNotices: the account's own notices.
+    fn get_notices(&self) -> BoxFuture<'_, Result<Vec<Notice>, RpcError>>;
+    /// Matching.SubmitAppeal: appeals notice `notice_id` with `text`.
+    fn submit_appeal<'a>(&'a self, notice_id: u64, text: &'a str) -> BoxFuture<'a, Result<AppealAck, RpcError>>;
 }

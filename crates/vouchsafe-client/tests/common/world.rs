@@ -478,6 +478,18 @@ impl Transport for FakeServer {
         let p = self.world().consistency(old_size, new_size).map(received);
         Box::pin(async move { p })
     }
+
+    fn get_notices(&self) -> BoxFuture<'_, Result<Vec<vouchsafe_client::Notice>, RpcError>> {
+        Box::pin(async move { Ok(Vec::new()) })
+    }
+
+    fn submit_appeal<'a>(
+        &'a self,
+        _notice_id: u64,
+        _text: &'a str,
+    ) -> BoxFuture<'a, Result<vouchsafe_client::AppealAck, RpcError>> {
+        Box::pin(async move { Err(RpcError::AppealRefused { code: "NOT_FOUND", message: "no such notice".into() }) })
+    }
 }
 
 /// A note's text with one byte changed (for tampering tests).

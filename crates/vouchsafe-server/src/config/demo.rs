@@ -40,6 +40,9 @@ impl ServerConfig {
             retention: RetentionConfig::default(),
             accounts: vec![AccountConfig::new("demo-token-not-secret-0001", "demo")],
             tls: None,
+            provider: None,
+            review: None,
+            centre: None,
         }
     }
 }

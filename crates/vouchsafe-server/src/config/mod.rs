@@ -18,7 +18,7 @@ mod tests;
 pub use crate::auth::BearerToken;
 pub use clock::unix_now;
 pub use schema::{
-    AccountConfig, LimitsConfig, LogConfig, OrderConfig, ReleasesConfig, RetentionConfig, ServerConfig,
-    TableSigningConfig, TlsConfig, WorkerConfig,
+    AccountConfig, CentreConfig, LimitsConfig, LogConfig, OrderConfig, ProviderConfig, ReleasesConfig, RetentionConfig,
+    ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig,
 };
 pub use validate::MAX_ORDER_SECONDS;

@@ -50,6 +50,106 @@ pub struct ServerConfig {
     /// TLS on the listening port. Absent: plain HTTP/2, for loopback or behind a TLS-terminating proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// The provider's identity towards the Centre: its name and its report-signing key (`[provider]`). Needed by
+    /// `[review]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderConfig>,
+    /// What follows the threshold: the Review API's listener, its reviewers and the order's review rules
+    /// (`[review]`). Without it cases are filed and wait; nothing leaves the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewConfig>,
+    /// Where reports, withdrawals and indicator feedback go: the Centre's intake endpoint (`[centre]`). Needed by
+    /// `[review]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centre: Option<CentreConfig>,
+}
+
+/// `[provider]`: who signs what the provider sends to the Centre and publishes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The provider's name as the Centre pinned it (1..=64 bytes of `[A-Za-z0-9._@-]`).
+    pub id: String,
+    /// The provider's signing key file (`vouchsafe provider keygen`, `vouchsafe-provider-key v1`).
+    pub key: PathBuf,
+}
+
+/// The role of a reviewer on the Review API.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewRole {
+    /// Lists, opens and decides cases.
+    Reviewer,
+    /// What a reviewer does, and decides appeals and publishes the transparency report.
+    Supervisor,
+}
+
+impl ReviewRole {
+    /// `"reviewer"` or `"supervisor"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewRole::Reviewer => "reviewer",
+            ReviewRole::Supervisor => "supervisor",
+        }
+    }
+}
+
+/// One person on the Review API: a name (what the audit log and the reports say), a bearer token distinct from
+/// every device token, and a role.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewerConfig {
+    /// The reviewer's name (1..=64 bytes of `[A-Za-z0-9._@-]`).
+    pub id: String,
+    /// The reviewer's bearer token.
+    pub token: BearerToken,
+    /// `"reviewer"` or `"supervisor"`.
+    pub role: ReviewRole,
+}
+
+/// `[review]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// The Review API's own listener (never the devices' `listen`).
+    pub listen: SocketAddr,
+    /// Four-eyes rule: two different reviewers must confirm before a report goes out.
+    #[serde(default)]
+    pub four_eyes: bool,
+    /// How long after a report's delivery the user may appeal, in seconds (default 14 days).
+    #[serde(default = "default_appeal_seconds")]
+    pub appeal_seconds: u64,
+    /// The people who may call the Review API.
+    pub reviewers: Vec<ReviewerConfig>,
+}
+
+fn default_appeal_seconds() -> u64 {
+    14 * 24 * 3600
+}
+
+/// `[centre]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CentreConfig {
+    /// The Centre's intake endpoint (`http://…` or `https://…`), `vouchsafe centre serve`.
+    pub endpoint: String,
+    /// A CA certificate (PEM) to trust for an `https` endpoint instead of the compiled-in web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// First retry delay after a failed delivery, in seconds; doubles up to `retry_max_seconds`.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_seconds: u64,
+    /// Longest retry delay, in seconds.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_seconds: u64,
+}
+
+fn default_retry_initial() -> u64 {
+    1
+}
+
+fn default_retry_max() -> u64 {
+    300
 }
 
 /// The server's TLS certificate and key (PEM files, read at start).
@@ -202,11 +302,19 @@ pub struct RetentionConfig {
     /// Seconds after the signed order's `not_after` at which the worker purges the order's opened vouchers,
     /// threshold state and case associated data (case metadata stays for statistics and appeals).
     pub purge_after_seconds: u64,
+    /// Seconds after a case is closed (rejected; or reported and past its appeal, or its appeal decided) at which
+    /// the worker purges its derivatives and the report bytes that carry them (metadata stays).
+    #[serde(default = "default_case_retention")]
+    pub case_after_close_seconds: u64,
+}
+
+fn default_case_retention() -> u64 {
+    30 * 24 * 3600
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        RetentionConfig { purge_after_seconds: 90 * 24 * 3600 }
+        RetentionConfig { purge_after_seconds: 90 * 24 * 3600, case_after_close_seconds: default_case_retention() }
     }
 }
 
@@ -292,6 +400,12 @@ impl ServerConfig {
         if let Some(t) = self.tls.as_mut() {
             fix(&mut t.cert);
             fix(&mut t.key);
+        }
+        if let Some(p) = self.provider.as_mut() {
+            fix(&mut p.key);
+        }
+        if let Some(ca) = self.centre.as_mut().and_then(|c| c.ca.as_mut()) {
+            fix(ca);
         }
     }
 

@@ -12,6 +12,13 @@ use crate::error::{Result, ServerError};
 pub use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
 /// Shortest accepted bearer token, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// What a provider or reviewer name may be.
+const NAME_RULE: &str = "must be 1..=64 bytes of A-Z a-z 0-9 . _ @ -";
+
+fn is_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
 /// Largest accepted gRPC message.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -48,6 +55,88 @@ impl ServerConfig {
         self.validate_order()?;
         self.validate_limits()?;
         self.validate_accounts()?;
+        self.validate_after_threshold()?;
+        Ok(())
+    }
+
+    /// `[provider]`, `[review]` and `[centre]`: names, distinct tokens (a reviewer token is never a device token),
+    /// and that review comes with somebody to sign and somewhere to send.
+    fn validate_after_threshold(&self) -> Result<()> {
+        if let Some(p) = &self.provider {
+            if !is_name(&p.id) {
+                return Err(ServerError::config("provider.id", NAME_RULE));
+            }
+            if p.key.as_os_str().is_empty() {
+                return Err(ServerError::config("provider.key", "must not be empty"));
+            }
+        }
+        if let Some(c) = &self.centre {
+            if !(c.endpoint.starts_with("http://") || c.endpoint.starts_with("https://")) {
+                return Err(ServerError::config("centre.endpoint", "must be an http:// or https:// URL"));
+            }
+            if !(1..=3600).contains(&c.retry_initial_seconds) {
+                return Err(ServerError::config("centre.retry_initial_seconds", "must be in 1..=3600"));
+            }
+            if c.retry_max_seconds < c.retry_initial_seconds || c.retry_max_seconds > 86_400 {
+                return Err(ServerError::config(
+                    "centre.retry_max_seconds",
+                    "must be in centre.retry_initial_seconds..=86400",
+                ));
+            }
+        }
+        let Some(r) = &self.review else { return Ok(()) };
+        if self.provider.is_none() {
+            return Err(ServerError::config("provider", "[review] needs [provider] (who signs the reports)"));
+        }
+        if self.centre.is_none() {
+            return Err(ServerError::config("centre", "[review] needs [centre] (where the reports go)"));
+        }
+        if r.listen == self.listen && r.listen.port() != 0 {
+            return Err(ServerError::config("review.listen", "must differ from listen (the devices' listener)"));
+        }
+        if !(3600..=366 * 24 * 3600).contains(&r.appeal_seconds) {
+            return Err(ServerError::config(
+                "review.appeal_seconds",
+                "must be in 3600..=31622400 (1 hour to 366 days)",
+            ));
+        }
+        if r.reviewers.is_empty() || r.reviewers.len() > 1000 {
+            return Err(ServerError::config("review.reviewers", "1..=1000 [[review.reviewers]] entries"));
+        }
+        if r.four_eyes && r.reviewers.len() < 2 {
+            return Err(ServerError::config("review.four_eyes", "needs at least two reviewers"));
+        }
+        let device: HashSet<[u8; 32]> = self.accounts.iter().map(|a| a.token.digest()).collect();
+        let mut names = HashSet::new();
+        let mut tokens = HashSet::new();
+        for (i, rv) in r.reviewers.iter().enumerate() {
+            if !is_name(&rv.id) {
+                return Err(ServerError::config(format!("review.reviewers[{i}].id"), NAME_RULE));
+            }
+            if !names.insert(rv.id.as_str()) {
+                return Err(ServerError::config(format!("review.reviewers[{i}].id"), "duplicate reviewer"));
+            }
+            let t = rv.token.expose();
+            if t.len() < MIN_TOKEN_LEN || t.len() > 4096 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ServerError::config(
+                    format!("review.reviewers[{i}].token"),
+                    format!("must be {MIN_TOKEN_LEN}..=4096 bytes without whitespace"),
+                ));
+            }
+            let d = rv.token.digest();
+            if device.contains(&d) {
+                return Err(ServerError::config(
+                    format!("review.reviewers[{i}].token"),
+                    "is also a device token: reviewer credentials must be distinct",
+                ));
+            }
+            if !tokens.insert(d) {
+                return Err(ServerError::config(
+                    format!("review.reviewers[{i}].token"),
+                    "the same token is used twice",
+                ));
+            }
+        }
         Ok(())
     }
 

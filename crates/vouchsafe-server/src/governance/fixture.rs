@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rand_core::CryptoRng;
+use vouchsafe_case::ProviderSigningKey;
 use vouchsafe_log::{LogSigningKey, LogVerifier, WitnessSigningKey, WitnessVerifier};
 use vouchsafe_orders::{
     AuthorityKeyring, AuthorityPublicKey, AuthoritySigningKey, DetectionOrder, MaterialKind, OrderTerms, Revocation,
@@ -16,7 +17,8 @@ use vouchsafe_release::{CentreDb, CentreSigningKey, ImportEntry, ReleaseChain, S
 use super::{
     AUTHORITY_PUBLIC_HEADER, Governance, TABLE_KEY_HEADER, TABLE_PUBLIC_KEY_HEADER, record_path, release_path,
 };
-use crate::config::{ServerConfig, unix_now};
+use crate::aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER};
+use crate::config::{CentreConfig, ProviderConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::table::{UpdateOutcome, append_update, build_table, load_table, save_table, update_table};
 
@@ -95,6 +97,8 @@ pub struct Fixture {
     pub witnesses: Vec<WitnessSigningKey>,
     /// The signed order written to `order.bin`.
     pub order: SignedOrder,
+    /// The provider's report-signing key (`provider.key`, `provider.pub`).
+    pub provider: ProviderSigningKey,
     spec: FixtureSpec,
     db: CentreDb,
     chain: ReleaseChain,
@@ -188,12 +192,14 @@ impl Fixture {
             log_key,
             witnesses,
             order,
+            provider: ProviderSigningKey::generate(rng),
             spec,
             db,
             chain,
             revocations: 0,
         };
         f.write_keys()?;
+        f.write_centre_db()?;
         write("signed order", &f.config.order.signed_order.clone(), &f.order.encode())?;
         let releases = f.config.releases.dir.clone();
         vouchsafe_files::create_private_dir(&releases).map_err(io("releases directory", &releases))?;
@@ -223,6 +229,10 @@ impl Fixture {
         let log = zeroize::Zeroizing::new(format!("{}\n", &*self.log_key.to_private_key()));
         write("log key", &d.join("log.key"), log.as_bytes())?;
         write("log public key", &d.join("log.key.pub"), format!("{}\n", self.log_key.verifier()).as_bytes())?;
+        let sec = vouchsafe_files::key_text(PROVIDER_KEY_HEADER, &self.provider.to_secret_bytes());
+        write("provider key", &d.join("provider.key"), sec.as_bytes())?;
+        let pubtext = vouchsafe_files::key_text(PROVIDER_PUBLIC_KEY_HEADER, &self.provider.public().to_bytes());
+        write("provider public key", &d.join("provider.pub"), pubtext.as_bytes())?;
         for (i, w) in self.witnesses.iter().enumerate() {
             let sec = zeroize::Zeroizing::new(format!("{}\n", &*w.to_private_key()));
             write("witness key", &d.join(format!("witness-{}.key", i + 1)), sec.as_bytes())?;
@@ -230,6 +240,56 @@ impl Fixture {
             write("witness public key", &p, format!("{}\n", w.verifier()).as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Writes the Centre's indicator database as `centre.db` (what `vouchsafe centre import` keeps, with the
+    /// false-positive marks the Centre's report checks read).
+    pub fn write_centre_db(&self) -> Result<()> {
+        write("centre database", &self.dir.join("centre.db"), &self.db.encode())
+    }
+
+    /// Marks an indicator a false positive in the Centre's database (as `vouchsafe centre flag`) and rewrites
+    /// `centre.db`.
+    pub fn flag(&mut self, primary: &[u8]) -> Result<()> {
+        self.db.mark_false_positive(primary).map_err(fixture_err)?;
+        self.write_centre_db()
+    }
+
+    /// Turns on what follows the threshold in [`Fixture::config`]: `[provider]` (id `provider-a`, `provider.key`),
+    /// `[review]` on 127.0.0.1:0 with these reviewers `(id, token, role)`, and `[centre]` at `centre_endpoint`.
+    pub fn enable_review(&mut self, reviewers: &[(&str, &str, ReviewRole)], four_eyes: bool, centre_endpoint: &str) {
+        self.config.provider = Some(ProviderConfig { id: "provider-a".into(), key: self.dir.join("provider.key") });
+        self.config.review = Some(ReviewConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            four_eyes,
+            appeal_seconds: 14 * 24 * 3600,
+            reviewers: reviewers
+                .iter()
+                .map(|(id, token, role)| ReviewerConfig {
+                    id: (*id).to_owned(),
+                    token: crate::auth::BearerToken::new(*token),
+                    role: *role,
+                })
+                .collect(),
+        });
+        self.config.centre = Some(CentreConfig {
+            endpoint: centre_endpoint.to_owned(),
+            ca: None,
+            retry_initial_seconds: 1,
+            retry_max_seconds: 2,
+        });
+    }
+
+    /// The Centre's intake configuration (`vouchsafe centre serve`, docs/CENTRE.md) for this deployment, as TOML:
+    /// listening on `listen`, its database and exports in the fixture's directory, the provider `provider-a`
+    /// pinned for the order's service.
+    pub fn centre_config(&self, listen: &str) -> String {
+        format!(
+            "listen = \"{listen}\"\nkey = \"centre.key\"\ndatabase = \"centre-intake.sqlite\"\nindicators = \"centre.db\"\n\
+             releases = \"releases\"\nauthority_keys = [\"authority.pub\"]\nrevocations = \"revocations\"\n\
+             exports = \"exports\"\n\n[[providers]]\nid = \"provider-a\"\nkey = \"provider.pub\"\nservices = [\"{}\"]\n",
+            self.spec.service_id
+        )
     }
 
     /// The pinned keyring of the authority.
@@ -323,6 +383,7 @@ impl Fixture {
         for p in remove {
             self.db.mark_false_positive(p).map_err(fixture_err)?;
         }
+        self.write_centre_db()?;
         let next = self
             .db
             .next_release(&self.spec.release_line, Some(&self.chain), 2, unix_now(), remove)

@@ -5,19 +5,23 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::audit::append_audit_tx;
-use super::convert::{collect, id16, to_u64};
+use super::convert::{collect, id16, limit_i64, to_u64};
 use crate::audit::{case_create_detail, case_status_detail};
 use crate::types::*;
 use crate::validate::{check_id, check_transition};
 use crate::{Result, StoreError};
 
-const CASE_COLUMNS: &str = "c.id, c.account, c.order_id, c.created_at, c.status, c.reviewer, c.reason,
-     c.decided_at, c.ad_purged, (SELECT COUNT(*) FROM case_item i WHERE i.case_id = c.id)";
+pub(super) const CASE_COLUMNS: &str = "c.id, c.account, c.order_id, c.created_at, c.status, c.reviewer, c.reason,
+     c.decided_at, c.ad_purged, (SELECT COUNT(*) FROM case_item i WHERE i.case_id = c.id),
+     c.four_eyes, c.urgent, c.closed_at, c.centre_verdict, c.centre_reason, c.report_id,
+     (SELECT COUNT(*) FROM case_decision d WHERE d.case_id = c.id AND d.verdict = 'confirm')";
 
-fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CaseSummary>> {
+pub(super) fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CaseSummary>> {
     let order: Vec<u8> = r.get(2)?;
     let status: String = r.get(4)?;
     let items: i64 = r.get(9)?;
+    let report_id: Option<Vec<u8>> = r.get(15)?;
+    let confirmations: i64 = r.get(16)?;
     let build = || -> Result<CaseSummary> {
         Ok(CaseSummary {
             id: CaseId(r.get(0)?),
@@ -30,9 +34,22 @@ fn case_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<CaseSummary>> 
             decided_at: r.get(7)?,
             ad_purged: r.get::<_, i64>(8)? != 0,
             items: to_u64(items)?,
+            four_eyes: r.get::<_, i64>(10)? != 0,
+            urgent: r.get::<_, i64>(11)? != 0,
+            closed_at: r.get(12)?,
+            centre_verdict: r.get(13)?,
+            centre_reason: r.get(14)?,
+            report_id: report_id.as_deref().map(id16).transpose()?,
+            confirmations: u32::try_from(confirmations).map_err(|_| StoreError::Corrupt("decision count"))?,
         })
     };
     Ok(build())
+}
+
+/// The summary of `case` read inside a transaction, or `None`.
+pub(super) fn summary_tx(tx: &Transaction<'_>, case: CaseId) -> Result<Option<CaseSummary>> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM case_file c WHERE c.id = ?1");
+    tx.query_row(&sql, params![case.0], case_summary).optional()?.transpose()
 }
 
 fn insert_items(tx: &Transaction<'_>, case: i64, first_pos: i64, items: &[CaseItem]) -> Result<()> {
@@ -67,8 +84,8 @@ pub(super) fn create_case(store: &SqliteStore, case: &NewCase<'_>) -> Result<Cas
     check_id(case.account, "account must be 1..=512 bytes")?;
     store.write(|tx| {
         tx.execute(
-            "INSERT INTO case_file (account, order_id, created_at, status) VALUES (?1, ?2, ?3, 'open')",
-            params![case.account, &case.order_id[..], case.created_at],
+            "INSERT INTO case_file (account, order_id, created_at, status, four_eyes) VALUES (?1, ?2, ?3, 'open', ?4)",
+            params![case.account, &case.order_id[..], case.created_at, case.four_eyes],
         )?;
         let id = tx.last_insert_rowid();
         insert_items(tx, id, 0, case.items)?;
@@ -107,14 +124,17 @@ pub(super) fn list_cases(conn: &Connection, filter: &CaseFilter) -> Result<Vec<C
          WHERE (?1 IS NULL OR c.status = ?1)
            AND (?2 IS NULL OR c.account = ?2)
            AND (?3 IS NULL OR c.order_id = ?3)
-         ORDER BY c.id"
+         ORDER BY c.id {}
+         LIMIT ?4",
+        if filter.newest_first { "DESC" } else { "ASC" }
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(
         params![
             filter.status.map(CaseStatus::as_str),
             filter.account.as_deref(),
-            filter.order_id.as_ref().map(|o| &o[..])
+            filter.order_id.as_ref().map(|o| &o[..]),
+            filter.limit.map_or(-1, limit_i64)
         ],
         case_summary,
     )?;
@@ -123,9 +143,7 @@ pub(super) fn list_cases(conn: &Connection, filter: &CaseFilter) -> Result<Vec<C
 
 pub(super) fn get_case(conn: &mut Connection, case: CaseId) -> Result<Option<Case>> {
     let tx = conn.transaction()?;
-    let sql = format!("SELECT {CASE_COLUMNS} FROM case_file c WHERE c.id = ?1");
-    let summary = tx.query_row(&sql, params![case.0], case_summary).optional()?;
-    let Some(summary) = summary.transpose()? else {
+    let Some(summary) = summary_tx(&tx, case)? else {
         return Ok(None);
     };
     let mut stmt = tx.prepare("SELECT voucher_id, ad FROM case_item WHERE case_id = ?1 ORDER BY pos")?;

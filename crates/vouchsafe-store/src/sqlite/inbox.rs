@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::convert::{id16, limit_i64, to_i64, to_u64};
+use super::stats::SECONDS_PER_DAY;
 use crate::inbox;
 use crate::types::*;
 use crate::validate::{check_accounted, check_id};
@@ -222,6 +223,32 @@ fn complete_one(
         to_i64(opened_new)?,
         to_i64(invalid)?
     ])?;
+    if let Some(order) = &results.order_id {
+        let day = processed_at.div_euclid(SECONDS_PER_DAY);
+        tx.prepare_cached(
+            "INSERT INTO order_counter
+                 (order_id, day, vouchers_received, vouchers_opened, vouchers_non_matching, vouchers_invalid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (order_id, day) DO UPDATE SET
+                 vouchers_received     = vouchers_received     + excluded.vouchers_received,
+                 vouchers_opened       = vouchers_opened       + excluded.vouchers_opened,
+                 vouchers_non_matching = vouchers_non_matching + excluded.vouchers_non_matching,
+                 vouchers_invalid      = vouchers_invalid      + excluded.vouchers_invalid",
+        )?
+        .execute(params![
+            &order[..],
+            day,
+            to_i64(count)?,
+            to_i64(opened_new)?,
+            to_i64(results.non_matches)?,
+            to_i64(invalid)?
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO order_account_day (order_id, day, account) VALUES (?1, ?2, ?3)
+             ON CONFLICT (order_id, day, account) DO NOTHING",
+        )?
+        .execute(params![&order[..], day, account])?;
+    }
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO account_state (account, order_id, state) VALUES (?1, ?2, ?3)

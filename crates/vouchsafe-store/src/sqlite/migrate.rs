@@ -50,6 +50,24 @@ pub(super) fn configure(conn: &Connection) -> Result<()> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, SqliteStore::schema_version())
+}
+
+/// Applies the pending migrations up to version `target`, in one transaction.
+///
+/// Foreign keys are off while they run (SQLite ignores the pragma inside a
+/// transaction, so it is set around it): a migration that rebuilds a table
+/// (v4's `case_file`) drops the old one, which with foreign keys on would
+/// cascade into the rows that reference it. Before the commit every foreign
+/// key is checked; a violation aborts the migration.
+fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = migrate_tx(conn, target);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    result
+}
+
+fn migrate_tx(conn: &mut Connection, target: i64) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_version (
@@ -63,6 +81,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         return Err(StoreError::UnsupportedSchema { found: current, supported });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        if i as i64 >= target {
+            break;
+        }
         tx.execute_batch(sql)?;
         if i + 1 == INBOX_BLOB_MIGRATION {
             move_inbox_rows_to_blobs(&tx)?;
@@ -71,6 +92,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, CAST(strftime('%s','now') AS INTEGER))",
             params![i as i64 + 1],
         )?;
+    }
+    let violations: i64 = tx.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+    if violations != 0 {
+        return Err(StoreError::Corrupt("foreign key violation after migration"));
     }
     tx.commit()?;
     Ok(())
@@ -105,6 +130,7 @@ fn move_inbox_rows_to_blobs(tx: &Transaction<'_>) -> Result<()> {
 mod tests {
     use super::*;
     use std::path::Path;
+    use std::sync::Mutex;
 
     use crate::Store;
     use crate::types::*;
@@ -200,5 +226,122 @@ mod tests {
         let rows: i64 =
             Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM inbox_voucher", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 4, "the v1 rows are untouched");
+    }
+
+    /// A v3 database written by this crate's code (inbox, counters, audit
+    /// log) plus the case rows v3's `create_case`, `set_case_status` and
+    /// `purge_order` wrote, opened by the current build: everything reads
+    /// back, ids are kept, the items survive the rebuild of `case_file`, and
+    /// the new features work on the migrated cases.
+    #[test]
+    fn v3_database_with_cases_migrates_to_v4() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        const ORDER: [u8; 16] = [7; 16];
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).unwrap();
+            configure(&conn).unwrap();
+            migrate_to(&mut conn, 3).unwrap();
+            let v3 = SqliteStore { conn: Mutex::new(conn), intake: None, write_gate: Mutex::new(()), spool: None };
+            v3.insert_batch("alice", [1; 16], &[vec![1], vec![2]], 5).unwrap();
+            let res = BatchResults { non_matches: 1, invalid: 1, ..Default::default() };
+            v3.complete_batch(InboxId(1), &res, 6).unwrap();
+            v3.append_audit(&AuditEntry { at: 6, actor: "server", action: "case.create", detail: "case=1" }).unwrap();
+            let conn = v3.lock();
+            conn.execute_batch(
+                "INSERT INTO case_file (id, account, order_id, created_at, status) VALUES (1, 'alice', x'07070707070707070707070707070707', 10, 'open');
+                 INSERT INTO case_file (id, account, order_id, created_at, status, reviewer, reason, decided_at)
+                     VALUES (2, 'bob', x'07070707070707070707070707070707', 11, 'confirmed', 'rev', 'match', 20);
+                 INSERT INTO case_file (id, account, order_id, created_at, status, reviewer, reason, decided_at, ad_purged)
+                     VALUES (5, 'carol', x'07070707070707070707070707070707', 12, 'rejected', 'rev', 'no', 21, 1);
+                 INSERT INTO case_item (case_id, pos, voucher_id, ad) VALUES
+                     (1, 0, x'01010101010101010101010101010101', x'aa01'),
+                     (1, 1, x'02020202020202020202020202020202', x'aa02'),
+                     (2, 0, x'03030303030303030303030303030303', x'aa03'),
+                     (5, 0, x'04040404040404040404040404040404', NULL);",
+            )
+            .unwrap();
+        }
+        assert_eq!(version(&path), 3);
+
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(version(&path), 4);
+        let cases = s.list_cases(&CaseFilter::default()).unwrap();
+        let got: Vec<_> = cases.iter().map(|c| (c.id.0, c.account.as_str(), c.status, c.items, c.ad_purged)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "alice", CaseStatus::Open, 2, false),
+                (2, "bob", CaseStatus::Confirmed, 1, false),
+                (5, "carol", CaseStatus::Rejected, 1, true)
+            ]
+        );
+        let bob = &cases[1];
+        assert_eq!(
+            (bob.reviewer.as_deref(), bob.reason.as_deref(), bob.decided_at),
+            (Some("rev"), Some("match"), Some(20))
+        );
+        assert_eq!((bob.order_id, bob.created_at), (ORDER, 11));
+        for c in &cases {
+            assert_eq!(
+                (c.four_eyes, c.urgent, c.closed_at, c.report_id, c.confirmations),
+                (false, false, None, None, 0)
+            );
+            assert_eq!((c.centre_verdict.as_deref(), c.centre_reason.as_deref()), (None, None));
+        }
+        let alice = s.get_case(CaseId(1)).unwrap().unwrap();
+        assert_eq!(
+            alice.items,
+            [CaseItem { voucher_id: [1; 16], ad: vec![0xaa, 1] }, CaseItem { voucher_id: [2; 16], ad: vec![0xaa, 2] }]
+        );
+        assert_eq!(s.counters("alice").unwrap(), Counters { received: 2, non_matches: 1, opened: 0, invalid: 1 });
+        assert_eq!(s.verify_audit_chain().unwrap().entries, 1);
+        {
+            let conn = s.lock();
+            let fk: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+            assert!(fk, "foreign keys are back on after the migration");
+            let violations: i64 =
+                conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(violations, 0);
+        }
+
+        // The new features work on a migrated case, and new ids follow the old ones.
+        let d = DecideCase {
+            case: CaseId(1),
+            decision: NewDecision {
+                reviewer: "rev",
+                role: "reviewer",
+                verdict: "confirm",
+                reason: "match",
+                comment: "",
+                at: 30,
+                urgent: false,
+            },
+            expected_decisions: 0,
+            new_status: CaseStatus::Confirmed,
+            report_id: Some([9; 16]),
+            outbox: None,
+            rejected_primaries: &[],
+            audit: &[],
+        };
+        assert_eq!(s.decide_case(&d).unwrap().status, CaseStatus::Confirmed);
+        let new = s
+            .create_case(&NewCase {
+                account: "dave",
+                order_id: ORDER,
+                created_at: 40,
+                items: &[],
+                actor: "server",
+                four_eyes: true,
+            })
+            .unwrap();
+        assert_eq!(new, CaseId(6));
+        drop(s);
+        // Reopening applies nothing twice.
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(version(&path), 4);
+        assert_eq!(s.list_cases(&CaseFilter::default()).unwrap().len(), 4);
+        assert_eq!(s.get_case(CaseId(1)).unwrap().unwrap().items.len(), 2);
     }
 }

@@ -7,9 +7,14 @@
 //! - `inbox`: intake, reading back and completing batches;
 //! - `accounts`: counters, opened vouchers and threshold state;
 //! - `cases`: cases and their items;
+//! - `review`: review decisions (the decision transaction);
+//! - `outbox`: messages to the Centre and their delivery;
+//! - `appeals`: notices to users and their appeals;
+//! - `feedback`: second-hash drops and review rejections per primary;
 //! - `audit`: appending to and reading the hash-chained audit log;
-//! - `stats`: global totals;
-//! - `retention`: purging an expired order.
+//! - `stats`: global totals and per-order statistics;
+//! - `retention`: purging an expired order, closing cases whose appeal
+//!   deadline passed, purging closed cases.
 //!
 //! What does not depend on SQLite stays out of these files, for other
 //! backends to share: the audit chain's hashing, linking, verification and
@@ -29,12 +34,16 @@ use crate::types::*;
 use crate::{CachedVouchers, Result, Store};
 
 mod accounts;
+mod appeals;
 mod audit;
 mod cases;
 mod convert;
+mod feedback;
 mod inbox;
 mod migrate;
+mod outbox;
 mod retention;
+mod review;
 mod stats;
 
 /// [`Store`] on an embedded SQLite database.
@@ -292,5 +301,87 @@ impl Store for SqliteStore {
 
     fn purge_order(&self, order_id: [u8; 16], at: i64) -> Result<PurgeReport> {
         retention::purge_order(self, order_id, at)
+    }
+    fn case_decisions(&self, case: CaseId) -> Result<Vec<StoredDecision>> {
+        review::case_decisions(&self.lock(), case)
+    }
+
+    fn decide_case(&self, d: &DecideCase<'_>) -> Result<CaseSummary> {
+        review::decide_case(self, d)
+    }
+
+    fn enqueue_outbox(&self, m: &NewOutbox<'_>, audit: &[AuditEntry<'_>]) -> Result<OutboxId> {
+        outbox::enqueue_outbox(self, m, audit)
+    }
+
+    fn due_outbox(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::due_outbox(&self.lock(), now, limit)
+    }
+
+    fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
+        outbox::outbox_entry(&self.lock(), id)
+    }
+
+    fn outbox_failed(&self, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()> {
+        outbox::outbox_failed(self, id, error, next_attempt_at)
+    }
+
+    fn outbox_delivered(&self, d: &Delivered<'_>) -> Result<bool> {
+        outbox::outbox_delivered(self, d)
+    }
+
+    fn outbox_pending(&self) -> Result<u64> {
+        outbox::outbox_pending(&self.lock())
+    }
+
+    fn notices(&self, account: &str) -> Result<Vec<NoticeRecord>> {
+        appeals::notices(&mut self.lock(), account)
+    }
+
+    fn notice(&self, id: NoticeId) -> Result<Option<NoticeRecord>> {
+        appeals::notice(&mut self.lock(), id)
+    }
+
+    fn file_appeal(
+        &self,
+        account: &str,
+        notice: NoticeId,
+        text: &str,
+        at: i64,
+        audit: &[AuditEntry<'_>],
+    ) -> Result<AppealRecord> {
+        appeals::file_appeal(self, account, notice, text, at, audit)
+    }
+
+    fn list_appeals(&self, status: Option<AppealStatus>, limit: usize) -> Result<Vec<AppealRecord>> {
+        appeals::list_appeals(&self.lock(), status, limit)
+    }
+
+    fn appeal(&self, id: AppealId) -> Result<Option<AppealRecord>> {
+        appeals::appeal(&self.lock(), id)
+    }
+
+    fn decide_appeal(&self, d: &DecideAppeal<'_>) -> Result<AppealRecord> {
+        appeals::decide_appeal(self, d)
+    }
+
+    fn record_second_hash_drops(&self, order_id: [u8; 16], drops: &[([u8; 16], Vec<u8>)], at: i64) -> Result<u64> {
+        feedback::record_second_hash_drops(self, order_id, drops, at)
+    }
+
+    fn indicator_feedback(&self, order_id: [u8; 16]) -> Result<Vec<IndicatorFeedbackRow>> {
+        feedback::indicator_feedback(&self.lock(), order_id)
+    }
+
+    fn close_expired_cases(&self, now: i64, audit_actor: &str) -> Result<u64> {
+        retention::close_expired_cases(self, now, audit_actor)
+    }
+
+    fn purge_closed_cases(&self, closed_before: i64, at: i64, actor: &str) -> Result<PurgeReport> {
+        retention::purge_closed_cases(self, closed_before, at, actor)
+    }
+
+    fn order_stats(&self, order_id: [u8; 16], from: Option<i64>, to: Option<i64>) -> Result<OrderStats> {
+        stats::order_stats(&mut self.lock(), order_id, from, to)
     }
 }

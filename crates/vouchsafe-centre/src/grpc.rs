@@ -1,0 +1,98 @@
+//! The tonic adapter of `vouchsafe.v1.Centre` and the one place that maps errors to gRPC statuses
+//! ([`to_status`]). Generated types never leave this module.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
+use vouchsafe_proto::v1;
+
+use crate::error::CentreError;
+use crate::intake::Intake;
+
+pub(crate) use vouchsafe_proto::v1::centre_server::CentreServer;
+
+/// Maps an error to its status. Refusals name the check; the Centre's own failures are logged here (without
+/// content: the messages name files and checks) and reach the provider as a bare INTERNAL.
+pub(crate) fn to_status(e: CentreError) -> Status {
+    match e {
+        CentreError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+        CentreError::Malformed(_) => Status::invalid_argument(e.to_string()),
+        CentreError::UnknownProvider | CentreError::BadSignature => Status::unauthenticated(e.to_string()),
+        CentreError::Conflict => Status::already_exists(e.to_string()),
+        CentreError::Refused(_) => Status::failed_precondition(e.to_string()),
+        CentreError::Config { .. }
+        | CentreError::Io { .. }
+        | CentreError::Evidence { .. }
+        | CentreError::Database(_)
+        | CentreError::Internal(_) => {
+            tracing::error!(error = %e, "delivery failed");
+            Status::internal("internal error")
+        }
+    }
+}
+
+/// The `vouchsafe.v1.Centre` implementation.
+pub(crate) struct CentreService {
+    pub(crate) intake: Arc<Intake>,
+}
+
+#[tonic::async_trait]
+impl v1::centre_server::Centre for CentreService {
+    async fn deliver(&self, request: Request<v1::DeliverRequest>) -> Result<Response<v1::DeliverResponse>, Status> {
+        let message = request.into_inner().message;
+        let intake = Arc::clone(&self.intake);
+        let now = crate::unix_now();
+        let receipt = tokio::task::spawn_blocking(move || intake.deliver(&message, now))
+            .await
+            .map_err(|_| to_status(CentreError::Internal("the delivery task panicked")))?
+            .map_err(to_status)?;
+        Ok(Response::new(v1::DeliverResponse { receipt }))
+    }
+}
+
+/// tonic refuses a request above its decoding limit with OUT_OF_RANGE before the handler sees it; the Centre
+/// promises RESOURCE_EXHAUSTED for an oversized message, whatever its size. The Centre service never answers
+/// OUT_OF_RANGE itself, so this layer rewrites exactly that status.
+#[derive(Clone)]
+pub(crate) struct OversizeStatus<S>(pub(crate) S);
+
+const OUT_OF_RANGE: &str = "11";
+const RESOURCE_EXHAUSTED: &str = "8";
+
+impl<S, B> Service<http::Request<B>> for OversizeStatus<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let fut = self.0.call(req);
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            let h = resp.headers_mut();
+            if h.get("grpc-status").is_some_and(|v| v == OUT_OF_RANGE) {
+                h.insert("grpc-status", http::HeaderValue::from_static(RESOURCE_EXHAUSTED));
+                h.insert(
+                    "grpc-message",
+                    http::HeaderValue::from_static("the message is larger than the Centre accepts"),
+                );
+            }
+            Ok(resp)
+        })
+    }
+}
+
+impl<S: NamedService> NamedService for OversizeStatus<S> {
+    const NAME: &'static str = S::NAME;
+}
