@@ -183,9 +183,10 @@ pub struct ReportArgs {
     /// was signed. Without it: the unsigned statistics, rendered as a draft.
     #[arg(long)]
     publish: bool,
-    /// The provider's public key (64 hex digits): the signed report is verified under it and its key id shown.
-    #[arg(long, value_name = "HEX", requires = "publish")]
-    provider_key: Option<String>,
+    /// The provider's public key file (`provider keygen`'s FILE.pub): the signed report is verified under it and
+    /// its key id shown.
+    #[arg(long, value_name = "FILE", requires = "publish")]
+    provider_key: Option<PathBuf>,
     /// The report's title (default: says what it is and names the order).
     #[arg(long, value_name = "TEXT")]
     title: Option<String>,
@@ -643,11 +644,6 @@ fn render(view: &ReportView, format: Format) -> String {
     }
 }
 
-fn provider_key(hex_key: &str) -> Result<ProviderKey> {
-    let bytes = crate::keyfile::hex32(hex_key, "report: --provider-key")?;
-    ProviderKey::from_bytes(&bytes).map_err(|e| CliError::usage(format!("report: --provider-key: {e}")))
-}
-
 fn text_limit(flag: &str, text: &str, allow_empty: bool) -> Result<()> {
     if text.len() > MAX_TEXT {
         return Err(CliError::usage(format!("{flag}: at most {MAX_TEXT} bytes")));
@@ -812,7 +808,7 @@ async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool)
 pub async fn report(args: ReportArgs) -> Result<()> {
     let order = parse_order(&args.order)?;
     let (from, to) = parse_period(args.from, args.to)?;
-    let key = args.provider_key.as_deref().map(provider_key).transpose()?;
+    let key = args.provider_key.as_deref().map(crate::provider::load_public_key).transpose()?;
     if let Some(out) = &args.out
         && std::fs::symlink_metadata(out).is_ok()
     {
@@ -1389,7 +1385,15 @@ mod tests {
             all.push(path.to_str().unwrap().to_owned());
             if publish {
                 all.extend(["--publish".to_owned(), "--provider-key".to_owned()]);
-                all.push(hex::encode(signed_report().1.to_bytes()));
+                let pub_file = dir.path().join("provider.pub");
+                let text = vouchsafe_files::key_text(
+                    vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER,
+                    &signed_report().1.to_bytes(),
+                );
+                if !pub_file.exists() {
+                    std::fs::write(&pub_file, text.as_bytes()).unwrap();
+                }
+                all.push(pub_file.to_str().unwrap().to_owned());
             }
             all.extend(conn.iter().map(|s| (*s).to_owned()));
             let all: Vec<&str> = all.iter().map(String::as_str).collect();
