@@ -118,25 +118,14 @@ fn ref_text(r: &[u8; 32]) -> String {
     }
 }
 
-/// UTC date-time of Unix seconds (proleptic Gregorian).
-/// `utc` of a signed time (negative times print as the epoch).
+/// `utc` of a signed time.
 pub(crate) fn utc_secs(secs: i64) -> String {
-    utc(u64::try_from(secs).unwrap_or(0))
+    vouchsafe_render::utc(secs)
 }
 
+/// UTC date-time of Unix seconds as the device stated them.
 pub(crate) fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+    vouchsafe_render::utc(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn bar(len: u64, msg: &str) -> ProgressBar {
@@ -357,8 +346,8 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         );
         println!(
             "    known imagery only, valid {} to {} (at most 24 months), T = {T}, Centre line \"{}\", the provider's table key",
-            utc(u64::try_from(o.not_before()).unwrap_or(0)),
-            utc(u64::try_from(o.not_after()).unwrap_or(0)),
+            vouchsafe_render::utc(o.not_before()),
+            vouchsafe_render::utc(o.not_after()),
             o.release_line()
         );
     }

@@ -57,6 +57,15 @@ pub fn provider_keygen(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Reads a provider public key file (`provider keygen`'s FILE.pub). Messages name the file, never its content.
+pub fn load_public_key(path: &Path) -> Result<vouchsafe_case::ProviderKey> {
+    let what = "provider public key";
+    let text = crate::keyfile::read_limited(path, what)?;
+    let bytes = crate::keyfile::parse_key_text(&text, vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER, what, path)?;
+    vouchsafe_case::ProviderKey::from_bytes(&bytes)
+        .map_err(|e| CliError::usage(format!("{what} {}: {e}", path.display())))
+}
+
 /// `vouchsafe log keygen --origin NAME --out FILE`: the transparency log's signing key; FILE.pub holds the
 /// verifier key that apps and witnesses pin.
 pub fn log_keygen(origin: &str, out: &Path) -> Result<()> {

@@ -68,6 +68,7 @@ pub struct ReviewArgs {
 #[derive(Debug, Subcommand)]
 enum ReviewCommand {
     /// Cases, newest first: metadata only (no image is fetched).
+    #[command(after_help = EXIT_HELP)]
     List {
         /// Only cases with this status.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(CASE_STATUSES))]
@@ -78,6 +79,7 @@ enum ReviewCommand {
     },
     /// One case: summary, decisions, the Centre's verdict; writes each item's derivative as a PNG into DIR
     /// (`case-<id>-item-<nn>.png`, mode 0600, never overwriting). Every view is audited.
+    #[command(after_help = EXIT_HELP)]
     Show {
         /// The case id.
         #[arg(value_name = "CASE")]
@@ -93,6 +95,7 @@ enum ReviewCommand {
         preview: bool,
     },
     /// Confirm or reject a case (a four-eyes order needs two different reviewers to confirm).
+    #[command(after_help = EXIT_HELP)]
     Decide {
         /// The case id.
         #[arg(value_name = "CASE")]
@@ -116,6 +119,7 @@ enum ReviewCommand {
         urgent: bool,
     },
     /// Appeals, newest first.
+    #[command(after_help = EXIT_HELP)]
     Appeals {
         /// Only appeals with this status.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(APPEAL_STATUSES))]
@@ -126,6 +130,7 @@ enum ReviewCommand {
     },
     /// Supervisors: uphold an appeal (the report is withdrawn at the Centre, the account action reversed) or
     /// dismiss it.
+    #[command(after_help = EXIT_HELP)]
     DecideAppeal {
         /// The appeal id.
         #[arg(value_name = "ID")]
@@ -178,9 +183,10 @@ pub struct ReportArgs {
     /// was signed. Without it: the unsigned statistics, rendered as a draft.
     #[arg(long)]
     publish: bool,
-    /// The provider's public key (64 hex digits): the signed report is verified under it and its key id shown.
-    #[arg(long, value_name = "HEX", requires = "publish")]
-    provider_key: Option<String>,
+    /// The provider's public key file (`provider keygen`'s FILE.pub): the signed report is verified under it and
+    /// its key id shown.
+    #[arg(long, value_name = "FILE", requires = "publish")]
+    provider_key: Option<PathBuf>,
     /// The report's title (default: says what it is and names the order).
     #[arg(long, value_name = "TEXT")]
     title: Option<String>,
@@ -606,7 +612,7 @@ pub(crate) fn published_view(
             let r = signed
                 .report_unverified()
                 .map_err(|e| CliError::runtime(format!("{context}: the signed report does not decode: {e}")))?;
-            (r, "not verified here (no --provider-key given)".to_owned())
+            (r, "unverified: no --provider-key given".to_owned())
         }
     };
     let order_id = hex::encode(report.order_id);
@@ -636,11 +642,6 @@ fn render(view: &ReportView, format: Format) -> String {
         Format::Md => vouchsafe_render::to_markdown(view),
         Format::Html => vouchsafe_render::to_html(view),
     }
-}
-
-fn provider_key(hex_key: &str) -> Result<ProviderKey> {
-    let bytes = crate::keyfile::hex32(hex_key, "report: --provider-key")?;
-    ProviderKey::from_bytes(&bytes).map_err(|e| CliError::usage(format!("report: --provider-key: {e}")))
 }
 
 fn text_limit(flag: &str, text: &str, allow_empty: bool) -> Result<()> {
@@ -721,6 +722,18 @@ pub async fn review(args: ReviewArgs) -> Result<()> {
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
+/// Decodes a derivative for the ASCII preview, within bounds (a derivative is a small thumbnail; whatever the server
+/// sends cannot make the CLI allocate more than 64 MiB for it).
+fn decode_preview(png: &[u8]) -> image::ImageResult<image::DynamicImage> {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(4096);
+    limits.max_image_height = Some(4096);
+    limits.max_alloc = Some(64 << 20);
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(png), image::ImageFormat::Png);
+    reader.limits(limits);
+    reader.decode()
+}
+
 /// `review show CASE --out DIR [--full] [--preview]`.
 async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool) -> Result<()> {
     let context = "review show";
@@ -777,8 +790,8 @@ async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool)
     let mut text = case_text(&d, full, &files);
     if preview {
         for (i, item) in d.items.iter().enumerate().filter(|(_, it)| !it.png.is_empty()) {
-            text.push_str(&format!("\nitem {:02} ({}):\n", i + 1, "blurred grayscale view"));
-            match image::load_from_memory_with_format(&item.png, image::ImageFormat::Png) {
+            text.push_str(&format!("\nitem {:02} (blurred grayscale view):\n", i + 1));
+            match decode_preview(&item.png) {
                 Ok(img) => {
                     for row in crate::ascii::render(&img.to_luma8(), 48) {
                         text.push_str(&format!("  {row}\n"));
@@ -795,7 +808,7 @@ async fn show(conn: &ConnArgs, case: u64, dir: &Path, full: bool, preview: bool)
 pub async fn report(args: ReportArgs) -> Result<()> {
     let order = parse_order(&args.order)?;
     let (from, to) = parse_period(args.from, args.to)?;
-    let key = args.provider_key.as_deref().map(provider_key).transpose()?;
+    let key = args.provider_key.as_deref().map(crate::provider::load_public_key).transpose()?;
     if let Some(out) = &args.out
         && std::fs::symlink_metadata(out).is_ok()
     {
@@ -975,6 +988,20 @@ mod tests {
         assert!(text_limit("c", &"x".repeat(2000), true).is_ok());
         assert!(text_limit("c", &"x".repeat(2001), true).is_err());
         assert!(text_limit("c", " ", false).is_err());
+    }
+
+    #[test]
+    fn preview_decoding_is_bounded() {
+        let png = |w: u32, h: u32| {
+            let mut out = Vec::new();
+            image::GrayImage::new(w, h)
+                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+                .map(|()| out)
+                .unwrap_or_default()
+        };
+        assert!(decode_preview(&png(64, 48)).is_ok());
+        assert!(decode_preview(&png(4097, 1)).is_err());
+        assert!(decode_preview(PNG_MAGIC).is_err());
     }
 
     #[test]
@@ -1204,10 +1231,7 @@ mod tests {
 
         // Without the key it is shown as not verified.
         let v = published_view(&bytes, 17, None, ("01010101010101010101010101010101", 0, 0), None).ok();
-        assert_eq!(
-            v.and_then(|v| v.signature).map(|s| s.key_id),
-            Some("not verified here (no --provider-key given)".into())
-        );
+        assert_eq!(v.and_then(|v| v.signature).map(|s| s.key_id), Some("unverified: no --provider-key given".into()));
         // A wrong key, a flipped bit, another order or period than asked: refused (exit 1).
         let other = vouchsafe_case::ProviderSigningKey::from_secret_bytes(&[8u8; 32]).public();
         let codes = |r: Result<ReportView>| r.err().map(|e| e.exit_code());
@@ -1361,7 +1385,15 @@ mod tests {
             all.push(path.to_str().unwrap().to_owned());
             if publish {
                 all.extend(["--publish".to_owned(), "--provider-key".to_owned()]);
-                all.push(hex::encode(signed_report().1.to_bytes()));
+                let pub_file = dir.path().join("provider.pub");
+                let text = vouchsafe_files::key_text(
+                    vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER,
+                    &signed_report().1.to_bytes(),
+                );
+                if !pub_file.exists() {
+                    std::fs::write(&pub_file, text.as_bytes()).unwrap();
+                }
+                all.push(pub_file.to_str().unwrap().to_owned());
             }
             all.extend(conn.iter().map(|s| (*s).to_owned()));
             let all: Vec<&str> = all.iter().map(String::as_str).collect();

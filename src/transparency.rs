@@ -167,20 +167,7 @@ fn pins(a: &VerifyArgs) -> Result<AuditPins> {
     let keys = a.authorities.iter().map(|p| crate::authority::load_public_key(p)).collect::<Result<Vec<_>>>()?;
     let authorities =
         AuthorityKeyring::new(keys).map_err(|e| CliError::usage(format!("log verify: --authority: {e}")))?;
-    let mut providers = Vec::with_capacity(a.providers.len());
-    for p in &a.providers {
-        let text = crate::keyfile::read_limited(p, "provider public key")?;
-        let bytes = crate::keyfile::parse_key_text(
-            &text,
-            vouchsafe_server::PROVIDER_PUBLIC_KEY_HEADER,
-            "provider public key",
-            p,
-        )?;
-        providers.push(
-            vouchsafe_case::ProviderKey::from_bytes(&bytes)
-                .map_err(|e| CliError::usage(format!("log verify: --provider-key {}: {e}", p.display())))?,
-        );
-    }
+    let providers = a.providers.iter().map(|p| crate::provider::load_public_key(p)).collect::<Result<Vec<_>>>()?;
     Ok(AuditPins { policy, authorities, providers })
 }
 

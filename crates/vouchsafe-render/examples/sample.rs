@@ -1,10 +1,10 @@
-//! Writes a sample report in the three formats to stdout (`--format json|md|html`, default html): for looking at
-//! the output, e.g. `cargo run -p vouchsafe-render --example sample > /tmp/report.html`.
+//! Writes a sample report to standard output, for looking at the output: `cargo run -p vouchsafe-render --example
+//! sample -- [json|md|html][-draft] > /tmp/report.html` (default `html`; `-draft`: without the signature).
 
 use vouchsafe_render::{COUNTERS, ReportView, SignatureView, to_html, to_json, to_markdown};
 
 fn main() {
-    let format = std::env::args().nth(2).unwrap_or_else(|| "html".to_owned());
+    let format = std::env::args().nth(1).unwrap_or_else(|| "html".to_owned());
     let values =
         [2_400_000u64, 2_390_500, 12, 9_488, 31_000, 4, 4, 1, 5, 2, 3, 1, 3, 3, 2, 1, 3, 1, 1, 0, 1, 2, 6, 9_488];
     let counters = COUNTERS.iter().zip(values).map(|((n, _), v)| ((*n).to_owned(), v)).collect();
