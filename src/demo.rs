@@ -798,6 +798,8 @@ async fn refusals(
     refused("the server and `vouchsafe table build`", Governance::load_with_releases(&config, &rogue_dir))?;
 
     println!("  ✗ a forked log (the log key signs a second tree of the size the witnesses cosigned)");
+    // The device's view of the log is its last sync: bring it to the newest cosigned size first.
+    alice.client.sync().await.map_err(|e| CliError::runtime(format!("demo: alice sync: {e}")))?;
     let head = alice.client.log_tree_head().ok_or_else(|| CliError::runtime("demo: alice holds no checkpoint"))?;
     let mut other_root = [0u8; 32];
     rng.fill_bytes(&mut other_root);
