@@ -65,7 +65,10 @@ async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case(
     let mut rng = ChaCha20Rng::seed_from_u64(99);
     let matching: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(image_y_ad).collect();
     let others: Vec<(Vec<u8>, Vec<u8>)> = (200..240).map(image_y_ad).collect();
-    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|m| (m.0.clone(), m.0.clone())).collect();
+    // Each indicator's secondary hash is its image's: the server checks the item's against it after the threshold.
+    let secondary =
+        |ad: &[u8]| AssociatedData::decode(ad).unwrap_or_else(|e| panic!("{e}")).secondary().to_canonical_bytes();
+    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|m| (m.0.clone(), secondary(&m.1))).collect();
     indicators.extend((0u32..100).map(|i| {
         let y = format!("unrelated indicator {i}").into_bytes();
         (y.clone(), y)

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{png, primary_of, rng};
+use common::{png, rng};
 use vouchsafe_client::{
     BearerToken, Client, ClientConfig, ClientError, ScanContext, SyncKind, TrustAnchors, VoucherKind,
 };
@@ -18,10 +18,17 @@ use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 const ALICE: &str = "alice-token-0123456789";
 const BOB: &str = "bob-token-0123456789ab";
 
+/// The indicator of an image: its primary and secondary hash (the server checks a matching item's secondary hash
+/// against the indicator's after the threshold).
+fn indicator_of(png: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let h = vouchsafe_phash::hash_bytes(&vouchsafe_phash::HashConfig::V1, png).unwrap();
+    (h.primary.to_canonical_bytes(), h.secondary.to_canonical_bytes())
+}
+
 /// A governance fixture in `dir` (signed order with T = 3, p = 0, s = 2, a two-source Centre release of
 /// `indicators`, keys) with small chunks.
-fn fixture(dir: &std::path::Path, indicators: Vec<Vec<u8>>) -> Fixture {
-    let mut spec = FixtureSpec::new(indicators.into_iter().map(|y| (y.clone(), y)).collect());
+fn fixture(dir: &std::path::Path, indicators: Vec<(Vec<u8>, Vec<u8>)>) -> Fixture {
+    let mut spec = FixtureSpec::new(indicators);
     spec.threshold = 3;
     spec.synthetic_cap = 2;
     let mut fx = Fixture::create(dir, spec, &mut rng(5)).unwrap();
@@ -40,8 +47,11 @@ async fn real_server_threshold_only_for_matching_account() {
     let dir = tempfile::tempdir().unwrap();
     let matching: Vec<Vec<u8>> = (0..3).map(|s| png(s, 96, 80)).collect();
     let other: Vec<Vec<u8>> = (100..103).map(|s| png(s, 96, 80)).collect();
-    let mut indicators: Vec<Vec<u8>> = matching.iter().map(|p| primary_of(p)).collect();
-    indicators.extend((0u32..20).map(|i| format!("unrelated indicator {i}").into_bytes()));
+    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|p| indicator_of(p)).collect();
+    indicators.extend((0u32..20).map(|i| {
+        let y = format!("unrelated indicator {i}").into_bytes();
+        (y.clone(), y)
+    }));
     let mut fx = fixture(dir.path(), indicators);
     let c = &mut fx.config;
     c.worker.poll_interval_ms = 50;
@@ -124,7 +134,7 @@ async fn tls_between_client_and_server() {
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
 
     let image = png(7, 96, 80);
-    let mut fx = fixture(dir.path(), vec![primary_of(&image)]);
+    let mut fx = fixture(dir.path(), vec![indicator_of(&image)]);
     fx.config.accounts = vec![AccountConfig::new(ALICE, "alice")];
     fx.build_table(&mut rng(9)).unwrap();
     let mut c = fx.config.clone();

@@ -47,7 +47,10 @@ mod tests {
         let Some(svc) = svc else { panic!("service missing") };
         let mut methods: Vec<&str> = svc.method.iter().map(|m| m.name()).collect();
         methods.sort_unstable();
-        assert_eq!(methods, ["GetManifest", "GetUpdate", "StreamTable", "SubmitVouchers"]);
+        assert_eq!(
+            methods,
+            ["GetManifest", "GetNotices", "GetUpdate", "StreamTable", "SubmitAppeal", "SubmitVouchers"]
+        );
         // Source info is kept, so reflection clients see the API comments.
         assert!(file.source_code_info.is_some());
     }

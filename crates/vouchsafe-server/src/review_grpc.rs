@@ -150,7 +150,7 @@ impl Review for ReviewService {
         let cases = blocking(&self.shared, move |s, a| {
             let status = parse_status(&r.status)?;
             let list = a.list_cases(s.store.as_ref(), status, limit(r.limit))?;
-            Ok(list.iter().map(|c| summary_message(c)).collect())
+            Ok(list.iter().map(summary_message).collect())
         })
         .await?;
         Ok(Response::new(v1::CaseList { cases }))
