@@ -95,8 +95,8 @@ pub(crate) fn notice_message(n: &NoticeRecord) -> v1::Notice {
         Some(a) => (a.status.as_str().to_owned(), a.reason.clone().unwrap_or_default()),
     };
     let next_steps = if n.action_reversed {
-        "Your appeal was upheld: the report was withdrawn at the EU Centre, which told the authority it had \
-         forwarded it to, and the restriction on your account was lifted."
+        "Your appeal was upheld: the provider withdraws its report with a signed withdrawal to the EU Centre, which \
+         tells the authority it forwarded the report to, and the restriction on your account is lifted."
             .to_owned()
     } else {
         format!(

@@ -106,6 +106,16 @@ impl ServerConfig {
         if r.four_eyes && r.reviewers.len() < 2 {
             return Err(ServerError::config("review.four_eyes", "needs at least two reviewers"));
         }
+        // A report names the account: it must fit the report format.
+        if let Some(i) = self.accounts.iter().position(|a| a.account.len() > vouchsafe_case::MAX_ACCOUNT) {
+            return Err(ServerError::config(
+                format!("accounts[{i}].account"),
+                format!(
+                    "must be at most {} bytes with [review] (a report to the Centre names it)",
+                    vouchsafe_case::MAX_ACCOUNT
+                ),
+            ));
+        }
         let device: HashSet<[u8; 32]> = self.accounts.iter().map(|a| a.token.digest()).collect();
         let mut names = HashSet::new();
         let mut tokens = HashSet::new();
