@@ -530,13 +530,25 @@ async fn after_the_threshold_with_the_real_binaries() {
     w.centre.take().unwrap().terminate();
     w.send("erin", ERIN, &a.iter().map(|x| x.0.clone()).collect::<Vec<_>>());
     let erin = w.wait_case("erin");
-    ok(w.review("r1.token", &["decide", &id(&erin), "--confirm", "--reason", "known-image"]));
+    ok(w.review("sup.token", &["decide", &id(&erin), "--confirm", "--reason", "known-image"]));
     std::thread::sleep(Duration::from_millis(300)); // the outbox tries and fails at least once
     w.server.take().unwrap().sigkill();
     w.start_server();
     w.start_centre(&centre_listen);
     w.wait_status("erin", CaseStatus::Forwarded);
     assert_eq!(centre_reports(&w), 3, "erin's report arrived exactly once");
+    // The supervisor who confirmed erin's case cannot decide her appeal.
+    let notices = ok(w.client("erin", ERIN, &["notices"]));
+    let notice = notices.split_whitespace().nth(1).unwrap().to_owned();
+    ok(w.client("erin", ERIN, &["appeal", "--notice", &notice, "--text", "I did not send these."]));
+    let appeal = ok(w.review("sup.token", &["appeals", "--status", "pending"]));
+    assert!(appeal.contains("erin"), "{appeal}");
+    let erin_appeal = w.store().list_appeals(None, 10).unwrap().into_iter().find(|a| a.account == "erin").unwrap();
+    refused(
+        w.review("sup.token", &["decide-appeal", &erin_appeal.id.0.to_string(), "--dismiss", "--reason", "no"]),
+        1,
+        "another supervisor",
+    );
 
     // kill -9 of the Centre while it receives frank's report, then back: exactly once.
     w.send("frank", FRANK, &a.iter().map(|x| x.0.clone()).collect::<Vec<_>>());

@@ -152,3 +152,57 @@ fn relative_paths_resolve_against_the_config_file() {
     assert_eq!(back.log.dir, dir.path().join("rel/log"));
     assert_eq!(back.manifest_path(), dir.path().join("rel/table.secret.manifest"));
 }
+
+fn with_review(c: &mut ServerConfig, reviewer_token: &str) {
+    c.provider = Some(ProviderConfig { id: "provider-a".into(), key: PathBuf::from("/srv/vouchsafe/provider.key") });
+    c.centre = Some(CentreConfig {
+        endpoint: "http://127.0.0.1:7443".into(),
+        ca: None,
+        retry_initial_seconds: 1,
+        retry_max_seconds: 60,
+    });
+    c.review = Some(ReviewConfig {
+        listen: "127.0.0.1:7444".parse().unwrap_or_else(|e| panic!("{e}")),
+        four_eyes: false,
+        appeal_seconds: 14 * 24 * 3600,
+        reviewers: vec![ReviewerConfig {
+            id: "r1".into(),
+            token: BearerToken::new(reviewer_token),
+            role: ReviewRole::Reviewer,
+        }],
+    });
+}
+
+#[test]
+fn review_configuration_is_validated_and_names_the_key() {
+    let mut c = demo();
+    with_review(&mut c, "reviewer-token-0123456789");
+    c.validate().unwrap_or_else(|e| panic!("{e}"));
+    let text = c.to_toml_string().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ServerConfig::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}")), c);
+
+    // A reviewer's token that is also a device token.
+    let device = c.accounts[0].token.expose().to_owned();
+    let mut bad = demo();
+    with_review(&mut bad, &device);
+    assert_eq!(key_of(&bad), "review.reviewers[0].token");
+    // [review] without [provider] or [centre].
+    let mut bad = c.clone();
+    bad.provider = None;
+    assert_eq!(key_of(&bad), "provider");
+    let mut bad = c.clone();
+    bad.centre = None;
+    assert_eq!(key_of(&bad), "centre");
+    // Four-eyes with one reviewer; a listener shared with the devices'; an account too long for a report.
+    let mut bad = c.clone();
+    if let Some(r) = bad.review.as_mut() {
+        r.four_eyes = true;
+    }
+    assert_eq!(key_of(&bad), "review.four_eyes");
+    let mut bad = c.clone();
+    bad.listen = "127.0.0.1:7444".parse().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(key_of(&bad), "review.listen");
+    let mut bad = c.clone();
+    bad.accounts[0].account = "a".repeat(300);
+    assert_eq!(key_of(&bad), "accounts[0].account");
+}
