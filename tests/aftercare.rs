@@ -11,12 +11,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{stderr_line, vouchsafe_with_token};
+use common::{ServerProc, sigkill, spawn_reporting, stderr_line, terminate, vouchsafe_with_token};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_phash::{HashConfig, fixtures, hash_image};
@@ -33,72 +32,6 @@ const FRANK: &str = "aftercare-token-frank-000005";
 const R1: &str = "aftercare-reviewer-one-00001";
 const R2: &str = "aftercare-reviewer-two-00002";
 const SUP: &str = "aftercare-supervisor-0000003";
-
-/// A child process killed on drop (a failing test leaves nothing running).
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl Proc {
-    fn sigkill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-
-    fn terminate(mut self) {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let start = Instant::now();
-        loop {
-            match self.0.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(status.success(), "graceful shutdown exits 0, got {status}");
-                    return;
-                }
-                Ok(None) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
-                _ => panic!("did not stop within 30 s of SIGTERM"),
-            }
-        }
-    }
-}
-
-/// Spawns `vouchsafe args…` and waits (bounded) for `lines` lines on stdout, returned with their prefix cut.
-fn spawn(args: &[&str], log: &Path, prefixes: &[&str]) -> (Proc, Vec<String>) {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .args(args)
-        .env_remove("VOUCHSAFE_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let n = prefixes.len();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        for _ in 0..n {
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-        }
-        for _ in lines {}
-    });
-    let proc = Proc(child);
-    let mut out = Vec::new();
-    for p in prefixes {
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("{args:?}: no {p:?} line"));
-        out.push(line.strip_prefix(p).unwrap_or_else(|| panic!("expected {p:?}, got {line:?}")).trim().to_owned());
-    }
-    (proc, out)
-}
 
 fn ok(o: Output) -> String {
     assert!(
@@ -131,10 +64,10 @@ fn png(path: &Path, seed: u64) -> Vec<u8> {
 struct World {
     dir: PathBuf,
     fixture: Fixture,
-    server: Option<Proc>,
+    server: Option<ServerProc>,
     server_addr: String,
     review_addr: String,
-    centre: Option<Proc>,
+    centre: Option<ServerProc>,
     centre_addr: String,
 }
 
@@ -205,7 +138,7 @@ impl World {
 
     fn start_centre(&mut self, listen: &str) {
         std::fs::write(self.f("centre.toml"), self.fixture.centre_config(listen)).unwrap();
-        let (proc, lines) = spawn(
+        let (proc, lines) = spawn_reporting(
             &["centre", "serve", "--config", p(&self.f("centre.toml"))],
             &self.f("centre.log"),
             &["centre listening on "],
@@ -216,7 +149,7 @@ impl World {
 
     fn start_server(&mut self) {
         let cfg = self.f("server.toml");
-        let (proc, lines) = spawn(
+        let (proc, lines) = spawn_reporting(
             &["serve", "--config", p(&cfg)],
             &self.f("server.log"),
             &["vouchsafe: listening on ", "vouchsafe: review API listening on "],
@@ -527,12 +460,12 @@ async fn after_the_threshold_with_the_real_binaries() {
     // kill -9 of the provider between a decision and its delivery (the Centre is down), then both back: the
     // report arrives once.
     let centre_listen = w.centre_addr.clone();
-    w.centre.take().unwrap().terminate();
+    terminate(w.centre.take().unwrap());
     w.send("erin", ERIN, &a.iter().map(|x| x.0.clone()).collect::<Vec<_>>());
     let erin = w.wait_case("erin");
     ok(w.review("sup.token", &["decide", &id(&erin), "--confirm", "--reason", "known-image"]));
     std::thread::sleep(Duration::from_millis(300)); // the outbox tries and fails at least once
-    w.server.take().unwrap().sigkill();
+    sigkill(w.server.take().unwrap());
     w.start_server();
     w.start_centre(&centre_listen);
     w.wait_status("erin", CaseStatus::Forwarded);
@@ -555,12 +488,12 @@ async fn after_the_threshold_with_the_real_binaries() {
     let frank = w.wait_case("frank");
     ok(w.review("r1.token", &["decide", &id(&frank), "--confirm", "--reason", "known-image"]));
     std::thread::sleep(Duration::from_millis(20));
-    w.centre.take().unwrap().sigkill();
+    sigkill(w.centre.take().unwrap());
     w.start_centre(&centre_listen);
     w.wait_status("frank", CaseStatus::Forwarded);
     assert_eq!(centre_reports(&w), 4, "frank's report arrived exactly once");
     assert_eq!(exports(&w).len(), 3, "alice's, erin's and frank's forwards: one export each");
 
-    w.server.take().unwrap().terminate();
-    w.centre.take().unwrap().terminate();
+    terminate(w.server.take().unwrap());
+    terminate(w.centre.take().unwrap());
 }

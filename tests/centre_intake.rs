@@ -5,11 +5,13 @@
 //! key. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::{ServerProc, spawn_reporting, terminate, vouchsafe};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_case::{
@@ -26,79 +28,17 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Runs the binary, bounded to 120 s.
-fn vouchsafe(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().ok().flatten().is_none() {
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("vouchsafe {args:?} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Starts `vouchsafe centre serve --config`, waits (bounded) for `centre listening on ADDR`.
-fn spawn_centre(config: &Path, log: &Path) -> (Proc, String) {
-    let log = std::fs::File::create(log).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .args(["centre", "serve", "--config", s(config)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let proc = Proc(child);
-    let line = rx.recv_timeout(Duration::from_secs(60)).expect("the Centre did not report its address within 60 s");
-    let addr = line.strip_prefix("centre listening on ").unwrap_or_else(|| panic!("first line: {line}")).to_owned();
+fn spawn_centre(config: &Path, log: &Path) -> (ServerProc, String) {
+    let _ = std::fs::remove_file(log);
+    let (proc, _) = spawn_reporting(&["centre", "serve", "--config", s(config)], log, &["centre listening on "]);
+    let addr = proc.addr.clone();
     (proc, addr)
-}
-
-fn terminate(mut p: Proc) {
-    let pid = p.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let start = Instant::now();
-    loop {
-        match p.0.try_wait() {
-            Ok(Some(status)) => {
-                assert!(status.success(), "graceful shutdown exits 0, got {status}");
-                return;
-            }
-            Ok(None) if start.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(20)),
-            _ => panic!("the Centre did not stop within 30 s of SIGTERM"),
-        }
-    }
 }
 
 async fn connect(addr: &str) -> CentreClient<tonic::transport::Channel> {

@@ -25,39 +25,53 @@ impl Drop for ServerProc {
     }
 }
 
-/// Starts `vouchsafe serve --config`, its stderr to `log`, and waits (bounded) for the address it prints.
-pub fn spawn_server(config_path: &Path, log: &Path) -> ServerProc {
-    let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("log: {e}"));
+/// Starts `vouchsafe args…` (no `VOUCHSAFE_TOKEN` from the environment), its stderr appended to `log`, and waits
+/// (bounded, 60 s each) for one stdout line per prefix, in order; returns the process (killed on drop) and each
+/// line with its prefix cut. `addr` is the first of them.
+pub fn spawn_reporting(args: &[&str], log: &Path, prefixes: &[&str]) -> (ServerProc, Vec<String>) {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| panic!("log: {e}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config_path)
+        .args(args)
+        .env_remove("VOUCHSAFE_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     let (tx, rx) = std::sync::mpsc::channel();
+    let n = prefixes.len();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
+        for _ in 0..n {
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
         }
         for _ in lines {} // drain
     });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(l) => l,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("the server did not report its address within 60 s");
-        }
-    };
-    let addr = line
-        .strip_prefix("vouchsafe: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .trim()
-        .to_owned();
-    ServerProc { child, addr }
+    let mut proc = ServerProc { child, addr: String::new() };
+    let mut out = Vec::with_capacity(n);
+    for p in prefixes {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            panic!("vouchsafe {args:?} did not print {p:?} within 60 s");
+        };
+        out.push(line.strip_prefix(p).unwrap_or_else(|| panic!("expected {p:?}, got {line:?}")).trim().to_owned());
+    }
+    proc.addr = out.first().cloned().unwrap_or_default();
+    (proc, out)
+}
+
+/// Starts `vouchsafe serve --config`, its stderr to `log`, and waits (bounded) for the address it prints.
+pub fn spawn_server(config_path: &Path, log: &Path) -> ServerProc {
+    let _ = std::fs::remove_file(log);
+    let config = config_path.to_str().unwrap_or_else(|| panic!("config path is not UTF-8"));
+    spawn_reporting(&["serve", "--config", config], log, &["vouchsafe: listening on "]).0
+}
+
+/// SIGKILL, and waits for the process to be gone.
+pub fn sigkill(mut p: ServerProc) {
+    p.child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    p.child.wait().unwrap_or_else(|e| panic!("wait: {e}"));
 }
 
 /// SIGTERM, then waits (bounded) for a graceful exit with status 0.
