@@ -176,7 +176,11 @@ fn main() {
                         let mut id = [0u8; 16];
                         id[..8].copy_from_slice(&(run as u64).to_le_bytes());
                         id[8..].copy_from_slice(&(i as u64).to_le_bytes());
-                        let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: id.to_vec(), vouchers });
+                        let mut r = tonic::Request::new(v1::SubmitVouchersRequest {
+                            batch_id: id.to_vec(),
+                            vouchers,
+                            client_state: vec![],
+                        });
                         r.metadata_mut().insert("authorization", auth.clone());
                         let ack = client.submit_vouchers(r).await.unwrap_or_else(|e| panic!("submit: {e}"));
                         assert_eq!(ack.into_inner().accepted as usize, PER_BATCH);

@@ -46,10 +46,20 @@ pub fn status(config_path: &Path) -> Result<()> {
     let store = vouchsafe_server::open_store(&config).map_err(err("status: database"))?;
     let s = store.stats().map_err(|e| err("status: database")(e.into()))?;
     println!("database {}", config.database.display());
-    println!("  inbox: {} batches pending", s.batches_pending);
+    println!(
+        "  inbox: {} batches pending ({:.1} MiB; bounds {} batches, {:.1} MiB)",
+        s.batches_pending,
+        s.bytes_pending as f64 / (1u64 << 20) as f64,
+        config.limits.max_backlog_batches,
+        config.limits.max_backlog_bytes as f64 / (1u64 << 20) as f64
+    );
     println!(
         "  accounts: {}; vouchers processed: {} ({} non-matches, {} opened, {} invalid)",
         s.accounts, s.vouchers_received, s.non_matches, s.opened, s.invalid
+    );
+    println!(
+        "  client states: {}; failed reconstructions: {} (in {} states)",
+        s.client_states, s.threshold_failures, s.states_failed
     );
     println!("  cases: {} open, {} confirmed, {} rejected", s.cases_open, s.cases_confirmed, s.cases_rejected);
     match store.outbox_pending() {

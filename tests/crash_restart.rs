@@ -47,8 +47,11 @@ fn image_y_ad(seed: u64) -> (Vec<u8>, Vec<u8>) {
 }
 
 async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batch) -> Result<u32, tonic::Status> {
-    let mut r =
-        tonic::Request::new(v1::SubmitVouchersRequest { batch_id: b.id.to_vec(), vouchers: b.vouchers.clone() });
+    let mut r = tonic::Request::new(v1::SubmitVouchersRequest {
+        batch_id: b.id.to_vec(),
+        vouchers: b.vouchers.clone(),
+        client_state: vec![],
+    });
     let v: MetadataValue<_> = format!("Bearer {}", b.token).parse().unwrap_or_else(|_| panic!("metadata"));
     r.metadata_mut().insert("authorization", v);
     r.set_timeout(Duration::from_secs(10));

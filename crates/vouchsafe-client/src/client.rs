@@ -703,7 +703,7 @@ impl Client {
             })
             .await?;
             let Some(batch) = batch else { break };
-            let ack = self.call(|t| t.submit_vouchers(batch.id, &batch.vouchers)).await?;
+            let ack = self.call(|t| t.submit_vouchers(batch.id, batch.client_state, &batch.vouchers)).await?;
             if ack.batch_id != batch.id || ack.accepted as usize != batch.vouchers.len() {
                 return Err(ClientError::Verification { reason: "the acknowledgement does not match the batch" });
             }
@@ -870,10 +870,11 @@ impl Inner {
         };
         let order_id = *a.loaded.order().order_id();
         let epoch = table.params().epoch;
+        let client_state = a.session.state().state_id()?;
         let encoded = made.voucher.encode();
         drop(g);
         let mut o = lock(&self.outbox)?;
-        o.push(order_id, epoch, &encoded)?;
+        o.push(order_id, epoch, client_state, &encoded)?;
         Ok(ScanOutcome { kind, null_reason, queued: o.len() })
     }
 }

@@ -43,7 +43,13 @@ pub(crate) fn frame(magic: &[u8; 8], version: u16, body: &[u8]) -> Zeroizing<Vec
 }
 
 /// Checks and strips the frame. `file` names the file kind in errors.
-pub(crate) fn unframe(file: &'static str, magic: &[u8; 8], version: u16, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+/// Checks a framed file (magic, a format version in `versions`, length, checksum); returns the version and the body.
+pub(crate) fn unframe_versions(
+    file: &'static str,
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u16>,
+    bytes: &[u8],
+) -> Result<(u16, Zeroizing<Vec<u8>>)> {
     let bad = |reason| ClientError::Storage { file, reason };
     let (head, rest) = bytes.split_first_chunk::<HEADER>().ok_or(bad("truncated header"))?;
     let (m, rest_head) = head.split_first_chunk::<8>().ok_or(bad("truncated header"))?;
@@ -51,7 +57,8 @@ pub(crate) fn unframe(file: &'static str, magic: &[u8; 8], version: u16, bytes: 
         return Err(bad("wrong magic (not a file of this kind)"));
     }
     let (v, len) = rest_head.split_first_chunk::<2>().ok_or(bad("truncated header"))?;
-    if u16::from_le_bytes(*v) != version {
+    let version = u16::from_le_bytes(*v);
+    if !versions.contains(&version) {
         return Err(bad("unsupported format version"));
     }
     let len: [u8; 8] = len.try_into().map_err(|_| bad("truncated header"))?;
@@ -65,7 +72,7 @@ pub(crate) fn unframe(file: &'static str, magic: &[u8; 8], version: u16, bytes: 
     if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], sum)) {
         return Err(bad("checksum mismatch (corrupted)"));
     }
-    Ok(Zeroizing::new(body.to_vec()))
+    Ok((version, Zeroizing::new(body.to_vec())))
 }
 
 /// Reads and unframes a file; `Ok(None)` if it does not exist.
@@ -75,6 +82,16 @@ pub(crate) fn read_framed(
     magic: &[u8; 8],
     version: u16,
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    Ok(read_framed_versions(path, file, magic, version..=version)?.map(|(_, body)| body))
+}
+
+/// [`read_framed`] accepting any format version in `versions`; returns the version with the body.
+pub(crate) fn read_framed_versions(
+    path: &Path,
+    file: &'static str,
+    magic: &[u8; 8],
+    versions: std::ops::RangeInclusive<u16>,
+) -> Result<Option<(u16, Zeroizing<Vec<u8>>)>> {
     let f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -84,7 +101,7 @@ pub(crate) fn read_framed(
     f.take(MAX_BODY + (HEADER + CHECKSUM) as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(ClientError::io("reading a local file"))?;
-    unframe(file, magic, version, &buf).map(Some)
+    unframe_versions(file, magic, versions, &buf).map(Some)
 }
 
 /// fsyncs a directory so a rename or removal in it is durable.
@@ -120,6 +137,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn unframe(file: &'static str, magic: &[u8; 8], version: u16, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        unframe_versions(file, magic, version..=version, bytes).map(|(_, b)| b)
+    }
 
     const M: &[u8; 8] = b"VSTEST\0\0";
 

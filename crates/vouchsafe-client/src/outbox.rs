@@ -1,11 +1,17 @@
 //! The durable outbox: vouchers waiting to be sent, and batches with their idempotency ids.
 //!
 //! Layout of `outbox/`:
-//! * `v-<seq>.vch` (magic `VSCVOUCH`, format 1): order id ‖ epoch u64 ‖ voucher encoding. One file per voucher,
-//!   written atomically before `scan` returns.
+//! * `v-<seq>.vch` (magic `VSCVOUCH`, format 2): order id ‖ epoch u64 ‖ client-state id (16) ‖ voucher encoding.
+//!   One file per voucher, written atomically before `scan` returns. Format 1 (no client-state id, written before
+//!   client-state ids existed) is still read, as the default state (all zeros), which is how a server treats the
+//!   batches such a client sent before.
 //! * `b-<seq>.bat` (magic `VSCBATCH`, format 1): batch id (16 random bytes) ‖ count u32 ‖ voucher seqs (u64 each).
 //!   A batch is written (durably) before it is sent for the first time, so every retry, including after a crash
 //!   and restart, reuses the same batch id, and the server (idempotent on (account, batch id)) counts it once.
+//!
+//! A batch holds vouchers of one (order, epoch, client state) only, and its content is fixed when it is formed:
+//! its voucher files are immutable and are only ever removed, so the id is never sent with other content (the
+//! server refuses that with ALREADY_EXISTS).
 //!
 //! After an acknowledgement the batch's voucher files are removed first and the batch file last. On open, a batch
 //! some of whose voucher files are missing was therefore acknowledged: its leftovers are removed. A voucher listed in
@@ -20,12 +26,16 @@ use crate::files;
 
 const VOUCHER_MAGIC: &[u8; 8] = b"VSCVOUCH";
 const BATCH_MAGIC: &[u8; 8] = b"VSCBATCH";
+/// Format of batch files.
 const FORMAT: u16 = 1;
+/// Format of voucher files (2 added the client-state id; 1 is still read).
+const VOUCHER_FORMAT: u16 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Group {
     order_id: [u8; 16],
     epoch: u64,
+    client_state: [u8; 16],
 }
 
 /// A batch ready to send.
@@ -35,6 +45,8 @@ pub struct Batch {
     pub seq: u64,
     /// The idempotency key, fixed when the batch was formed.
     pub id: [u8; 16],
+    /// The client state that made its vouchers.
+    pub client_state: [u8; 16],
     /// The encoded vouchers.
     pub vouchers: Vec<Vec<u8>>,
 }
@@ -74,18 +86,25 @@ fn batch_name(seq: u64) -> String {
 }
 
 fn read_voucher(dir: &Path, seq: u64) -> Result<Option<(Group, Vec<u8>)>> {
-    let Some(body) = files::read_framed(&dir.join(voucher_name(seq)), "outbox voucher", VOUCHER_MAGIC, FORMAT)? else {
+    let Some((version, body)) =
+        files::read_framed_versions(&dir.join(voucher_name(seq)), "outbox voucher", VOUCHER_MAGIC, 1..=VOUCHER_FORMAT)?
+    else {
         return Ok(None);
     };
-    let bad = ClientError::Storage { file: "outbox voucher", reason: "truncated body" };
-    let (order_id, rest) = body.split_first_chunk::<16>().ok_or(bad)?;
-    let (epoch, voucher) = rest
-        .split_first_chunk::<8>()
-        .ok_or(ClientError::Storage { file: "outbox voucher", reason: "truncated body" })?;
+    let bad = || ClientError::Storage { file: "outbox voucher", reason: "truncated body" };
+    let (order_id, rest) = body.split_first_chunk::<16>().ok_or_else(bad)?;
+    let (epoch, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+    let (client_state, voucher) = match version {
+        1 => ([0u8; 16], rest),
+        _ => {
+            let (cs, v) = rest.split_first_chunk::<16>().ok_or_else(bad)?;
+            (*cs, v)
+        }
+    };
     if voucher.is_empty() {
         return Err(ClientError::Storage { file: "outbox voucher", reason: "empty voucher" });
     }
-    Ok(Some((Group { order_id: *order_id, epoch: u64::from_le_bytes(*epoch) }, voucher.to_vec())))
+    Ok(Some((Group { order_id: *order_id, epoch: u64::from_le_bytes(*epoch), client_state }, voucher.to_vec())))
 }
 
 fn decode_batch(body: &[u8]) -> Result<BatchMeta> {
@@ -169,15 +188,16 @@ impl Outbox {
         s
     }
 
-    /// Durably queues a voucher made for `order_id` / `epoch`.
-    pub fn push(&mut self, order_id: [u8; 16], epoch: u64, voucher: &[u8]) -> Result<()> {
+    /// Durably queues a voucher made for `order_id` / `epoch` by the client state `client_state`.
+    pub fn push(&mut self, order_id: [u8; 16], epoch: u64, client_state: [u8; 16], voucher: &[u8]) -> Result<()> {
         let seq = self.take_seq();
-        let mut body = Vec::with_capacity(24 + voucher.len());
+        let mut body = Vec::with_capacity(40 + voucher.len());
         body.extend_from_slice(&order_id);
         body.extend_from_slice(&epoch.to_le_bytes());
+        body.extend_from_slice(&client_state);
         body.extend_from_slice(voucher);
-        files::write_framed(&self.dir, &voucher_name(seq), VOUCHER_MAGIC, FORMAT, &body)?;
-        self.pending.insert(seq, Group { order_id, epoch });
+        files::write_framed(&self.dir, &voucher_name(seq), VOUCHER_MAGIC, VOUCHER_FORMAT, &body)?;
+        self.pending.insert(seq, Group { order_id, epoch, client_state });
         Ok(())
     }
 
@@ -212,7 +232,7 @@ impl Outbox {
     }
 
     /// The next batch to send: the oldest unacknowledged batch, or else a new one of at most `max` vouchers of one
-    /// (order, epoch) with a fresh random id, durably recorded before it is returned.
+    /// (order, epoch, client state) with a fresh random id, durably recorded before it is returned.
     pub fn next_batch<R: rand_core::CryptoRng + ?Sized>(&mut self, max: usize, rng: &mut R) -> Result<Option<Batch>> {
         if let Some((&seq, _)) = self.batches.iter().next() {
             return self.load_batch(seq).map(Some);
@@ -242,12 +262,16 @@ impl Outbox {
         let meta =
             self.batches.get(&seq).ok_or(ClientError::Storage { file: "outbox batch", reason: "unknown batch" })?;
         let mut vouchers = Vec::with_capacity(meta.seqs.len());
+        let mut client_state = None;
         for s in &meta.seqs {
-            let (_, v) = read_voucher(&self.dir, *s)?
+            let (g, v) = read_voucher(&self.dir, *s)?
                 .ok_or(ClientError::Storage { file: "outbox voucher", reason: "a batched voucher is missing" })?;
+            if *client_state.get_or_insert(g.client_state) != g.client_state {
+                return Err(ClientError::Storage { file: "outbox batch", reason: "a batch mixes client states" });
+            }
             vouchers.push(v);
         }
-        Ok(Batch { seq, id: meta.id, vouchers })
+        Ok(Batch { seq, id: meta.id, client_state: client_state.unwrap_or_default(), vouchers })
     }
 
     /// Removes an acknowledged batch: its vouchers first, then the batch file. Returns how many vouchers it held.
@@ -275,13 +299,15 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
+    const CS: [u8; 16] = [9; 16];
+
     #[test]
     fn batch_id_survives_reopen_and_ack_cleans_up() {
         let d = tempfile::tempdir().unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let mut o = Outbox::open(d.path()).unwrap();
         for i in 0..5u8 {
-            o.push([1; 16], 7, &[i; 10]).unwrap();
+            o.push([1; 16], 7, CS, &[i; 10]).unwrap();
         }
         let b = o.next_batch(3, &mut rng).unwrap().unwrap();
         assert_eq!(b.vouchers, vec![vec![0u8; 10], vec![1; 10], vec![2; 10]]);
@@ -306,7 +332,7 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let mut o = Outbox::open(d.path()).unwrap();
         for i in 0..3u8 {
-            o.push([1; 16], 7, &[i; 4]).unwrap();
+            o.push([1; 16], 7, CS, &[i; 4]).unwrap();
         }
         let b = o.next_batch(2, &mut rng).unwrap().unwrap();
         // Crash after removing the first voucher file of an acknowledged batch.
@@ -324,14 +350,73 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let mut o = Outbox::open(d.path()).unwrap();
-        o.push([1; 16], 7, &[1; 4]).unwrap();
-        o.push([2; 16], 9, &[2; 4]).unwrap();
-        o.push([1; 16], 7, &[3; 4]).unwrap();
+        o.push([1; 16], 7, CS, &[1; 4]).unwrap();
+        o.push([2; 16], 9, CS, &[2; 4]).unwrap();
+        o.push([1; 16], 7, CS, &[3; 4]).unwrap();
         let b = o.next_batch(10, &mut rng).unwrap().unwrap();
         assert_eq!(b.vouchers, vec![vec![1u8; 4], vec![3; 4]]);
         assert_eq!(o.discard_other_orders(&[2; 16]).unwrap(), 2);
         assert_eq!(o.len(), 1);
         let b = o.next_batch(10, &mut rng).unwrap().unwrap();
         assert_eq!(b.vouchers, vec![vec![2u8; 4]]);
+    }
+
+    #[test]
+    fn batches_hold_one_client_state_and_carry_it() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let mut o = Outbox::open(d.path()).unwrap();
+        o.push([1; 16], 7, [5; 16], &[1; 4]).unwrap();
+        o.push([1; 16], 7, [6; 16], &[2; 4]).unwrap();
+        o.push([1; 16], 7, [5; 16], &[3; 4]).unwrap();
+        let b = o.next_batch(10, &mut rng).unwrap().unwrap();
+        assert_eq!((b.client_state, b.vouchers.clone()), ([5; 16], vec![vec![1u8; 4], vec![3; 4]]));
+        o.complete(b.seq).unwrap();
+        let b = o.next_batch(10, &mut rng).unwrap().unwrap();
+        assert_eq!((b.client_state, b.vouchers), ([6; 16], vec![vec![2u8; 4]]));
+    }
+
+    #[test]
+    fn format_1_vouchers_are_read_as_the_default_state() {
+        let d = tempfile::tempdir().unwrap();
+        let mut body = Vec::new();
+        body.extend_from_slice(&[1; 16]);
+        body.extend_from_slice(&7u64.to_le_bytes());
+        body.extend_from_slice(&[8; 4]);
+        files::write_framed(d.path(), &voucher_name(3), VOUCHER_MAGIC, 1, &body).unwrap();
+        let mut o = Outbox::open(d.path()).unwrap();
+        let b = o.next_batch(10, &mut ChaCha20Rng::seed_from_u64(5)).unwrap().unwrap();
+        assert_eq!((b.client_state, b.vouchers), ([0; 16], vec![vec![8u8; 4]]));
+    }
+
+    /// A batch id is never reused for other content: across a crash before the acknowledgement (the batch comes
+    /// back with its id and exactly its vouchers, even with new vouchers queued meanwhile), and after an interrupted
+    /// acknowledgement cleanup (its id is gone for good; the leftovers are not resent under it).
+    #[test]
+    fn a_batch_id_never_names_other_content_across_crashes() {
+        let d = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let mut o = Outbox::open(d.path()).unwrap();
+        for i in 0..4u8 {
+            o.push([1; 16], 7, CS, &[i; 4]).unwrap();
+        }
+        let first = o.next_batch(2, &mut rng).unwrap().unwrap();
+        drop(o); // crash before the acknowledgement
+        let mut o = Outbox::open(d.path()).unwrap();
+        o.push([1; 16], 7, CS, &[9; 4]).unwrap();
+        let again = o.next_batch(10, &mut rng).unwrap().unwrap();
+        assert_eq!((again.id, &again.vouchers, again.client_state), (first.id, &first.vouchers, CS));
+        // Acknowledged; the cleanup is interrupted after one voucher file.
+        fs::remove_file(d.path().join(voucher_name(*o.batches[&again.seq].seqs.first().unwrap()))).unwrap();
+        drop(o);
+        let mut o = Outbox::open(d.path()).unwrap();
+        let mut seen = Vec::new();
+        while let Some(b) = o.next_batch(10, &mut rng).unwrap() {
+            assert_ne!(b.id, first.id);
+            assert!(b.vouchers.iter().all(|v| !first.vouchers.contains(v)), "an acknowledged voucher came back");
+            seen.extend(b.vouchers.clone());
+            o.complete(b.seq).unwrap();
+        }
+        assert_eq!(seen, vec![vec![2u8; 4], vec![3; 4], vec![9; 4]]);
     }
 }

@@ -57,7 +57,11 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        let req = v1::SubmitVouchersRequest { batch_id: vec![7; 16], vouchers: vec![vec![1, 2, 3], vec![4; 40]] };
+        let req = v1::SubmitVouchersRequest {
+            batch_id: vec![7; 16],
+            vouchers: vec![vec![1, 2, 3], vec![4; 40]],
+            client_state: vec![5; 16],
+        };
         let bytes = req.encode_to_vec();
         let back = v1::SubmitVouchersRequest::decode(bytes.as_slice()).ok();
         assert_eq!(back, Some(req));

@@ -99,6 +99,16 @@ impl ClientState {
         self.seen.len()
     }
 
+    /// The state's public id: `HKDF-Expand(PRK = seed, info = LABEL_SEED_STATE_ID, L = 16)`. A device sends it with
+    /// every batch so that the server runs detection per state (several devices and reinstalls of one account each
+    /// have their own). It is a PRF output of the seed, so it reveals nothing about the seed or the secrets
+    /// derived from it (other info labels), is the same after a restart, and differs between states.
+    pub fn state_id(&self) -> Result<[u8; 16]> {
+        let mut id = [0u8; 16];
+        expand(&self.seed, &[LABEL_SEED_STATE_ID], &mut id)?;
+        Ok(id)
+    }
+
     /// `version ‖ order_id ‖ T u16 ‖ s u16 ‖ seed ‖ synthetics u16 ‖ vouchers u64 ‖ count u32 ‖ sorted tags`.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Vec::with_capacity(1 + 16 + 4 + 32 + 2 + 8 + 4 + 16 * self.seen.len());

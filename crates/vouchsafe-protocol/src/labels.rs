@@ -35,6 +35,8 @@ pub const LABEL_SEED_SHAMIR: &[u8] = b"vouchsafe/v1/client-seed/shamir-coefficie
 pub const LABEL_SEED_PRF: &[u8] = b"vouchsafe/v1/client-seed/prf-key";
 /// Client seed expansion: detectable-hash coefficient (i, j).
 pub const LABEL_SEED_DETECT: &[u8] = b"vouchsafe/v1/client-seed/detectable-hash-coefficient";
+/// The public id of a client state: `HKDF-Expand(seed, LABEL_SEED_STATE_ID, 16)` (docs/PROTOCOL.md §4).
+pub const LABEL_SEED_STATE_ID: &[u8] = b"vouchsafe/v1/client-seed/state-id";
 /// The image PRF `(x, x', tag) = PRF(y)`.
 pub const LABEL_IMAGE_PRF: &[u8] = b"vouchsafe/v1/image-prf";
 /// Hash of one table chunk.

@@ -52,6 +52,7 @@ fn generate() -> Value {
     let opener = Opener::new(key.clone(), table.params().clone()).unwrap();
     let state = ClientState::new(table.params(), &mut rng);
     let state_bytes = state.encode().to_vec();
+    let state_id = state.state_id().unwrap();
     let mut session = ClientSession::new(state).unwrap();
     let mut images: Vec<Vec<u8>> = indicators.iter().take(4).cloned().collect();
     images.insert(1, random_items(1, &mut rng).pop().unwrap()); // a non-match
@@ -100,6 +101,7 @@ fn generate() -> Value {
             "root": hex::encode(manifest.root()),
             "chunks": (0..table.chunk_count()).map(|i| hex::encode(table.chunk(i).unwrap().encode())).collect::<Vec<_>>(),
             "client_state": hex::encode(&state_bytes),
+            "client_state_id": hex::encode(state_id),
             "vouchers": vouchers,
             "reveal": reveal,
         }

@@ -13,6 +13,9 @@ use zeroize::Zeroizing;
 
 use crate::error::{Result, ServerError};
 
+/// Longest bearer token, in bytes. Longer ones are answered UNAUTHENTICATED without being hashed.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
 /// A secret bearer token: zeroized on drop, redacted in `Debug`, compared in constant time.
 #[derive(Clone)]
 pub struct BearerToken(Zeroizing<String>);
@@ -115,6 +118,10 @@ impl<T> Authenticator<T> {
             .strip_prefix(b"Bearer ")
             .or_else(|| header.strip_prefix(b"bearer "))
             .ok_or(ServerError::Unauthenticated)?;
+        // No token of ours is longer (the configuration refuses them); the length is public.
+        if token.len() > MAX_TOKEN_LEN + 2 {
+            return Err(ServerError::Unauthenticated);
+        }
         let token = std::str::from_utf8(token).map_err(|_| ServerError::Unauthenticated)?;
         let d = digest(token.trim());
         let mut found = subtle::Choice::from(0u8);

@@ -110,6 +110,27 @@ pub enum ServerError {
     /// The account exceeded its voucher rate.
     #[error("rate limit exceeded; retry later")]
     RateLimited,
+    /// The unprocessed backlog is at its bound (`limits.max_backlog_batches` / `limits.max_backlog_bytes`): new
+    /// batches wait until the worker has caught up. Global: it says nothing about any account.
+    #[error("the server's backlog is full ({batches} batches, {mib} MiB waiting); retry with backoff")]
+    Overloaded {
+        /// Batches waiting.
+        batches: u64,
+        /// MiB waiting.
+        mib: u64,
+    },
+    /// The batch id was already used by this account for a batch with other content.
+    #[error("batch_id was already used for a batch with other vouchers or another client state; use a new batch_id")]
+    BatchConflict,
+    /// The account already has the most client states allowed under the order.
+    #[error(
+        "the account already has {max} client states under this order (limits.max_client_states); \
+         this device cannot start another"
+    )]
+    TooManyClientStates {
+        /// The limit.
+        max: u32,
+    },
     /// The requested table version is not served.
     #[error("table version {requested} is not served (current is {current})")]
     TableVersionNotServed {

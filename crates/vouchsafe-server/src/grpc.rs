@@ -41,7 +41,11 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         | ServerError::MalformedVoucher { .. }
         | ServerError::VersionAhead { .. }
         | ServerError::BadCosignature(_) => Status::invalid_argument(e.to_string()),
-        ServerError::BatchTooLarge { .. } | ServerError::RateLimited => Status::resource_exhausted(e.to_string()),
+        ServerError::BatchTooLarge { .. } | ServerError::RateLimited | ServerError::TooManyClientStates { .. } => {
+            Status::resource_exhausted(e.to_string())
+        }
+        ServerError::Overloaded { .. } => Status::unavailable(e.to_string()),
+        ServerError::BatchConflict => Status::already_exists(e.to_string()),
         ServerError::TableVersionNotServed { .. } | ServerError::UpdateUnavailable { .. } => {
             Status::not_found(e.to_string())
         }
@@ -133,7 +137,7 @@ impl Matching for MatchingService {
         let auth = request.metadata().get("authorization").map(|v| zeroize::Zeroizing::new(v.as_bytes().to_vec()));
         let r = request.into_inner();
         let auth = auth.as_ref().map(|v| v.as_slice());
-        let ack = self.shared.submit(auth, &r.batch_id, r.vouchers).await.map_err(to_status)?;
+        let ack = self.shared.submit(auth, &r.batch_id, &r.client_state, r.vouchers).await.map_err(to_status)?;
         Ok(Response::new(v1::SubmitAck { batch_id: ack.batch_id.to_vec(), accepted: ack.accepted }))
     }
 

@@ -23,6 +23,7 @@
 
 mod aftercare;
 mod auth;
+mod backlog;
 mod config;
 mod error;
 pub mod events;
@@ -33,6 +34,7 @@ mod ratelimit;
 mod review_grpc;
 mod server;
 mod service;
+mod statuses;
 mod table;
 mod translog;
 mod worker;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 use vouchsafe_store::{SqliteStore, Store};
 
 pub use aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER, load_provider_key};
+pub use backlog::BacklogView;
 pub use config::{
     AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
     ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
+use tower::util::MapResponseLayer;
 use vouchsafe_store::Store;
 
 use crate::aftercare::outbox::outbox_loop;
@@ -138,6 +139,11 @@ impl RunningServer {
         self.review_addr
     }
 
+    /// The unprocessed backlog now, with its peaks since start and the submissions it refused.
+    pub fn backlog(&self) -> crate::BacklogView {
+        self.shared.backlog()
+    }
+
     /// Re-reads and re-verifies every file named in the configuration (order, revocations, releases, table, signed
     /// manifest, update history) and serves them if the order is the same and the table a later version of the
     /// served epoch (same parameters, same blinding key); what `vouchsafe serve` does on SIGHUP after `vouchsafe
@@ -182,6 +188,9 @@ pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Runnin
     Ok(RunningServer { addr, review_addr, shared, stop: Some(tx), task })
 }
 
+/// Largest Review API request (decisions, appeals and statistics requests are small).
+const REVIEW_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 async fn run(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -203,6 +212,7 @@ async fn run(
     // The Review API: its own listener and its own token table (a device token is unknown there and a reviewer's
     // token unknown on the device API), the same TLS identity, stopped with the rest.
     let (review_stop, review_stopped) = oneshot::channel::<()>();
+    let review_max = REVIEW_MAX_MESSAGE_BYTES;
     let review = match review_listener {
         None => None,
         Some(l) => {
@@ -214,15 +224,17 @@ async fn run(
             }
             let addr = l.local_addr().ok();
             let incoming = TcpIncoming::from(l).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
-            let svc = ReviewServer::new(ReviewService { shared: Arc::clone(&shared) });
+            let svc = ReviewServer::new(ReviewService { shared: Arc::clone(&shared) })
+                .max_decoding_message_size(REVIEW_MAX_MESSAGE_BYTES);
             tracing::info!(listen = ?addr, "review API started");
             Some(tokio::spawn(
-                b.timeout(shared.config.limits.request_timeout()).add_service(svc).serve_with_incoming_shutdown(
-                    incoming,
-                    async move {
+                b.timeout(shared.config.limits.request_timeout())
+                    .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
+                    .layer(MapResponseLayer::new(move |r| crate::statuses::rewrite(r, review_max)))
+                    .add_service(svc)
+                    .serve_with_incoming_shutdown(incoming, async move {
                         let _ = review_stopped.await;
-                    },
-                ),
+                    }),
             ))
         }
     };
@@ -235,7 +247,8 @@ async fn run(
         .map_err(|_| ServerError::Internal("reflection descriptor set does not load"))?;
     let max = shared.config.limits.max_message_bytes;
     let matching = MatchingServer::new(MatchingService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
-    let transparency = TransparencyServer::new(TransparencyService { shared: Arc::clone(&shared) });
+    let transparency =
+        TransparencyServer::new(TransparencyService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
 
     tracing::info!(
         listen = ?addr,
@@ -257,8 +270,10 @@ async fn run(
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .timeout(shared.config.limits.request_timeout())
         .max_concurrent_streams(shared.config.limits.max_concurrent_streams)
+        .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .layer(MapResponseLayer::new(move |r| crate::statuses::rewrite(r, max)))
         .add_service(health)
         .add_service(reflection)
         .add_service(matching)

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use vouchsafe_protocol::labels::WIRE_VERSION;
 use vouchsafe_protocol::table::TableUpdate;
 use vouchsafe_protocol::voucher::Voucher;
-use vouchsafe_store::{InsertOutcome, Store};
+use vouchsafe_store::{ClientStateId, DEFAULT_CLIENT_STATE, InsertOutcome, NewBatch, Store, StoreError};
 
 use crate::events::{Audited, Event};
 
@@ -18,6 +18,7 @@ use vouchsafe_orders::{SignedManifest, VerifiedRevocation};
 use vouchsafe_protocol::table::ServerTable;
 
 use crate::auth::{Account, Authenticator};
+use crate::backlog::Backlog;
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::governance::{Governance, load_log_key, load_manifest, parse_witnesses};
@@ -128,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) outbox_wake: Notify,
     limiter: RateLimiter,
     voucher_len: usize,
+    /// The bound on unprocessed batches (admission control).
+    pub(crate) backlog: Backlog,
 }
 
 impl Shared {
@@ -153,6 +156,7 @@ impl Shared {
         let voucher_len = config.voucher_len(served.gov.order().synthetic_cap());
         let handoff = Handoff::new(config.worker.handoff_bytes);
         let aftercare = crate::aftercare::Aftercare::load(&config)?;
+        let backlog = Backlog::new(store.backlog()?);
         Ok(Shared {
             config,
             served: RwLock::new(served),
@@ -166,6 +170,7 @@ impl Shared {
             outbox_wake: Notify::new(),
             limiter,
             voucher_len,
+            backlog,
         })
     }
 
@@ -333,11 +338,13 @@ impl Shared {
         self.auth.authenticate(authorization)
     }
 
-    /// SubmitVouchers: authenticate, check the order and the envelope, rate-limit, store durably, then acknowledge.
+    /// SubmitVouchers: authenticate, check the order and the envelope, admit (backlog bound), rate-limit, store
+    /// durably, then acknowledge.
     pub(crate) async fn submit(
         self: &Arc<Self>,
         authorization: Option<&[u8]>,
         batch_id: &[u8],
+        client_state: &[u8],
         vouchers: Vec<Vec<u8>>,
     ) -> Result<Ack> {
         let account = self.auth.authenticate(authorization)?;
@@ -346,6 +353,12 @@ impl Shared {
         state.gov.permits(&account.components, &account.groups, &account.classes)?;
         let batch_id: [u8; 16] =
             batch_id.try_into().map_err(|_| ServerError::InvalidRequest("batch_id must be exactly 16 bytes"))?;
+        let client_state: ClientStateId = match client_state.len() {
+            0 => DEFAULT_CLIENT_STATE,
+            _ => client_state
+                .try_into()
+                .map_err(|_| ServerError::InvalidRequest("client_state must be empty or exactly 16 bytes"))?,
+        };
         if vouchers.is_empty() {
             return Err(ServerError::InvalidRequest("the batch is empty"));
         }
@@ -356,13 +369,38 @@ impl Shared {
         for (i, v) in vouchers.iter().enumerate() {
             self.check_voucher(i, v)?;
         }
+        let bytes = vouchers.iter().map(|v| v.len() as u64).sum::<u64>();
+        let reservation = match self.backlog.reserve(bytes, &self.config.limits) {
+            Ok(r) => Some(r),
+            Err(full) => {
+                // A retry of a batch already stored adds nothing to the backlog: it is answered as usual.
+                let store = Arc::clone(&self.store);
+                let id = account.id.clone();
+                let known = tokio::task::spawn_blocking(move || store.stored_batch(&id, batch_id))
+                    .await
+                    .map_err(|_| ServerError::Internal("storage task failed"))??;
+                if known.is_none() {
+                    return Err(full);
+                }
+                None
+            }
+        };
         if !self.limiter.try_take(&account.id, vouchers.len(), Instant::now()) {
             return Err(ServerError::RateLimited);
         }
         let account_id = account.id.clone();
+        let order_id = *state.gov.order().order_id();
+        let max_states = self.config.limits.max_client_states;
         let shared = Arc::clone(self);
         let outcome = tokio::task::spawn_blocking(move || {
-            let outcome = shared.store.insert_batch(&account_id, batch_id, &vouchers, unix_now());
+            let outcome = shared.store.store_batch(&NewBatch {
+                account: &account_id,
+                client_state,
+                batch_id,
+                vouchers: &vouchers,
+                received_at: unix_now(),
+                state_limit: Some((order_id, max_states)),
+            });
             // Only a batch stored just now with exactly these vouchers is handed to the worker in memory.
             if let Ok(InsertOutcome::Inserted { .. }) = outcome {
                 shared.handoff.put(&account_id, batch_id, vouchers, Instant::now());
@@ -370,8 +408,22 @@ impl Shared {
             outcome
         })
         .await
-        .map_err(|_| ServerError::Internal("storage task failed"))??;
+        .map_err(|_| ServerError::Internal("storage task failed"))?;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(StoreError::BatchConflict) => return Err(ServerError::BatchConflict),
+            Err(StoreError::TooManyClientStates { max }) => return Err(ServerError::TooManyClientStates { max }),
+            Err(e) => return Err(e.into()),
+        };
+        if let (InsertOutcome::Inserted { .. }, Some(r)) = (outcome, reservation) {
+            r.keep();
+        }
         self.wake.notify_one();
         Ok(Ack { batch_id, accepted: outcome.vouchers() })
+    }
+
+    /// The backlog now, with its peaks since start.
+    pub(crate) fn backlog(&self) -> crate::backlog::BacklogView {
+        self.backlog.view()
     }
 }

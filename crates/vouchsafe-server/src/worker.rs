@@ -2,8 +2,10 @@
 //! threshold step and opens cases.
 //!
 //! The worker goes in rounds of up to `worker.batches_per_round` batches: it opens all their vouchers on all cores
-//! (rayon; chunks of 64 vouchers, each chunk sharing one field inversion), runs the threshold step once per account
-//! of the round, then completes every batch of the round with [`Store::complete_batches`] in one transaction.
+//! (rayon; chunks of 64 vouchers, each chunk sharing one field inversion), runs the threshold step once per client
+//! state of the round (an account's devices and installs each have their own state; accounts and states in parallel,
+//! each account's items filed together), then completes every batch of the round with [`Store::complete_batches`]
+//! in one transaction, and gives the batches' room in the backlog back.
 //! Rounds are pipelined: round N+1 is fetched and opened while round N's threshold step and transaction run.
 //!
 //! Crash safety and idempotency: the threshold step (which only creates or extends cases, deduplicated by voucher
@@ -12,7 +14,7 @@
 //! leaves every batch of the round unprocessed; they are simply processed again after a restart, and the threshold
 //! step then finds the same case and adds nothing twice. Non-matching vouchers leave nothing but counters.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
@@ -22,10 +24,12 @@ use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, T
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
 use vouchsafe_release::ReleaseChain;
 use vouchsafe_store::{
-    BatchResults, CaseFilter, CaseItem, CaseStatus, InboxBatch, InboxId, NewCase, StateUpdate, Store, StoreError,
+    BatchResults, CaseFilter, CaseItem, CaseStatus, ClientStateId, InboxBatch, InboxId, NewCase, StateUpdate, Store,
+    StoreError,
 };
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::backlog::Backlog;
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::events::{Audited, Event, entries};
@@ -66,6 +70,12 @@ pub struct ProcessReport {
     pub synthetic_discarded: u64,
     /// Opened vouchers rejected by the reconstruction (share off the polynomial, ad not decrypting, repeats).
     pub rejected: u64,
+    /// Threshold reconstructions that failed (a client state that broke the protocol: more than s synthetics, or
+    /// the shares of two states under one id).
+    pub threshold_failures: u64,
+    /// Threshold attempts skipped because a client state's last attempt failed and its opened vouchers have not
+    /// doubled since.
+    pub threshold_skipped: u64,
 }
 
 impl ProcessReport {
@@ -81,6 +91,8 @@ impl ProcessReport {
         self.second_hash_dropped += o.second_hash_dropped;
         self.synthetic_discarded += o.synthetic_discarded;
         self.rejected += o.rejected;
+        self.threshold_failures += o.threshold_failures;
+        self.threshold_skipped += o.threshold_skipped;
     }
 }
 
@@ -178,14 +190,36 @@ fn decode_account_state(bytes: &[u8]) -> Result<RevealedAccount> {
     }
 }
 
+/// New revealed states, by the index of the batch of the round they are stored with.
+type StateUpdates = Vec<(usize, Zeroizing<Vec<u8>>)>;
+/// What one client state's threshold step gives: its counts, the real items it revealed, and its new state (with the
+/// index of the batch it goes with) if it was revealed now.
+type StateStep = (ProcessReport, Vec<RevealedItem>, Option<(usize, Zeroizing<Vec<u8>>)>);
+/// What one threshold step gives: the real items and the new state if revealed now.
+type Revealed = (Vec<RevealedItem>, Option<Zeroizing<Vec<u8>>>);
+
+/// One account's share of a round.
+struct AccountRound {
+    account: String,
+    states: Vec<StateRound>,
+}
+
+/// One client state's share of a round.
+struct StateRound {
+    client_state: ClientStateId,
+    fresh: Vec<OpenedVoucher>,
+    last: usize,
+}
+
 /// The opened (not yet committed) results of one round. Opened payloads and states are zeroized on drop, whether
 /// the round was committed or not.
 #[derive(Default)]
 struct OpenedRound {
     /// One per batch of the round, in order.
     results: Vec<BatchResults>,
-    /// Account, its fresh opened vouchers in submission order, and the index of its last batch in the round.
-    accounts: Vec<(String, Vec<OpenedVoucher>, usize)>,
+    /// Per account (in order of first appearance): per client state, its fresh opened vouchers in submission order
+    /// and the index of its last batch in the round (where its state update goes).
+    accounts: Vec<AccountRound>,
     /// Counts of the opening.
     report: ProcessReport,
 }
@@ -236,6 +270,7 @@ impl<'a> Processor<'a> {
         max_batches: usize,
         stop: &AtomicBool,
         handoff: Option<&Handoff>,
+        backlog: Option<&Backlog>,
     ) -> Result<ProcessReport> {
         let per_round = self.config.worker.batches_per_round.max(1);
         let mut report = ProcessReport::default();
@@ -252,6 +287,9 @@ impl<'a> Processor<'a> {
                     let batches = match store.next_unprocessed_with(want, after, &mut cached) {
                         Err(StoreError::UnreadableBatch { id, vouchers, reason }) => {
                             self.set_aside(store, id, vouchers, reason)?;
+                            if let Some(b) = backlog {
+                                b.resync(store.backlog()?);
+                            }
                             continue;
                         }
                         r => r?,
@@ -264,7 +302,7 @@ impl<'a> Processor<'a> {
                         report.add(&join(h)?);
                     }
                     done += batches.len();
-                    inflight = Some((last, scope.spawn(move || self.finish_round(store, &batches, opened))));
+                    inflight = Some((last, scope.spawn(move || self.finish_round(store, &batches, opened, backlog))));
                 }
                 Ok(())
             };
@@ -309,8 +347,9 @@ impl<'a> Processor<'a> {
         let opened: Vec<(usize, Vec<OpenOutcome>)> =
             chunks.par_iter().map(|(i, c)| (*i, self.opener.open_bytes_batch(c))).collect();
 
-        // Fresh opened vouchers per account, in submission order; the account's state update goes with its last
-        // batch of the round.
+        // Fresh opened vouchers per account and client state, in submission order; a state's update goes with its
+        // last batch of the round (a batch of that state).
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, outcomes) in opened {
             let Some(r) = round.results.get_mut(i) else { continue };
             let Some(batch) = batches.get(i) else { continue };
@@ -324,12 +363,21 @@ impl<'a> Processor<'a> {
                             voucher_id: *o.id(),
                             payload: o.encode().to_vec(),
                         });
-                        match round.accounts.iter_mut().find(|(a, _, _)| *a == batch.account) {
-                            Some(entry) => {
-                                entry.1.push(o);
-                                entry.2 = i;
+                        let a = *index.entry(batch.account.as_str()).or_insert_with(|| {
+                            round.accounts.push(AccountRound { account: batch.account.clone(), states: Vec::new() });
+                            round.accounts.len() - 1
+                        });
+                        let Some(acc) = round.accounts.get_mut(a) else { continue };
+                        match acc.states.iter_mut().find(|s| s.client_state == batch.client_state) {
+                            Some(st) => {
+                                st.fresh.push(o);
+                                st.last = i;
                             }
-                            None => round.accounts.push((batch.account.clone(), vec![o], i)),
+                            None => acc.states.push(StateRound {
+                                client_state: batch.client_state,
+                                fresh: vec![o],
+                                last: i,
+                            }),
                         }
                     }
                 }
@@ -345,21 +393,36 @@ impl<'a> Processor<'a> {
         round
     }
 
-    /// Runs the threshold step once per account of the round, then completes every batch of the round with
-    /// [`Store::complete_batches`] in one transaction.
-    fn finish_round(&self, store: &dyn Store, batches: &[InboxBatch], mut round: OpenedRound) -> Result<ProcessReport> {
+    /// Runs the threshold step of every client state of the round and files what it reveals, accounts in parallel
+    /// (and an account's states in parallel, its items filed together, into one case), then completes every batch of
+    /// the round with [`Store::complete_batches`] in one transaction and gives their room in the backlog back.
+    fn finish_round(
+        &self,
+        store: &dyn Store,
+        batches: &[InboxBatch],
+        mut round: OpenedRound,
+        backlog: Option<&Backlog>,
+    ) -> Result<ProcessReport> {
         let order = self.opener.params().order_id;
         let mut report = round.report;
         let accounts = std::mem::take(&mut round.accounts);
-        for (account, fresh, last) in accounts {
-            if let Some(state) = self.threshold_step(store, &account, fresh, &mut report)?
-                && let Some(r) = round.results.get_mut(last)
-            {
-                r.state.push(StateUpdate { order_id: order, state: state.to_vec() });
+        let steps: Vec<Result<(ProcessReport, StateUpdates)>> =
+            accounts.into_par_iter().map(|a| self.account_step(store, a)).collect();
+        for step in steps {
+            let (r, updates) = step?;
+            report.add(&r);
+            for (last, state) in updates {
+                if let Some(res) = round.results.get_mut(last) {
+                    res.state.push(StateUpdate { order_id: order, state: state.to_vec() });
+                }
             }
         }
         let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(round.results.iter()).collect();
         store.complete_batches(&list, unix_now())?;
+        if let Some(b) = backlog {
+            let bytes = batches.iter().flat_map(|b| &b.vouchers).map(|v| v.len() as u64).sum();
+            b.processed(batches.len() as u64, bytes);
+        }
         tracing::debug!(
             batches = report.batches,
             vouchers = report.vouchers,
@@ -369,89 +432,140 @@ impl<'a> Processor<'a> {
         Ok(report)
     }
 
-    /// Runs detection (or, for a revealed account, classification) and files real items. Returns the account
-    /// state to store if the account was revealed in this step.
+    /// The threshold step of each client state of one account (in parallel), then the filing of everything they
+    /// revealed, in one go.
+    /// Returns the counts and the new states, by the index of the batch they go with.
+    fn account_step(&self, store: &dyn Store, a: AccountRound) -> Result<(ProcessReport, StateUpdates)> {
+        let mut report = ProcessReport::default();
+        let mut items = Vec::new();
+        let mut updates = Vec::new();
+        // The states' threshold steps in parallel too (one account with many states is the hostile case); their
+        // items are filed together afterwards.
+        let account = a.account.as_str();
+        let steps: Vec<Result<StateStep>> = a
+            .states
+            .into_par_iter()
+            .map(|st| {
+                let mut r = ProcessReport::default();
+                let (revealed, state) = self.threshold_step(store, account, st.client_state, st.fresh, &mut r)?;
+                Ok((r, revealed, state.map(|s| (st.last, s))))
+            })
+            .collect();
+        for step in steps {
+            let (r, mut revealed, update) = step?;
+            report.add(&r);
+            items.append(&mut revealed);
+            updates.extend(update);
+        }
+        if !items.is_empty() {
+            self.file_items(store, &a.account, items, &mut report)?;
+        }
+        Ok((report, updates))
+    }
+
+    /// Runs detection (or, for a revealed client state, classification) over one client state's opened vouchers.
+    /// Returns the real items it revealed and the state to store if the client state was revealed in this step.
+    ///
+    /// A client state whose reconstruction failed (it broke the protocol) is attempted again only once its opened
+    /// vouchers have doubled since the failed attempt: detection keeps the first dependency among the columns in
+    /// the order they were stored, so appending columns cannot change it, and new vouchers rarely change the
+    /// outcome; doubling bounds the work on such a state to O(n) in all (about log₂ n attempts) instead of one
+    /// attempt over everything per batch.
     fn threshold_step(
         &self,
         store: &dyn Store,
         account: &str,
+        client_state: ClientStateId,
         fresh: Vec<OpenedVoucher>,
         report: &mut ProcessReport,
-    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    ) -> Result<Revealed> {
         let p = self.opener.params();
         let order = p.order_id;
-        let (items, new_state) = match store.account_state(account, order)? {
-            Some(bytes) => {
-                // Revealed: only the ids of what is stored are needed, to skip replayed vouchers.
-                let mut ids: HashSet<[u8; 16]> = store.opened_voucher_ids(account, order)?.into_iter().collect();
-                let acc = decode_account_state(&bytes)?;
-                let mut items = Vec::new();
-                for v in fresh.iter().filter(|o| ids.insert(*o.id())) {
-                    match acc.classify(v) {
-                        Classified::Real(item) => items.push(item),
-                        Classified::Synthetic => report.synthetic_discarded += 1,
-                        Classified::Rejected => report.rejected += 1,
-                    }
-                }
-                (items, None)
-            }
-            None => {
-                let stored = store.opened_vouchers(account, order)?;
-                let mut ids: HashSet<[u8; 16]> = stored.iter().map(|o| o.voucher_id).collect();
-                // Replayed voucher ids (already stored, or twice in this round) are not new evidence.
-                let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(*o.id())).collect();
-                if fresh.is_empty() {
-                    return Ok(None);
-                }
-                let mut all = Vec::with_capacity(stored.len() + fresh.len());
-                for s in &stored {
-                    all.push(OpenedVoucher::decode(&s.payload)?);
-                }
-                all.extend(fresh);
-                match try_reveal(&order, p.threshold, p.synthetic_cap, &all) {
-                    Ok(ThresholdOutcome::Below { .. }) => return Ok(None),
-                    Ok(ThresholdOutcome::Revealed(r)) => {
-                        report.reveals += 1;
-                        report.synthetic_discarded += r.synthetic.len() as u64;
-                        report.rejected += r.rejected.len() as u64;
-                        self.audit(
-                            store,
-                            &Event::ThresholdReveal {
-                                account: account.to_owned(),
-                                order: hex::encode(order),
-                                real: r.real.len() as u64,
-                                synthetic: r.synthetic.len() as u64,
-                                rejected: r.rejected.len() as u64,
-                            },
-                        )?;
-                        tracing::info!(real = r.real.len(), "an account crossed the threshold; case follows");
-                        (r.real, Some(encode_account_state(&r.account)))
-                    }
-                    Err(e @ vouchsafe_protocol::Error::Invalid(_)) => {
-                        // Reconstruction failed cleanly on what the device sent (e.g. a client ignoring the
-                        // synthetic cap): nothing is decrypted. Record it; the vouchers stay stored and later
-                        // batches retry.
-                        self.audit(
-                            store,
-                            &Event::ThresholdFailed {
-                                account: account.to_owned(),
-                                order: hex::encode(order),
-                                error: e.to_string(),
-                            },
-                        )?;
-                        tracing::warn!(error = %crate::error::ErrorChain(&e), "threshold reconstruction failed");
-                        return Ok(None);
-                    }
-                    // A misuse or an internal error is this server's bug, not the device's: the round fails (and
-                    // is retried) instead of being recorded against the account.
-                    Err(e) => return Err(e.into()),
+        if let Some(bytes) = store.account_state(account, client_state, order)? {
+            // Revealed: only the ids of what is stored are needed, to skip replayed vouchers.
+            let mut ids: HashSet<[u8; 16]> =
+                store.opened_voucher_ids(account, client_state, order)?.into_iter().collect();
+            let acc = decode_account_state(&bytes)?;
+            let mut items = Vec::new();
+            for v in fresh.iter().filter(|o| ids.insert(*o.id())) {
+                match acc.classify(v) {
+                    Classified::Real(item) => items.push(item),
+                    Classified::Synthetic => report.synthetic_discarded += 1,
+                    Classified::Rejected => report.rejected += 1,
                 }
             }
-        };
-        if !items.is_empty() {
-            self.file_items(store, account, items, report)?;
+            return Ok((items, None));
         }
-        Ok(new_state)
+        let failed = store.threshold_failure(account, client_state, order)?;
+        if let Some(f) = failed {
+            let mut ids: HashSet<[u8; 16]> =
+                store.opened_voucher_ids(account, client_state, order)?.into_iter().collect();
+            let new = fresh.iter().filter(|o| ids.insert(*o.id())).count();
+            if new == 0 || (ids.len() as u64) < f.shares.saturating_mul(2) {
+                report.threshold_skipped += 1;
+                return Ok((Vec::new(), None));
+            }
+        }
+        let stored = store.state_opened_vouchers(account, client_state, order)?;
+        let mut ids: HashSet<[u8; 16]> = stored.iter().map(|o| o.voucher_id).collect();
+        // Replayed voucher ids (already stored, or twice in this round) are not new evidence.
+        let fresh: Vec<OpenedVoucher> = fresh.into_iter().filter(|o| ids.insert(*o.id())).collect();
+        if fresh.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let mut all = Vec::with_capacity(stored.len() + fresh.len());
+        for s in &stored {
+            all.push(OpenedVoucher::decode(&s.payload)?);
+        }
+        all.extend(fresh);
+        match try_reveal(&order, p.threshold, p.synthetic_cap, &all) {
+            Ok(ThresholdOutcome::Below { .. }) => Ok((Vec::new(), None)),
+            Ok(ThresholdOutcome::Revealed(r)) => {
+                report.reveals += 1;
+                report.synthetic_discarded += r.synthetic.len() as u64;
+                report.rejected += r.rejected.len() as u64;
+                self.audit(
+                    store,
+                    &Event::ThresholdReveal {
+                        account: account.to_owned(),
+                        order: hex::encode(order),
+                        real: r.real.len() as u64,
+                        synthetic: r.synthetic.len() as u64,
+                        rejected: r.rejected.len() as u64,
+                    },
+                )?;
+                tracing::info!(real = r.real.len(), "a client state crossed the threshold; case follows");
+                Ok((r.real, Some(encode_account_state(&r.account))))
+            }
+            Err(e @ vouchsafe_protocol::Error::Invalid(_)) => {
+                // Reconstruction failed cleanly on what the device sent (a client ignoring the synthetic cap, or
+                // two states' shares under one id): nothing is decrypted, the vouchers stay stored. Counted, audited
+                // once per attempt, and attempted again only after the state's vouchers doubled.
+                report.threshold_failures += 1;
+                let mark =
+                    store.record_threshold_failure(account, client_state, order, all.len() as u64, unix_now())?;
+                self.audit(
+                    store,
+                    &Event::ThresholdFailed {
+                        account: account.to_owned(),
+                        order: hex::encode(order),
+                        error: e.to_string(),
+                    },
+                )?;
+                if mark.failures == 1 {
+                    tracing::warn!(
+                        error = %crate::error::ErrorChain(&e),
+                        "threshold reconstruction failed for a client state; retried once its vouchers double"
+                    );
+                } else {
+                    tracing::debug!(failures = mark.failures, "threshold reconstruction failed again");
+                }
+                Ok((Vec::new(), None))
+            }
+            // A misuse or an internal error is this server's bug, not the device's: the round fails (and is retried)
+            // instead of being recorded against the account.
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Second-hash check, then creates a case or extends the account's open case (items already filed are skipped).
@@ -582,5 +696,5 @@ pub fn process_pending(
     store: &dyn Store,
 ) -> Result<ProcessReport> {
     let p = Processor::new(config, gov, table)?;
-    p.run(store, usize::MAX, &AtomicBool::new(false), None)
+    p.run(store, usize::MAX, &AtomicBool::new(false), None, None)
 }

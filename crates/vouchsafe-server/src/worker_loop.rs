@@ -27,7 +27,7 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
             let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?;
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
-            Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff))?, did_purge))
+            Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog))?, did_purge))
         })
         .await;
         match round {
@@ -43,6 +43,7 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                         reveals = report.reveals,
                         case_items = report.case_items,
                         second_hash_dropped = report.second_hash_dropped,
+                        threshold_failures = report.threshold_failures,
                         "worker round"
                     );
                 }

@@ -196,7 +196,8 @@ fn request(
     batch_id: [u8; 16],
     vouchers: Vec<Vec<u8>>,
 ) -> tonic::Request<v1::SubmitVouchersRequest> {
-    let mut r = tonic::Request::new(v1::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers });
+    let mut r =
+        tonic::Request::new(v1::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers, client_state: vec![] });
     if let Some(t) = token {
         let v: MetadataValue<_> = format!("Bearer {t}").parse().unwrap_or_else(|_| panic!("metadata"));
         r.metadata_mut().insert("authorization", v);
@@ -332,8 +333,9 @@ async fn oversized_batches_are_resource_exhausted() {
     let (v, _) = dev.voucher(&table, &env.other[0], &mut env.rng);
     let huge =
         vec![v.clone(); 1].into_iter().chain(std::iter::once(vec![0u8; env.config.limits.max_message_bytes])).collect();
-    let (code, _) = code_of(client.submit_vouchers(request(Some(ALICE), [3; 16], huge)).await);
-    assert_eq!(code, Code::OutOfRange, "tonic reports an over-limit message as OUT_OF_RANGE");
+    let (code, msg) = code_of(client.submit_vouchers(request(Some(ALICE), [3; 16], huge)).await);
+    assert_eq!(code, Code::ResourceExhausted, "an over-limit message is RESOURCE_EXHAUSTED, as the proto says: {msg}");
+    assert!(msg.contains(&env.config.limits.max_message_bytes.to_string()), "the message names the limit: {msg}");
     assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
     // Exactly the limit is fine.
     let mut full = Vec::new();
@@ -385,7 +387,7 @@ async fn ack_bytes_do_not_depend_on_voucher_contents() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resubmitting_a_batch_counts_once() {
+async fn resubmitting_a_batch_counts_once_and_other_content_under_its_id_is_refused() {
     let mut env = Env::new(|_| {}).await;
     let mut client = env.client().await;
     let table = download(&mut client).await;
@@ -395,10 +397,27 @@ async fn resubmitting_a_batch_counts_once() {
     let first = submit(&mut client, ALICE, [6; 16], vs.clone()).await.encode_to_vec();
     env.drained().await;
     let again = submit(&mut client, ALICE, [6; 16], vs.clone()).await.encode_to_vec();
-    // A retry whose contents differ (a client bug) is still the stored batch: same ack, nothing new counted.
-    let different = submit(&mut client, ALICE, [6; 16], vec![vs[1].clone()]).await.encode_to_vec();
     assert_eq!(first, again);
-    assert_eq!(first, different);
+    // The same id with other content (a client bug) is refused, whatever the vouchers are: fewer vouchers, other
+    // vouchers, the same vouchers in another order, or another client state. Nothing new is stored or counted.
+    let other_content = [
+        request(Some(ALICE), [6; 16], vec![vs[1].clone()]),
+        request(Some(ALICE), [6; 16], vec![vs[1].clone(), vs[0].clone()]),
+        request(Some(ALICE), [6; 16], vec![vs[0].clone(), dev.voucher(&table, &env.other[1], &mut env.rng).0]),
+        {
+            let mut r = request(Some(ALICE), [6; 16], vs.clone());
+            r.get_mut().client_state = vec![7; 16];
+            r
+        },
+    ];
+    for r in other_content {
+        let (code, msg) = code_of(client.submit_vouchers(r).await);
+        assert_eq!(code, Code::AlreadyExists, "{msg}");
+        assert!(msg.contains("batch_id") && msg.contains("other"), "{msg}");
+    }
+    assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
+    // The original is still idempotent after the refusals.
+    assert_eq!(submit(&mut client, ALICE, [6; 16], vs.clone()).await.encode_to_vec(), first);
     env.drained().await;
     let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((c.received, c.opened, c.non_matches, c.invalid), (2, 1, 1, 0));
@@ -1332,4 +1351,467 @@ async fn tables_are_built_and_updated_only_from_the_chain_with_the_orders_key() 
     let t = load_table(&env.config.table).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.indicator_count(), gov.chain().len());
     assert!(gov.chain().indicators().all(|i| t.contains(i.primary)));
+}
+
+// ------------------------------------------------------------------------------------------------ issue 12: several
+// devices per account, hostile clients, exact statuses, honest idempotency, the bounded backlog.
+
+/// A submission from one client state (its public id in the request).
+fn state_request(
+    token: &str,
+    batch_id: [u8; 16],
+    state: [u8; 16],
+    vouchers: Vec<Vec<u8>>,
+) -> tonic::Request<v1::SubmitVouchersRequest> {
+    let mut r = request(Some(token), batch_id, vouchers);
+    r.get_mut().client_state = state.to_vec();
+    r
+}
+
+impl Device {
+    fn state_id(&self) -> [u8; 16] {
+        self.session.state().state_id().unwrap_or_else(|e| panic!("{e}"))
+    }
+    /// Makes the vouchers for `imgs` and submits them as one batch under this device's client state.
+    async fn send(
+        &mut self,
+        client: &mut Client,
+        table: &ClientTable,
+        imgs: &[&Image],
+        batch: u8,
+        rng: &mut ChaCha20Rng,
+    ) {
+        let vs = imgs.iter().map(|i| self.voucher(table, i, rng).0).collect();
+        let r = client.submit_vouchers(state_request(ALICE, [batch; 16], self.state_id(), vs)).await;
+        r.unwrap_or_else(|e| panic!("submit: {e}"));
+    }
+}
+
+/// The associated data of every item of alice's cases, sorted.
+fn alice_items(env: &Env) -> Vec<Vec<u8>> {
+    let filter = CaseFilter { account: Some("alice".into()), ..CaseFilter::default() };
+    let mut items: Vec<Vec<u8>> = env
+        .store
+        .list_cases(&filter)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .flat_map(|c| {
+            env.store.get_case(c.id).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("case")).items
+        })
+        .map(|i| i.ad)
+        .collect();
+    items.sort();
+    items
+}
+
+fn ads(imgs: &[&Image]) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = imgs.iter().map(|i| i.ad.clone()).collect();
+    v.sort();
+    v
+}
+
+/// A phone and a linked desktop of one account: each has its own client state, the threshold applies to each,
+/// one crossing it while the other keeps sending reveals only its own items, and the other's join the account's
+/// case once it crosses too. No reconstruction fails on the way (before client-state ids, the two states' shares
+/// were mixed under the account).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_device_of_an_account_has_its_own_state_and_threshold() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let mut phone = Device::new(&table, &mut env.rng);
+    let mut desktop = Device::new(&table, &mut env.rng);
+    assert_ne!(phone.state_id(), desktop.state_id());
+    let m: Vec<&Image> = env.matching.iter().collect();
+    let mut rng = env.rng.clone();
+    // Interleaved: phone 2 matches (below T = 3), desktop 3 (at T), each batch with some non-matches.
+    phone.send(&mut client, &table, &[m[0], &env.other[0]], 1, &mut rng).await;
+    desktop.send(&mut client, &table, &[m[2], m[3]], 2, &mut rng).await;
+    phone.send(&mut client, &table, &[m[1]], 3, &mut rng).await;
+    desktop.send(&mut client, &table, &[&env.other[1], m[4]], 4, &mut rng).await;
+    env.drained().await;
+    assert_eq!(alice_items(&env), ads(&[m[2], m[3], m[4]]), "only the desktop's state crossed the threshold");
+    // The phone keeps sending: its third match reveals its own three items, into the same open case.
+    phone.send(&mut client, &table, &[m[5], &env.other[2]], 5, &mut rng).await;
+    env.drained().await;
+    assert_eq!(alice_items(&env), ads(&[m[0], m[1], m[2], m[3], m[4], m[5]]));
+    let filter = CaseFilter { account: Some("alice".into()), ..CaseFilter::default() };
+    assert_eq!(env.store.list_cases(&filter).unwrap_or_else(|e| panic!("{e}")).len(), 1, "one case per account");
+    let stats = env.store.stats().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((stats.client_states, stats.threshold_failures), (2, 0));
+    let reveals = env.store.audit_entries(0, 1000).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reveals.iter().filter(|a| a.action == "threshold.reveal").count(), 2);
+    env.stop().await;
+}
+
+/// A reinstall makes a new client state: what the old one sent does not count toward the new one's threshold
+/// (the same images count again there, under new shares), and the old state's vouchers stay stored below T.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinstall_starts_a_new_state() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let m: Vec<&Image> = env.matching.iter().collect();
+    let mut rng = env.rng.clone();
+    let mut before = Device::new(&table, &mut rng);
+    before.send(&mut client, &table, &[m[0], m[1]], 1, &mut rng).await;
+    env.drained().await;
+    let mut after = Device::new(&table, &mut rng); // reinstalled: a fresh state
+    after.send(&mut client, &table, &[m[0], m[1]], 2, &mut rng).await;
+    env.drained().await;
+    assert!(alice_items(&env).is_empty(), "two states with two matches each: nobody crossed T = 3");
+    after.send(&mut client, &table, &[m[2]], 3, &mut rng).await;
+    env.drained().await;
+    assert_eq!(alice_items(&env), ads(&[m[0], m[1], m[2]]), "the new state crossed on its own");
+    let order = env.order_id();
+    let before_state =
+        env.store.state_opened_vouchers("alice", before.state_id(), order).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(before_state.len(), 2, "the old state's opened vouchers are kept (until the order's purge)");
+    assert!(env.store.account_state("alice", before.state_id(), order).unwrap_or_else(|e| panic!("{e}")).is_none());
+    env.stop().await;
+}
+
+/// A hostile client flooding one account with client states: beyond `limits.max_client_states` every new state is
+/// refused with RESOURCE_EXHAUSTED and nothing of it is stored; the account's existing states and other accounts
+/// are unaffected. A retry of a stored batch of an existing state is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_states_per_account_are_bounded() {
+    let mut env = Env::new(|c| c.limits.max_client_states = 2).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let mut dev = Device::new(&table, &mut env.rng);
+    let v = |env: &mut Env, dev: &mut Device, i: usize| dev.voucher(&table, &env.other[i], &mut env.rng).0;
+    let first = v(&mut env, &mut dev, 0);
+    submit_state(&mut client, ALICE, 1, [1; 16], vec![first.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    let second = v(&mut env, &mut dev, 1);
+    submit_state(&mut client, ALICE, 2, [2; 16], vec![second]).await.unwrap_or_else(|e| panic!("{e}"));
+    env.drained().await;
+    let received = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).received;
+    for s in 3u8..13 {
+        let vs = vec![v(&mut env, &mut dev, (s % 6) as usize)];
+        let (code, msg) = code_of(submit_state(&mut client, ALICE, 10 + s, [s; 16], vs).await);
+        assert_eq!(code, Code::ResourceExhausted, "{msg}");
+        assert!(msg.contains("2 client states"), "{msg}");
+    }
+    env.drained().await;
+    assert_eq!(env.store.counters("alice").unwrap_or_else(|e| panic!("{e}")).received, received, "nothing stored");
+    // The existing states still work, a retry is still idempotent, and bob has states of his own.
+    let more = v(&mut env, &mut dev, 2);
+    submit_state(&mut client, ALICE, 30, [1; 16], vec![more.clone()]).await.unwrap_or_else(|e| panic!("{e}"));
+    submit_state(&mut client, ALICE, 1, [1; 16], vec![first]).await.unwrap_or_else(|e| panic!("{e}"));
+    submit_state(&mut client, BOB, 31, [9; 16], vec![more]).await.unwrap_or_else(|e| panic!("{e}"));
+    let stats = env.store.stats().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats.client_states, 3);
+    // A client state of another length is refused as malformed.
+    let mut r = state_request(ALICE, [40; 16], [1; 16], vec![v(&mut env, &mut dev, 3)]);
+    r.get_mut().client_state = vec![1; 15];
+    let (code, msg) = code_of(client.submit_vouchers(r).await);
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(msg.contains("client_state"), "{msg}");
+    env.stop().await;
+}
+
+async fn submit_state(
+    client: &mut Client,
+    token: &str,
+    batch: u8,
+    state: [u8; 16],
+    vouchers: Vec<Vec<u8>>,
+) -> Result<v1::SubmitAck, tonic::Status> {
+    client.submit_vouchers(state_request(token, [batch; 16], state, vouchers)).await.map(|r| r.into_inner())
+}
+
+/// A client that breaks the protocol under one client-state id (here: the vouchers of many states, so far more
+/// than s synthetic ones, all named as one state) makes reconstruction fail. That is counted, and attempted again
+/// only once the state's opened vouchers have doubled: a handful of attempts, not one per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_that_breaks_the_protocol_fails_cheaply_and_rarely() {
+    let mut env = Env::with(|s| s.synthetic_rate = u32::MAX, |_| {}).await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    // Each honest state's first s = 2 vouchers are synthetic (p = 1); 12 states give 24 synthetics.
+    let mut vouchers = Vec::new();
+    for _ in 0..12 {
+        let mut d = Device::new(&table, &mut env.rng);
+        for img in &env.matching[..2] {
+            let (v, kind) = d.voucher(&table, img, &mut env.rng);
+            assert_eq!(kind, VoucherKind::Synthetic);
+            vouchers.push(v);
+        }
+    }
+    let n = vouchers.len();
+    for (i, v) in vouchers.into_iter().enumerate() {
+        submit_state(&mut client, ALICE, i as u8, [7; 16], vec![v]).await.unwrap_or_else(|e| panic!("{e}"));
+        env.drained().await;
+    }
+    let stats = env.store.stats().unwrap_or_else(|e| panic!("{e}"));
+    let failed = env.store.audit_entries(0, 1000).unwrap_or_else(|e| panic!("{e}"));
+    let failed = failed.iter().filter(|a| a.action == "threshold.failed").count() as u64;
+    assert_eq!(stats.threshold_failures, failed, "every failure is counted and audited once");
+    assert!((1..=3).contains(&failed), "{failed} attempts failed for {n} vouchers: not bounded by doubling");
+    assert_eq!(stats.states_failed, 1);
+    assert!(alice_items(&env).is_empty(), "nothing decrypted");
+    let c = env.store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.opened, n as u64, "every voucher is still stored and counted");
+    env.stop().await;
+}
+
+/// Sends one request over raw HTTP/2 (a hostile client, not tonic's) and returns the gRPC status and message.
+async fn raw_grpc(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+    body: Vec<u8>,
+) -> Result<(String, String), String> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let (h2c, conn) = h2::client::handshake(tcp).await.map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut h2c = h2c.ready().await.map_err(|e| e.to_string())?;
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let (response, mut send) = h2c.send_request(req, false).map_err(|e| e.to_string())?;
+    send.send_data(body.into(), true).map_err(|e| e.to_string())?;
+    let response = tokio::time::timeout(Duration::from_secs(20), response)
+        .await
+        .map_err(|_| "no answer".to_owned())?
+        .map_err(|e| e.to_string())?;
+    // grpc-message is percent-encoded.
+    let decode = |v: &str| {
+        let (mut out, b) = (Vec::new(), v.as_bytes());
+        let mut i = 0;
+        while i < b.len() {
+            match (b[i], b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
+                (b'%', Some(x)) => {
+                    out.push(x);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let get = |h: &http::HeaderMap, k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(decode);
+    if let Some(code) = get(response.headers(), "grpc-status") {
+        return Ok((code, get(response.headers(), "grpc-message").unwrap_or_default()));
+    }
+    let mut body = response.into_body();
+    while body.data().await.is_some() {}
+    let trailers = body.trailers().await.map_err(|e| e.to_string())?.unwrap_or_default();
+    Ok((get(&trailers, "grpc-status").unwrap_or_default(), get(&trailers, "grpc-message").unwrap_or_default()))
+}
+
+/// A gRPC message frame: uncompressed flag, big-endian length, the bytes.
+fn frame(msg: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8];
+    f.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    f.extend_from_slice(msg);
+    f
+}
+
+/// Requests that do not decode (garbage, a wrong wire type, a truncated message, a truncated frame) are
+/// INVALID_ARGUMENT with a short message of the server's own, never INTERNAL with the decoder's text; nothing is
+/// stored and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_requests_are_invalid_argument() {
+    let mut env = Env::new(|_| {}).await;
+    let addr = env.addr();
+    let submit = "/vouchsafe.v1.Matching/SubmitVouchers";
+    let mut truncated_frame = frame(&[0x0a, 0x10, 1, 2, 3]);
+    truncated_frame.truncate(4);
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("garbage", submit, frame(&[0xff; 12])),
+        ("wrong wire type (batch_id as a varint)", submit, frame(&[0x08, 0x01])),
+        ("truncated message (16 bytes announced, 3 sent)", submit, frame(&[0x0a, 0x10, 1, 2, 3])),
+        ("truncated frame", submit, truncated_frame),
+        ("garbage to another RPC", "/vouchsafe.v1.Matching/GetUpdate", frame(&[0xff; 3])),
+        ("garbage to the log", "/vouchsafe.v1.Transparency/GetInclusionProof", frame(&[0x0f])),
+    ];
+    for (what, path, body) in cases {
+        let (code, msg) = raw_grpc(addr, path, ALICE, body).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(code, "3", "{what}: INVALID_ARGUMENT, got {code} {msg}");
+        assert!(!msg.contains("decode Protobuf") && !msg.contains("EOF"), "{what}: tonic's text leaked: {msg}");
+        assert!(msg.contains("not a valid protobuf message"), "{what}: {msg}");
+    }
+    assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
+    let mut c = env.client().await;
+    assert!(c.get_manifest(v1::GetManifestRequest {}).await.is_ok());
+    env.stop().await;
+}
+
+/// An oversize bearer token (64 KiB) is answered UNAUTHENTICATED, on a connection that stays usable; header lists
+/// beyond `limits.max_header_list_bytes` are refused by HTTP/2 itself and never reach a handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_credentials_are_unauthenticated() {
+    let mut env = Env::new(|_| {}).await;
+    let mut client = env.client().await;
+    let big = "a".repeat(64 * 1024);
+    let mut r = request(None, [1; 16], vec![vec![1; 8]]);
+    r.metadata_mut().insert("authorization", format!("Bearer {big}").parse().unwrap_or_else(|_| panic!("metadata")));
+    let (code, msg) = code_of(client.submit_vouchers(r).await);
+    assert_eq!(code, Code::Unauthenticated, "{msg}");
+    assert!(!msg.contains("aaaa"), "never echoed");
+    // The same connection still serves.
+    assert!(client.get_manifest(v1::GetManifestRequest {}).await.is_ok());
+    // Beyond the header limit (256 KiB by default) HTTP/2 refuses the request before the service sees it.
+    let huge = "a".repeat(300 * 1024);
+    let r = raw_grpc(env.addr(), "/vouchsafe.v1.Matching/GetManifest", &huge, frame(&[])).await;
+    assert!(!matches!(&r, Ok((code, _)) if code == "0"), "an over-limit header list was served: {r:?}");
+    let mut again = env.client().await;
+    assert!(again.get_manifest(v1::GetManifestRequest {}).await.is_ok());
+    assert_eq!(env.store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending, 0);
+    env.stop().await;
+}
+
+/// Several clients flooding the server while the backlog bound is tiny: admission control refuses with UNAVAILABLE
+/// instead of letting the inbox grow, the backlog never exceeds its bound, and every acknowledged batch is
+/// processed exactly once (refused ones are retried by the clients and land later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backlog_is_bounded_and_nothing_acknowledged_is_lost() {
+    let mut env = Env::new(|c| {
+        c.limits.max_backlog_batches = 2;
+        c.limits.max_backlog_bytes = c.limits.max_message_bytes as u64;
+    })
+    .await;
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let tokens = [ALICE, BOB];
+    let mut tasks = Vec::new();
+    for (t, token) in tokens.into_iter().enumerate() {
+        let mut dev = Device::new(&table, &mut env.rng);
+        let batches: Vec<Vec<Vec<u8>>> =
+            (0..25).map(|_| env.other.iter().map(|i| dev.voucher(&table, i, &mut env.rng).0).collect()).collect();
+        let mut c = env.client().await;
+        let state = dev.state_id();
+        tasks.push(tokio::spawn(async move {
+            let mut refused = 0u32;
+            for (i, vs) in batches.into_iter().enumerate() {
+                let id = [t as u8 * 100 + i as u8; 16];
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    match c.submit_vouchers(state_request(token, id, state, vs.clone())).await {
+                        Ok(_) => break,
+                        Err(s) if s.code() == Code::Unavailable => {
+                            assert!(s.message().contains("backlog"), "{}", s.message());
+                            refused += 1;
+                            assert!(Instant::now() < deadline, "never admitted");
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err(s) => panic!("{s}"),
+                    }
+                }
+            }
+            refused
+        }));
+    }
+    let mut refused = 0;
+    for t in tasks {
+        refused += t.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    env.drained().await;
+    let view = env.server.as_ref().map(|s| s.backlog()).unwrap_or_else(|| panic!("running"));
+    eprintln!("backlog: {view:?}, refusals seen by the clients: {refused}");
+    assert!(view.peak_batches <= 2, "the backlog exceeded its bound: {view:?}");
+    assert_eq!(view.refused, u64::from(refused));
+    assert_eq!((view.batches, view.bytes), (0, 0), "drained: {view:?}");
+    for account in ["alice", "bob"] {
+        let c = env.store.counters(account).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.received, 25 * env.other.len() as u64, "{account}: every acknowledged voucher, once");
+    }
+    env.stop().await;
+}
+
+/// Soak test of admission control, behind a flag: `VOUCHSAFE_SOAK_SECONDS=60 cargo test -p vouchsafe-server --release
+/// --test grpc -- --ignored --nocapture soak`. Eight clients (a misbehaving fleet: several states per account, no
+/// pause between batches) flood the server for the given time (default 20 s; every loop is bounded by it) with a
+/// backlog bound of 20 batches; the test checks that the backlog never exceeds its bound, that every acknowledged
+/// batch is processed exactly once, and reports the peak, the refusals, the throughput and the peak memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn soak_the_backlog_stays_under_its_bound() {
+    let seconds: u64 = std::env::var("VOUCHSAFE_SOAK_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mut env = Env::new(|c| {
+        c.limits.max_vouchers_per_batch = 6;
+        c.limits.max_backlog_batches = 20;
+        c.limits.max_backlog_bytes = 20 * (6 * c.voucher_len(2) as u64);
+        c.limits.max_client_states = 64;
+    })
+    .await;
+    let mut client = env.client().await;
+    let table = Arc::new(download(&mut client).await);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..8u8 {
+        let token = [ALICE, BOB][t as usize % 2];
+        let mut c = env.client().await;
+        let table = Arc::clone(&table);
+        let mut rng = ChaCha20Rng::seed_from_u64(1000 + u64::from(t));
+        tasks.push(tokio::spawn(async move {
+            let (mut acked, mut refused, mut n) = (0u64, 0u64, 0u64);
+            let mut dev = Device::new(&table, &mut rng);
+            while Instant::now() < deadline {
+                let vs: Vec<Vec<u8>> = (0..6)
+                    .map(|i| {
+                        let img =
+                            Image { y: format!("soak {t} {n} {i}").into_bytes(), ad: vec![0; 16], secondary: vec![] };
+                        dev.voucher(&table, &img, &mut rng).0
+                    })
+                    .collect();
+                let mut id = [t; 16];
+                id[..8].copy_from_slice(&n.to_le_bytes());
+                n += 1;
+                loop {
+                    match c.submit_vouchers(state_request(token, id, dev.state_id(), vs.clone())).await {
+                        Ok(_) => {
+                            acked += 6;
+                            break;
+                        }
+                        Err(s) if s.code() == Code::Unavailable && Instant::now() < deadline => {
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        Err(s) if s.code() == Code::Unavailable => break,
+                        Err(s) => panic!("{s}"),
+                    }
+                }
+            }
+            (token, acked, refused)
+        }));
+    }
+    let (mut acked, mut refused) = (std::collections::HashMap::new(), 0u64);
+    for t in tasks {
+        let (token, a, r) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        *acked.entry(token).or_insert(0u64) += a;
+        refused += r;
+    }
+    env.drained().await;
+    let elapsed = t0.elapsed();
+    let view = env.server.as_ref().map(|s| s.backlog()).unwrap_or_else(|| panic!("running"));
+    assert!(view.peak_batches <= 20 && view.peak_bytes <= 20 * 6 * env.config.voucher_len(2) as u64, "{view:?}");
+    for (token, account) in [(ALICE, "alice"), (BOB, "bob")] {
+        let c = env.store.counters(account).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.received, acked[token], "{account}: every acknowledged voucher exactly once");
+    }
+    let total: u64 = acked.values().sum();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .unwrap_or_default();
+    println!(
+        "soak {seconds} s: {total} vouchers acknowledged ({:.0}/s), {refused} submissions refused (UNAVAILABLE); \
+         backlog peak {} batches / {} bytes (bound 20 batches); {rss}",
+        total as f64 / elapsed.as_secs_f64(),
+        view.peak_batches,
+        view.peak_bytes
+    );
+    env.stop().await;
 }

@@ -20,6 +20,18 @@ pub enum StoreError {
     /// An argument is out of range or malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A batch id the account already used for a batch with other content
+    /// (other vouchers, or another client state). Nothing was stored; the
+    /// first batch is unchanged.
+    #[error("batch_id was already used for a batch with other content")]
+    BatchConflict,
+    /// The batch names a client state the account does not have yet, and the
+    /// account already has the most client states allowed under the order.
+    #[error("the account already has {max} client states under this order (the most allowed)")]
+    TooManyClientStates {
+        /// The limit.
+        max: u32,
+    },
     /// A referenced row does not exist.
     #[error("not found: {0}")]
     NotFound(&'static str),

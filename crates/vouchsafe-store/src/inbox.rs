@@ -31,6 +31,20 @@ pub(crate) fn encode<B: AsRef<[u8]>>(vouchers: &[B]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Domain label of [`digest`].
+const DIGEST_LABEL: &[u8] = b"vouchsafe/v1/store/batch-digest";
+
+/// The digest a stored batch keeps for its idempotency: SHA-256 over a domain label, the client state and the
+/// batch's [`encode`]d vouchers (so the count, every length and every byte, in order).
+pub(crate) fn digest(client_state: &[u8; 16], blob: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(DIGEST_LABEL);
+    h.update(client_state);
+    h.update(blob);
+    h.finalize().into()
+}
+
 fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
     let (head, tail) = rest.split_at_checked(n).ok_or(StoreError::Corrupt("inbox blob truncated"))?;
     *rest = tail;

@@ -80,19 +80,49 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub trait Store: Send + Sync {
     // ---- inbox -------------------------------------------------------------
 
-    /// Durably stores a received batch of vouchers for `account`.
+    /// Durably stores a received batch of vouchers.
     ///
-    /// Idempotent on `(account, batch_id)`: a retry returns
-    /// [`InsertOutcome::Duplicate`] with the voucher count of the batch that
-    /// was stored first (its contents are kept, the retry's are ignored), so
-    /// the acknowledgement is identical and nothing is counted twice.
+    /// Idempotent on `(account, batch_id)`, and honest about it: a retry
+    /// with the same content (the same client state and the same vouchers,
+    /// compared by a SHA-256 digest of both kept with the batch) returns
+    /// [`InsertOutcome::Duplicate`] with the voucher count of the stored
+    /// batch, so the acknowledgement is identical and nothing is counted
+    /// twice; the same id with other content is refused with
+    /// [`StoreError::BatchConflict`] and changes nothing. (Batches stored
+    /// before schema v5 have no digest and stay idempotent on the id alone.)
+    ///
+    /// With `state_limit`, a batch of a client state the account does not
+    /// have yet under that order is refused with
+    /// [`StoreError::TooManyClientStates`] when the account already has the
+    /// limit; otherwise the state is recorded with the batch.
+    fn store_batch(&self, batch: &NewBatch<'_>) -> Result<InsertOutcome>;
+
+    /// [`Store::store_batch`] in the account's default client state
+    /// ([`DEFAULT_CLIENT_STATE`]) with no client-state limit.
     fn insert_batch(
         &self,
         account: &str,
         batch_id: [u8; 16],
         vouchers: &[Vec<u8>],
         received_at: i64,
-    ) -> Result<InsertOutcome>;
+    ) -> Result<InsertOutcome> {
+        self.store_batch(&NewBatch {
+            account,
+            client_state: DEFAULT_CLIENT_STATE,
+            batch_id,
+            vouchers,
+            received_at,
+            state_limit: None,
+        })
+    }
+
+    /// The voucher count of the batch `(account, batch_id)` if one is stored
+    /// (processed or not). A cheap look-up, e.g. to answer a retry while the
+    /// backlog refuses new batches.
+    fn stored_batch(&self, account: &str, batch_id: [u8; 16]) -> Result<Option<u32>>;
+
+    /// The unprocessed part of the inbox: batches, vouchers, bytes.
+    fn backlog(&self) -> Result<Backlog>;
 
     /// Returns up to `limit` unprocessed batches, oldest first, with their
     /// vouchers in submission order.
@@ -139,23 +169,73 @@ pub trait Store: Send + Sync {
     /// Counters of `account` (all zero for an unknown account).
     fn counters(&self, account: &str) -> Result<Counters>;
 
-    /// Opened vouchers of `account` under `order_id`, in the order they were
-    /// stored.
+    /// Opened vouchers of `account` under `order_id`, of all its client
+    /// states, in the order they were stored.
     fn opened_vouchers(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<OpenedVoucher>>;
 
-    /// Ids of the opened vouchers of `account` under `order_id` (no payloads),
-    /// in no particular order.
-    fn opened_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>>;
+    /// Opened vouchers of one client state of `account` under `order_id`, in
+    /// the order they were stored.
+    fn state_opened_vouchers(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Vec<OpenedVoucher>>;
+
+    /// How many opened vouchers one client state of `account` has under
+    /// `order_id` (no payloads read).
+    fn state_opened_count(&self, account: &str, client_state: ClientStateId, order_id: [u8; 16]) -> Result<u64>;
+
+    /// Ids of the opened vouchers of one client state of `account` under
+    /// `order_id` (no payloads), in no particular order.
+    fn opened_voucher_ids(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Vec<[u8; 16]>>;
 
     /// Ids of the vouchers filed as items in any case of `account` under
     /// `order_id` (no associated data), in no particular order.
     fn case_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>>;
 
-    /// Opaque threshold state of `account` under `order_id`, if any.
-    fn account_state(&self, account: &str, order_id: [u8; 16]) -> Result<Option<Zeroizing<Vec<u8>>>>;
+    /// Opaque threshold state of one client state of `account` under
+    /// `order_id`, if any.
+    fn account_state(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>>;
 
-    /// Replaces the threshold state of `account` under `order_id`.
-    fn set_account_state(&self, account: &str, order_id: [u8; 16], state: &[u8]) -> Result<()>;
+    /// Replaces the threshold state of one client state of `account` under
+    /// `order_id`.
+    fn set_account_state(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+        state: &[u8],
+    ) -> Result<()>;
+
+    /// The last failed threshold reconstruction of a client state, if any.
+    fn threshold_failure(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Option<ThresholdFailure>>;
+
+    /// Records a failed threshold reconstruction over `shares` distinct
+    /// opened vouchers (`failures += 1`).
+    fn record_threshold_failure(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+        shares: u64,
+        at: i64,
+    ) -> Result<ThresholdFailure>;
 
     // ---- cases ---------------------------------------------------------------
 

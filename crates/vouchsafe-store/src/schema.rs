@@ -250,6 +250,64 @@ CREATE TABLE purge_event (
 );
 CREATE INDEX purge_event_order ON purge_event (order_id, at);
 "#,
+    // v5: client states (several devices and reinstalls per account), batch
+    // digests (idempotency that refuses other content under a used id), the
+    // backlog's bytes, and the cost bound on failed reconstructions.
+    r#"
+-- The client state that made the batch: 16 random public bytes; all zero for
+-- a batch that named none (the account's default state, and every batch
+-- stored before v5).
+ALTER TABLE inbox_batch ADD COLUMN client_state BLOB NOT NULL
+    DEFAULT x'00000000000000000000000000000000' CHECK (length(client_state) = 16);
+-- SHA-256 of the batch's content (see `inbox::digest`); NULL for batches
+-- stored before v5, which stay idempotent on their id alone.
+ALTER TABLE inbox_batch ADD COLUMN digest BLOB CHECK (digest IS NULL OR length(digest) = 32);
+-- Bytes of the batch's vouchers, for the backlog bound.
+ALTER TABLE inbox_batch ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0);
+
+ALTER TABLE opened_voucher ADD COLUMN client_state BLOB NOT NULL
+    DEFAULT x'00000000000000000000000000000000' CHECK (length(client_state) = 16);
+CREATE INDEX opened_voucher_state ON opened_voucher (account, order_id, client_state, seq);
+
+-- Threshold state per client state (it was per account).
+CREATE TABLE account_state_v5 (
+    account      TEXT NOT NULL,
+    order_id     BLOB NOT NULL CHECK (length(order_id) = 16),
+    client_state BLOB NOT NULL CHECK (length(client_state) = 16),
+    state        BLOB NOT NULL,
+    PRIMARY KEY (account, order_id, client_state)
+);
+INSERT INTO account_state_v5 (account, order_id, client_state, state)
+    SELECT account, order_id, x'00000000000000000000000000000000', state FROM account_state;
+DROP TABLE account_state;
+ALTER TABLE account_state_v5 RENAME TO account_state;
+CREATE INDEX account_state_order ON account_state (order_id);
+
+-- The client states seen per account and order (bounded by the server's
+-- `limits.max_client_states`).
+CREATE TABLE client_state (
+    account      TEXT    NOT NULL,
+    order_id     BLOB    NOT NULL CHECK (length(order_id) = 16),
+    client_state BLOB    NOT NULL CHECK (length(client_state) = 16),
+    first_seen   INTEGER NOT NULL,
+    PRIMARY KEY (account, order_id, client_state)
+) WITHOUT ROWID;
+INSERT INTO client_state (account, order_id, client_state, first_seen)
+    SELECT DISTINCT account, order_id, x'00000000000000000000000000000000', 0 FROM opened_voucher;
+
+-- Failed threshold reconstructions per client state: the distinct shares of
+-- the last failed attempt (the next attempt waits until they have doubled)
+-- and how many attempts failed.
+CREATE TABLE threshold_failure (
+    account      TEXT    NOT NULL,
+    order_id     BLOB    NOT NULL CHECK (length(order_id) = 16),
+    client_state BLOB    NOT NULL CHECK (length(client_state) = 16),
+    shares       INTEGER NOT NULL CHECK (shares >= 0),
+    failures     INTEGER NOT NULL CHECK (failures >= 1),
+    last_at      INTEGER NOT NULL,
+    PRIMARY KEY (account, order_id, client_state)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

@@ -35,6 +35,67 @@ impl InsertOutcome {
     }
 }
 
+/// Public id of a client state: 16 bytes a device derives from its state
+/// (docs/PROTOCOL.md §4). Detection and the threshold run per
+/// `(account, order, client state)`.
+pub type ClientStateId = [u8; 16];
+
+/// The client state of batches that named none: the account's one default
+/// state (all batches stored before schema v5 are in it).
+pub const DEFAULT_CLIENT_STATE: ClientStateId = [0u8; 16];
+
+/// A batch to store with [`Store::store_batch`](crate::Store::store_batch).
+#[derive(Clone, Copy)]
+pub struct NewBatch<'a> {
+    /// Account that submitted it.
+    pub account: &'a str,
+    /// Client state that made its vouchers.
+    pub client_state: ClientStateId,
+    /// Client-chosen idempotency key.
+    pub batch_id: [u8; 16],
+    /// The vouchers, in submission order.
+    pub vouchers: &'a [Vec<u8>],
+    /// Receipt time, Unix seconds.
+    pub received_at: i64,
+    /// If set, the order the batch is for and the most client states an
+    /// account may have under it: a batch of a new client state beyond that
+    /// is refused with [`StoreError::TooManyClientStates`](crate::StoreError::TooManyClientStates)
+    /// and nothing is stored.
+    pub state_limit: Option<([u8; 16], u32)>,
+}
+
+impl fmt::Debug for NewBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewBatch")
+            .field("account", &self.account)
+            .field("batch_id", &self.batch_id)
+            .field("vouchers", &self.vouchers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The unprocessed part of the inbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Unprocessed batches.
+    pub batches: u64,
+    /// Their vouchers.
+    pub vouchers: u64,
+    /// Their vouchers' bytes.
+    pub bytes: u64,
+}
+
+/// The last failed threshold reconstruction of one client state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdFailure {
+    /// Distinct opened vouchers the failed attempt had.
+    pub shares: u64,
+    /// Failed attempts so far.
+    pub failures: u64,
+    /// Time of the last one.
+    pub last_at: i64,
+}
+
 /// An unprocessed batch from the inbox.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InboxBatch {
@@ -42,6 +103,8 @@ pub struct InboxBatch {
     pub id: InboxId,
     /// Account that submitted the batch.
     pub account: String,
+    /// Client state that made its vouchers.
+    pub client_state: ClientStateId,
     /// Client-chosen batch id.
     pub batch_id: [u8; 16],
     /// The vouchers, in submission order.
@@ -83,7 +146,7 @@ impl fmt::Debug for OpenedVoucher {
     }
 }
 
-/// New threshold state for one order of the batch's account. The state may
+/// New threshold state for one order of the batch's account and client state. The state may
 /// hold secrets (a revealed polynomial), so it is zeroized on drop.
 #[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct StateUpdate {
@@ -380,6 +443,14 @@ pub struct GlobalStats {
     pub cases_confirmed: u64,
     /// Rejected cases (false positives).
     pub cases_rejected: u64,
+    /// Bytes of the vouchers of the batches waiting for processing.
+    pub bytes_pending: u64,
+    /// Client states seen, over all accounts and orders.
+    pub client_states: u64,
+    /// Client states whose threshold reconstruction failed at least once.
+    pub states_failed: u64,
+    /// Failed threshold reconstructions in all.
+    pub threshold_failures: u64,
 }
 
 /// What [`Store::purge_order`](crate::Store::purge_order) deleted.

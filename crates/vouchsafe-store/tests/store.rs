@@ -64,7 +64,7 @@ fn mode(path: &Path, suffix: &str) -> u32 {
 fn a_new_database_and_its_wal_and_shm_files_are_private() {
     let (_dir, path, s) = temp_store();
     s.insert_batch("alice", [1; 16], &vouchers(2, 1), 10).unwrap();
-    s.set_account_state("alice", ORDER_A, b"state").unwrap();
+    s.set_account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A, b"state").unwrap();
     // Both connections are open, so the -wal and -shm files exist.
     for suffix in ["", "-wal", "-shm"] {
         let m = mode(&path, suffix);
@@ -80,9 +80,12 @@ fn an_existing_database_keeps_its_mode() {
     drop(s);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     let s = SqliteStore::open(&path).unwrap();
-    s.set_account_state("alice", ORDER_A, b"state").unwrap();
+    s.set_account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A, b"state").unwrap();
     assert_eq!(mode(&path, ""), 0o640);
-    assert_eq!(s.account_state("alice", ORDER_A).unwrap().as_deref().map(Vec::as_slice), Some(&b"state"[..]));
+    assert_eq!(
+        s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().as_deref().map(Vec::as_slice),
+        Some(&b"state"[..])
+    );
 }
 
 #[test]
@@ -90,10 +93,12 @@ fn insert_is_idempotent_per_account_and_batch_id() {
     let s = SqliteStore::open_in_memory().unwrap();
     let first = vouchers(3, 1);
     assert_eq!(s.insert_batch("alice", [1; 16], &first, 10).unwrap(), InsertOutcome::Inserted { vouchers: 3 });
-    // A retry, even with other contents, is a duplicate and keeps the first batch.
-    let r = s.insert_batch("alice", [1; 16], &vouchers(5, 9), 11).unwrap();
+    // A retry with the same contents is a duplicate and keeps the first batch.
+    let r = s.insert_batch("alice", [1; 16], &first, 11).unwrap();
     assert_eq!(r, InsertOutcome::Duplicate { vouchers: 3 });
     assert_eq!(r.vouchers(), 3);
+    // The same id with other contents is refused, not silently answered with the first batch's acknowledgement.
+    assert!(matches!(s.insert_batch("alice", [1; 16], &vouchers(5, 9), 11), Err(StoreError::BatchConflict)));
     // Same batch id from another account is a different batch.
     assert_eq!(s.insert_batch("bob", [1; 16], &vouchers(2, 2), 12).unwrap(), InsertOutcome::Inserted { vouchers: 2 });
 
@@ -141,7 +146,10 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
     assert_eq!(s.counters("alice").unwrap(), Counters { received: 4, non_matches: 2, opened: 1, invalid: 1 });
     assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap(), results.opened);
     assert!(s.opened_vouchers("alice", ORDER_B).unwrap().is_empty());
-    assert_eq!(s.account_state("alice", ORDER_A).unwrap().map(|z| z.to_vec()), Some(b"poly".to_vec()));
+    assert_eq!(
+        s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().map(|z| z.to_vec()),
+        Some(b"poly".to_vec())
+    );
     assert!(s.next_unprocessed(10).unwrap().is_empty());
     let raw_left: i64 =
         raw(&path).query_row("SELECT COUNT(*) FROM inbox_batch WHERE vouchers IS NOT NULL", [], |r| r.get(0)).unwrap();
@@ -202,7 +210,7 @@ fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
 
     assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
     assert_eq!(s.counters("alice").unwrap(), Counters::default());
-    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    assert!(s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().is_none());
     let pending = s.next_unprocessed(10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].vouchers, vouchers(3, 1));
@@ -260,7 +268,7 @@ fn reopened_file_store_has_everything() {
         let b = s.next_unprocessed(1).unwrap().remove(0);
         let res = BatchResults { non_matches: 1, opened: vec![opened(ORDER_A, 5, b"x")], ..Default::default() };
         s.complete_batch(b.id, &res, 3).unwrap();
-        s.set_account_state("alice", ORDER_A, b"state").unwrap();
+        s.set_account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A, b"state").unwrap();
         let items = [CaseItem { voucher_id: [5; 16], ad: b"ad5".to_vec() }];
         case_id = s
             .create_case(&NewCase {
@@ -283,7 +291,10 @@ fn reopened_file_store_has_everything() {
 
     assert_eq!(s.counters("alice").unwrap(), Counters { received: 2, non_matches: 1, opened: 1, invalid: 0 });
     assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap(), vec![opened(ORDER_A, 5, b"x")]);
-    assert_eq!(s.account_state("alice", ORDER_A).unwrap().map(|z| z.to_vec()), Some(b"state".to_vec()));
+    assert_eq!(
+        s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().map(|z| z.to_vec()),
+        Some(b"state".to_vec())
+    );
     let pending = s.next_unprocessed(10).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].batch_id, [2; 16]);
@@ -302,7 +313,7 @@ fn a_database_error_keeps_sqlites_error_as_its_source() {
             "CREATE TRIGGER fail BEFORE INSERT ON account_state BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
         )
         .unwrap();
-    let err = s.set_account_state("alice-account", ORDER_A, b"secret-state").unwrap_err();
+    let err = s.set_account_state("alice-account", DEFAULT_CLIENT_STATE, ORDER_A, b"secret-state").unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     // The message says what failed, the source says why: an operator logs the whole chain.
     assert_eq!(err.to_string(), "database error");
@@ -492,7 +503,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
     assert_eq!(report, PurgeReport { opened_vouchers: 1, states: 1, case_items: 1, ..PurgeReport::default() });
 
     assert!(s.opened_vouchers("alice", ORDER_A).unwrap().is_empty());
-    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    assert!(s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().is_none());
     let case_a = s.get_case(ca).unwrap().unwrap();
     assert!(case_a.summary.ad_purged);
     assert_eq!(case_a.summary.status, CaseStatus::Confirmed);
@@ -504,7 +515,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
 
     // The other order is untouched.
     assert_eq!(s.opened_vouchers("alice", ORDER_B).unwrap(), vec![opened(ORDER_B, 2, b"keep-b")]);
-    assert!(s.account_state("alice", ORDER_B).unwrap().is_some());
+    assert!(s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_B).unwrap().is_some());
     let case_b = s.get_case(cb).unwrap().unwrap();
     assert!(!case_b.summary.ad_purged);
     assert_eq!(case_b.items[0].ad, b"ad-b");
@@ -577,6 +588,7 @@ fn stats_add_up() {
             opened: 2,
             invalid: 0,
             batches_pending: 1,
+            bytes_pending: 4,
             ..Default::default()
         }
     );
@@ -603,8 +615,8 @@ fn complete_batches_is_all_or_nothing() {
     // Nothing of the first two batches was applied.
     assert_eq!(s.counters("alice").unwrap(), Counters::default());
     assert_eq!(s.counters("bob").unwrap(), Counters::default());
-    assert!(s.opened_voucher_ids("alice", ORDER_A).unwrap().is_empty());
-    assert!(s.account_state("alice", ORDER_A).unwrap().is_none());
+    assert!(s.opened_voucher_ids("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().is_empty());
+    assert!(s.account_state("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().is_none());
     assert_eq!(s.next_unprocessed(10).unwrap(), p);
 
     let good_c = BatchResults { opened: vec![opened(ORDER_A, 1, b"a1-replayed")], ..Default::default() };
@@ -641,9 +653,9 @@ fn id_only_queries() {
         ..Default::default()
     };
     s.complete_batch(b.id, &res, 2).unwrap();
-    assert_eq!(s.opened_voucher_ids("alice", ORDER_A).unwrap(), vec![[1; 16]]);
-    assert_eq!(s.opened_voucher_ids("alice", ORDER_B).unwrap(), vec![[2; 16]]);
-    assert!(s.opened_voucher_ids("bob", ORDER_A).unwrap().is_empty());
+    assert_eq!(s.opened_voucher_ids("alice", DEFAULT_CLIENT_STATE, ORDER_A).unwrap(), vec![[1; 16]]);
+    assert_eq!(s.opened_voucher_ids("alice", DEFAULT_CLIENT_STATE, ORDER_B).unwrap(), vec![[2; 16]]);
+    assert!(s.opened_voucher_ids("bob", DEFAULT_CLIENT_STATE, ORDER_A).unwrap().is_empty());
 
     assert!(s.case_voucher_ids("alice", ORDER_A).unwrap().is_empty());
     let item = |id: u8| CaseItem { voucher_id: [id; 16], ad: vec![id; 8] };
@@ -873,4 +885,89 @@ fn next_unprocessed_with_takes_vouchers_from_the_caller_when_it_has_them() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].account, "bob");
     assert!(s.next_unprocessed_with(10, Some(got[0].id), &mut |_, _| None).unwrap().is_empty());
+}
+
+/// The same batch id with other content is refused, and so is a client state over the account's limit: nothing is
+/// stored, no spool file is left behind, and the first batch is unchanged and still idempotent.
+#[test]
+fn refused_batches_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let first = NewBatch {
+        account: "alice",
+        client_state: [1; 16],
+        batch_id: [5; 16],
+        vouchers: &[vec![1; 40], vec![2; 40]],
+        received_at: 1,
+        state_limit: Some((ORDER_A, 1)),
+    };
+    assert_eq!(s.store_batch(&first).unwrap(), InsertOutcome::Inserted { vouchers: 2 });
+    assert_eq!(spool_files(&path).len(), 1);
+    let refused = [
+        NewBatch { vouchers: &[vec![1; 40]], ..first },
+        NewBatch { vouchers: &[vec![2; 40], vec![1; 40]], ..first },
+        NewBatch { client_state: [2; 16], ..first },
+        NewBatch { client_state: [2; 16], batch_id: [6; 16], ..first },
+    ];
+    for (i, b) in refused.iter().enumerate() {
+        let e = s.store_batch(b).unwrap_err();
+        let want = if i < 3 { "batch_id was already used" } else { "1 client states" };
+        assert!(e.to_string().contains(want), "{i}: {e}");
+    }
+    assert_eq!(spool_files(&path).len(), 1, "no spool file of a refused batch is left");
+    assert_eq!(s.backlog().unwrap(), Backlog { batches: 1, vouchers: 2, bytes: 80 });
+    assert_eq!(s.store_batch(&first).unwrap(), InsertOutcome::Duplicate { vouchers: 2 });
+    assert_eq!(s.stored_batch("alice", [5; 16]).unwrap(), Some(2));
+    assert_eq!(s.stored_batch("alice", [6; 16]).unwrap(), None);
+    let b = s.next_unprocessed(10).unwrap();
+    assert_eq!((b.len(), b[0].client_state, b[0].vouchers.clone()), (1, [1; 16], vec![vec![1; 40], vec![2; 40]]));
+    // Another account has states of its own; an existing state is not limited.
+    let bob = NewBatch { account: "bob", client_state: [2; 16], batch_id: [6; 16], ..first };
+    assert!(s.store_batch(&bob).is_ok());
+    let again = NewBatch { batch_id: [7; 16], ..first };
+    assert!(s.store_batch(&again).is_ok());
+    assert_eq!(s.stats().unwrap().client_states, 2);
+}
+
+/// Opened vouchers, threshold states and failure marks are kept per client state; an order's purge removes them
+/// all, with the client states.
+#[test]
+fn threshold_data_is_per_client_state() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    for (cs, bid, vid) in [([1u8; 16], 1u8, 11u8), ([2; 16], 2, 12), ([1; 16], 3, 13)] {
+        let b = NewBatch {
+            account: "alice",
+            client_state: cs,
+            batch_id: [bid; 16],
+            vouchers: &[vec![0; 8]],
+            received_at: 1,
+            state_limit: Some((ORDER_A, 8)),
+        };
+        s.store_batch(&b).unwrap();
+        let id = s.next_unprocessed(1).unwrap()[0].id;
+        let res = BatchResults {
+            opened: vec![opened(ORDER_A, vid, b"p")],
+            state: vec![StateUpdate { order_id: ORDER_A, state: vec![bid] }],
+            order_id: Some(ORDER_A),
+            ..Default::default()
+        };
+        s.complete_batch(id, &res, 2).unwrap();
+    }
+    assert_eq!(s.state_opened_vouchers("alice", [1; 16], ORDER_A).unwrap().len(), 2);
+    assert_eq!(s.state_opened_count("alice", [2; 16], ORDER_A).unwrap(), 1);
+    assert_eq!(s.opened_vouchers("alice", ORDER_A).unwrap().len(), 3, "all states");
+    assert_eq!(s.account_state("alice", [1; 16], ORDER_A).unwrap().map(|z| z.to_vec()), Some(vec![3]));
+    assert_eq!(s.account_state("alice", [2; 16], ORDER_A).unwrap().map(|z| z.to_vec()), Some(vec![2]));
+    assert!(s.threshold_failure("alice", [2; 16], ORDER_A).unwrap().is_none());
+    let f = s.record_threshold_failure("alice", [2; 16], ORDER_A, 5, 3).unwrap();
+    assert_eq!(f, ThresholdFailure { shares: 5, failures: 1, last_at: 3 });
+    let f = s.record_threshold_failure("alice", [2; 16], ORDER_A, 10, 4).unwrap();
+    assert_eq!(f, ThresholdFailure { shares: 10, failures: 2, last_at: 4 });
+    let st = s.stats().unwrap();
+    assert_eq!((st.client_states, st.states_failed, st.threshold_failures), (2, 1, 2));
+    s.purge_order(ORDER_A, 100).unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!((st.client_states, st.states_failed), (0, 0));
+    assert!(s.account_state("alice", [1; 16], ORDER_A).unwrap().is_none());
 }

@@ -183,11 +183,16 @@ impl Transport for GrpcTransport {
     fn submit_vouchers<'a>(
         &'a self,
         batch_id: [u8; 16],
+        client_state: [u8; 16],
         vouchers: &'a [Vec<u8>],
     ) -> BoxFuture<'a, std::result::Result<SubmitAck, RpcError>> {
         let mut rpc = self.rpc.clone();
         Box::pin(async move {
-            let req = pb::SubmitVouchersRequest { batch_id: batch_id.to_vec(), vouchers: vouchers.to_vec() };
+            let req = pb::SubmitVouchersRequest {
+                batch_id: batch_id.to_vec(),
+                vouchers: vouchers.to_vec(),
+                client_state: client_state.to_vec(),
+            };
             let ack = rpc.submit_vouchers(req).await.map_err(|s| rpc_error(&s))?.into_inner();
             Ok(SubmitAck { batch_id: ack.batch_id, accepted: ack.accepted })
         })

@@ -201,10 +201,11 @@ pub trait Transport: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Box<dyn ChunkStream>, RpcError>>;
     /// GetUpdate: the update from `from_version` to the current version.
     fn get_update(&self, from_version: u64) -> BoxFuture<'_, Result<Received<UpdateInfo>, RpcError>>;
-    /// SubmitVouchers: one batch with its idempotency id.
+    /// SubmitVouchers: one batch with its idempotency id and the id of the client state that made it.
     fn submit_vouchers<'a>(
         &'a self,
         batch_id: [u8; 16],
+        client_state: [u8; 16],
         vouchers: &'a [Vec<u8>],
     ) -> BoxFuture<'a, Result<SubmitAck, RpcError>>;
     /// Transparency.GetCheckpoint: the newest checkpoint with its cosignatures.

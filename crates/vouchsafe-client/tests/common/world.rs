@@ -201,6 +201,8 @@ pub struct World {
     pub edit_inclusion: Option<Edit<InclusionProofMessage>>,
     /// Submitted batches.
     pub submitted: Vec<Vec<Vec<u8>>>,
+    /// The client-state id of each submitted batch.
+    pub client_states: Vec<[u8; 16]>,
     /// How many chunk messages were streamed.
     pub chunks_streamed: usize,
 }
@@ -237,6 +239,7 @@ impl World {
             note_override: None,
             edit_inclusion: None,
             submitted: vec![],
+            client_states: vec![],
             chunks_streamed: 0,
         }
     }
@@ -449,9 +452,13 @@ impl Transport for FakeServer {
     fn submit_vouchers<'a>(
         &'a self,
         batch_id: [u8; 16],
+        client_state: [u8; 16],
         vouchers: &'a [Vec<u8>],
     ) -> BoxFuture<'a, Result<SubmitAck, RpcError>> {
-        self.world().submitted.push(vouchers.to_vec());
+        let mut w = self.world();
+        w.submitted.push(vouchers.to_vec());
+        w.client_states.push(client_state);
+        drop(w);
         let ack = SubmitAck { batch_id: batch_id.to_vec(), accepted: vouchers.len() as u32 };
         Box::pin(async move { Ok(ack) })
     }

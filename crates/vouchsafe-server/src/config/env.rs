@@ -40,6 +40,10 @@ impl ServerConfig {
         over!("VOUCHSAFE_LIMITS_RATE_BURST", self.limits.rate_burst);
         over!("VOUCHSAFE_LIMITS_REQUEST_TIMEOUT_SECONDS", self.limits.request_timeout_seconds);
         over!("VOUCHSAFE_LIMITS_MAX_CONCURRENT_STREAMS", self.limits.max_concurrent_streams);
+        over!("VOUCHSAFE_LIMITS_MAX_HEADER_LIST_BYTES", self.limits.max_header_list_bytes);
+        over!("VOUCHSAFE_LIMITS_MAX_CLIENT_STATES", self.limits.max_client_states);
+        over!("VOUCHSAFE_LIMITS_MAX_BACKLOG_BATCHES", self.limits.max_backlog_batches);
+        over!("VOUCHSAFE_LIMITS_MAX_BACKLOG_BYTES", self.limits.max_backlog_bytes);
         over!("VOUCHSAFE_ORDER_SIGNED_ORDER", self.order.signed_order);
         over!("VOUCHSAFE_ORDER_EPOCH", self.order.epoch);
         over!("VOUCHSAFE_ORDER_AD_LEN", self.order.ad_len);

@@ -216,6 +216,37 @@ pub struct LimitsConfig {
     /// Most concurrent requests (HTTP/2 streams) per connection.
     #[serde(default = "default_max_concurrent_streams")]
     pub max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list (all request metadata, the bearer token included) the server reads, in bytes.
+    /// A bearer token too long to be one of ours but within this is answered UNAUTHENTICATED; a larger header list
+    /// is refused by HTTP/2 itself (docs/OPERATIONS.md §4).
+    #[serde(default = "default_max_header_list_bytes")]
+    pub max_header_list_bytes: u32,
+    /// Most client states (devices, installs) one account may have under one order; a batch of one more is
+    /// refused with RESOURCE_EXHAUSTED. Detection and the threshold run per client state.
+    #[serde(default = "default_max_client_states")]
+    pub max_client_states: u32,
+    /// Most unprocessed batches; beyond, SubmitVouchers answers UNAVAILABLE until the worker catches up.
+    #[serde(default = "default_max_backlog_batches")]
+    pub max_backlog_batches: u64,
+    /// Most bytes of unprocessed vouchers (the spool); beyond, SubmitVouchers answers UNAVAILABLE.
+    #[serde(default = "default_max_backlog_bytes")]
+    pub max_backlog_bytes: u64,
+}
+
+fn default_max_header_list_bytes() -> u32 {
+    256 * 1024
+}
+
+fn default_max_client_states() -> u32 {
+    8
+}
+
+fn default_max_backlog_batches() -> u64 {
+    10_000
+}
+
+fn default_max_backlog_bytes() -> u64 {
+    1 << 30
 }
 
 fn default_request_timeout_seconds() -> u64 {
@@ -242,6 +273,10 @@ impl Default for LimitsConfig {
             rate_burst: 1024,
             request_timeout_seconds: default_request_timeout_seconds(),
             max_concurrent_streams: default_max_concurrent_streams(),
+            max_header_list_bytes: default_max_header_list_bytes(),
+            max_client_states: default_max_client_states(),
+            max_backlog_batches: default_max_backlog_batches(),
+            max_backlog_bytes: default_max_backlog_bytes(),
         }
     }
 }

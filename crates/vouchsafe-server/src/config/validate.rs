@@ -12,6 +12,8 @@ use crate::error::{Result, ServerError};
 pub use vouchsafe_orders::labels::MAX_ORDER_SECONDS;
 /// Shortest accepted bearer token, in bytes.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// Longest accepted bearer token, in bytes (a longer one in a request is answered UNAUTHENTICATED unread).
+pub use crate::auth::MAX_TOKEN_LEN;
 /// What a provider or reviewer name may be.
 const NAME_RULE: &str = "must be 1..=64 bytes of A-Z a-z 0-9 . _ @ -";
 
@@ -127,10 +129,13 @@ impl ServerConfig {
                 return Err(ServerError::config(format!("review.reviewers[{i}].id"), "duplicate reviewer"));
             }
             let t = rv.token.expose();
-            if t.len() < MIN_TOKEN_LEN || t.len() > 4096 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if t.len() < MIN_TOKEN_LEN
+                || t.len() > MAX_TOKEN_LEN
+                || t.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err(ServerError::config(
                     format!("review.reviewers[{i}].token"),
-                    format!("must be {MIN_TOKEN_LEN}..=4096 bytes without whitespace"),
+                    format!("must be {MIN_TOKEN_LEN}..={MAX_TOKEN_LEN} bytes without whitespace"),
                 ));
             }
             let d = rv.token.digest();
@@ -205,6 +210,21 @@ impl ServerConfig {
                 format!("must be at most {MAX_MESSAGE_BYTES}"),
             ));
         }
+        if !(16 * 1024..=16 * 1024 * 1024).contains(&l.max_header_list_bytes) {
+            return Err(ServerError::config("limits.max_header_list_bytes", "must be in 16384..=16777216"));
+        }
+        if !(1..=1024).contains(&l.max_client_states) {
+            return Err(ServerError::config("limits.max_client_states", "must be in 1..=1024"));
+        }
+        if l.max_backlog_batches == 0 {
+            return Err(ServerError::config("limits.max_backlog_batches", "must be at least 1"));
+        }
+        if l.max_backlog_bytes < l.max_message_bytes as u64 {
+            return Err(ServerError::config(
+                "limits.max_backlog_bytes",
+                "must be at least limits.max_message_bytes (or a full batch could never be admitted)",
+            ));
+        }
         // Whether one voucher of the order fits is checked once the signed order is read (`Governance::load`).
         if l.max_message_bytes < 4096 {
             return Err(ServerError::config("limits.max_message_bytes", "must be at least 4096"));
@@ -223,10 +243,10 @@ impl ServerConfig {
                 let reason = format!("must be 1..={} bytes", vouchsafe_store::MAX_ID_LEN);
                 return Err(ServerError::config(format!("accounts[{i}].account"), reason));
             }
-            if a.token.expose().len() < MIN_TOKEN_LEN || a.token.expose().len() > 4096 {
+            if a.token.expose().len() < MIN_TOKEN_LEN || a.token.expose().len() > MAX_TOKEN_LEN {
                 return Err(ServerError::config(
                     format!("accounts[{i}].token"),
-                    format!("must be {MIN_TOKEN_LEN}..=4096 bytes"),
+                    format!("must be {MIN_TOKEN_LEN}..={MAX_TOKEN_LEN} bytes"),
                 ));
             }
             if a.token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -22,51 +22,111 @@ pub(super) fn pending_spool_files(conn: &Connection) -> Result<HashSet<String>> 
     Ok(keep)
 }
 
-pub(super) fn insert_batch(
-    store: &SqliteStore,
-    account: &str,
-    batch_id: [u8; 16],
-    vouchers: &[Vec<u8>],
-    received_at: i64,
-) -> Result<InsertOutcome> {
+/// Voucher count and digest of the stored batch `(account, batch_id)`, if any.
+fn existing(conn: &Connection, account: &str, batch_id: &[u8; 16]) -> Result<Option<(u32, Option<Vec<u8>>)>> {
+    let row: Option<(i64, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT voucher_count, digest FROM inbox_batch WHERE account = ?1 AND batch_id = ?2")?
+        .query_row(params![account, &batch_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(n, d)| Ok((u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count"))?, d))).transpose()
+}
+
+pub(super) fn stored_batch(conn: &Connection, account: &str, batch_id: &[u8; 16]) -> Result<Option<u32>> {
+    Ok(existing(conn, account, batch_id)?.map(|(n, _)| n))
+}
+
+/// A retry of a stored batch: the same content is a duplicate, other content a conflict. A batch stored before
+/// schema v5 has no digest and is matched on its id alone.
+fn retry(stored: (u32, Option<Vec<u8>>), digest: &[u8; 32]) -> Result<InsertOutcome> {
+    // Both digests are of this account's own submissions: nothing secret to compare in constant time.
+    match stored {
+        (vouchers, None) => Ok(InsertOutcome::Duplicate { vouchers }),
+        (vouchers, Some(d)) if d.as_slice() == &digest[..] => Ok(InsertOutcome::Duplicate { vouchers }),
+        _ => Err(StoreError::BatchConflict),
+    }
+}
+
+pub(super) fn backlog(conn: &Connection) -> Result<Backlog> {
+    let (batches, vouchers, bytes): (i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(voucher_count), 0), COALESCE(SUM(bytes), 0)
+             FROM inbox_batch WHERE processed_at IS NULL",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(Backlog { batches: to_u64(batches)?, vouchers: to_u64(vouchers)?, bytes: to_u64(bytes)? })
+}
+
+pub(super) fn store_batch(store: &SqliteStore, b: &NewBatch<'_>) -> Result<InsertOutcome> {
+    let account = b.account;
     check_id(account, "account must be 1..=512 bytes")?;
     let count =
-        u32::try_from(vouchers.len()).map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
-    fn existing(conn: &Connection, account: &str, batch_id: &[u8; 16]) -> Result<Option<u32>> {
-        let n: Option<i64> = conn
-            .prepare_cached("SELECT voucher_count FROM inbox_batch WHERE account = ?1 AND batch_id = ?2")?
-            .query_row(params![account, &batch_id[..]], |r| r.get(0))
-            .optional()?;
-        n.map(|n| u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count"))).transpose()
-    }
+        u32::try_from(b.vouchers.len()).map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
+    let bytes = b.vouchers.iter().map(|v| v.len() as u64).sum::<u64>();
+    let blob = inbox::encode(b.vouchers)?;
+    let digest = inbox::digest(&b.client_state, &blob);
     // A retry of a stored batch is answered without writing anything.
-    if let Some(vouchers) = existing(&store.lock_intake(), account, &batch_id)? {
-        return Ok(InsertOutcome::Duplicate { vouchers });
+    if let Some(stored) = existing(&store.lock_intake(), account, &b.batch_id)? {
+        return retry(stored, &digest);
     }
-    // Encoded, and in a file database written to its spool file and
-    // synced, before the write lock is taken.
-    let blob = inbox::encode(vouchers)?;
+    // In a file database written to its spool file and synced before the
+    // write lock is taken.
     let (blob, file) = match &store.spool {
         Some(spool) => (None, Some(spool.write(&blob)?)),
         None => (Some(blob), None),
     };
     let inserted = store.write_on(&mut store.lock_intake(), |tx| {
         // A concurrent retry may have stored the batch meanwhile.
-        if let Some(vouchers) = existing(tx, account, &batch_id)? {
-            return Ok(InsertOutcome::Duplicate { vouchers });
+        if let Some(stored) = existing(tx, account, &b.batch_id)? {
+            return retry(stored, &digest);
+        }
+        if let Some((order, max)) = b.state_limit {
+            let known: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT 1 FROM client_state WHERE account = ?1 AND order_id = ?2 AND client_state = ?3",
+                )?
+                .query_row(params![account, &order[..], &b.client_state[..]], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                let have: i64 = tx
+                    .prepare_cached("SELECT COUNT(*) FROM client_state WHERE account = ?1 AND order_id = ?2")?
+                    .query_row(params![account, &order[..]], |r| r.get(0))?;
+                if have >= i64::from(max) {
+                    return Err(StoreError::TooManyClientStates { max });
+                }
+                tx.prepare_cached(
+                    "INSERT INTO client_state (account, order_id, client_state, first_seen) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![account, &order[..], &b.client_state[..], b.received_at])?;
+            }
         }
         tx.prepare_cached(
-            "INSERT INTO inbox_batch (account, batch_id, voucher_count, received_at, vouchers, spool)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO inbox_batch
+                 (account, batch_id, voucher_count, received_at, vouchers, spool, client_state, digest, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
-        .execute(params![account, &batch_id[..], i64::from(count), received_at, blob, file])?;
+        .execute(params![
+            account,
+            &b.batch_id[..],
+            i64::from(count),
+            b.received_at,
+            blob,
+            file,
+            &b.client_state[..],
+            &digest[..],
+            to_i64(bytes)?
+        ])?;
         Ok(InsertOutcome::Inserted { vouchers: count })
     });
-    // The file of a batch that was not inserted is shredded now, unless the
-    // insert failed: a failed COMMIT may still have committed, so that
-    // file is left to the sweep at the next exclusive open, which keeps it
-    // if a row names it.
-    if let (Ok(InsertOutcome::Duplicate { .. }), Some(spool), Some(f)) = (&inserted, &store.spool, &file) {
+    // The file of a batch that was not inserted (a duplicate, a conflict, a
+    // refused client state) is shredded now, unless the insert failed in the
+    // database: a failed COMMIT may still have committed, so that file is
+    // left to the sweep at the next exclusive open, which keeps it if a row
+    // names it.
+    let refused = matches!(
+        &inserted,
+        Ok(InsertOutcome::Duplicate { .. }) | Err(StoreError::BatchConflict | StoreError::TooManyClientStates { .. })
+    );
+    if let (true, Some(spool), Some(f)) = (refused, &store.spool, &file) {
         let _ = spool.shred(f);
     }
     inserted
@@ -78,28 +138,29 @@ pub(super) fn next_unprocessed_with(
     after: Option<InboxId>,
     cached: &mut CachedVouchers<'_>,
 ) -> Result<Vec<InboxBatch>> {
-    type Row = (i64, String, Vec<u8>, i64, i64, Option<Vec<u8>>, Option<String>);
+    type Row = (i64, String, Vec<u8>, i64, i64, Option<Vec<u8>>, Option<String>, Vec<u8>);
     // The rows under the lock; the spool files are read after it is released.
     let rows: Vec<Row> = {
         let conn = store.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool FROM inbox_batch
+            "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool, client_state FROM inbox_batch
              WHERE processed_at IS NULL AND id > ?2 ORDER BY id LIMIT ?1",
         )?;
         stmt.query_map(params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
         })?
         .collect::<rusqlite::Result<_>>()?
     };
     rows.into_iter()
-        .map(|(id, account, batch_id, received_at, count, blob, file)| {
+        .map(|(id, account, batch_id, received_at, count, blob, file, client_state)| {
             let count = to_u64(count)?;
             let batch_id = id16(&batch_id)?;
+            let client_state = id16(&client_state)?;
             let vouchers = match cached(&account, &batch_id).filter(|v| u64::try_from(v.len()).ok() == Some(count)) {
                 Some(vouchers) => vouchers,
                 None => stored_vouchers(store, InboxId(id), count, blob, file)?,
             };
-            Ok(InboxBatch { id: InboxId(id), account, batch_id, vouchers, received_at })
+            Ok(InboxBatch { id: InboxId(id), account, client_state, batch_id, vouchers, received_at })
         })
         .collect()
 }
@@ -176,12 +237,14 @@ fn complete_one(
     results: &BatchResults,
     processed_at: i64,
 ) -> Result<(CompleteOutcome, Option<String>)> {
-    type Row = (String, i64, Option<i64>, Option<String>);
+    type Row = (String, i64, Option<i64>, Option<String>, Vec<u8>);
     let row: Option<Row> = tx
-        .prepare_cached("SELECT account, voucher_count, processed_at, spool FROM inbox_batch WHERE id = ?1")?
-        .query_row(params![inbox_id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .prepare_cached(
+            "SELECT account, voucher_count, processed_at, spool, client_state FROM inbox_batch WHERE id = ?1",
+        )?
+        .query_row(params![inbox_id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
         .optional()?;
-    let Some((account, count, processed, spool_file)) = row else {
+    let Some((account, count, processed, spool_file, client_state)) = row else {
         return Err(StoreError::NotFound("inbox batch"));
     };
     if processed.is_some() {
@@ -193,13 +256,19 @@ fn complete_one(
     let mut opened_new = 0u64;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO opened_voucher (account, order_id, voucher_id, payload, batch)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO opened_voucher (account, order_id, voucher_id, payload, batch, client_state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (account, order_id, voucher_id) DO NOTHING",
         )?;
         for o in &results.opened {
-            opened_new +=
-                stmt.execute(params![account, &o.order_id[..], &o.voucher_id[..], o.payload, inbox_id.0])? as u64;
+            opened_new += stmt.execute(params![
+                account,
+                &o.order_id[..],
+                &o.voucher_id[..],
+                o.payload,
+                inbox_id.0,
+                &client_state[..]
+            ])? as u64;
         }
     }
     let opened_duplicate = results.opened.len() as u64 - opened_new;
@@ -251,11 +320,11 @@ fn complete_one(
     }
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO account_state (account, order_id, state) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account, order_id) DO UPDATE SET state = excluded.state",
+            "INSERT INTO account_state (account, order_id, client_state, state) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, order_id, client_state) DO UPDATE SET state = excluded.state",
         )?;
         for st in &results.state {
-            stmt.execute(params![account, &st.order_id[..], st.state])?;
+            stmt.execute(params![account, &st.order_id[..], &client_state[..], st.state])?;
         }
     }
     // Marks the batch processed and drops its raw vouchers: a blob in the row

@@ -234,7 +234,7 @@ mod tests {
     /// back, ids are kept, the items survive the rebuild of `case_file`, and
     /// the new features work on the migrated cases.
     #[test]
-    fn v3_database_with_cases_migrates_to_v4() {
+    fn v3_database_with_cases_migrates_to_the_current_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v3.db");
         const ORDER: [u8; 16] = [7; 16];
@@ -244,13 +244,15 @@ mod tests {
             configure(&conn).unwrap();
             migrate_to(&mut conn, 3).unwrap();
             let v3 = SqliteStore { conn: Mutex::new(conn), intake: None, write_gate: Mutex::new(()), spool: None };
-            v3.insert_batch("alice", [1; 16], &[vec![1], vec![2]], 5).unwrap();
-            let res = BatchResults { non_matches: 1, invalid: 1, ..Default::default() };
-            v3.complete_batch(InboxId(1), &res, 6).unwrap();
             v3.append_audit(&AuditEntry { at: 6, actor: "server", action: "case.create", detail: "case=1" }).unwrap();
             let conn = v3.lock();
+            // What v3's insert_batch and complete_batch left of a processed batch of two vouchers.
             conn.execute_batch(
-                "INSERT INTO case_file (id, account, order_id, created_at, status) VALUES (1, 'alice', x'07070707070707070707070707070707', 10, 'open');
+                "INSERT INTO inbox_batch (id, account, batch_id, voucher_count, received_at, processed_at)
+                     VALUES (1, 'alice', x'01010101010101010101010101010101', 2, 5, 6);
+                 INSERT INTO account_counter (account, received, non_matches, opened, invalid)
+                     VALUES ('alice', 2, 1, 0, 1);
+                 INSERT INTO case_file (id, account, order_id, created_at, status) VALUES (1, 'alice', x'07070707070707070707070707070707', 10, 'open');
                  INSERT INTO case_file (id, account, order_id, created_at, status, reviewer, reason, decided_at)
                      VALUES (2, 'bob', x'07070707070707070707070707070707', 11, 'confirmed', 'rev', 'match', 20);
                  INSERT INTO case_file (id, account, order_id, created_at, status, reviewer, reason, decided_at, ad_purged)
@@ -266,7 +268,7 @@ mod tests {
         assert_eq!(version(&path), 3);
 
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(version(&path), 4);
+        assert_eq!(version(&path), SqliteStore::schema_version());
         let cases = s.list_cases(&CaseFilter::default()).unwrap();
         let got: Vec<_> = cases.iter().map(|c| (c.id.0, c.account.as_str(), c.status, c.items, c.ad_purged)).collect();
         assert_eq!(
@@ -340,8 +342,72 @@ mod tests {
         drop(s);
         // Reopening applies nothing twice.
         let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(version(&path), 4);
+        assert_eq!(version(&path), SqliteStore::schema_version());
         assert_eq!(s.list_cases(&CaseFilter::default()).unwrap().len(), 4);
         assert_eq!(s.get_case(CaseId(1)).unwrap().unwrap().items.len(), 2);
+    }
+
+    /// A v4 database (threshold state per account, batches without digests) opened by the current build: every
+    /// old row is in the default client state, a pending batch still processes and a retry of a pre-v5 batch stays
+    /// idempotent on its id alone, and new batches get client states and digests.
+    #[test]
+    fn v4_database_migrates_to_client_states() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        const ORDER: [u8; 16] = [7; 16];
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)).unwrap();
+            configure(&conn).unwrap();
+            migrate_to(&mut conn, 4).unwrap();
+            let blob = crate::inbox::encode(&[vec![4u8, 5]]).unwrap();
+            conn.execute(
+                "INSERT INTO inbox_batch (id, account, batch_id, voucher_count, received_at, processed_at)
+                     VALUES (1, 'alice', x'01010101010101010101010101010101', 1, 5, 6)",
+                [],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO inbox_batch (id, account, batch_id, voucher_count, received_at, vouchers)
+                     VALUES (2, 'alice', x'02020202020202020202020202020202', 1, 7, ?1)",
+                rusqlite::params![blob],
+            )
+            .unwrap();
+            conn.execute_batch(
+                "INSERT INTO opened_voucher (account, order_id, voucher_id, payload, batch)
+                     VALUES ('alice', x'07070707070707070707070707070707', x'09090909090909090909090909090909', x'aa', 1);
+                 INSERT INTO account_state (account, order_id, state)
+                     VALUES ('alice', x'07070707070707070707070707070707', x'bb');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(version(&path), SqliteStore::schema_version());
+        let d = DEFAULT_CLIENT_STATE;
+        assert_eq!(s.account_state("alice", d, ORDER).unwrap().map(|z| z.to_vec()), Some(vec![0xbb]));
+        assert_eq!(s.state_opened_vouchers("alice", d, ORDER).unwrap().len(), 1);
+        assert_eq!(s.opened_voucher_ids("alice", d, ORDER).unwrap(), vec![[9; 16]]);
+        assert_eq!(s.stats().unwrap().client_states, 1);
+        // A pre-v5 batch has no digest: a retry is answered on its id alone, whatever it carries.
+        assert_eq!(s.insert_batch("alice", [1; 16], &[vec![0]], 9).unwrap(), InsertOutcome::Duplicate { vouchers: 1 });
+        let pending = s.next_unprocessed(10).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].client_state, pending[0].vouchers.clone()), (d, vec![vec![4u8, 5]]));
+        // Its bytes were not recorded before v5: the backlog counts it with 0 bytes.
+        assert_eq!(s.backlog().unwrap(), Backlog { batches: 1, vouchers: 1, bytes: 0 });
+        // New batches have digests.
+        let nb = NewBatch {
+            account: "alice",
+            client_state: [3; 16],
+            batch_id: [3; 16],
+            vouchers: &[vec![1, 2, 3]],
+            received_at: 10,
+            state_limit: Some((ORDER, 2)),
+        };
+        assert_eq!(s.store_batch(&nb).unwrap(), InsertOutcome::Inserted { vouchers: 1 });
+        let other = NewBatch { vouchers: &[vec![1, 2, 4]], ..nb };
+        assert!(matches!(s.store_batch(&other), Err(StoreError::BatchConflict)));
+        let third = NewBatch { client_state: [4; 16], batch_id: [4; 16], ..nb };
+        assert!(matches!(s.store_batch(&third), Err(StoreError::TooManyClientStates { max: 2 })));
     }
 }

@@ -204,14 +204,16 @@ fn create_private(_path: &Path) -> Result<()> {
 }
 
 impl Store for SqliteStore {
-    fn insert_batch(
-        &self,
-        account: &str,
-        batch_id: [u8; 16],
-        vouchers: &[Vec<u8>],
-        received_at: i64,
-    ) -> Result<InsertOutcome> {
-        inbox::insert_batch(self, account, batch_id, vouchers, received_at)
+    fn store_batch(&self, batch: &NewBatch<'_>) -> Result<InsertOutcome> {
+        inbox::store_batch(self, batch)
+    }
+
+    fn stored_batch(&self, account: &str, batch_id: [u8; 16]) -> Result<Option<u32>> {
+        inbox::stored_batch(&self.lock_intake(), account, &batch_id)
+    }
+
+    fn backlog(&self) -> Result<Backlog> {
+        inbox::backlog(&self.lock())
     }
 
     fn next_unprocessed_with(
@@ -235,8 +237,13 @@ impl Store for SqliteStore {
         inbox::complete_batches(self, batches, processed_at)
     }
 
-    fn opened_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>> {
-        accounts::opened_voucher_ids(&self.lock(), account, order_id)
+    fn opened_voucher_ids(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Vec<[u8; 16]>> {
+        accounts::opened_voucher_ids(&self.lock(), account, client_state, order_id)
     }
 
     fn case_voucher_ids(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<[u8; 16]>> {
@@ -248,15 +255,59 @@ impl Store for SqliteStore {
     }
 
     fn opened_vouchers(&self, account: &str, order_id: [u8; 16]) -> Result<Vec<OpenedVoucher>> {
-        accounts::opened_vouchers(&self.lock(), account, order_id)
+        accounts::opened_vouchers(&self.lock(), account, None, order_id)
     }
 
-    fn account_state(&self, account: &str, order_id: [u8; 16]) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        accounts::account_state(&self.lock(), account, order_id)
+    fn state_opened_vouchers(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Vec<OpenedVoucher>> {
+        accounts::opened_vouchers(&self.lock(), account, Some(client_state), order_id)
     }
 
-    fn set_account_state(&self, account: &str, order_id: [u8; 16], state: &[u8]) -> Result<()> {
-        accounts::set_account_state(self, account, order_id, state)
+    fn state_opened_count(&self, account: &str, client_state: ClientStateId, order_id: [u8; 16]) -> Result<u64> {
+        accounts::state_opened_count(&self.lock(), account, client_state, order_id)
+    }
+
+    fn account_state(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        accounts::account_state(&self.lock(), account, client_state, order_id)
+    }
+
+    fn set_account_state(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+        state: &[u8],
+    ) -> Result<()> {
+        accounts::set_account_state(self, account, client_state, order_id, state)
+    }
+
+    fn threshold_failure(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+    ) -> Result<Option<ThresholdFailure>> {
+        accounts::threshold_failure(&self.lock(), account, client_state, order_id)
+    }
+
+    fn record_threshold_failure(
+        &self,
+        account: &str,
+        client_state: ClientStateId,
+        order_id: [u8; 16],
+        shares: u64,
+        at: i64,
+    ) -> Result<ThresholdFailure> {
+        accounts::record_threshold_failure(self, account, client_state, order_id, shares, at)
     }
 
     fn create_case(&self, case: &NewCase<'_>) -> Result<CaseId> {

@@ -16,7 +16,16 @@ pub(super) fn stats(conn: &mut Connection) -> Result<GlobalStats> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
     )?;
-    let pending: i64 = tx.query_row("SELECT COUNT(*) FROM inbox_batch WHERE processed_at IS NULL", [], |r| r.get(0))?;
+    let (pending, bytes_pending): (i64, i64) = tx.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM inbox_batch WHERE processed_at IS NULL",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let client_states: i64 = tx.query_row("SELECT COUNT(*) FROM client_state", [], |r| r.get(0))?;
+    let (states_failed, failures): (i64, i64) =
+        tx.query_row("SELECT COUNT(*), COALESCE(SUM(failures), 0) FROM threshold_failure", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let mut stats = GlobalStats {
         accounts: to_u64(accounts)?,
         vouchers_received: to_u64(received)?,
@@ -24,6 +33,10 @@ pub(super) fn stats(conn: &mut Connection) -> Result<GlobalStats> {
         opened: to_u64(opened)?,
         invalid: to_u64(invalid)?,
         batches_pending: to_u64(pending)?,
+        bytes_pending: to_u64(bytes_pending)?,
+        client_states: to_u64(client_states)?,
+        states_failed: to_u64(states_failed)?,
+        threshold_failures: to_u64(failures)?,
         ..GlobalStats::default()
     };
     let mut stmt = tx.prepare("SELECT status, COUNT(*) FROM case_file GROUP BY status")?;
