@@ -74,6 +74,7 @@ fn main() {
     // Matching images: distinct fixture images whose primary hashes are indicators, so that a match passes the
     // server's second-hash check and is filed in a case, as a real one would. The rest of the table is filler.
     let mut pictures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut secondaries: Vec<Vec<u8>> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for seed in 1u64.. {
         if pictures.len() == PICTURES {
@@ -85,16 +86,20 @@ fn main() {
         if seen.insert(y.clone()) {
             let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
             pictures.push((y, ad.encode()));
+            secondaries.push(h.secondary.to_canonical_bytes());
         }
     }
     let (_, ad) = pictures.first().cloned().unwrap_or_else(|| panic!("no pictures"));
-    let indicators: Vec<Vec<u8>> = pictures
+    // The pictures with their real secondary hashes (the server checks an item's secondary against the
+    // indicator's), then filler indicators.
+    let indicators: Vec<(Vec<u8>, Vec<u8>)> = pictures
         .iter()
-        .map(|(y, _)| y.clone())
-        .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()))
+        .zip(&secondaries)
+        .map(|((y, _), s)| (y.clone(), s.clone()))
+        .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()).map(|y| (y.clone(), y)))
         .collect();
     // The order (T = 30, p = 0, s = 60), a two-source Centre release of the indicators, the signed table.
-    let mut spec = FixtureSpec::new(indicators.into_iter().map(|y| (y.clone(), y)).collect());
+    let mut spec = FixtureSpec::new(indicators);
     spec.threshold = 30;
     spec.synthetic_cap = 60;
     let mut fx = Fixture::create(dir.path(), spec, &mut rng).unwrap_or_else(|e| panic!("{e}"));
