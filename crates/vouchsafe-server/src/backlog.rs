@@ -1,28 +1,45 @@
 //! Admission control: the unprocessed backlog (batches and voucher bytes in the inbox) is bounded by
 //! `limits.max_backlog_batches` and `limits.max_backlog_bytes`.
 //!
-//! Intake reserves a batch's share of the bound *before* storing it and gives it back if nothing was stored (a
-//! retry, a refusal, an error); the worker gives it back once the batch is processed. Reservations are atomic, so
-//! concurrent submissions can never overshoot the bound, and a refused submission stored nothing.
+//! The counts are kept in memory in two parts: what is **stored** unprocessed (it starts from the store at start,
+//! grows when a batch is stored and shrinks when the worker processes one) and what is **reserved** by
+//! submissions being stored right now. Intake reserves a batch's share of the bound *before* storing it
+//! ([`Backlog::reserve`]); the reservation is resolved in the blocking task that stores the batch, so it is resolved
+//! exactly once even if the request is cancelled meanwhile: [`Reservation::stored`] moves it to the stored part,
+//! dropping it gives it back. The admission test is `stored + reserved + this batch ≤ bound`, under one lock, so
+//! concurrent submissions can never overshoot the bound.
+//!
+//! The in-memory counts can drift from the store only through an error whose outcome is unknown (a COMMIT that
+//! fails but committed, which is counted as not stored) and a batch set aside as unreadable (whose size is not
+//! known here). [`Backlog::reset_if_idle`], called by the worker between runs, corrects that: when nothing is
+//! reserved, it reads the store's backlog under the same lock (no submission can start or finish meanwhile) and
+//! takes it as the stored part.
 //!
 //! The decision depends only on the global backlog, never on the submitting account or on what any voucher
-//! contains: every device sees the same answer at the same moment (docs/LEAKAGE.md §8).
+//! contains: every device sees the same answer at the same moment (docs/LEAKAGE.md §2).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use vouchsafe_store::Backlog as StoredBacklog;
+use vouchsafe_store::{Backlog as StoredBacklog, Store};
 
 use crate::config::LimitsConfig;
-use crate::error::ServerError;
+use crate::error::{Result, ServerError};
+
+#[derive(Debug, Default)]
+struct Counts {
+    stored_batches: u64,
+    stored_bytes: u64,
+    reserved_batches: u64,
+    reserved_bytes: u64,
+    peak_batches: u64,
+    peak_bytes: u64,
+    refused: u64,
+}
 
 /// The in-memory mirror of the inbox's unprocessed part, with its peaks since start.
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
-    batches: AtomicU64,
-    bytes: AtomicU64,
-    peak_batches: AtomicU64,
-    peak_bytes: AtomicU64,
-    refused: AtomicU64,
+    counts: Mutex<Counts>,
 }
 
 /// A snapshot of [`Backlog`].
@@ -40,24 +57,31 @@ pub struct BacklogView {
     pub refused: u64,
 }
 
-/// A reservation of one batch's share of the bound; released on drop unless [`Reservation::keep`] was called.
-pub(crate) struct Reservation<'a> {
-    backlog: &'a Backlog,
+/// One batch's share of the bound while it is being stored. Dropping it gives the share back.
+pub(crate) struct Reservation {
+    backlog: Arc<Backlog>,
     bytes: u64,
-    kept: bool,
+    resolved: bool,
 }
 
-impl Reservation<'_> {
-    /// The batch was stored: its share stays reserved until the worker processes it.
-    pub(crate) fn keep(mut self) {
-        self.kept = true;
+impl Reservation {
+    /// The batch was stored: its share moves to the stored part until the worker processes it.
+    pub(crate) fn stored(mut self) {
+        self.resolved = true;
+        let mut c = self.backlog.lock();
+        c.reserved_batches = c.reserved_batches.saturating_sub(1);
+        c.reserved_bytes = c.reserved_bytes.saturating_sub(self.bytes);
+        c.stored_batches += 1;
+        c.stored_bytes += self.bytes;
     }
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.kept {
-            self.backlog.processed(1, self.bytes);
+        if !self.resolved {
+            let mut c = self.backlog.lock();
+            c.reserved_batches = c.reserved_batches.saturating_sub(1);
+            c.reserved_bytes = c.reserved_bytes.saturating_sub(self.bytes);
         }
     }
 }
@@ -65,49 +89,70 @@ impl Drop for Reservation<'_> {
 impl Backlog {
     /// Starts from what the store holds unprocessed.
     pub(crate) fn new(stored: StoredBacklog) -> Self {
-        let b = Backlog::default();
-        b.batches.store(stored.batches, Ordering::SeqCst);
-        b.bytes.store(stored.bytes, Ordering::SeqCst);
-        b.peak_batches.store(stored.batches, Ordering::SeqCst);
-        b.peak_bytes.store(stored.bytes, Ordering::SeqCst);
-        b
+        let counts = Counts {
+            stored_batches: stored.batches,
+            stored_bytes: stored.bytes,
+            peak_batches: stored.batches,
+            peak_bytes: stored.bytes,
+            ..Counts::default()
+        };
+        Backlog { counts: Mutex::new(counts) }
     }
 
-    /// Reserves room for a batch of `bytes`, or refuses with [`ServerError::Overloaded`] (nothing reserved).
-    pub(crate) fn reserve(&self, bytes: u64, limits: &LimitsConfig) -> Result<Reservation<'_>, ServerError> {
-        let batches = self.batches.fetch_add(1, Ordering::SeqCst) + 1;
-        let total = self.bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+    fn lock(&self) -> MutexGuard<'_, Counts> {
+        // The counts are plain integers updated in one step each: a panic elsewhere cannot leave them torn.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves room for a batch of `bytes`, or answers [`ServerError::Overloaded`] (nothing reserved).
+    pub(crate) fn reserve(self: &Arc<Self>, bytes: u64, limits: &LimitsConfig) -> Result<Reservation> {
+        let mut c = self.lock();
+        let batches = c.stored_batches + c.reserved_batches + 1;
+        let total = c.stored_bytes + c.reserved_bytes + bytes;
         if batches > limits.max_backlog_batches || total > limits.max_backlog_bytes {
-            self.processed(1, bytes);
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(ServerError::Overloaded { batches: batches - 1, mib: (total - bytes) >> 20 });
+            return Err(ServerError::Overloaded);
         }
-        self.peak_batches.fetch_max(batches, Ordering::Relaxed);
-        self.peak_bytes.fetch_max(total, Ordering::Relaxed);
-        Ok(Reservation { backlog: self, bytes, kept: false })
+        c.reserved_batches += 1;
+        c.reserved_bytes += bytes;
+        c.peak_batches = c.peak_batches.max(batches);
+        c.peak_bytes = c.peak_bytes.max(total);
+        Ok(Reservation { backlog: Arc::clone(self), bytes, resolved: false })
     }
 
-    /// `batches` batches of `bytes` in all left the backlog.
+    /// Counts a submission refused because the backlog was full.
+    pub(crate) fn refused(&self) {
+        self.lock().refused += 1;
+    }
+
+    /// `batches` processed batches of `bytes` in all left the backlog.
     pub(crate) fn processed(&self, batches: u64, bytes: u64) {
-        // Saturating: a resync may have set a lower value meanwhile.
-        let _ = self.batches.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(v.saturating_sub(batches)));
-        let _ = self.bytes.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| Some(v.saturating_sub(bytes)));
+        let mut c = self.lock();
+        c.stored_batches = c.stored_batches.saturating_sub(batches);
+        c.stored_bytes = c.stored_bytes.saturating_sub(bytes);
     }
 
-    /// Sets the counts to what the store holds (after a batch was set aside without its size being known).
-    pub(crate) fn resync(&self, stored: StoredBacklog) {
-        self.batches.store(stored.batches, Ordering::SeqCst);
-        self.bytes.store(stored.bytes, Ordering::SeqCst);
+    /// If no submission is being stored, takes the store's backlog as the stored part (see the module
+    /// documentation). Returns whether it did.
+    pub(crate) fn reset_if_idle(&self, store: &dyn Store) -> Result<bool> {
+        let mut c = self.lock();
+        if c.reserved_batches != 0 {
+            return Ok(false);
+        }
+        let s = store.backlog()?;
+        c.stored_batches = s.batches;
+        c.stored_bytes = s.bytes;
+        Ok(true)
     }
 
     /// The counts now.
     pub(crate) fn view(&self) -> BacklogView {
+        let c = self.lock();
         BacklogView {
-            batches: self.batches.load(Ordering::SeqCst),
-            bytes: self.bytes.load(Ordering::SeqCst),
-            peak_batches: self.peak_batches.load(Ordering::Relaxed),
-            peak_bytes: self.peak_bytes.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
+            batches: c.stored_batches + c.reserved_batches,
+            bytes: c.stored_bytes + c.reserved_bytes,
+            peak_batches: c.peak_batches,
+            peak_bytes: c.peak_bytes,
+            refused: c.refused,
         }
     }
 }
@@ -115,6 +160,7 @@ impl Backlog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vouchsafe_store::SqliteStore;
 
     fn limits(batches: u64, bytes: u64) -> LimitsConfig {
         LimitsConfig { max_backlog_batches: batches, max_backlog_bytes: bytes, ..LimitsConfig::default() }
@@ -122,23 +168,35 @@ mod tests {
 
     #[test]
     fn reservations_never_overshoot_and_refusals_reserve_nothing() {
-        let b = Backlog::new(StoredBacklog { batches: 1, vouchers: 4, bytes: 100 });
+        let b = Arc::new(Backlog::new(StoredBacklog { batches: 1, vouchers: 4, bytes: 100 }));
         let l = limits(3, 1000);
         let r1 = b.reserve(400, &l).unwrap();
-        r1.keep();
-        // 500 + 600 > 1000: refused by bytes, and nothing stays reserved.
-        assert!(matches!(b.reserve(600, &l), Err(ServerError::Overloaded { batches: 2, .. })));
-        assert_eq!((b.view().batches, b.view().bytes, b.view().refused), (2, 500, 1));
-        // A reservation that is not kept (a retry, an error) is given back.
+        // Reserved but not yet stored: it counts against the bound already.
+        assert!(matches!(b.reserve(600, &l), Err(ServerError::Overloaded)));
+        r1.stored();
+        assert_eq!((b.view().batches, b.view().bytes), (2, 500));
+        // A reservation that is not stored (a retry, an error, a cancelled request) is given back.
         drop(b.reserve(500, &l).unwrap());
         assert_eq!((b.view().batches, b.view().bytes), (2, 500));
-        b.reserve(500, &l).unwrap().keep();
+        b.reserve(500, &l).unwrap().stored();
         // Three batches: refused by count, whatever the size.
         assert!(b.reserve(0, &l).is_err());
+        b.refused();
         b.processed(2, 900);
-        assert_eq!((b.view().batches, b.view().bytes, b.view().peak_batches, b.view().peak_bytes), (1, 100, 3, 1000));
-        b.resync(StoredBacklog::default());
-        b.processed(1, 100);
-        assert_eq!((b.view().batches, b.view().bytes), (0, 0));
+        let v = b.view();
+        assert_eq!((v.batches, v.bytes, v.peak_batches, v.peak_bytes, v.refused), (1, 100, 3, 1000, 1));
+    }
+
+    #[test]
+    fn an_idle_reset_takes_the_stores_count_and_waits_for_reservations() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.insert_batch("a", [1; 16], &[vec![0; 10]], 1).unwrap();
+        // Drifted (e.g. a batch set aside whose size was not known).
+        let b = Arc::new(Backlog::new(StoredBacklog { batches: 5, vouchers: 5, bytes: 999 }));
+        let r = b.reserve(10, &limits(100, 10_000)).unwrap();
+        assert!(!b.reset_if_idle(&store).unwrap(), "not while a submission is being stored");
+        drop(r);
+        assert!(b.reset_if_idle(&store).unwrap());
+        assert_eq!((b.view().batches, b.view().bytes), (1, 10));
     }
 }

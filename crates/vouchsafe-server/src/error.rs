@@ -111,14 +111,10 @@ pub enum ServerError {
     #[error("rate limit exceeded; retry later")]
     RateLimited,
     /// The unprocessed backlog is at its bound (`limits.max_backlog_batches` / `limits.max_backlog_bytes`): new
-    /// batches wait until the worker has caught up. Global: it says nothing about any account.
-    #[error("the server's backlog is full ({batches} batches, {mib} MiB waiting); retry with backoff")]
-    Overloaded {
-        /// Batches waiting.
-        batches: u64,
-        /// MiB waiting.
-        mib: u64,
-    },
+    /// batches wait until the worker has caught up. Global: it says nothing about any account, and the message
+    /// gives no figures (the backlog's size is the operator's to see, not every device's).
+    #[error("the server's backlog is full; retry with backoff")]
+    Overloaded,
     /// The batch id was already used by this account for a batch with other content.
     #[error("batch_id was already used for a batch with other vouchers or another client state; use a new batch_id")]
     BatchConflict,

@@ -44,7 +44,7 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         ServerError::BatchTooLarge { .. } | ServerError::RateLimited | ServerError::TooManyClientStates { .. } => {
             Status::resource_exhausted(e.to_string())
         }
-        ServerError::Overloaded { .. } => Status::unavailable(e.to_string()),
+        ServerError::Overloaded => Status::unavailable(e.to_string()),
         ServerError::BatchConflict => Status::already_exists(e.to_string()),
         ServerError::TableVersionNotServed { .. } | ServerError::UpdateUnavailable { .. } => {
             Status::not_found(e.to_string())

@@ -130,7 +130,7 @@ pub(crate) struct Shared {
     limiter: RateLimiter,
     voucher_len: usize,
     /// The bound on unprocessed batches (admission control).
-    pub(crate) backlog: Backlog,
+    pub(crate) backlog: Arc<Backlog>,
 }
 
 impl Shared {
@@ -156,7 +156,7 @@ impl Shared {
         let voucher_len = config.voucher_len(served.gov.order().synthetic_cap());
         let handoff = Handoff::new(config.worker.handoff_bytes);
         let aftercare = crate::aftercare::Aftercare::load(&config)?;
-        let backlog = Backlog::new(store.backlog()?);
+        let backlog = Arc::new(Backlog::new(store.backlog()?));
         Ok(Shared {
             config,
             served: RwLock::new(served),
@@ -380,6 +380,7 @@ impl Shared {
                     .await
                     .map_err(|_| ServerError::Internal("storage task failed"))??;
                 if known.is_none() {
+                    self.backlog.refused();
                     return Err(full);
                 }
                 None
@@ -392,6 +393,8 @@ impl Shared {
         let order_id = *state.gov.order().order_id();
         let max_states = self.config.limits.max_client_states;
         let shared = Arc::clone(self);
+        // The reservation is resolved in the blocking task, which runs to its end even if this request is
+        // cancelled meanwhile: a stored batch always keeps its share of the bound, one not stored never does.
         let outcome = tokio::task::spawn_blocking(move || {
             let outcome = shared.store.store_batch(&NewBatch {
                 account: &account_id,
@@ -401,8 +404,11 @@ impl Shared {
                 received_at: unix_now(),
                 state_limit: Some((order_id, max_states)),
             });
-            // Only a batch stored just now with exactly these vouchers is handed to the worker in memory.
             if let Ok(InsertOutcome::Inserted { .. }) = outcome {
+                if let Some(r) = reservation {
+                    r.stored();
+                }
+                // Only a batch stored just now with exactly these vouchers is handed to the worker in memory.
                 shared.handoff.put(&account_id, batch_id, vouchers, Instant::now());
             }
             outcome
@@ -415,9 +421,6 @@ impl Shared {
             Err(StoreError::TooManyClientStates { max }) => return Err(ServerError::TooManyClientStates { max }),
             Err(e) => return Err(e.into()),
         };
-        if let (InsertOutcome::Inserted { .. }, Some(r)) = (outcome, reservation) {
-            r.keep();
-        }
         self.wake.notify_one();
         Ok(Ack { batch_id, accepted: outcome.vouchers() })
     }

@@ -13,6 +13,7 @@ use crate::worker::{self, ProcessReport};
 /// crypto and SQLite work runs on the blocking pool. Stops between batches once `stop` is set.
 pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     let mut purged = false;
+    let mut refused = shared.backlog().refused;
     while !stop.load(Ordering::SeqCst) {
         let s = Arc::clone(&shared);
         let st = Arc::clone(&stop);
@@ -27,7 +28,10 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
             let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?;
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
-            Ok((p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog))?, did_purge))
+            let report = p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog))?;
+            // Between runs no round is in flight: the moment to correct any drift of the backlog's counts.
+            s.backlog.reset_if_idle(&*s.store)?;
+            Ok((report, did_purge))
         })
         .await;
         match round {
@@ -52,6 +56,17 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 tracing::error!(error = %ErrorChain(&e), "worker round failed; retrying after the poll interval")
             }
             Err(_) => tracing::error!("worker round panicked; retrying after the poll interval"),
+        }
+        // Admission control is summarised once per round, never logged per refused request.
+        let b = shared.backlog();
+        if b.refused > refused {
+            tracing::warn!(
+                refused = b.refused - refused,
+                batches_pending = b.batches,
+                bytes_pending = b.bytes,
+                "the backlog is at its bound: submissions were refused with UNAVAILABLE (devices retry)"
+            );
+            refused = b.refused;
         }
         if stop.load(Ordering::SeqCst) {
             break;

@@ -262,8 +262,11 @@ ALTER TABLE inbox_batch ADD COLUMN client_state BLOB NOT NULL
 -- SHA-256 of the batch's content (see `inbox::digest`); NULL for batches
 -- stored before v5, which stay idempotent on their id alone.
 ALTER TABLE inbox_batch ADD COLUMN digest BLOB CHECK (digest IS NULL OR length(digest) = 32);
--- Bytes of the batch's vouchers, for the backlog bound.
+-- Bytes of the batch's vouchers, for the backlog bound. For a batch pending
+-- at the migration, the length of its in-row blob (a few bytes of framing
+-- more than its vouchers); one in a spool file counts 0 until processed.
 ALTER TABLE inbox_batch ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0);
+UPDATE inbox_batch SET bytes = length(vouchers) WHERE processed_at IS NULL AND vouchers IS NOT NULL;
 
 ALTER TABLE opened_voucher ADD COLUMN client_state BLOB NOT NULL
     DEFAULT x'00000000000000000000000000000000' CHECK (length(client_state) = 16);

@@ -330,7 +330,13 @@ fn complete_one(
     // Marks the batch processed and drops its raw vouchers: a blob in the row
     // is overwritten with zeros by `secure_delete`; a spool file is shredded by
     // the caller after the commit.
-    tx.prepare_cached("UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL, spool = NULL WHERE id = ?2")?
-        .execute(params![processed_at, inbox_id.0])?;
+    // The client state is forgotten too: a processed batch needs only its digest (for retries), and the state id
+    // would link the account's batches to its devices for as long as the row is kept.
+    tx.prepare_cached(
+        "UPDATE inbox_batch SET processed_at = ?1, vouchers = NULL, spool = NULL,
+             client_state = x'00000000000000000000000000000000'
+         WHERE id = ?2",
+    )?
+    .execute(params![processed_at, inbox_id.0])?;
     Ok((CompleteOutcome::Completed { opened_new, opened_duplicate }, spool_file))
 }

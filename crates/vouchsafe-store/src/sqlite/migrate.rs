@@ -393,8 +393,8 @@ mod tests {
         let pending = s.next_unprocessed(10).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!((pending[0].client_state, pending[0].vouchers.clone()), (d, vec![vec![4u8, 5]]));
-        // Its bytes were not recorded before v5: the backlog counts it with 0 bytes.
-        assert_eq!(s.backlog().unwrap(), Backlog { batches: 1, vouchers: 1, bytes: 0 });
+        // Its bytes were not recorded before v5: the backlog counts its in-row blob (5 + 4 + 2 bytes).
+        assert_eq!(s.backlog().unwrap(), Backlog { batches: 1, vouchers: 1, bytes: 11 });
         // New batches have digests.
         let nb = NewBatch {
             account: "alice",

@@ -18,7 +18,8 @@ pub(super) fn purge_order(store: &SqliteStore, order_id: [u8; 16], at: i64) -> R
         let o = &order_id[..];
         let opened = tx.execute("DELETE FROM opened_voucher WHERE order_id = ?1", params![o])?;
         let states = tx.execute("DELETE FROM account_state WHERE order_id = ?1", params![o])?;
-        // The client-state ids link an account's vouchers to its devices: gone with the vouchers.
+        // The client-state ids link an account's vouchers to its devices: gone with the vouchers (processed inbox
+        // rows forgot theirs when they were processed).
         tx.execute("DELETE FROM client_state WHERE order_id = ?1", params![o])?;
         tx.execute("DELETE FROM threshold_failure WHERE order_id = ?1", params![o])?;
         let items = tx.execute(
