@@ -32,6 +32,11 @@ pub enum ClientError {
     /// The server is rate limiting or the batch is too large (RESOURCE_EXHAUSTED) and the retries were used up.
     /// Back off and call `submit` later; nothing is lost.
     ResourceExhausted,
+    /// The server refuses another client state for this account under the order: the account already has as many
+    /// devices and installs sending as the server allows (RESOURCE_EXHAUSTED marked `vouchsafe-refusal:
+    /// client-state-limit`). Not transient: this device's vouchers stay in the outbox and every `submit` fails the
+    /// same way until the operator raises the limit or the order ends. Not retried.
+    TooManyClientStates,
     /// The server could not be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED, transport errors)
     /// and the retries were used up. Nothing is lost; try again later.
     Unavailable {
@@ -140,6 +145,10 @@ impl fmt::Display for ClientError {
             ClientError::ResourceExhausted => {
                 f.write_str("the server is rate limiting or the batch is too large (resource exhausted); retry later")
             }
+            ClientError::TooManyClientStates => f.write_str(
+                "the server refuses another device or install for this account under the order (its client-state \
+                 limit); this device cannot submit",
+            ),
             ClientError::Unavailable { code } => write!(f, "server unavailable after retries ({code}); retry later"),
             ClientError::Tls { reason } => write!(f, "TLS handshake with the server failed: {reason}"),
             ClientError::Server { code } => write!(f, "unexpected server status {code}"),
@@ -244,6 +253,7 @@ impl From<RpcError> for ClientError {
             RpcError::VersionNotServed => ClientError::Server { code: "NOT_FOUND" },
             RpcError::InvalidArgument => ClientError::InvalidArgument,
             RpcError::ResourceExhausted => ClientError::ResourceExhausted,
+            RpcError::TooManyClientStates => ClientError::TooManyClientStates,
             RpcError::Unavailable { code } => ClientError::Unavailable { code },
             RpcError::Tls { reason } => ClientError::Tls { reason },
             RpcError::AppealRefused { code, message } => ClientError::AppealRefused { code, message },

@@ -121,6 +121,83 @@ async fn real_server_threshold_only_for_matching_account() {
     server.shutdown().await.unwrap();
 }
 
+/// Two devices of one account (a phone and a linked desktop: two data directories, one token) each have their own
+/// client state, and the server applies the threshold to each: the desktop's three matches reveal its items, the
+/// phone's two do not until its third; a third device beyond the server's client-state limit is refused with
+/// `TooManyClientStates` (not retried) and keeps its vouchers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_device_of_an_account_has_its_own_state_and_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let matching: Vec<Vec<u8>> = (0..3).map(|s| png(s, 96, 80)).collect();
+    let mut fx = fixture(dir.path(), matching.iter().map(|p| indicator_of(p)).collect());
+    let c = &mut fx.config;
+    c.worker.poll_interval_ms = 50;
+    c.limits.rate_burst = 10_000;
+    c.limits.rate_vouchers_per_second = 10_000.0;
+    c.limits.max_client_states = 2;
+    c.accounts = vec![AccountConfig::new(ALICE, "alice")];
+    fx.build_table(&mut rng(7)).unwrap();
+    let c: ServerConfig = fx.config.clone();
+    let service = fx.order.order().service_id().to_owned();
+    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    fx.cosign_all(server.local_addr()).await.unwrap();
+    let pins = anchors(&fx);
+    let open = |sub: &str| {
+        let mut cfg = ClientConfig::new(
+            endpoint.clone(),
+            BearerToken::new(ALICE),
+            dir.path().join(sub),
+            service.clone(),
+            pins.clone(),
+        );
+        cfg.backoff_initial = Duration::from_millis(20);
+        Client::open(cfg)
+    };
+    let drained = || async {
+        let start = Instant::now();
+        while store.stats().unwrap().batches_pending > 0 {
+            assert!(start.elapsed() < Duration::from_secs(30), "worker did not drain");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let items =
+        || -> usize { store.list_cases(&CaseFilter::default()).unwrap().iter().map(|c| c.items as usize).sum() };
+    let (phone, desktop, tablet) =
+        (open("phone").await.unwrap(), open("desktop").await.unwrap(), open("tablet").await.unwrap());
+    for d in [&phone, &desktop, &tablet] {
+        d.sync().await.unwrap();
+    }
+    let now = SystemTime::now();
+    for (i, img) in matching.iter().take(2).enumerate() {
+        phone.scan(img.clone(), [i as u8; 32], now, &ScanContext::new()).await.unwrap();
+    }
+    for (i, img) in matching.iter().enumerate() {
+        desktop.scan(img.clone(), [10 + i as u8; 32], now, &ScanContext::new()).await.unwrap();
+    }
+    phone.submit().await.unwrap();
+    desktop.submit().await.unwrap();
+    drained().await;
+    assert_eq!(items(), 3, "only the desktop's state crossed T = 3");
+    phone.scan(matching[2].clone(), [2; 32], now, &ScanContext::new()).await.unwrap();
+    phone.submit().await.unwrap();
+    drained().await;
+    assert_eq!(items(), 6, "the phone's state crossed on its own");
+    assert_eq!(store.list_cases(&CaseFilter::default()).unwrap().len(), 1, "one case for the account");
+    assert_eq!(store.stats().unwrap().client_states, 2);
+    // A third device: the server's limit is 2 client states.
+    tablet.scan(matching[0].clone(), [20; 32], now, &ScanContext::new()).await.unwrap();
+    let t = Instant::now();
+    let r = tablet.submit().await;
+    assert!(matches!(r, Err(ClientError::TooManyClientStates)), "{r:?}");
+    assert!(!r.unwrap_err().is_transient());
+    assert!(t.elapsed() < Duration::from_secs(2), "not retried with backoff");
+    assert_eq!(tablet.outbox_len(), 1, "the voucher stays queued");
+    server.shutdown().await.unwrap();
+}
+
 /// TLS end to end: the server with `[tls]` (a certificate made now for 127.0.0.1) and a client that trusts it
 /// (`tls_ca_pem`) sync, scan and submit over https. A client with the built-in roots refuses the unknown
 /// certificate, a plain-http client gets nothing from the TLS port, and unusable PEM is refused at open / start.

@@ -16,6 +16,11 @@ use crate::service::{Served, Shared};
 pub(crate) use vouchsafe_proto::v1::matching_server::MatchingServer;
 pub(crate) use vouchsafe_proto::v1::transparency_server::TransparencyServer;
 
+/// Metadata key naming a refusal where the status code alone does not say it (docs/OPERATIONS.md §4).
+pub(crate) const REFUSAL_HEADER: &str = "vouchsafe-refusal";
+/// Its value for the client-state limit (`limits.max_client_states`): RESOURCE_EXHAUSTED that retrying cannot cure.
+pub(crate) const CLIENT_STATE_LIMIT: &str = "client-state-limit";
+
 /// Maps a server error to a gRPC status. The only place that does. Internal failures are logged here, with their
 /// whole source chain, and reach the client as a bare INTERNAL without details.
 ///
@@ -41,8 +46,12 @@ pub(crate) fn to_status(e: ServerError) -> Status {
         | ServerError::MalformedVoucher { .. }
         | ServerError::VersionAhead { .. }
         | ServerError::BadCosignature(_) => Status::invalid_argument(e.to_string()),
-        ServerError::BatchTooLarge { .. } | ServerError::RateLimited | ServerError::TooManyClientStates { .. } => {
-            Status::resource_exhausted(e.to_string())
+        ServerError::BatchTooLarge { .. } | ServerError::RateLimited => Status::resource_exhausted(e.to_string()),
+        ServerError::TooManyClientStates { .. } => {
+            // The code alone says "retry later"; this refusal does not pass with time, so it is marked.
+            let mut s = Status::resource_exhausted(e.to_string());
+            s.metadata_mut().insert(REFUSAL_HEADER, tonic::metadata::MetadataValue::from_static(CLIENT_STATE_LIMIT));
+            s
         }
         ServerError::Overloaded => Status::unavailable(e.to_string()),
         ServerError::BatchConflict => Status::already_exists(e.to_string()),

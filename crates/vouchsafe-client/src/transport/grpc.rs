@@ -339,6 +339,12 @@ fn tls_failure(status: &tonic::Status) -> Option<String> {
 /// Maps a status to the client's terms. The only place that does. Each code means one thing (see the server's
 /// `to_status` and `proto/vouchsafe/v1/matching.proto`): FAILED_PRECONDITION is "no active order" only, NOT_FOUND
 /// "that table version (or an update from it) is not served".
+/// The metadata key a server uses to say which refusal a status is, where the code alone does not (the
+/// `vouchsafe-server` constant of the same name; docs/API.md §6).
+const REFUSAL_HEADER: &str = "vouchsafe-refusal";
+/// Its value for the client-state limit.
+const CLIENT_STATE_LIMIT: &str = "client-state-limit";
+
 pub(crate) fn rpc_error(status: &tonic::Status) -> RpcError {
     use tonic::Code;
     if let Some(reason) = tls_failure(status) {
@@ -350,6 +356,11 @@ pub(crate) fn rpc_error(status: &tonic::Status) -> RpcError {
         Code::FailedPrecondition => RpcError::NoActiveOrder,
         Code::NotFound => RpcError::VersionNotServed,
         Code::InvalidArgument => RpcError::InvalidArgument,
+        Code::ResourceExhausted
+            if status.metadata().get(REFUSAL_HEADER).and_then(|v| v.to_str().ok()) == Some(CLIENT_STATE_LIMIT) =>
+        {
+            RpcError::TooManyClientStates
+        }
         Code::ResourceExhausted => RpcError::ResourceExhausted,
         c @ (Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::Unknown) => {
             RpcError::Unavailable { code: code_name(c) }
@@ -368,6 +379,10 @@ mod tests {
         assert_eq!(of(tonic::Code::FailedPrecondition), RpcError::NoActiveOrder);
         assert_eq!(of(tonic::Code::NotFound), RpcError::VersionNotServed);
         assert_eq!(of(tonic::Code::OutOfRange), RpcError::Server { code: "OUT_OF_RANGE" });
+        let mut limit = tonic::Status::resource_exhausted("whatever");
+        limit.metadata_mut().insert(REFUSAL_HEADER, tonic::metadata::MetadataValue::from_static(CLIENT_STATE_LIMIT));
+        assert_eq!(rpc_error(&limit), RpcError::TooManyClientStates);
+        assert!(!rpc_error(&limit).is_retryable());
         assert!(of(tonic::Code::Unavailable).is_retryable() && of(tonic::Code::ResourceExhausted).is_retryable());
         assert!(!of(tonic::Code::Internal).is_retryable());
     }

@@ -129,6 +129,9 @@ pub enum RpcError {
     InvalidArgument,
     /// Rate limited or over a size limit (RESOURCE_EXHAUSTED). Transient.
     ResourceExhausted,
+    /// The account already has the most client states the server allows under the order (RESOURCE_EXHAUSTED with
+    /// the metadata `vouchsafe-refusal: client-state-limit`). Not transient.
+    TooManyClientStates,
     /// The server could not be reached or did not answer in time (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED,
     /// CANCELLED, UNKNOWN, or a local transport failure). Transient.
     Unavailable {
@@ -171,6 +174,7 @@ impl fmt::Display for RpcError {
             RpcError::VersionNotServed => f.write_str("the table version is not served"),
             RpcError::InvalidArgument => f.write_str("invalid argument"),
             RpcError::ResourceExhausted => f.write_str("resource exhausted"),
+            RpcError::TooManyClientStates => f.write_str("the account's client-state limit is reached"),
             RpcError::Unavailable { code } => write!(f, "unavailable ({code})"),
             RpcError::Tls { reason } => write!(f, "TLS handshake failed: {reason}"),
             RpcError::AppealRefused { code, message } => write!(f, "appeal refused ({code}): {message}"),
