@@ -6,14 +6,14 @@
 //! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use image::DynamicImage;
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tonic::metadata::MetadataValue;
-use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState};
@@ -70,34 +70,12 @@ fn main() {
     c.accounts = (0..runs + 1).map(|i| AccountConfig::new(token(i), format!("account-{i}"))).collect();
 
     let mut rng = ChaCha20Rng::seed_from_u64(2024);
-    let cfg = HashConfig::V1;
     // Matching images: distinct fixture images whose primary hashes are indicators, so that a match passes the
     // server's second-hash check and is filed in a case, as a real one would. The rest of the table is filler.
-    let mut pictures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut secondaries: Vec<Vec<u8>> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for seed in 1u64.. {
-        if pictures.len() == PICTURES {
-            break;
-        }
-        let img = DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
-        let Ok(h) = hash_image(&cfg, &img) else { continue };
-        let y = h.primary.to_canonical_bytes();
-        if seen.insert(y.clone()) {
-            let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
-            pictures.push((y, ad.encode()));
-            secondaries.push(h.secondary.to_canonical_bytes());
-        }
-    }
+    let pics = common::Pictures::new(PICTURES);
+    let indicators = pics.indicators(INDICATORS);
+    let pictures = pics.items;
     let (_, ad) = pictures.first().cloned().unwrap_or_else(|| panic!("no pictures"));
-    // The pictures with their real secondary hashes (the server checks an item's secondary against the
-    // indicator's), then filler indicators.
-    let indicators: Vec<(Vec<u8>, Vec<u8>)> = pictures
-        .iter()
-        .zip(&secondaries)
-        .map(|((y, _), s)| (y.clone(), s.clone()))
-        .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()).map(|y| (y.clone(), y)))
-        .collect();
     // The order (T = 30, p = 0, s = 60), a two-source Centre release of the indicators, the signed table.
     let mut spec = FixtureSpec::new(indicators);
     spec.threshold = 30;

@@ -14,12 +14,12 @@
 //! store is a file database with its spool, as in production; filling it is not measured.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // bench code
 
+mod common;
+
 use std::time::Instant;
 
-use image::DynamicImage;
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_protocol::client::{ClientSession, ClientState};
 use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::ClientTable;
@@ -53,30 +53,9 @@ fn main() {
         std::env::var("VOUCHSAFE_WORKER_BATCHES").ok().and_then(|v| v.parse().ok()).filter(|&v| v > 0).unwrap_or(64);
     let dir = tempfile::tempdir().unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(77);
-    let cfg = HashConfig::V1;
-    let mut pictures: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut secondaries: Vec<Vec<u8>> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for seed in 1u64.. {
-        if pictures.len() == PICTURES {
-            break;
-        }
-        let img = DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
-        let Ok(h) = hash_image(&cfg, &img) else { continue };
-        let y = h.primary.to_canonical_bytes();
-        if seen.insert(y.clone()) {
-            let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000).unwrap();
-            pictures.push((y, ad.encode()));
-            secondaries.push(h.secondary.to_canonical_bytes());
-        }
-    }
-    // The pictures with their real secondaries (so their items pass the second-hash check); fillers after.
-    let indicators: Vec<(Vec<u8>, Vec<u8>)> = pictures
-        .iter()
-        .zip(&secondaries)
-        .map(|((y, _), s)| (y.clone(), s.clone()))
-        .chain((pictures.len()..INDICATORS).map(|i| format!("indicator {i}").into_bytes()).map(|y| (y.clone(), y)))
-        .collect();
+    let pics = common::Pictures::new(PICTURES);
+    let indicators = pics.indicators(INDICATORS);
+    let pictures = pics.items;
     let mut spec = FixtureSpec::new(indicators);
     spec.threshold = 30;
     spec.synthetic_cap = 60;

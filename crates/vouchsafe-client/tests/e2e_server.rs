@@ -42,6 +42,39 @@ fn anchors(fx: &Fixture) -> TrustAnchors {
     TrustAnchors::new(authorities, centre, log, witnesses, quorum).unwrap()
 }
 
+/// A running server on a fixture whose order has T = 3 (see [`fixture`]) and whose table holds `indicators`, with
+/// generous rate limits and the configuration `tweak`ed; and what devices of it pin.
+struct Deployment {
+    store: Arc<SqliteStore>,
+    server: vouchsafe_server::RunningServer,
+    endpoint: String,
+    service: String,
+    pins: TrustAnchors,
+}
+
+async fn deploy(
+    dir: &std::path::Path,
+    indicators: Vec<(Vec<u8>, Vec<u8>)>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> Deployment {
+    let mut fx = fixture(dir, indicators);
+    let c = &mut fx.config;
+    c.worker.poll_interval_ms = 50;
+    c.limits.rate_burst = 10_000;
+    c.limits.rate_vouchers_per_second = 10_000.0;
+    tweak(c);
+    fx.build_table(&mut rng(6)).unwrap();
+    let c: ServerConfig = fx.config.clone();
+    let service = fx.order.order().service_id().to_owned();
+    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
+    let endpoint = format!("http://{}", server.local_addr());
+    assert_eq!(fx.cosign_all(server.local_addr()).await.unwrap(), 2, "both witnesses cosigned");
+    let pins = anchors(&fx);
+    Deployment { store, server, endpoint, service, pins }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_server_threshold_only_for_matching_account() {
     let dir = tempfile::tempdir().unwrap();
@@ -52,21 +85,11 @@ async fn real_server_threshold_only_for_matching_account() {
         let y = format!("unrelated indicator {i}").into_bytes();
         (y.clone(), y)
     }));
-    let mut fx = fixture(dir.path(), indicators);
-    let c = &mut fx.config;
-    c.worker.poll_interval_ms = 50;
-    c.limits.rate_burst = 10_000;
-    c.limits.rate_vouchers_per_second = 10_000.0;
-    c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")];
-    fx.build_table(&mut rng(6)).unwrap();
-    let c: ServerConfig = fx.config.clone();
-    let service = fx.order.order().service_id().to_owned();
-    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
-    let endpoint = format!("http://{}", server.local_addr());
-    assert_eq!(fx.cosign_all(server.local_addr()).await.unwrap(), 2, "both witnesses cosigned");
-    let pins = anchors(&fx);
+    let d = deploy(dir.path(), indicators, |c| {
+        c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")]
+    })
+    .await;
+    let Deployment { store, server, endpoint, service, pins } = d;
 
     let open = |token: &str, sub: &str| {
         let mut cfg = ClientConfig::new(
@@ -129,22 +152,12 @@ async fn real_server_threshold_only_for_matching_account() {
 async fn each_device_of_an_account_has_its_own_state_and_threshold() {
     let dir = tempfile::tempdir().unwrap();
     let matching: Vec<Vec<u8>> = (0..3).map(|s| png(s, 96, 80)).collect();
-    let mut fx = fixture(dir.path(), matching.iter().map(|p| indicator_of(p)).collect());
-    let c = &mut fx.config;
-    c.worker.poll_interval_ms = 50;
-    c.limits.rate_burst = 10_000;
-    c.limits.rate_vouchers_per_second = 10_000.0;
-    c.limits.max_client_states = 2;
-    c.accounts = vec![AccountConfig::new(ALICE, "alice")];
-    fx.build_table(&mut rng(7)).unwrap();
-    let c: ServerConfig = fx.config.clone();
-    let service = fx.order.order().service_id().to_owned();
-    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
-    let endpoint = format!("http://{}", server.local_addr());
-    fx.cosign_all(server.local_addr()).await.unwrap();
-    let pins = anchors(&fx);
+    let d = deploy(dir.path(), matching.iter().map(|p| indicator_of(p)).collect(), |c| {
+        c.limits.max_client_states = 2;
+        c.accounts = vec![AccountConfig::new(ALICE, "alice")];
+    })
+    .await;
+    let Deployment { store, server, endpoint, service, pins } = d;
     let open = |sub: &str| {
         let mut cfg = ClientConfig::new(
             endpoint.clone(),
