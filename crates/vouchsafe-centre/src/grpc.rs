@@ -54,16 +54,14 @@ impl v1::centre_server::Centre for CentreService {
     }
 }
 
-/// tonic refuses a request above its decoding limit with OUT_OF_RANGE before the handler sees it; the Centre
-/// promises RESOURCE_EXHAUSTED for an oversized message, whatever its size. The Centre service never answers
-/// OUT_OF_RANGE itself, so this layer rewrites exactly that status.
+/// tonic refuses a request above its decoding limit with OUT_OF_RANGE, and one that does not decode with INTERNAL
+/// and the decoder's text, before the handler sees it; the Centre promises RESOURCE_EXHAUSTED for an oversized
+/// message and INVALID_ARGUMENT for a malformed one. This wrapper applies the servers' shared rewrite
+/// ([`vouchsafe_proto::statuses`]) to exactly those statuses.
 #[derive(Clone)]
-pub(crate) struct OversizeStatus<S>(pub(crate) S);
+pub(crate) struct DecodingStatus<S>(pub(crate) S);
 
-const OUT_OF_RANGE: &str = "11";
-const RESOURCE_EXHAUSTED: &str = "8";
-
-impl<S, B> Service<http::Request<B>> for OversizeStatus<S>
+impl<S, B> Service<http::Request<B>> for DecodingStatus<S>
 where
     S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
     S::Future: Send + 'static,
@@ -79,20 +77,12 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let fut = self.0.call(req);
         Box::pin(async move {
-            let mut resp = fut.await?;
-            let h = resp.headers_mut();
-            if h.get("grpc-status").is_some_and(|v| v == OUT_OF_RANGE) {
-                h.insert("grpc-status", http::HeaderValue::from_static(RESOURCE_EXHAUSTED));
-                h.insert(
-                    "grpc-message",
-                    http::HeaderValue::from_static("the message is larger than the Centre accepts"),
-                );
-            }
-            Ok(resp)
+            let resp = fut.await?;
+            Ok(vouchsafe_proto::statuses::rewrite(resp, crate::server::MAX_REQUEST_BYTES))
         })
     }
 }
 
-impl<S: NamedService> NamedService for OversizeStatus<S> {
+impl<S: NamedService> NamedService for DecodingStatus<S> {
     const NAME: &'static str = S::NAME;
 }

@@ -1,6 +1,6 @@
 //! Generated gRPC code for the vouchsafe matching API (`proto/vouchsafe/v1`).
 //!
-//! This crate is codegen only: `build.rs` compiles the `.proto` files with
+//! This crate is codegen, plus the one piece of transport glue every server shares ([`statuses`]): `build.rs` compiles the `.proto` files with
 //! `protox` (no system `protoc`) and generates prost messages plus a tonic
 //! client and server with `tonic-prost-build`. Protocol objects travel inside
 //! the messages as `bytes` in the protocol crate's canonical encodings; these
@@ -22,6 +22,8 @@
 pub mod v1 {
     tonic::include_proto!("vouchsafe.v1");
 }
+
+pub mod statuses;
 
 /// Encoded `google.protobuf.FileDescriptorSet` of every vouchsafe proto file,
 /// including source info, for `tonic-reflection`

@@ -34,7 +34,6 @@ mod ratelimit;
 mod review_grpc;
 mod server;
 mod service;
-mod statuses;
 mod table;
 mod translog;
 mod worker;

@@ -230,7 +230,7 @@ async fn run(
             Some(tokio::spawn(
                 b.timeout(shared.config.limits.request_timeout())
                     .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
-                    .layer(MapResponseLayer::new(move |r| crate::statuses::rewrite(r, review_max)))
+                    .layer(MapResponseLayer::new(move |r| vouchsafe_proto::statuses::rewrite(r, review_max)))
                     .add_service(svc)
                     .serve_with_incoming_shutdown(incoming, async move {
                         let _ = review_stopped.await;
@@ -273,7 +273,7 @@ async fn run(
         .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .layer(MapResponseLayer::new(move |r| crate::statuses::rewrite(r, max)))
+        .layer(MapResponseLayer::new(move |r| vouchsafe_proto::statuses::rewrite(r, max)))
         .add_service(health)
         .add_service(reflection)
         .add_service(matching)

@@ -1,4 +1,5 @@
-//! The statuses tonic itself answers before a request reaches a handler, made to say what the proto promises.
+//! The statuses tonic itself answers before a request reaches a handler, made to say what the protos promise. Used
+//! by every vouchsafe gRPC server (the matching server's services, its Review API, the Centre's intake).
 //!
 //! tonic reports a request it cannot decode (garbage, a wrong wire type, a truncated message or frame, a bad
 //! compression flag) as INTERNAL with the decoder's text, and a message over `limits.max_message_bytes` as
@@ -7,8 +8,8 @@
 //! of our own, and RESOURCE_EXHAUSTED naming the limit. It recognises them by the [`tonic::Status`] tonic attaches
 //! to a trailers-only response and by the texts of the tonic version the lock file pins (a test sends each kind of
 //! bad request and checks the answer, so a tonic upgrade that changes them fails the suite, not a client).
-//! Handler statuses are never touched: our own INTERNAL is always the bare "internal error", and the OUT_OF_RANGE of
-//! StreamTable and the Transparency RPCs has other texts.
+//! Handler statuses are never touched: the servers' own INTERNAL is always the bare "internal error", and the
+//! OUT_OF_RANGE of StreamTable and the Transparency RPCs has other texts.
 
 use tonic::Code;
 use tonic::codegen::http;
@@ -25,10 +26,11 @@ const DECODE_ERRORS: &[&str] = &[
 const TOO_LARGE: &str = "Error, decoded message length too large";
 
 /// Our message for an undecodable request.
-pub(crate) const UNDECODABLE: &str = "the request is not a valid protobuf message of the RPC's request type";
+pub const UNDECODABLE: &str = "the request is not a valid protobuf message of the RPC's request type";
 
-/// Rewrites a response if it is one of tonic's own decoding refusals (see the module documentation).
-pub(crate) fn rewrite<B>(mut response: http::Response<B>, max_message_bytes: usize) -> http::Response<B> {
+/// Rewrites a response if it is one of tonic's own decoding refusals (see the module documentation);
+/// `max_message_bytes` is the decoding limit of the service, named in the RESOURCE_EXHAUSTED message.
+pub fn rewrite<B>(mut response: http::Response<B>, max_message_bytes: usize) -> http::Response<B> {
     let Some(status) = response.extensions().get::<tonic::Status>() else {
         return response;
     };
@@ -45,10 +47,8 @@ pub(crate) fn rewrite<B>(mut response: http::Response<B>, max_message_bytes: usi
     headers.remove(tonic::Status::GRPC_STATUS);
     headers.remove(tonic::Status::GRPC_MESSAGE);
     headers.remove(tonic::Status::GRPC_STATUS_DETAILS);
-    if replacement.add_header(headers).is_err() {
-        // Cannot happen (our texts are plain ASCII); keep the original answer rather than a broken one.
-        tracing::warn!("could not rewrite a decoding status");
-    }
+    // Cannot fail: the texts are plain ASCII and the code is valid.
+    let _ = replacement.add_header(headers);
     response.extensions_mut().insert(replacement);
     response
 }
