@@ -219,66 +219,10 @@ const KNOWN_KEYS: &[&str] = &[
     "services",
 ];
 
-fn known(key: &str) -> Option<&'static str> {
-    KNOWN_KEYS.iter().find(|k| **k == key).copied()
-}
-
-fn kind_of(message: &str) -> String {
-    let m = message.trim();
-    if m.starts_with("missing field") {
-        return match m.split('`').nth(1).and_then(known) {
-            Some(k) => format!("missing key `{k}`"),
-            None => "a required key is missing".to_owned(),
-        };
-    }
-    let kind = if m.starts_with("unknown field") {
-        "unknown key"
-    } else if m.starts_with("invalid type") {
-        "the value has the wrong type"
-    } else if m.starts_with("invalid value")
-        || m.starts_with("invalid length")
-        || m.starts_with("unknown variant")
-        || m.starts_with("invalid socket address")
-    {
-        "invalid value"
-    } else if m.starts_with("duplicate key") {
-        "duplicate key"
-    } else {
-        "not valid TOML"
-    };
-    kind.to_owned()
-}
-
 /// The configuration error for a TOML parse error of `text`: position, known key, kind; never the text.
 fn describe(text: &str, e: &toml::de::Error) -> CentreError {
-    let kind = kind_of(e.message());
-    let Some(start) = e.span().map(|s| s.start) else {
-        return CentreError::config("config file", kind);
-    };
-    let mut start = start.min(text.len());
-    while !text.is_char_boundary(start) {
-        start = start.saturating_sub(1);
-    }
-    let before = text.get(..start).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
-    let line_no = before.matches('\n').count().saturating_add(1);
-    let column = before.get(line_start..).unwrap_or_default().chars().count().saturating_add(1);
-    let line = text.get(line_start..).unwrap_or_default().lines().next().unwrap_or_default();
-    let in_providers = before
-        .get(..line_start)
-        .unwrap_or_default()
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('['))
-        .is_some_and(|l| l.trim() == "[[providers]]");
-    let key = line.split_once('=').and_then(|(k, _)| known(k.trim().trim_matches('"')));
-    let name = match (in_providers, key) {
-        (true, Some(k)) => format!("providers.{k}"),
-        (true, None) => "providers".to_owned(),
-        (false, Some(k)) => k.to_owned(),
-        (false, None) => "config file".to_owned(),
-    };
-    CentreError::config(name, format!("line {line_no}, column {column}: {kind}"))
+    let (key, reason) = vouchsafe_files::describe_parse_error(text, e.message(), e.span(), KNOWN_KEYS);
+    CentreError::config(key, reason)
 }
 
 #[cfg(test)]

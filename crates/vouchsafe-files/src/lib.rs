@@ -16,9 +16,14 @@
 //! Errors are plain [`std::io::Error`]s (the callers add which file it was); they never contain file contents.
 //! Concurrent writers of the same path are the caller's to prevent (the client holds a lock on its data
 //! directory; the server writes its table file from one command at a time).
+//!
+//! Beside it, what reading the servers' files needs: key text files ([`parse_key_text`]) and a parse error of a TOML
+//! configuration said without repeating the file ([`describe_parse_error`]).
 
+mod config_error;
 mod keytext;
 
+pub use config_error::describe_parse_error;
 pub use keytext::{KeyTextError, MAX_FILE, key_text, parse_key_text, read_key_text, read_limited};
 
 use std::ffi::OsString;

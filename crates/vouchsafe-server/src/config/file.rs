@@ -79,6 +79,10 @@ const KNOWN_KEYS: &[&str] = &[
     "rate_burst",
     "request_timeout_seconds",
     "max_concurrent_streams",
+    "max_header_list_bytes",
+    "max_client_states",
+    "max_backlog_batches",
+    "max_backlog_bytes",
     "signed_order",
     "authority_keys",
     "revocations",
@@ -99,77 +103,10 @@ const KNOWN_KEYS: &[&str] = &[
     "key",
 ];
 
-/// The messages of our own deserialisers: fixed text, safe to repeat.
-const OWN_MESSAGES: &[&str] = &[];
-
-fn known(key: &str) -> Option<&str> {
-    KNOWN_KEYS.iter().find(|k| **k == key).copied()
-}
-
-/// The kind of a toml/serde error message, in words that never repeat the message's quotes of the input.
-fn kind_of(message: &str) -> String {
-    let m = message.trim();
-    if let Some(own) = OWN_MESSAGES.iter().find(|o| **o == m) {
-        return (*own).to_owned();
-    }
-    if m.starts_with("missing field") {
-        // serde names the missing field with the schema's own (static) name.
-        return match m.split('`').nth(1).and_then(known) {
-            Some(k) => format!("missing key `{k}`"),
-            None => "a required key is missing".to_owned(),
-        };
-    }
-    let kind = if m.starts_with("unknown field") {
-        "unknown key"
-    } else if m.starts_with("invalid type") {
-        "the value has the wrong type"
-    } else if m.starts_with("invalid value") || m.starts_with("invalid length") || m.starts_with("unknown variant") {
-        "invalid value"
-    } else if m.starts_with("duplicate key") {
-        "duplicate key"
-    } else {
-        "not valid TOML"
-    };
-    kind.to_owned()
-}
-
-/// The dotted name of a table header line (`[order]`, `[[accounts]]`), if every part of it is a known key.
-fn header_name(line: &str) -> Option<String> {
-    let inner = line.trim().strip_prefix('[')?.trim_start_matches('[');
-    let inner = inner.split(']').next()?;
-    let parts: Option<Vec<&str>> = inner.split('.').map(|p| known(p.trim().trim_matches('"'))).collect();
-    parts.map(|p| p.join("."))
-}
-
 /// The configuration error for a TOML parse error of `text`: position, known key, kind; never the text.
 fn describe(text: &str, e: &toml::de::Error) -> ServerError {
-    let kind = kind_of(e.message());
-    let Some(start) = e.span().map(|s| s.start) else {
-        return ServerError::config("config file", kind);
-    };
-    // Back off to a character boundary (toml's spans are byte offsets into `text`).
-    let mut start = start.min(text.len());
-    while !text.is_char_boundary(start) {
-        start = start.saturating_sub(1);
-    }
-    let before = text.get(..start).unwrap_or_default();
-    let line_start = before.rfind('\n').map_or(0, |i| i.saturating_add(1));
-    let line_no = before.matches('\n').count().saturating_add(1);
-    let column = before.get(line_start..).unwrap_or_default().chars().count().saturating_add(1);
-    let line = text.get(line_start..).unwrap_or_default().lines().next().unwrap_or_default();
-    let section = before.get(..line_start).unwrap_or_default().lines().rev().find_map(|l| {
-        let t = l.trim_start();
-        t.starts_with('[').then(|| header_name(t))
-    });
-    let key = line.split_once('=').and_then(|(k, _)| known(k.trim().trim_matches('"')));
-    let name = match (section, key) {
-        (Some(Some(s)), Some(k)) => format!("{s}.{k}"),
-        (None, Some(k)) => k.to_owned(),
-        (Some(Some(s)), None) => s,
-        // Inside a table whose header is not a known key, or no key on the line: name the file only.
-        _ => "config file".to_owned(),
-    };
-    ServerError::config(name, format!("line {line_no}, column {column}: {kind}"))
+    let (key, reason) = vouchsafe_files::describe_parse_error(text, e.message(), e.span(), KNOWN_KEYS);
+    ServerError::config(key, reason)
 }
 
 #[cfg(test)]
