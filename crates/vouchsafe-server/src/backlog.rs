@@ -25,15 +25,33 @@ use vouchsafe_store::{Backlog as StoredBacklog, Store};
 use crate::config::LimitsConfig;
 use crate::error::{Result, ServerError};
 
+/// The stored part is signed: the worker can process a batch (and subtract it) in the moment between its commit and
+/// the resolution of its reservation (which adds it), so the stored part can be one batch below zero while the
+/// reservation still covers it; the sum is right at every moment.
 #[derive(Debug, Default)]
 struct Counts {
-    stored_batches: u64,
-    stored_bytes: u64,
+    stored_batches: i64,
+    stored_bytes: i64,
     reserved_batches: u64,
     reserved_bytes: u64,
     peak_batches: u64,
     peak_bytes: u64,
     refused: u64,
+}
+
+impl Counts {
+    /// Stored + reserved batches (never below zero).
+    fn batches(&self) -> u64 {
+        u64::try_from(self.stored_batches.saturating_add(signed(self.reserved_batches))).unwrap_or(0)
+    }
+    /// Stored + reserved bytes (never below zero).
+    fn bytes(&self) -> u64 {
+        u64::try_from(self.stored_bytes.saturating_add(signed(self.reserved_bytes))).unwrap_or(0)
+    }
+}
+
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// The in-memory mirror of the inbox's unprocessed part, with its peaks since start.
@@ -72,7 +90,7 @@ impl Reservation {
         c.reserved_batches = c.reserved_batches.saturating_sub(1);
         c.reserved_bytes = c.reserved_bytes.saturating_sub(self.bytes);
         c.stored_batches += 1;
-        c.stored_bytes += self.bytes;
+        c.stored_bytes = c.stored_bytes.saturating_add(signed(self.bytes));
     }
 }
 
@@ -90,8 +108,8 @@ impl Backlog {
     /// Starts from what the store holds unprocessed.
     pub(crate) fn new(stored: StoredBacklog) -> Self {
         let counts = Counts {
-            stored_batches: stored.batches,
-            stored_bytes: stored.bytes,
+            stored_batches: signed(stored.batches),
+            stored_bytes: signed(stored.bytes),
             peak_batches: stored.batches,
             peak_bytes: stored.bytes,
             ..Counts::default()
@@ -107,8 +125,8 @@ impl Backlog {
     /// Reserves room for a batch of `bytes`, or answers [`ServerError::Overloaded`] (nothing reserved).
     pub(crate) fn reserve(self: &Arc<Self>, bytes: u64, limits: &LimitsConfig) -> Result<Reservation> {
         let mut c = self.lock();
-        let batches = c.stored_batches + c.reserved_batches + 1;
-        let total = c.stored_bytes + c.reserved_bytes + bytes;
+        let batches = c.batches() + 1;
+        let total = c.bytes().saturating_add(bytes);
         if batches > limits.max_backlog_batches || total > limits.max_backlog_bytes {
             return Err(ServerError::Overloaded);
         }
@@ -127,8 +145,8 @@ impl Backlog {
     /// `batches` processed batches of `bytes` in all left the backlog.
     pub(crate) fn processed(&self, batches: u64, bytes: u64) {
         let mut c = self.lock();
-        c.stored_batches = c.stored_batches.saturating_sub(batches);
-        c.stored_bytes = c.stored_bytes.saturating_sub(bytes);
+        c.stored_batches = c.stored_batches.saturating_sub(signed(batches));
+        c.stored_bytes = c.stored_bytes.saturating_sub(signed(bytes));
     }
 
     /// If no submission is being stored, takes the store's backlog as the stored part (see the module
@@ -139,8 +157,8 @@ impl Backlog {
             return Ok(false);
         }
         let s = store.backlog()?;
-        c.stored_batches = s.batches;
-        c.stored_bytes = s.bytes;
+        c.stored_batches = signed(s.batches);
+        c.stored_bytes = signed(s.bytes);
         Ok(true)
     }
 
@@ -148,8 +166,8 @@ impl Backlog {
     pub(crate) fn view(&self) -> BacklogView {
         let c = self.lock();
         BacklogView {
-            batches: c.stored_batches + c.reserved_batches,
-            bytes: c.stored_bytes + c.reserved_bytes,
+            batches: c.batches(),
+            bytes: c.bytes(),
             peak_batches: c.peak_batches,
             peak_bytes: c.peak_bytes,
             refused: c.refused,
@@ -185,6 +203,20 @@ mod tests {
         b.processed(2, 900);
         let v = b.view();
         assert_eq!((v.batches, v.bytes, v.peak_batches, v.peak_bytes, v.refused), (1, 100, 3, 1000, 1));
+    }
+
+    /// The worker may process a batch between its commit and the resolution of its reservation: the count is
+    /// right before, in between and after.
+    #[test]
+    fn a_batch_processed_before_its_reservation_is_resolved_is_counted_once() {
+        let b = Arc::new(Backlog::new(StoredBacklog::default()));
+        let r = b.reserve(100, &limits(10, 1000)).unwrap();
+        b.processed(1, 100);
+        assert_eq!((b.view().batches, b.view().bytes), (0, 0));
+        r.stored();
+        assert_eq!((b.view().batches, b.view().bytes), (0, 0));
+        b.reserve(100, &limits(10, 1000)).unwrap().stored();
+        assert_eq!((b.view().batches, b.view().bytes), (1, 100));
     }
 
     #[test]
