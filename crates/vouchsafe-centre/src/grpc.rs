@@ -1,12 +1,8 @@
 //! The tonic adapter of `vouchsafe.v1.Centre` and the one place that maps errors to gRPC statuses
 //! ([`to_status`]). Generated types never leave this module.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tonic::codegen::{BoxFuture, Service, http};
-use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 use vouchsafe_proto::v1;
 
@@ -52,37 +48,4 @@ impl v1::centre_server::Centre for CentreService {
             .map_err(to_status)?;
         Ok(Response::new(v1::DeliverResponse { receipt }))
     }
-}
-
-/// tonic refuses a request above its decoding limit with OUT_OF_RANGE, and one that does not decode with INTERNAL
-/// and the decoder's text, before the handler sees it; the Centre promises RESOURCE_EXHAUSTED for an oversized
-/// message and INVALID_ARGUMENT for a malformed one. This wrapper applies the servers' shared rewrite
-/// ([`vouchsafe_proto::statuses`]) to exactly those statuses.
-#[derive(Clone)]
-pub(crate) struct DecodingStatus<S>(pub(crate) S);
-
-impl<S, B> Service<http::Request<B>> for DecodingStatus<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let fut = self.0.call(req);
-        Box::pin(async move {
-            let resp = fut.await?;
-            Ok(vouchsafe_proto::statuses::rewrite(resp, crate::server::MAX_REQUEST_BYTES))
-        })
-    }
-}
-
-impl<S: NamedService> NamedService for DecodingStatus<S> {
-    const NAME: &'static str = S::NAME;
 }

@@ -13,7 +13,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::config::CentreConfig;
 use crate::error::{CentreError, Result};
-use crate::grpc::{CentreServer, CentreService, DecodingStatus};
+use crate::grpc::{CentreServer, CentreService};
 use crate::intake::Intake;
 
 /// tonic's decoding limit: a whole `SignedMessage` of `MAX_MESSAGE_BYTES` plus the `DeliverRequest` framing (a tag
@@ -122,7 +122,10 @@ async fn run(
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .add_service(DecodingStatus(service))
+        // tonic's own refusals (an oversized or undecodable request) answered as the proto promises: the servers'
+        // shared rewrite (RESOURCE_EXHAUSTED, INVALID_ARGUMENT).
+        .layer(tower::util::MapResponseLayer::new(|r| vouchsafe_proto::statuses::rewrite(r, MAX_REQUEST_BYTES)))
+        .add_service(service)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             tracing::info!("shutdown requested: no new connections, finishing deliveries in flight");
