@@ -159,6 +159,86 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // ---- the three kinds side by side: constant work (docs/PROTOCOL.md §5) ----
+    // Every kind is timed per voucher with `iter_custom`, so that remaking a session (a synthetic session runs out
+    // after s synthetics) stays outside the measurement.
+    let mut syn_cfg = config();
+    syn_cfg.synthetic_rate = u32::MAX;
+    let syn_table = ServerTable::build(&syn_cfg, key.clone(), ys[..1024].to_vec(), &mut rng).unwrap();
+    let mut dl = TableDownload::new(syn_table.manifest());
+    for i in 0..syn_table.chunk_count() {
+        dl.add_chunk(&syn_table.chunk(i).unwrap().encode()).unwrap();
+    }
+    let syn_client = dl.finish().unwrap();
+    let small_table = ServerTable::build(&cfg, key.clone(), ys[..1024].to_vec(), &mut rng).unwrap();
+    let mut dl = TableDownload::new(small_table.manifest());
+    for i in 0..small_table.chunk_count() {
+        dl.add_chunk(&small_table.chunk(i).unwrap().encode()).unwrap();
+    }
+    let small_client = dl.finish().unwrap();
+    let mut g = c.benchmark_group("voucher_kinds");
+    let kinds: [(&str, &vouchsafe_protocol::table::ClientTable, vouchsafe_protocol::client::VoucherKind); 3] = [
+        ("real", &small_client, vouchsafe_protocol::client::VoucherKind::Real),
+        ("synthetic", &syn_client, vouchsafe_protocol::client::VoucherKind::Synthetic),
+        ("null", &small_client, vouchsafe_protocol::client::VoucherKind::Null),
+    ];
+    for (name, table, want) in kinds {
+        let mut r3 = rng.clone();
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut session = ClientSession::new(ClientState::new(table.params(), &mut r3)).unwrap();
+                let repeat = fresh[0].clone();
+                session.voucher(table, &repeat, &ad, &mut r3).unwrap();
+                for i in 0..iters {
+                    if want == vouchsafe_protocol::client::VoucherKind::Synthetic
+                        && session.state().synthetics_made() == cfg.synthetic_cap - 1
+                    {
+                        session = ClientSession::new(ClientState::new(table.params(), &mut r3)).unwrap();
+                    }
+                    let y = if want == vouchsafe_protocol::client::VoucherKind::Null {
+                        repeat.clone()
+                    } else {
+                        let mut y = fresh[(i as usize + 1) % fresh.len()].clone();
+                        r3.fill_bytes(&mut y[..8]);
+                        y
+                    };
+                    let start = std::time::Instant::now();
+                    let made = black_box(session.voucher(table, black_box(&y), &ad, &mut r3).unwrap());
+                    total += start.elapsed();
+                    assert_eq!(made.kind, want);
+                }
+                total
+            })
+        });
+    }
+    // An oblivious lookup: reading the three slots by a constant-time scan of the whole table instead of by
+    // index (docs/LEAKAGE.md §6), here for m = 2^20 slots (a table of about 940 000 indicators).
+    let big: Vec<[u8; 32]> = (0..1u32 << 20)
+        .map(|i| {
+            let mut s = [0u8; 32];
+            s[..4].copy_from_slice(&i.to_le_bytes());
+            s
+        })
+        .collect();
+    let pos = vouchsafe_protocol::table::positions(&nonce, 1 << 20, &ys[0]);
+    g.sample_size(20);
+    g.bench_function("oblivious_scan_2pow20_slots", |b| {
+        b.iter(|| {
+            let mut out = [[0u8; 32]; 3];
+            for (i, slot) in black_box(&big).iter().enumerate() {
+                for (o, p) in out.iter_mut().zip(pos) {
+                    let hit = subtle::Choice::from(u8::from(i as u32 == p));
+                    for (ob, sb) in o.iter_mut().zip(slot) {
+                        subtle::ConditionallySelectable::conditional_assign(ob, sb, hit);
+                    }
+                }
+            }
+            black_box(out)
+        })
+    });
+    g.finish();
+
     // ---- table build: per indicator vs. H + α·H + compress ----
     let mut g = c.benchmark_group("table");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
@@ -234,6 +314,25 @@ fn report() {
                 "client real voucher, decompressed table cache: {:.1} µs = {:.3}× floor (bar ≤ 1.3)",
                 c / 1e3,
                 c / f
+            );
+        }
+    }
+    if let (Some(r), Some(s), Some(n)) =
+        (e("voucher_kinds", "real"), e("voucher_kinds", "synthetic"), e("voucher_kinds", "null"))
+    {
+        let (lo, hi) = (r.min(s).min(n), r.max(s).max(n));
+        println!(
+            "voucher kinds: real {:.1} µs, synthetic {:.1} µs, null {:.1} µs; spread {:.1} % (bar ≤ 5 %)",
+            r / 1e3,
+            s / 1e3,
+            n / 1e3,
+            (hi / lo - 1.0) * 100.0
+        );
+        if let Some(o) = e("voucher_kinds", "oblivious_scan_2pow20_slots") {
+            println!(
+                "oblivious lookup, constant-time scan of 2^20 slots: {:.2} ms per voucher = {:.0}× a real voucher",
+                o / 1e6,
+                o / r
             );
         }
     }

@@ -3,14 +3,14 @@
 use core::fmt;
 use std::collections::BTreeSet;
 
-use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::MultiscalarMul;
 use hkdf::Hkdf;
 use rand_core::CryptoRng;
 use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use vouchsafe_threshold::{DetectableHash, Fp, SharePolynomial};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -287,6 +287,11 @@ impl ClientSession {
     /// Makes the voucher for image hash `y` (canonical perceptual-hash bytes) with associated data `ad`
     /// (at most `ad_len − 2` bytes). A repeated image gets a null voucher; a new image becomes a synthetic voucher
     /// with probability p while fewer than s were made, otherwise a real one. The state changes: persist it.
+    ///
+    /// Every kind costs the same: the same random draws in the same order, the same group operations (one
+    /// double-scalar and three variable-base multiplications, one fixed-base multiplication, one batched
+    /// compression), the same table reads at `y`'s positions, the same hashes and the same seals; the kinds differ
+    /// only in values chosen with constant-time selection (docs/PROTOCOL.md §5, "Constant work").
     pub fn voucher<R: CryptoRng + ?Sized>(
         &mut self,
         table: &ClientTable,
@@ -301,82 +306,122 @@ impl ClientSession {
             return Err(Error::Misuse(Misuse::Parameter { what: "associated data longer than ad_len - 2" }));
         }
         let prf = self.prf(y)?;
-        if self.state.seen.contains(&prf.tag) {
-            self.state.vouchers_made += 1;
-            return Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null });
-        }
-        let synthetic = self.state.synthetics_made < self.state.synthetic_cap && rng.next_u32() < params.synthetic_rate;
-        let voucher = if synthetic { self.synthetic(table, rng)? } else { self.real(table, y, &prf, ad, rng)? };
-        self.state.seen.insert(prf.tag);
+        let repeat = self.state.seen.contains(&prf.tag);
+        // The coin is drawn for every voucher, so the draws do not depend on the kind.
+        let coin = rng.next_u32() < params.synthetic_rate;
+        let kind = if repeat {
+            VoucherKind::Null
+        } else if coin && self.state.synthetics_made < self.state.synthetic_cap {
+            VoucherKind::Synthetic
+        } else {
+            VoucherKind::Real
+        };
+        let voucher = self.assemble(table, y, &prf, ad, kind, rng)?;
         self.state.vouchers_made += 1;
-        if synthetic {
+        if !repeat {
+            self.state.seen.insert(prf.tag);
+        }
+        if kind == VoucherKind::Synthetic {
             self.state.synthetics_made += 1;
         }
-        Ok(MadeVoucher { voucher, kind: if synthetic { VoucherKind::Synthetic } else { VoucherKind::Real } })
+        Ok(MadeVoucher { voucher, kind })
     }
 
     /// A null voucher for an image that failed the quality gate (counts as a voucher made, changes nothing else).
+    /// It costs what any other voucher costs: it is assembled like one for a random 32-byte stand-in hash (drawn
+    /// first), with the synthetic coin drawn and ignored.
     pub fn null_voucher<R: CryptoRng + ?Sized>(&mut self, table: &ClientTable, rng: &mut R) -> Result<MadeVoucher> {
         self.check_table(table)?;
+        let mut y = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut y[..]);
+        let prf = self.prf(&y[..])?;
+        let _coin = rng.next_u32();
+        let voucher = self.assemble(table, &y[..], &prf, &[], VoucherKind::Null, rng)?;
         self.state.vouchers_made += 1;
-        Ok(MadeVoucher { voucher: null_voucher(table, rng), kind: VoucherKind::Null })
+        Ok(MadeVoucher { voucher, kind: VoucherKind::Null })
     }
 
+    /// One voucher of any kind, with the same work for every kind.
+    ///
+    /// * Real: Q = β·H(y) + γ·G, S_j = β·P_j + γ·L; every ct_j seals rkey under K_j; rct carries (x′, p(x′), x,
+    ///   f(x)); adct seals the padded ad under K_ad = KDF(adkey ‖ rkey).
+    /// * Synthetic: the same with (β, γ) replaced by (0, β), so Q = β·G and every S_j = β·L = α·Q; ct at position 1
+    ///   seals rkey under K_1, the others under random keys; rct carries random (x′, r, x, share); adct seals the
+    ///   padded ad under a random key.
+    /// * Null: Q as for a real voucher, every ct under a random key, rct and adct as for a synthetic one (nothing of
+    ///   it can be opened: no key is derivable by the server).
     // `&*secret * x`: the secret scalars are multiplied through a reference so that no unzeroized copy is made.
     #[allow(clippy::op_ref)]
-    fn real<R: CryptoRng + ?Sized>(
+    fn assemble<R: CryptoRng + ?Sized>(
         &self,
         table: &ClientTable,
         y: &[u8],
         prf: &ImagePrf,
         ad: &[u8],
+        kind: VoucherKind,
         rng: &mut R,
     ) -> Result<Voucher> {
+        let real = Choice::from(u8::from(kind == VoucherKind::Real));
+        let synthetic = Choice::from(u8::from(kind == VoucherKind::Synthetic));
         let params = table.params();
         let layout = VoucherLayout::of(params);
         let ctx = &table.context;
+
+        // Draws, in the same order for every kind (docs/PROTOCOL.md §8).
         let mut id = [0u8; 16];
         rng.fill_bytes(&mut id);
-
         let mut rkey = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut rkey[..]);
+        let mut random_keys = Zeroizing::new([[0u8; 32]; K + 1]); // K ct keys and the adct key
+        for k in random_keys.iter_mut() {
+            rng.fill_bytes(k);
+        }
+        let fake_x_prime = Fp::random(rng);
+        let fake_r: Vec<Fp> = (0..layout.synthetic_cap).map(|_| Fp::random(rng)).collect();
+        let fake_x = random_nonzero_scalar(rng);
+        let fake_share = Zeroizing::new(Scalar::random(rng));
+        let beta = Zeroizing::new(random_nonzero_scalar(rng));
+        let gamma = Zeroizing::new(random_nonzero_scalar(rng));
 
-        // adct = AEAD(KDF(adkey ‖ rkey), pad(ad)) with AAD = LABEL_ADCT_AAD ‖ order_id ‖ id: one pass over the ad,
-        // openable only with both the threshold secret and this voucher's match.
+        // adct: the padded ad (empty unless real) under K_ad for a real voucher, under a random key otherwise.
         let mut padded = Zeroizing::new(vec![0u8; layout.ad_len]);
+        let ad = if kind == VoucherKind::Real { ad } else { &[][..] };
         let (len, body) = padded.split_first_chunk_mut::<2>().ok_or(Error::internal("ad_len is at least 2"))?;
         *len = (ad.len() as u16).to_le_bytes();
         body.get_mut(..ad.len())
             .ok_or(Error::internal("ad.len() + 2 <= ad_len was checked by voucher()"))?
             .copy_from_slice(ad);
-        let adct = seal(&ad_item_key(&self.adkey, &rkey), &adct_aad(&params.order_id, &id), &padded, rng)?;
+        let mut ad_key = ad_item_key(&self.adkey, &rkey);
+        select_bytes(&mut ad_key, random_keys.get(K).ok_or(Error::internal("K + 1 random keys were drawn"))?, !real);
+        let adct = seal(&ad_key, &adct_aad(&params.order_id, &id), &padded, rng)?;
 
+        // rct: the share and column at the image's abscissas (computed for every kind), or the random ones.
         let fx = Zeroizing::new(self.poly.eval(&prf.x));
+        let column = self.detect.eval(prf.x_prime);
         let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
-        plain.extend_from_slice(&prf.x_prime.to_le_bytes());
-        for v in self.detect.eval(prf.x_prime) {
-            plain.extend_from_slice(&v.to_le_bytes());
+        plain.extend_from_slice(&Fp::conditional_select(&fake_x_prime, &prf.x_prime, real).to_le_bytes());
+        for (fake, v) in fake_r.iter().zip(&column) {
+            plain.extend_from_slice(&Fp::conditional_select(fake, v, real).to_le_bytes());
         }
-        plain.extend_from_slice(prf.x.as_bytes());
-        plain.extend_from_slice(fx.as_bytes());
+        plain.extend_from_slice(Scalar::conditional_select(&fake_x, &prf.x, real).as_bytes());
+        plain.extend_from_slice(Scalar::conditional_select(&*fake_share, &*fx, real).as_bytes());
         let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng)?;
 
-        let beta = Zeroizing::new(random_nonzero_scalar(rng));
-        let gamma = Zeroizing::new(random_nonzero_scalar(rng));
-        // Work with β/2 and γ/2 so that one `double_and_compress_batch` (a single shared field inversion) yields
-        // compress(Q) and compress(S_1..S_3): compress(2·(β/2·H + γ/2·G)) = compress(Q), and likewise for S_j.
+        // Q and S_1..S_3. Work with halves so that one `double_and_compress_batch` (a single shared field
+        // inversion) yields compress(Q) and compress(S_j): compress(2·(a/2·X + b/2·G)) = compress(a·X + b·G).
+        // Real and null: (a, b) = (β, γ); synthetic: (a, b) = (0, β).
         let half = crate::crypto::half();
-        let half_beta = Zeroizing::new(&*beta * half);
-        let half_gamma = Zeroizing::new(&*gamma * half);
+        let a = Zeroizing::new(Scalar::conditional_select(&(&*beta * half), &Scalar::ZERO, synthetic));
+        let b = Zeroizing::new(Scalar::conditional_select(&(&*gamma * half), &(&*beta * half), synthetic));
         let hy = hash_to_group(&params.nonce, y);
         let candidates = table.candidate_points(y)?;
-        let half_gamma_l = &*half_gamma * &table.l_table;
+        let b_l = &*b * &table.l_table;
         let mut halves = [RistrettoPoint::default(); K + 1];
         // One constant-time double-scalar multiplication (vectorised Straus) beats a variable-base plus a
         // fixed-base multiplication with the AVX-512 IFMA backend.
-        halves[0] = RistrettoPoint::multiscalar_mul([&*half_beta, &*half_gamma], [hy, RISTRETTO_BASEPOINT_POINT]);
+        halves[0] = RistrettoPoint::multiscalar_mul([&*a, &*b], [hy, RISTRETTO_BASEPOINT_POINT]);
         for (h, p) in halves[1..].iter_mut().zip(candidates) {
-            *h = &*half_beta * p + half_gamma_l;
+            *h = &*a * p + b_l;
         }
         let compressed = Zeroizing::new(
             RistrettoPoint::double_and_compress_batch(&halves).into_iter().map(|c| c.to_bytes()).collect::<Vec<_>>(),
@@ -385,78 +430,38 @@ impl ClientSession {
         let (q, s_list) = compressed.split_first().ok_or(Error::internal("K + 1 points were compressed"))?;
         let aad = &ct_aad(ctx);
         let mut cts = [[0u8; CT_LEN]; K];
-        for (ct, s) in cts.iter_mut().zip(s_list) {
-            let k = position_key(s, q, ctx, &id);
+        for (j, (ct, s)) in cts.iter_mut().zip(s_list).enumerate() {
+            let mut k = position_key(s, q, ctx, &id);
+            // Real: every derived key; synthetic: the first; null: none.
+            let keep = real | (synthetic & Choice::from(u8::from(j == 0)));
+            let random = random_keys.get(j).ok_or(Error::internal("K random keys were drawn"))?;
+            select_bytes(&mut k, random, !keep);
             seal_into(&k, aad, &rkey[..], ct, rng)?;
         }
         shuffle(&mut cts, rng);
         Ok(Voucher { epoch: params.epoch, id, q: *q, cts, rct, adct })
     }
+}
 
-    fn synthetic<R: CryptoRng + ?Sized>(&self, table: &ClientTable, rng: &mut R) -> Result<Voucher> {
-        let params = table.params();
-        let layout = VoucherLayout::of(params);
-        let ctx = &table.context;
-        let mut id = [0u8; 16];
-        rng.fill_bytes(&mut id);
-        // Random column, random share; rct under a fresh rkey, and garbage adct of the same length.
-        let mut plain = Zeroizing::new(Vec::with_capacity(layout.rct_plain_len()));
-        plain.extend_from_slice(&Fp::random(rng).to_le_bytes());
-        for _ in 0..layout.synthetic_cap {
-            plain.extend_from_slice(&Fp::random(rng).to_le_bytes());
-        }
-        plain.extend_from_slice(random_nonzero_scalar(rng).as_bytes());
-        plain.extend_from_slice(Scalar::random(rng).as_bytes());
-        let mut rkey = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(&mut rkey[..]);
-        let rct = seal(&rkey, &rct_aad(ctx, &id), &plain, rng)?;
-        let mut adct = vec![0u8; layout.adct_len()];
-        rng.fill_bytes(&mut adct);
-
-        // Q = β·G so that α·Q = β·L: the server's key opens exactly one ct.
-        let beta = Zeroizing::new(random_nonzero_scalar(rng));
-        let q = (&*beta * RISTRETTO_BASEPOINT_TABLE).compress().to_bytes();
-        let s = Zeroizing::new((&*beta * &table.l_table).compress().to_bytes());
-        let aad = &ct_aad(ctx);
-        let mut cts = [[0u8; CT_LEN]; K];
-        let k = position_key(&s, &q, ctx, &id);
-        let (first, others) = cts.split_at_mut(1);
-        for ct in first {
-            seal_into(&k, aad, &rkey[..], ct, rng)?;
-        }
-        for ct in others {
-            let mut other = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(&mut other[..]);
-            let mut filler = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(&mut filler[..]);
-            seal_into(&other, aad, &filler[..], ct, rng)?;
-        }
-        shuffle(&mut cts, rng);
-        Ok(Voucher { epoch: params.epoch, id, q, cts, rct, adct })
+/// `*out = if choice { other } else { *out }`, in constant time.
+fn select_bytes(out: &mut [u8; 32], other: &[u8; 32], choice: Choice) {
+    for (o, b) in out.iter_mut().zip(other) {
+        o.conditional_assign(b, choice);
     }
 }
 
-/// A null voucher: random Q, random position ciphertexts, random rct — same length and encoding as the others.
-fn null_voucher<R: CryptoRng + ?Sized>(table: &ClientTable, rng: &mut R) -> Voucher {
-    let params = table.params();
-    let layout = VoucherLayout::of(params);
-    let mut id = [0u8; 16];
-    rng.fill_bytes(&mut id);
-    let q = RistrettoPoint::random(rng).compress().to_bytes();
-    let mut cts = [[0u8; CT_LEN]; K];
-    for ct in cts.iter_mut() {
-        rng.fill_bytes(ct);
-    }
-    let mut rct = vec![0u8; layout.rct_len()];
-    rng.fill_bytes(&mut rct);
-    let mut adct = vec![0u8; layout.adct_len()];
-    rng.fill_bytes(&mut adct);
-    Voucher { epoch: params.epoch, id, q, cts, rct, adct }
-}
-
+/// Fisher–Yates with unbiased indices: j is uniform on 0..=i by rejection sampling (a u32 at or above the largest
+/// multiple of i + 1 is drawn again), so the position of the opening ciphertext is exactly uniform.
 fn shuffle<R: CryptoRng + ?Sized>(cts: &mut [[u8; CT_LEN]; K], rng: &mut R) {
     for i in (1..K).rev() {
-        let j = (rng.next_u32() as usize) % (i + 1);
+        let bound = (i + 1) as u32;
+        let limit = (u32::MAX / bound) * bound;
+        let j = loop {
+            let v = rng.next_u32();
+            if v < limit {
+                break (v % bound) as usize;
+            }
+        };
         cts.swap(i, j);
     }
 }

@@ -195,7 +195,9 @@ fn incremental_updates_change_few_slots_and_keep_every_indicator_matching() {
     let (mut table, _opener, client) = setup(&cfg, items.clone(), &mut rng);
     let added = random_items(40, &mut rng);
     let removed: Vec<Vec<u8>> = items[..10].to_vec();
-    let update = table.update(added.clone(), &removed, &mut rng).unwrap();
+    let update = table
+        .update_with_cover(added.clone(), &removed, vouchsafe_protocol::table::UpdateCover::NONE, &mut rng)
+        .unwrap();
     // Shortest eviction paths: a handful of slots per change, not a random walk's dozens.
     assert!(update.changes.len() <= 10 * 50, "{} slots changed for 50 changes", update.changes.len());
     let encoded = update.encode();
@@ -223,4 +225,45 @@ fn incremental_updates_change_few_slots_and_keep_every_indicator_matching() {
     // The server table survives its own encoding after the update.
     let again = ServerTable::from_secret_bytes(&table.to_secret_bytes()).unwrap();
     assert_eq!(again.manifest().root(), table.manifest().root());
+}
+
+/// An update with cover changes at least the cover's share of the slots, only through empty slots (every indicator
+/// still opens, the removed ones do not), and its likelihood-ratio bound is what docs/LEAKAGE.md §1 states.
+#[test]
+fn covered_updates_pad_with_empty_slots_and_keep_every_indicator_matching() {
+    use vouchsafe_protocol::table::UpdateCover;
+    let mut rng = rng(12);
+    let cfg = config(2, 0, 0);
+    let items = random_items(3000, &mut rng);
+    let (mut table, _opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let m = table.params().slot_count;
+    let before = table.slots().to_vec();
+    let added = random_items(3, &mut rng);
+    let removed: Vec<Vec<u8>> = items[..2].to_vec();
+    let cover = UpdateCover::DEFAULT;
+    let update = table.update(added.clone(), &removed, &mut rng).unwrap();
+    assert!(update.changes.len() >= cover.slots(m) as usize, "{} < {}", update.changes.len(), cover.slots(m));
+    assert!(update.changes.windows(2).all(|w| w[0].0 < w[1].0), "changes ascending and unique");
+    assert!(update.changes.iter().all(|(s, p)| before[*s as usize] != *p), "every listed slot changed");
+    let client = client.apply_update(&update, table.manifest()).unwrap();
+    assert_eq!(client.root(), table.manifest().root());
+    let opener = Opener::new(table.key().clone(), table.params().clone()).unwrap();
+    let mut session = session(&client, &mut rng);
+    for y in added.iter().chain(items[2..].iter().step_by(37)) {
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::Opened(_)), "an indicator was lost");
+    }
+    for y in &removed {
+        let v = session.voucher(&client, y, b"", &mut rng).unwrap();
+        assert!(matches!(opener.open_bytes(&v.voucher.encode()), OpenOutcome::NonMatch));
+    }
+    // The numbers of LEAKAGE.md §1: the default cover bounds the ratio by 4; a bound of 2 needs d = 20.6 %.
+    let d = f64::from(cover.ppm()) / 1e6;
+    assert!((UpdateCover::likelihood_ratio_bound(d) - 4.0).abs() < 1e-3);
+    assert_eq!(UpdateCover::for_likelihood_ratio(2.0).unwrap().ppm(), 206_300);
+    assert!(UpdateCover::for_likelihood_ratio(1.0).is_err() && UpdateCover::from_ppm(1_000_001).is_err());
+    assert!(UpdateCover::likelihood_ratio_bound(0.0).is_infinite());
+    // With no cover, a one-indicator update lists a handful of slots: the leak the cover closes.
+    let lone = table.update_with_cover(random_items(1, &mut rng), &[], UpdateCover::NONE, &mut rng).unwrap();
+    assert!(lone.changes.len() < 20);
 }

@@ -14,7 +14,7 @@ mod server;
 pub use client::{ClientTable, TableDownload};
 pub use cuckoo::{positions, slot_count_for};
 pub use distribution::{TableChunk, TableManifest, TableUpdate, merkle_root};
-pub use server::{BlindingKey, ServerTable, TableConfig};
+pub use server::{BlindingKey, ServerTable, TableConfig, UpdateCover};
 
 use crate::error::{Error, InvalidInput, Result};
 

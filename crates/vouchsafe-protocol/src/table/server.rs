@@ -86,6 +86,57 @@ fn filler_point(seed: &[u8; 32], slot: u32) -> CompressedRistretto {
     RistrettoPoint::from_hash(h).compress()
 }
 
+/// How many slots an incremental update changes at least, as parts per million of the slot count m (see
+/// [`ServerTable::update_with_cover`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateCover {
+    ppm: u32,
+}
+
+impl UpdateCover {
+    /// No cover: an update lists only the slots its additions and removals changed.
+    pub const NONE: UpdateCover = UpdateCover { ppm: 0 };
+    /// The default: d = 9.15 % of m, which bounds an update's likelihood ratio for any candidate by 4 (k = 3) and
+    /// costs 9.15 % of a full download (3.3 MB at m = 10⁶). A k = 3 table at its build load of 0.893 has 10.7 %
+    /// empty slots, so this cover is reachable right after a build.
+    pub const DEFAULT: UpdateCover = UpdateCover { ppm: 91_440 };
+
+    /// Cover of `ppm` parts per million of m (at most 10⁶).
+    pub fn from_ppm(ppm: u32) -> Result<Self> {
+        if ppm > 1_000_000 {
+            return Err(Error::Misuse(Misuse::Parameter { what: "update cover above 10^6 ppm" }));
+        }
+        Ok(UpdateCover { ppm })
+    }
+
+    /// The smallest cover whose [`likelihood_ratio_bound`](Self::likelihood_ratio_bound) is at most `ratio` (> 1):
+    /// d = 1 − (1 − 1/ratio)^(1/k).
+    pub fn for_likelihood_ratio(ratio: f64) -> Result<Self> {
+        if ratio.is_nan() || ratio <= 1.0 {
+            return Err(Error::Misuse(Misuse::Parameter { what: "update likelihood-ratio bound must exceed 1" }));
+        }
+        let d = 1.0 - (1.0 - 1.0 / ratio).powf(1.0 / K as f64);
+        Ok(UpdateCover { ppm: (d * 1e6).ceil().min(1e6) as u32 })
+    }
+
+    /// Parts per million of m.
+    pub fn ppm(&self) -> u32 {
+        self.ppm
+    }
+
+    /// The number of slots an update of a table with `m` slots changes at least (⌈ppm · m / 10⁶⌉).
+    pub fn slots(&self, m: u32) -> u32 {
+        ((u64::from(m) * u64::from(self.ppm)).div_ceil(1_000_000)) as u32
+    }
+
+    /// The bound on the likelihood ratio P(a position of the candidate changed | it was added or removed) /
+    /// P(the same | it was not) for an update that changed a fraction `d` of the slots: 1 / (1 − (1 − d)^k).
+    /// Infinite for d = 0.
+    pub fn likelihood_ratio_bound(d: f64) -> f64 {
+        1.0 / (1.0 - (1.0 - d.clamp(0.0, 1.0)).powi(K as i32))
+    }
+}
+
 /// The server's table for one epoch: α, the indicators, the placement and the blinded slots.
 pub struct ServerTable {
     params: EpochParams,
@@ -257,14 +308,33 @@ impl ServerTable {
         self.find(y).is_some()
     }
 
-    /// Adds and removes indicators in place and returns the update (only changed slots) from the previous version.
-    /// Removed slots get fresh random points. All or nothing: if an addition cannot be placed (the table is too
-    /// full; start a new epoch) nothing changes.
-    #[allow(clippy::indexing_slicing)] // placement invariant: see the comment above the impl
+    /// Adds and removes indicators in place and returns the update (only changed slots) from the previous version,
+    /// padded with [`UpdateCover::DEFAULT`] cover slots. See [`ServerTable::update_with_cover`].
     pub fn update<R: CryptoRng + ?Sized>(
         &mut self,
         add: Vec<Vec<u8>>,
         remove: &[Vec<u8>],
+        rng: &mut R,
+    ) -> Result<TableUpdate> {
+        self.update_with_cover(add, remove, UpdateCover::DEFAULT, rng)
+    }
+
+    /// Adds and removes indicators in place and returns the update from the previous version. Removed slots get
+    /// fresh random points. All or nothing: if an addition cannot be placed (the table is too full; start a new
+    /// epoch) nothing changes.
+    ///
+    /// The update lists the slots that changed, and a hash's positions are public, so a device holding a candidate
+    /// image could test whether it was just added or removed. `cover` pads the changed slots: empty slots, drawn
+    /// uniformly without replacement, get fresh filler points until at least `cover.slots(m)` slots changed (or
+    /// every empty slot did). A device then sees a given position change with probability at least d = changed / m
+    /// whether or not its candidate changed, which bounds the likelihood ratio of the test by
+    /// [`UpdateCover::likelihood_ratio_bound`] (docs/LEAKAGE.md §1).
+    #[allow(clippy::indexing_slicing)] // placement invariant: see the comment above the impl
+    pub fn update_with_cover<R: CryptoRng + ?Sized>(
+        &mut self,
+        add: Vec<Vec<u8>>,
+        remove: &[Vec<u8>],
+        cover: UpdateCover,
         rng: &mut R,
     ) -> Result<TableUpdate> {
         for y in add.iter().chain(remove) {
@@ -319,6 +389,20 @@ impl ServerTable {
         }
         changed.sort_unstable();
         changed.dedup();
+        // Cover: empty slots not yet changed, a uniform sample (partial Fisher–Yates, one u64 per pick) until the
+        // update changes at least cover.slots(m) slots.
+        let want = cover.slots(m) as usize;
+        if changed.len() < want {
+            let mut free: Vec<u32> =
+                (0..m).filter(|&s| slot_item[s as usize] == EMPTY && changed.binary_search(&s).is_err()).collect();
+            let picks = (want - changed.len()).min(free.len());
+            for i in 0..picks {
+                let j = i + (rng.next_u64() % (free.len() - i) as u64) as usize;
+                free.swap(i, j);
+            }
+            changed.extend_from_slice(&free[..picks]);
+            changed.sort_unstable();
+        }
         let mut seed = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut seed[..]);
         let alpha = self.key.alpha();
