@@ -4,7 +4,7 @@ use core::fmt;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng as _;
 use rand_core::CryptoRng;
@@ -265,6 +265,9 @@ impl Client {
     async fn open_inner(config: ClientConfig, transport: Box<dyn Transport>, rng: RngSource) -> Result<Client> {
         if config.max_batch == 0 {
             return Err(ClientError::Config { what: "max_batch must be at least 1" });
+        }
+        if config.submit_interval < Duration::from_secs(1) {
+            return Err(ClientError::Config { what: "submit_interval must be at least 1 s" });
         }
         let policy = config.anchors.policy()?;
         let cfg = config.clone();
@@ -715,6 +718,29 @@ impl Client {
         }
         report.remaining = self.outbox_len();
         Ok(report)
+    }
+
+    /// Sends the outbox on a schedule that does not follow image arrival: [`Client::submit`] on every tick of a
+    /// fixed grid of [`ClientConfig::submit_interval`](crate::ClientConfig::submit_interval) (measured from the
+    /// call), until `stop` resolves. A tick whose submission fails (no usable order, the server unreachable after
+    /// the retries, ...) is logged and the vouchers wait for the next tick; nothing is lost. Run it once per
+    /// account, in the background, instead of calling `submit` after each scan.
+    pub async fn run_submissions(&self, stop: impl std::future::Future<Output = ()>) {
+        let period = self.inner.config.submit_interval;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = ticks.tick() => {}
+            }
+            match self.submit().await {
+                Ok(r) if r.batches > 0 => tracing::debug!(batches = r.batches, vouchers = r.vouchers, "outbox sent"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "outbox not sent; retrying at the next tick"),
+            }
+        }
     }
 }
 

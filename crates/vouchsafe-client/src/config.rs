@@ -121,6 +121,13 @@ pub struct ClientConfig {
     /// 36 MB for 10^6 indicators), and each voucher skips its three point decompressions (measured 1.20× → 1.13×
     /// of the client's floor, docs/PERFORMANCE.md). Off by default: on a phone the memory matters more.
     pub point_cache: bool,
+    /// The period of [`Client::run_submissions`](crate::Client::run_submissions): it sends the outbox on every tick of
+    /// a fixed clock grid of this period, never because an image was scanned, so when a batch arrives, and how many
+    /// vouchers it holds, follows the clock and the device's total image count, not the moment or the kind of any
+    /// one voucher (docs/LEAKAGE.md §6). Default 10 minutes: a match then reaches the server at most about 10
+    /// minutes after the image was sent, which detection under an order does not need faster; a shorter period
+    /// gives the server finer timing of the user's activity. At least 1 s.
+    pub submit_interval: Duration,
 }
 
 impl ClientConfig {
@@ -151,6 +158,7 @@ impl ClientConfig {
             allow_plaintext_remote: false,
             tls_ca_pem: None,
             point_cache: false,
+            submit_interval: Duration::from_secs(600),
         }
     }
 

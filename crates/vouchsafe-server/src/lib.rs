@@ -48,7 +48,7 @@ pub use backlog::BacklogView;
 pub use config::{
     AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
     ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,
-    TlsConfig, WorkerConfig, unix_now,
+    TlsConfig, WorkerConfig, WorkerSchedule, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
 pub use governance::{Governance, load_manifest, save_manifest};

@@ -421,7 +421,10 @@ impl Shared {
             Err(StoreError::TooManyClientStates { max }) => return Err(ServerError::TooManyClientStates { max }),
             Err(e) => return Err(e.into()),
         };
-        self.wake.notify_one();
+        // Under the fixed schedule the worker is not told: when it works must not follow arrivals.
+        if self.config.worker.schedule == crate::config::WorkerSchedule::Eager {
+            self.wake.notify_one();
+        }
         Ok(Ack { batch_id, accepted: outcome.vouchers() })
     }
 

@@ -1,24 +1,84 @@
-//! The background worker loop: wakes on a submission or the poll interval, runs one matching round on the blocking
-//! pool (`worker::Processor`), logs what it did, and stops between rounds once asked to.
+//! The background worker loop: runs one matching round (`worker::Processor`) on every tick of a fixed grid of the
+//! poll interval (and, under the `eager` schedule, also when a submission was stored), logs what it did, and stops
+//! between rounds once asked to.
+//!
+//! Rounds run on their own threads at the lowest CPU priority (`worker.nice`), with their own rayon pool, never on
+//! the runtime's blocking pool that the intake's storage tasks use: the intake always runs first, so an
+//! acknowledgement's latency does not show what the worker is doing or finding (docs/LEAKAGE.md §6).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use crate::config::unix_now;
 use crate::error::{ErrorChain, Result};
 use crate::service::Shared;
 use crate::worker::{self, ProcessReport};
 
-/// The background worker: drains the inbox whenever a submission wakes it or the poll interval passes; all
-/// crypto and SQLite work runs on the blocking pool. Stops between batches once `stop` is set.
+/// Lowers the calling thread's CPU priority to `nice` (Linux: `setpriority(PRIO_PROCESS, tid, nice)`, which applies
+/// to that one thread; threads it creates inherit it). Best effort, and a no-op on other systems: a failure leaves
+/// the default priority.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 && rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice).is_err() {
+        tracing::debug!(nice, "could not lower the worker's CPU priority");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// The next tick of the grid `start + k·period` strictly after `now`.
+fn next_tick(start: Instant, period: Duration, now: Instant) -> Instant {
+    let period_ns = period.as_nanos().max(1);
+    let elapsed = now.saturating_duration_since(start).as_nanos();
+    let k = elapsed / period_ns + 1;
+    start + Duration::from_nanos(u64::try_from(k * period_ns).unwrap_or(u64::MAX))
+}
+
+/// Runs `f` on a fresh low-priority thread inside the worker's rayon pool and returns its result; `None` if it
+/// panicked or the thread could not start.
+async fn on_worker_thread<T: Send + 'static>(
+    pool: &Arc<rayon::ThreadPool>,
+    nice: i32,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    let pool = Arc::clone(pool);
+    let spawned = std::thread::Builder::new().name("vouchsafe-worker".into()).spawn(move || {
+        lower_priority(nice);
+        let _ = tx.send(pool.install(f));
+    });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.await.ok()
+}
+
+/// The background worker: drains the inbox on every tick (see the module documentation). Stops between batches
+/// once `stop` is set.
 pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     let mut purged = false;
     let mut refused = shared.backlog().refused;
+    let nice = shared.config.worker.nice;
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("vouchsafe-open-{i}"))
+        .start_handler(move |_| lower_priority(nice))
+        .build()
+    {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            tracing::error!(error = %e, "the worker's thread pool could not start; no voucher will be processed");
+            return;
+        }
+    };
+    let grid = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         let s = Arc::clone(&shared);
         let st = Arc::clone(&stop);
         let check_purge = !purged;
-        let round = tokio::task::spawn_blocking(move || -> Result<(ProcessReport, bool)> {
+        let round = on_worker_thread(&pool, nice, move || -> Result<(ProcessReport, bool)> {
             // One table version for the whole round, even if a reload swaps the served table meanwhile.
             // A revocation dropped into the revocations directory takes effect within a poll interval.
             if let Err(e) = s.refresh_revocations() {
@@ -35,7 +95,7 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         })
         .await;
         match round {
-            Ok(Ok((report, did_purge))) => {
+            Some(Ok((report, did_purge))) => {
                 purged |= did_purge;
                 if report.batches > 0 {
                     tracing::info!(
@@ -52,10 +112,10 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     );
                 }
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 tracing::error!(error = %ErrorChain(&e), "worker round failed; retrying after the poll interval")
             }
-            Err(_) => tracing::error!("worker round panicked; retrying after the poll interval"),
+            None => tracing::error!("worker round panicked; retrying after the poll interval"),
         }
         // Admission control is summarised once per round, never logged per refused request.
         let b = shared.backlog();
@@ -71,9 +131,12 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        // The next round starts on the grid, whatever arrived meanwhile. `wake` is notified by the shutdown and,
+        // under the eager schedule only, by the intake.
+        let tick = next_tick(grid, shared.config.worker.poll_interval(), Instant::now());
         tokio::select! {
             _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(shared.config.worker.poll_interval()) => {}
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
         }
     }
 }

@@ -73,6 +73,8 @@ const KNOWN_KEYS: &[&str] = &[
     "poll_interval_ms",
     "batches_per_round",
     "handoff_bytes",
+    "schedule",
+    "nice",
     "max_message_bytes",
     "max_vouchers_per_batch",
     "rate_vouchers_per_second",

@@ -20,5 +20,6 @@ pub use clock::unix_now;
 pub use schema::{
     AccountConfig, CentreConfig, LimitsConfig, LogConfig, OrderConfig, ProviderConfig, ReleasesConfig, RetentionConfig,
     ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig,
+    WorkerSchedule,
 };
 pub use validate::MAX_ORDER_SECONDS;

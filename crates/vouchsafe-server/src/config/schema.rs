@@ -178,15 +178,56 @@ pub struct WorkerConfig {
     /// them back from storage (0 turns the handoff off; the store stays the record either way).
     #[serde(default = "default_handoff_bytes")]
     pub handoff_bytes: usize,
+    /// When rounds start. `fixed` (the default): on a fixed grid of `poll_interval_ms`, never because a submission
+    /// arrived, so when the server works does not follow what devices send (docs/LEAKAGE.md §6). `eager`: also as
+    /// soon as a submission is stored (lower latency to detection; the timing of the work then follows arrivals).
+    #[serde(default)]
+    pub schedule: WorkerSchedule,
+    /// The worker's CPU niceness (0..=19; Linux and other Unix systems). The default 19 lets the intake always run
+    /// first: the acknowledgement's latency does not depend on what the worker is doing or finding.
+    #[serde(default = "default_worker_nice")]
+    pub nice: i32,
+}
+
+/// See [`WorkerConfig::schedule`].
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerSchedule {
+    /// Rounds start on a fixed grid of the poll interval.
+    #[default]
+    Fixed,
+    /// Rounds also start when a submission is stored.
+    Eager,
+}
+
+impl std::str::FromStr for WorkerSchedule {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        match s {
+            "fixed" => Ok(WorkerSchedule::Fixed),
+            "eager" => Ok(WorkerSchedule::Eager),
+            _ => Err(()),
+        }
+    }
 }
 
 fn default_handoff_bytes() -> usize {
     64 << 20
 }
 
+fn default_worker_nice() -> i32 {
+    19
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { poll_interval_ms: 1000, batches_per_round: 32, handoff_bytes: default_handoff_bytes() }
+        WorkerConfig {
+            poll_interval_ms: 1000,
+            batches_per_round: 32,
+            handoff_bytes: default_handoff_bytes(),
+            schedule: WorkerSchedule::Fixed,
+            nice: default_worker_nice(),
+        }
     }
 }
 

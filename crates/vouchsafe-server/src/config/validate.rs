@@ -51,6 +51,9 @@ impl ServerConfig {
         if !(1..=10_000).contains(&w.batches_per_round) {
             return Err(ServerError::config("worker.batches_per_round", "must be in 1..=10000"));
         }
+        if !(0..=19).contains(&w.nice) {
+            return Err(ServerError::config("worker.nice", "must be in 0..=19"));
+        }
         if w.handoff_bytes > 4 << 30 {
             return Err(ServerError::config("worker.handoff_bytes", "must be at most 4 GiB (4294967296)"));
         }
