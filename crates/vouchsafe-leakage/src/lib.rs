@@ -50,9 +50,34 @@
 //! `P(Bin(n, p) >= s)` is negligible.
 //!
 //! Everything here touches only public data (counts and parameters) and is variable-time.
+//!
+//! # Measuring leakage
+//!
+//! The other modules measure what the server's view actually leaks (docs/LEAKAGE.md §9):
+//!
+//! * [`view`]: the server's view of one order as JSON lines ([`view::View::from_jsonl`], strict, errors name the
+//!   line);
+//! * [`simulate`]: a view drawn from the stated leakage function only ([`simulate::simulate`]);
+//! * [`distinguish`]: a battery of statistical tests against the ideal ([`distinguish::distinguish`]) and a
+//!   two-sample mode ([`distinguish::compare`]);
+//! * [`planted`]: fixtures that plant known leaks in a view, to measure the battery's power;
+//! * [`grid`]: the posterior grid and the two charts of docs/LEAKAGE.md §4;
+//! * `capture` (feature `protocol`): an in-memory capture of the view from the real protocol.
+//!
+//! [`stats`] and [`scalar`] are the statistics and the scalar / field helpers they use.
 
 use std::fmt;
 use std::sync::OnceLock;
+
+#[cfg(feature = "protocol")]
+pub mod capture;
+pub mod distinguish;
+pub mod grid;
+pub mod planted;
+pub mod scalar;
+pub mod simulate;
+pub mod stats;
+pub mod view;
 
 /// Public parameters of one account's voucher stream under one order.
 #[derive(Debug, Clone, Copy, PartialEq)]
