@@ -12,6 +12,7 @@ mod demo;
 mod demo_after;
 mod error;
 mod keyfile;
+mod leakage;
 mod provider;
 mod review;
 mod transparency;
@@ -484,26 +485,86 @@ enum ClientAction {
     },
 }
 
+/// Without a subcommand: the server's posterior on an account's real match count below the threshold.
 #[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 struct LeakageArgs {
+    #[command(subcommand)]
+    action: Option<LeakageAction>,
     /// n: vouchers the account sent for distinct new images.
-    #[arg(long)]
-    vouchers: u64,
+    #[arg(long, required = true)]
+    vouchers: Option<u64>,
     /// c: how many of them opened (real matches and synthetics together).
-    #[arg(long)]
-    opened: u64,
+    #[arg(long, required = true)]
+    opened: Option<u64>,
     /// p: synthetic rate in [0, 1].
-    #[arg(long)]
-    rate: f64,
+    #[arg(long, required = true)]
+    rate: Option<f64>,
     /// s: synthetic cap.
-    #[arg(long)]
-    cap: u32,
+    #[arg(long, required = true)]
+    cap: Option<u32>,
     /// T: threshold.
-    #[arg(long)]
-    threshold: u32,
+    #[arg(long, required = true)]
+    threshold: Option<u32>,
     /// Prior: each image matches independently with this probability (default: uniform prior on the count).
     #[arg(long)]
     match_rate: Option<f64>,
+}
+
+/// The leakage toolkit (docs/LEAKAGE.md §9).
+#[derive(Debug, Subcommand)]
+enum LeakageAction {
+    /// The server's view (JSON lines) of a scenario run through the real protocol in memory.
+    Capture {
+        /// Accounts (one client state each).
+        #[arg(long, default_value_t = 20)]
+        accounts: usize,
+        /// Distinct images per account.
+        #[arg(long, default_value_t = 200)]
+        images: usize,
+        /// Of those, how many match an indicator.
+        #[arg(long, default_value_t = 2)]
+        matches: usize,
+        /// Threshold T.
+        #[arg(long, default_value_t = 10)]
+        threshold: u16,
+        /// Synthetic cap s.
+        #[arg(long, default_value_t = 10)]
+        cap: u16,
+        /// Synthetic rate p in [0, 1].
+        #[arg(long, default_value_t = 0.02)]
+        rate: f64,
+        /// Vouchers per batch.
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        /// Seed of the ChaCha20 RNG (a capture is reproducible).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file (JSON lines).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The same view drawn from the stated leakage function only.
+    Simulate {
+        /// A captured view (JSON lines).
+        #[arg(long)]
+        view: PathBuf,
+        /// Output file (JSON lines).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the ChaCha20 RNG.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Statistical tests that try to tell a view from the ideal one (or from another view); exit 1 if any flags.
+    Distinguish {
+        /// The view to test (JSON lines).
+        #[arg(long)]
+        view: PathBuf,
+        /// A second view: two-sample comparison instead of the test against the ideal.
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -597,14 +658,38 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Hash { images } => cmd::hash(&images),
-        Command::Leakage(a) => cmd::leakage(&cmd::LeakageQuery {
-            vouchers: a.vouchers,
-            opened: a.opened,
-            rate: a.rate,
-            cap: a.cap,
-            threshold: a.threshold,
-            match_rate: a.match_rate,
-        }),
+        Command::Leakage(a) => match a.action {
+            Some(LeakageAction::Capture { accounts, images, matches, threshold, cap, rate, batch, seed, out }) => {
+                leakage::capture(&leakage::CaptureArgs {
+                    accounts,
+                    images,
+                    matches,
+                    threshold,
+                    cap,
+                    rate,
+                    batch,
+                    seed,
+                    out,
+                })
+            }
+            Some(LeakageAction::Simulate { view, out, seed }) => leakage::simulate_cmd(&view, &out, seed),
+            Some(LeakageAction::Distinguish { view, against }) => leakage::distinguish_cmd(&view, against.as_deref()),
+            None => match (a.vouchers, a.opened, a.rate, a.cap, a.threshold) {
+                (Some(vouchers), Some(opened), Some(rate), Some(cap), Some(threshold)) => {
+                    cmd::leakage(&cmd::LeakageQuery {
+                        vouchers,
+                        opened,
+                        rate,
+                        cap,
+                        threshold,
+                        match_rate: a.match_rate,
+                    })
+                }
+                _ => Err(CliError::usage(
+                    "leakage: --vouchers, --opened, --rate, --cap and --threshold are required without a subcommand",
+                )),
+            },
+        },
         Command::Authority(AuthorityCommand::Keygen { out }) => authority::keygen(&out),
         Command::Authority(AuthorityCommand::Issue(a)) => authority::issue(&authority::IssueArgs {
             key: a.key,

@@ -328,3 +328,50 @@ fn client_requires_the_pins() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("log key"));
 }
+
+/// The leakage toolkit end to end: a capture below the threshold passes the battery against the ideal and against
+/// its own simulation; a capture where every account reaches exactly T real matches is flagged (exit 1, one line);
+/// an unreadable view is a usage error.
+#[test]
+fn leakage_capture_simulate_distinguish() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let (v, s, t) = (p("v.jsonl"), p("s.jsonl"), p("t.jsonl"));
+    let o = vouchsafe(&["leakage", "capture", "--accounts", "8", "--images", "100", "--matches", "3", "--out", &v]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = vouchsafe(&["leakage", "simulate", "--view", &v, "--out", &s, "--seed", "5"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in
+        [vec!["leakage", "distinguish", "--view", &v], vec!["leakage", "distinguish", "--view", &v, "--against", &s]]
+    {
+        let o = vouchsafe(&args);
+        assert!(o.status.success(), "{:?}: {}", args, String::from_utf8_lossy(&o.stdout));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("PASS"));
+    }
+    let o = vouchsafe(&[
+        "leakage",
+        "capture",
+        "--accounts",
+        "3",
+        "--images",
+        "50",
+        "--matches",
+        "10",
+        "--threshold",
+        "10",
+        "--cap",
+        "4",
+        "--rate",
+        "0",
+        "--out",
+        &t,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = vouchsafe(&["leakage", "distinguish", "--view", &t]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("relation.detectable_hash"));
+    assert!(stderr_line(&o).contains("flagged"));
+    let o = vouchsafe(&["leakage", "distinguish", "--view", &p("missing.jsonl")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("cannot read"));
+}
