@@ -3,7 +3,9 @@
 //! (`Opener::open_bytes_batch`) on the same vouchers, in the same run. Bar (DESIGN.md §7): e2e ≥ 70% of raw.
 //!
 //! `cargo bench --bench e2e` (options: `VOUCHSAFE_E2E_BATCHES`, default 16 batches of 256 vouchers;
-//! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported).
+//! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported;
+//! `VOUCHSAFE_E2E_SCHEDULE` = `fixed` (the server's default) or `eager`, and `VOUCHSAFE_E2E_NICE` (default 19), to
+//! measure what the timing-safe worker settings cost).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
@@ -63,6 +65,13 @@ fn main() {
     let mut c = ServerConfig::in_dir(dir.path());
     c.worker.poll_interval_ms = 10;
     c.worker.batches_per_round = 4;
+    if let Some(s) = std::env::var("VOUCHSAFE_E2E_SCHEDULE").ok().and_then(|v| v.parse().ok()) {
+        c.worker.schedule = s;
+    }
+    if let Some(n) = std::env::var("VOUCHSAFE_E2E_NICE").ok().and_then(|v| v.parse().ok()) {
+        c.worker.nice = n;
+    }
+    eprintln!("worker: schedule {:?}, nice {}, poll {} ms", c.worker.schedule, c.worker.nice, c.worker.poll_interval_ms);
     c.limits.max_vouchers_per_batch = PER_BATCH;
     c.limits.rate_burst = 1_000_000;
     c.limits.rate_vouchers_per_second = 1.0e9;
