@@ -517,7 +517,7 @@ pub fn rejection(client: &ClientTable, state_bytes: &[u8], y: &[u8]) -> Value {
     };
     let plain = make(BTreeMap::new());
     let forced = make(inject.iter().map(|(k, w, _)| (*k, w.clone())).collect());
-    assert_eq!(plain.2, 132, "a voucher at s = 2 takes 130 + 2 = 132 words");
+    assert_eq!(plain.2, 132, "a voucher at s = 2 takes 128 + 2·2 = 132 words");
     assert_eq!(forced.3, inject.iter().map(|(_, w, _)| w.len() as u64).sum::<u64>());
     assert_eq!(forced.2, 132);
     assert_eq!(plain.0, forced.0, "rejected draws leave no trace in the voucher");
