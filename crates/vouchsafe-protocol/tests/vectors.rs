@@ -87,7 +87,7 @@ fn generate() -> Value {
             "account": hex::encode(&r.account.encode()[..]),
         }),
     };
-    let flow_after = flow_after(&cfg, &client, &opener, &mut session, &opened, &images, &indicators, &state_bytes, &mut rng);
+    let flow_after = flow_after(&cfg, &client, &opener, &mut session, &opened, &indicators, &mut rng);
     json!({
         "protocol": "vouchsafe/v1",
         "rng": "ChaCha20 (rand_chacha 0.10), seed = 2026u64 little-endian in the first 8 bytes, zeros after",

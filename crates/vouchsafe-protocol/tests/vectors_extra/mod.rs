@@ -382,9 +382,7 @@ pub fn flow_after(
     opener: &Opener,
     session: &mut ClientSession,
     opened: &[OpenedVoucher],
-    _images: &[Vec<u8>],
     indicators: &[Vec<u8>],
-    _state_bytes: &[u8],
     rng: &mut ChaCha20Rng,
 ) -> Value {
     let state_after_flow = hex::encode(&session.state().encode()[..]);
