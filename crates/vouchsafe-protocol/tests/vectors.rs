@@ -17,6 +17,10 @@ use vouchsafe_protocol::table::{BlindingKey, ServerTable, TableConfig, positions
 use vouchsafe_protocol::threshold::{ThresholdOutcome, try_reveal};
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
 
+#[path = "vectors_extra/mod.rs"]
+mod extra;
+use extra::*;
+
 fn generate() -> Value {
     // Primitives.
     let nonce = [0x11u8; 16];
@@ -83,6 +87,7 @@ fn generate() -> Value {
             "account": hex::encode(&r.account.encode()[..]),
         }),
     };
+    let flow_after = flow_after(&cfg, &client, &opener, &mut session, &opened, &indicators, &mut rng);
     json!({
         "protocol": "vouchsafe/v1",
         "rng": "ChaCha20 (rand_chacha 0.10), seed = 2026u64 little-endian in the first 8 bytes, zeros after",
@@ -104,7 +109,11 @@ fn generate() -> Value {
             "client_state_id": hex::encode(state_id),
             "vouchers": vouchers,
             "reveal": reveal,
-        }
+        },
+        "flow_after": flow_after,
+        "rng_stream": rng_stream(),
+        "builds": builds(),
+        "rejection": rejection(&client, &state_bytes, &indicators[5]),
     })
 }
 
@@ -118,6 +127,10 @@ fn known_answer_vectors_reproduce() {
     let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("vectors file")).unwrap();
     assert_eq!(got["primitives"], want["primitives"], "primitive vectors differ");
     assert_eq!(got["flow"], want["flow"], "flow vectors differ");
+    for key in ["flow_after", "rng_stream", "builds", "rejection"] {
+        assert_eq!(got[key], want[key], "{key} vectors differ");
+    }
+    assert_eq!(got, want, "the vectors file has other keys");
     // The vectors exercise every outcome.
     let kinds: Vec<&str> =
         want["flow"]["vouchers"].as_array().unwrap().iter().map(|v| v["kind"].as_str().unwrap()).collect();
