@@ -21,6 +21,9 @@ use vouchsafe_protocol::voucher::{DecodedVoucher, Opener};
 
 const TABLE_N: usize = 1 << 14;
 
+/// The interleaved voucher-kinds figure, printed by `report`.
+static INTERLEAVED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn rng() -> ChaCha20Rng {
     ChaCha20Rng::from_seed([42u8; 32])
 }
@@ -212,6 +215,59 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The same three kinds interleaved voucher by voucher (rotating order), so that drift of the machine between
+    // criterion's separate runs cannot show up as a difference between kinds: medians of 3000 each.
+    {
+        use vouchsafe_protocol::client::VoucherKind;
+        let mut r4 = rng.clone();
+        let new_session = |t: &vouchsafe_protocol::table::ClientTable, r: &mut ChaCha20Rng| {
+            ClientSession::new(ClientState::new(t.params(), r)).unwrap()
+        };
+        let mut sessions = [
+            new_session(&small_client, &mut r4),
+            new_session(&syn_client, &mut r4),
+            new_session(&small_client, &mut r4),
+        ];
+        let tables = [&small_client, &syn_client, &small_client];
+        let wants = [VoucherKind::Real, VoucherKind::Synthetic, VoucherKind::Null];
+        let repeat = fresh[0].clone();
+        sessions[2].voucher(&small_client, &repeat, &ad, &mut r4).unwrap();
+        let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+        for round in 0..3000usize {
+            for step in 0..3 {
+                let k = (round + step) % 3;
+                if k == 1 && sessions[1].state().synthetics_made() == cfg.synthetic_cap - 1 {
+                    sessions[1] = new_session(&syn_client, &mut r4);
+                }
+                let y = if k == 2 {
+                    repeat.clone()
+                } else {
+                    let mut y = fresh[(round * 3 + step + 1) % fresh.len()].clone();
+                    r4.fill_bytes(&mut y[..8]);
+                    y
+                };
+                let start = std::time::Instant::now();
+                let made = black_box(sessions[k].voucher(tables[k], black_box(&y), &ad, &mut r4).unwrap());
+                times[k].push(start.elapsed().as_secs_f64() * 1e6);
+                assert_eq!(made.kind, wants[k]);
+            }
+        }
+        let med: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect();
+        let (lo, hi) = (med.iter().copied().fold(f64::MAX, f64::min), med.iter().copied().fold(0.0, f64::max));
+        let _ = INTERLEAVED.set(format!(
+            "voucher kinds interleaved (3000 each, medians): real {:.1} µs, synthetic {:.1} µs, null {:.1} µs; spread {:.1} % (bar ≤ 5 %)",
+            med[0],
+            med[1],
+            med[2],
+            (hi / lo - 1.0) * 100.0
+        ));
+    }
     // An oblivious lookup: reading the three slots by a constant-time scan of the whole table instead of by
     // index (docs/LEAKAGE.md §6), here for m = 2^20 slots (a table of about 940 000 indicators).
     let big: Vec<[u8; 32]> = (0..1u32 << 20)
@@ -328,6 +384,9 @@ fn report() {
             n / 1e3,
             (hi / lo - 1.0) * 100.0
         );
+        if let Some(line) = INTERLEAVED.get() {
+            println!("{line}");
+        }
         if let Some(o) = e("voucher_kinds", "oblivious_scan_2pow20_slots") {
             println!(
                 "oblivious lookup, constant-time scan of 2^20 slots: {:.2} ms per voucher = {:.0}× a real voucher",
