@@ -349,6 +349,18 @@ pub fn ks_uniform(values: &[f64]) -> Option<(f64, f64)> {
     Some((d, kolmogorov_q((sn + 0.12 + 0.11 / sn) * d)))
 }
 
+/// The exact two-sided binomial test of `k` successes in `n` fair trials: `min(1, 2·min(P(X <= k), P(X >= k)))`.
+pub fn binomial_two_sided(n: u64, k: u64) -> f64 {
+    let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+    let pmf = |i: u64| {
+        (ln_gamma(n as f64 + 1.0) - ln_gamma(i as f64 + 1.0) - ln_gamma((n - i) as f64 + 1.0) + ln_half_n).exp()
+    };
+    let k = k.min(n);
+    let lower: f64 = (0..=k).map(pmf).sum();
+    let upper: f64 = (k..=n).map(pmf).sum();
+    (2.0 * lower.min(upper)).min(1.0)
+}
+
 /// χ² goodness of fit of `counts` against the uniform distribution on its bins: `(statistic, df, p)`.
 /// `None` with fewer than 2 bins or no observation.
 pub fn chi2_uniform(counts: &[u64]) -> Option<(f64, f64, f64)> {
@@ -414,6 +426,10 @@ mod tests {
         close(t_two_sided(2.228_138_851_986_273, 10.0), 0.05, 1e-9);
         close(beta_inc(2.0, 3.0, 0.4), 0.5248, 1e-12);
         close(kolmogorov_q(1.358_099), 0.05, 1e-4);
+        // Exact binomial: 20 of 20 heads, 2 · 2^-20; 10 of 20 gives 1.
+        close(binomial_two_sided(20, 20), 2.0 * 0.5f64.powi(20), 1e-10);
+        close(binomial_two_sided(20, 0), 2.0 * 0.5f64.powi(20), 1e-10);
+        assert_eq!(binomial_two_sided(20, 10), 1.0);
     }
 
     #[test]
