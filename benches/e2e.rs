@@ -71,7 +71,10 @@ fn main() {
     if let Some(n) = std::env::var("VOUCHSAFE_E2E_NICE").ok().and_then(|v| v.parse().ok()) {
         c.worker.nice = n;
     }
-    eprintln!("worker: schedule {:?}, nice {}, poll {} ms", c.worker.schedule, c.worker.nice, c.worker.poll_interval_ms);
+    eprintln!(
+        "worker: schedule {:?}, nice {}, poll {} ms",
+        c.worker.schedule, c.worker.nice, c.worker.poll_interval_ms
+    );
     c.limits.max_vouchers_per_batch = PER_BATCH;
     c.limits.rate_burst = 1_000_000;
     c.limits.rate_vouchers_per_second = 1.0e9;
