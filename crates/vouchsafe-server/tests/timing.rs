@@ -8,9 +8,9 @@
 //! lowest CPU priority) |z| must stay below 2.
 //!
 //! `ack_timing_does_not_follow_matches` runs in CI (3 runs of 100 + 100 pairs; at least 2 of the 3 must have
-//! |z| < 2, so an honest server fails it by chance with probability about 0.7 %). The full harness, with the
-//! issue's 150 + 150 pairs over 5 runs and the same probe against the old behaviour (the eager schedule at normal
-//! priority, which must show the leak), runs with
+//! |z| < 2, so an honest server fails it by chance with probability about 0.7 %). The full harness, with 150 + 150
+//! pairs over 5 runs (at most one may reach |z| = 2) and the same probe against the old behaviour (the eager
+//! schedule at normal priority, which must show the leak in every run), runs with
 //! `cargo test -p vouchsafe-server --test timing -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
@@ -276,5 +276,10 @@ async fn timing_harness() {
     let fixed = runs(WorkerSchedule::Fixed, 19, 5, 150).await;
     let eager = runs(WorkerSchedule::Eager, 0, 2, 150).await;
     eprintln!("fixed schedule, nice 19: z = {fixed:?}\neager schedule, nice 0: z = {eager:?}");
-    assert!(fixed.iter().all(|z| z.abs() < 2.0), "the default settings leak: {fixed:?}");
+    // The probe has power: the old behaviour shows the leak in every run.
+    assert!(eager.iter().all(|z| *z > 2.0), "the harness no longer sees the eager schedule's leak: {eager:?}");
+    // The default settings: at most one run in five above |z| = 2 (docs/LEAKAGE.md §6 states the residue: a B that
+    // collides with a round, about intake latency / poll interval of the pairs, 8 % at this test's 50 ms grid).
+    let loud = fixed.iter().filter(|z| z.abs() >= 2.0).count();
+    assert!(loud <= 1, "the default settings leak: {fixed:?}");
 }
