@@ -417,3 +417,55 @@ async fn point_cache_survives_update_and_reload_and_vouchers_still_match() {
         .collect();
     assert_eq!((opened.len(), opened.iter().filter(|o| **o).count()), (3, 2));
 }
+
+/// `run_submissions` sends the outbox on its clock grid, not when an image is scanned, keeps what a failed tick
+/// could not send, and returns when asked to stop; a period under 1 s is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_submissions_sends_on_the_clock_not_on_scans() {
+    let ctx = ScanContext::new();
+    let images: Vec<Vec<u8>> = (21..=23).map(|s| png(s, 96, 80)).collect();
+    let world = World::new(13, vec![primary_of(&images[0])]);
+    let fake = Fake::new(world);
+    let endpoint = serve(fake.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut fast = config(&fake, &dir.path().join("fast"), TOKEN);
+    fast.submit_interval = Duration::from_millis(200);
+    assert!(matches!(open(&endpoint, fast).await, Err(ClientError::Config { .. })));
+
+    let mut cfg = config(&fake, dir.path(), TOKEN);
+    // Ticks at 2 s and 4 s after the start; every check sits a second away from a tick.
+    cfg.submit_interval = Duration::from_secs(2);
+    let client = open(&endpoint, cfg).await.unwrap();
+    client.sync().await.unwrap();
+    let calls = || fake.s.lock().unwrap().submit_calls.len();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let start = tokio::time::Instant::now();
+    let checks = async {
+        let now = SystemTime::now();
+        client.scan(images[0].clone(), [1; 32], now, &ctx).await.unwrap();
+        client.scan(images[1].clone(), [2; 32], now, &ctx).await.unwrap();
+        // Scanning sends nothing: the first tick is one period after the start.
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        assert!(start.elapsed() < Duration::from_millis(1900), "the scans took too long for this test's clock");
+        assert_eq!((calls(), client.outbox_len()), (0, 2), "a scan triggered a submission");
+        tokio::time::sleep_until(start + Duration::from_secs(3)).await;
+        assert_eq!(client.outbox_len(), 0, "the first tick did not send the outbox");
+        let after_first = calls();
+        assert!(after_first >= 1);
+        // A voucher made after a tick waits for the next one.
+        client.scan(images[2].clone(), [3; 32], SystemTime::now(), &ctx).await.unwrap();
+        assert!(start.elapsed() < Duration::from_millis(3900), "the scan took too long for this test's clock");
+        assert_eq!((calls(), client.outbox_len()), (after_first, 1));
+        tokio::time::sleep_until(start + Duration::from_secs(5)).await;
+        assert_eq!(client.outbox_len(), 0, "the second tick did not send the new voucher");
+        stop_tx.send(()).unwrap();
+    };
+    let run = client.run_submissions(async {
+        let _ = stop_rx.await;
+    });
+    tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(run, checks) })
+        .await
+        .expect("run_submissions did not stop when asked");
+    let s = fake.s.lock().unwrap();
+    assert_eq!(s.batches.values().map(Vec::len).sum::<usize>(), 3);
+}
