@@ -4,9 +4,7 @@
 //! only (`ServerTable::build`, the chunked download, `ClientSession::voucher`, `Opener::open_bytes`,
 //! `threshold::try_reveal`).
 //!
-//! `ct_index` is not part of `OpenedVoucher`'s API; the capture finds it from the outside: it corrupts each
-//! position ciphertext of an opened voucher in turn and notes the one whose corruption makes the voucher a
-//! non-match (three more openings per opened voucher).
+//! `ct_index` is [`OpenedVoucher::position`], which the opener reports.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,12 +13,9 @@ use rand_core::CryptoRng;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
 use vouchsafe_protocol::table::{BlindingKey, ClientTable, ServerTable, TableConfig, TableDownload};
 use vouchsafe_protocol::threshold::{ThresholdOutcome, try_reveal};
-use vouchsafe_protocol::voucher::{CT_LEN, OpenOutcome, OpenedVoucher, Opener, VoucherLayout};
+use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, VoucherLayout};
 
 use crate::view::{AccountRecord, Bytes, Hex16, Opened, Outcome, Params, ThresholdState, View, VoucherRecord};
-
-/// Voucher header: version ‖ epoch ‖ id ‖ Q (docs/PROTOCOL.md §5); the position ciphertexts follow.
-const HEADER_LEN: usize = 1 + 8 + 16 + 32;
 
 /// One account of a [`Scenario`] (one client state).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,26 +153,16 @@ fn download(table: &ServerTable) -> Result<ClientTable, CaptureError> {
     d.finish().map_err(proto)
 }
 
-/// Which position ciphertext of an opened voucher opened: the one whose corruption makes it a non-match.
-fn ct_index(opener: &Opener, bytes: &[u8]) -> Option<u8> {
-    (0..3u8).find(|&j| {
-        let mut copy = bytes.to_vec();
-        // A byte inside ct_j's AEAD ciphertext (after its 12-byte nonce).
-        if let Some(b) = copy.get_mut(HEADER_LEN + usize::from(j) * CT_LEN + 12) {
-            *b ^= 0x01;
-        }
-        matches!(opener.open_bytes(&copy), OpenOutcome::NonMatch)
-    })
-}
-
-fn opened_record(o: &OpenedVoucher, ct_index: u8) -> Opened {
-    Opened {
+/// The view's record of an opened voucher: x′, r, the share and the index of the ciphertext that opened. `None`
+/// for a value decoded from storage, which does not know that index.
+pub fn opened_record(o: &OpenedVoucher) -> Option<Opened> {
+    Some(Opened {
         x_prime: o.x_prime().value(),
         r: o.r().iter().map(|v| v.value()).collect(),
         x: Bytes(o.share().x.to_bytes()),
         share: Bytes(o.share().y.to_bytes()),
-        ct_index,
-    }
+        ct_index: o.position()?,
+    })
 }
 
 /// Runs the scenario through the real protocol and records the server's view and the ground truth.
@@ -256,10 +241,9 @@ pub fn protocol_capture<R: CryptoRng + ?Sized>(scenario: &Scenario, rng: &mut R)
                         (Outcome::NonMatch, None, fact)
                     }
                     OpenOutcome::Opened(o) => {
-                        let ct = ct_index(&opener, &bytes).ok_or(CaptureError::Protocol(
-                            "an opened voucher whose every corrupted copy still opens".into(),
+                        let record = opened_record(&o).ok_or(CaptureError::Protocol(
+                            "the opener did not report which ciphertext opened".into(),
                         ))?;
-                        let record = opened_record(&o, ct);
                         opened_vouchers.push(o);
                         let fact = if made.kind == VoucherKind::Synthetic { Truth::Synthetic } else { Truth::Real };
                         (Outcome::Opened, Some(record), fact)

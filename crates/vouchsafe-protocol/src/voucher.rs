@@ -51,6 +51,11 @@ impl VoucherLayout {
     pub fn voucher_len(&self) -> usize {
         HEADER_LEN + K * CT_LEN + self.rct_len() + self.adct_len()
     }
+    /// Length of [`OpenedVoucher::encode`] for a voucher of this layout (the same for every opened voucher of an
+    /// epoch): `1 + 8 + 16 + 8 + 2 + 8·s + 96 + 2 + adct_len`.
+    pub fn opened_len(&self) -> usize {
+        1 + 8 + 16 + 8 + 2 + 8 * self.synthetic_cap + 96 + 2 + self.adct_len()
+    }
 }
 
 /// A voucher as sent on the wire. Real, synthetic and null vouchers share this type, length and encoding.
@@ -168,6 +173,10 @@ pub struct OpenedVoucher {
     pub(crate) rkey: [u8; 32],
     /// `adct`, decryptable only with adkey and rkey.
     pub(crate) adct: Vec<u8>,
+    /// Which of the three position ciphertexts opened (0-based, in the voucher's shuffled order), when this value
+    /// came from [`Opener`]; `None` after [`OpenedVoucher::decode`]. Not part of the storage encoding, and not
+    /// compared by `==`.
+    pub(crate) position: Option<u8>,
 }
 
 impl ConstantTimeEq for OpenedVoucher {
@@ -225,6 +234,14 @@ impl OpenedVoucher {
         &self.adct
     }
 
+    /// Which of the voucher's three position ciphertexts opened (0-based, in the order they sit in the voucher), if
+    /// this value came from opening; `None` for one decoded from storage (the index is not stored). The client
+    /// shuffles the three, so the index is uniform whatever the voucher's kind: the leakage toolkit records it to
+    /// check exactly that.
+    pub fn position(&self) -> Option<u8> {
+        self.position
+    }
+
     /// The voucher's rkey (feature `hazmat`: known-answer tests and benches).
     #[cfg(feature = "hazmat")]
     pub fn rkey(&self) -> &[u8; 32] {
@@ -237,7 +254,7 @@ impl OpenedVoucher {
         &mut self.adct
     }
 
-    fn from_plain(v: &Voucher, rkey: &[u8; 32], plain: &[u8], layout: VoucherLayout) -> Result<Self> {
+    fn from_plain(v: &Voucher, rkey: &[u8; 32], plain: &[u8], layout: VoucherLayout, position: u8) -> Result<Self> {
         let mut r = Reader::new("opened voucher", plain);
         let x_prime =
             Fp::from_le_bytes(r.array()?).ok_or(Error::Invalid(InvalidInput::NonCanonicalScalar { what: "x'" }))?;
@@ -261,6 +278,7 @@ impl OpenedVoucher {
             share: Share { x, y },
             rkey: *rkey,
             adct: v.adct.clone(),
+            position: Some(position),
         })
     }
 
@@ -310,7 +328,7 @@ impl OpenedVoucher {
         let n = r.u16()? as usize;
         let adct = r.take(n)?.to_vec();
         r.finish()?;
-        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, rkey, adct })
+        Ok(OpenedVoucher { id, epoch, x_prime, r: rs, share: Share { x, y }, rkey, adct, position: None })
     }
 }
 
@@ -427,9 +445,11 @@ impl Opener {
         let mut rkey = Zeroizing::new([0u8; 32]);
         let mut candidate = Zeroizing::new([0u8; 32]);
         let mut opened = 0u32;
-        for ct in &v.voucher.cts {
+        let mut position = 0u8;
+        for (j, ct) in (0u8..).zip(&v.voucher.cts) {
             if open_into(&key, aad, ct, &mut candidate[..]) {
                 opened += 1;
+                position = j;
                 rkey.copy_from_slice(&candidate[..]);
             }
         }
@@ -441,7 +461,7 @@ impl Opener {
                 if !open_into(&rkey, &rct_aad, &v.voucher.rct, &mut plain) {
                     return OpenOutcome::Invalid(InvalidReason::BadPayload);
                 }
-                match OpenedVoucher::from_plain(&v.voucher, &rkey, &plain, self.layout) {
+                match OpenedVoucher::from_plain(&v.voucher, &rkey, &plain, self.layout, position) {
                     Ok(o) => OpenOutcome::Opened(o),
                     Err(_) => OpenOutcome::Invalid(InvalidReason::BadPayload),
                 }

@@ -267,3 +267,37 @@ fn covered_updates_pad_with_empty_slots_and_keep_every_indicator_matching() {
     let lone = table.update_with_cover(random_items(1, &mut rng), &[], UpdateCover::NONE, &mut rng).unwrap();
     assert!(lone.changes.len() < 20);
 }
+
+#[test]
+fn an_opened_voucher_knows_which_ciphertext_opened_and_has_the_layouts_length() {
+    use vouchsafe_protocol::voucher::{CT_LEN, OpenedVoucher};
+    let mut rng = rng(6);
+    let cfg = config(3, 3, u32::MAX / 3);
+    let items = random_items(40, &mut rng);
+    let (_t, opener, client) = setup(&cfg, items.clone(), &mut rng);
+    let layout = VoucherLayout::of(client.params());
+    let mut session = session(&client, &mut rng);
+    let mut seen = [0u32; 3];
+    for y in items.iter().chain(random_items(60, &mut rng).iter()) {
+        let v = session.voucher(&client, y, b"ad", &mut rng).unwrap();
+        let bytes = v.voucher.encode();
+        let OpenOutcome::Opened(o) = opener.open_bytes(&bytes) else { continue };
+        let p = o.position().expect("an opened value knows its position");
+        seen[usize::from(p)] += 1;
+        assert_eq!(o.encode().len(), layout.opened_len());
+        // Corrupting that ciphertext (a byte after its 12-byte nonce) and no other makes the voucher a non-match.
+        for j in 0..3u8 {
+            let mut copy = bytes.clone();
+            copy[1 + 8 + 16 + 32 + usize::from(j) * CT_LEN + 12] ^= 1;
+            let closed = matches!(opener.open_bytes(&copy), OpenOutcome::NonMatch);
+            assert_eq!(closed, j == p, "position {p}, corrupted {j}");
+        }
+        // The batch opener agrees, and the stored encoding forgets the position (it is not stored).
+        match &opener.open_bytes_batch(&[&bytes])[..] {
+            [OpenOutcome::Opened(b)] => assert_eq!(b.position(), Some(p)),
+            other => panic!("batch opener: {other:?}"),
+        }
+        assert_eq!(OpenedVoucher::decode(&o.encode()).unwrap().position(), None);
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every position occurs: {seen:?}");
+}
