@@ -311,6 +311,28 @@ CREATE TABLE threshold_failure (
     PRIMARY KEY (account, order_id, client_state)
 ) WITHOUT ROWID;
 "#,
+    // v6: cover writes. Completing a batch writes one row per voucher whatever
+    // opening gave: an opened voucher its row in `opened_voucher`, every other
+    // voucher a row of the same size here, with the same indexes, written
+    // over a ring of 4096 slots, so the table never grows. It holds zeros
+    // and random ids only and is never read.
+    // So how long a round's transaction holds the write lock, which the
+    // intake's acknowledgements wait on, does not follow how many of its
+    // vouchers matched (docs/LEAKAGE.md §6).
+    r#"
+CREATE TABLE store_cover (
+    slot         INTEGER PRIMARY KEY,
+    account      TEXT    NOT NULL,
+    order_id     BLOB    NOT NULL,
+    voucher_id   BLOB    NOT NULL,
+    payload      BLOB    NOT NULL,
+    batch        INTEGER NOT NULL,
+    client_state BLOB    NOT NULL,
+    UNIQUE (account, order_id, voucher_id)
+);
+CREATE INDEX store_cover_order ON store_cover (order_id);
+CREATE INDEX store_cover_state ON store_cover (account, order_id, client_state, slot);
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

@@ -179,6 +179,12 @@ pub struct BatchResults {
     /// as active under the order that day (see [`OrderStats`]). Days are UTC
     /// days of the processing time.
     pub order_id: Option<[u8; 16]>,
+    /// Length of an opened voucher's payload under the batch's epoch
+    /// (`VoucherLayout::opened_len`). When non-zero, every voucher of the batch
+    /// that did not open (non-matches, invalid ones) costs a cover write of a
+    /// zero payload of this length, so completing a batch does the same store
+    /// work whatever opening gave (docs/LEAKAGE.md §6). 0: no cover writes.
+    pub cover_payload_len: usize,
 }
 
 /// Outcome of [`Store::complete_batch`](crate::Store::complete_batch).

@@ -138,6 +138,7 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
         opened: vec![opened(ORDER_A, 7, b"payload-7")],
         state: vec![StateUpdate { order_id: ORDER_A, state: b"poly".to_vec() }],
         order_id: None,
+        cover_payload_len: 0,
     };
     assert_eq!(
         s.complete_batch(b.id, &results, 20).unwrap(),
@@ -202,6 +203,7 @@ fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
         opened: vec![opened(ORDER_A, 1, b"one"), opened(ORDER_A, 2, b"two")],
         state: vec![StateUpdate { order_id: ORDER_A, state: b"st".to_vec() }],
         order_id: None,
+        cover_payload_len: 0,
     };
 
     raw(&path).execute_batch(trigger_sql).unwrap();
@@ -970,4 +972,63 @@ fn threshold_data_is_per_client_state() {
     let st = s.stats().unwrap();
     assert_eq!((st.client_states, st.states_failed), (0, 0));
     assert!(s.account_state("alice", [1; 16], ORDER_A).unwrap().is_none());
+}
+
+#[test]
+fn cover_writes_fill_a_bounded_ring_of_zeros_and_change_no_count() {
+    let (_d, path, s) = temp_store();
+    let len = 300;
+    // 40 batches of 300 vouchers, one opened and one invalid each: 11 960 cover writes into a ring of 8192 slots.
+    for b in 0..40u32 {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&b.to_le_bytes());
+        s.insert_batch("alice", id, &vouchers(300, 1), 1).unwrap();
+    }
+    let mut seen = 0u64;
+    loop {
+        let p = s.next_unprocessed(7).unwrap();
+        if p.is_empty() {
+            break;
+        }
+        let results: Vec<BatchResults> = (0..p.len())
+            .map(|_| {
+                seen += 1;
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&seen.to_le_bytes());
+                BatchResults {
+                    non_matches: 298,
+                    invalid: 1,
+                    opened: vec![OpenedVoucher { order_id: ORDER_A, voucher_id: id, payload: vec![7; len] }],
+                    cover_payload_len: len,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let list: Vec<(InboxId, &BatchResults)> = p.iter().map(|b| b.id).zip(results.iter()).collect();
+        s.complete_batches(&list, 2).unwrap();
+    }
+    assert_eq!(
+        s.counters("alice").unwrap(),
+        Counters { received: 12_000, non_matches: 11_920, opened: 40, invalid: 40 }
+    );
+    let db = raw(&path);
+    let (rows, max_len, min_len, nonzero): (i64, i64, i64, i64) = db
+        .query_row(
+            "SELECT COUNT(*), MAX(length(payload)), MIN(length(payload)),
+                    SUM(payload != zeroblob(length(payload)) OR CAST(account AS BLOB) != zeroblob(5))
+             FROM store_cover",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, 8192, "the ring is full and never larger");
+    assert_eq!((max_len, min_len), (len as i64, len as i64));
+    assert_eq!(nonzero, 0, "cover rows hold zeros (an account's length of them, and random ids) only");
+    // Without a cover length nothing is written.
+    s.insert_batch("bob", [9; 16], &vouchers(2, 1), 1).unwrap();
+    let p = s.next_unprocessed(1).unwrap();
+    let before: i64 = db.query_row("SELECT SUM(batch) FROM store_cover", [], |r| r.get(0)).unwrap();
+    s.complete_batch(p[0].id, &BatchResults { non_matches: 2, ..Default::default() }, 3).unwrap();
+    let after: i64 = db.query_row("SELECT SUM(batch) FROM store_cover", [], |r| r.get(0)).unwrap();
+    assert_eq!(before, after);
 }

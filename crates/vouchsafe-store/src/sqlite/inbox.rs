@@ -14,6 +14,13 @@ use crate::types::*;
 use crate::validate::{check_accounted, check_id};
 use crate::{CachedVouchers, Result, StoreError};
 
+/// Rows of the cover ring (`store_cover`, schema v6): the table never holds more than this. A round of up to this
+/// many vouchers writes every cover row to a slot of its own; the server's default round is 32 batches of at most
+/// 256 vouchers, 8192.
+const COVER_SLOTS: i64 = 8192;
+/// Where a transaction's cover writes start: its first inbox id times this, modulo [`COVER_SLOTS`].
+const COVER_RUN: i64 = 256;
+
 /// Names of the spool files of unprocessed batches: what the sweep at an
 /// exclusive open must keep.
 pub(super) fn pending_spool_files(conn: &Connection) -> Result<HashSet<String>> {
@@ -211,8 +218,10 @@ pub(super) fn complete_batches(
     let (out, files) = store.write(|tx| {
         let mut out = Vec::with_capacity(batches.len());
         let mut files = Vec::new();
+        // The transaction's cover writes go to consecutive slots of the ring.
+        let mut cover_at = batches.first().map_or(0, |(id, _)| id.0.rem_euclid(COVER_SLOTS / COVER_RUN) * COVER_RUN);
         for (inbox_id, results) in batches {
-            let (outcome, file) = complete_one(tx, *inbox_id, results, processed_at)?;
+            let (outcome, file) = complete_one(tx, *inbox_id, results, processed_at, &mut cover_at)?;
             out.push(outcome);
             files.extend(file);
         }
@@ -230,12 +239,13 @@ pub(super) fn complete_batches(
 }
 /// Applies one batch's results inside `tx` (see [`Store::complete_batch`](crate::Store::complete_batch)).
 /// Returns the outcome and the name of the batch's spool file, to shred once
-/// `tx` has committed.
+/// `tx` has committed. `cover_at` is the transaction's next cover slot.
 fn complete_one(
     tx: &Transaction<'_>,
     inbox_id: InboxId,
     results: &BatchResults,
     processed_at: i64,
+    cover_at: &mut i64,
 ) -> Result<(CompleteOutcome, Option<String>)> {
     type Row = (String, i64, Option<i64>, Option<String>, Vec<u8>);
     let row: Option<Row> = tx
@@ -274,6 +284,26 @@ fn complete_one(
     let opened_duplicate = results.opened.len() as u64 - opened_new;
     // A replayed voucher (same account, order and id) counts as invalid, so
     // the counters always add up to `received`.
+    if results.cover_payload_len > 0 {
+        // Cover writes (schema v6): one row of an opened row's size for every voucher that wrote no opened row
+        // (non-matches, invalid ones, replays), over the ring's slots in turn (consecutive slots share pages, as
+        // consecutive opened rows do). Every indexed column changes, as every index gains an entry for an opened
+        // row; the account is replaced by zeros of its length.
+        let covered = count.saturating_sub(opened_new);
+        let len = i64::try_from(results.cover_payload_len).map_err(|_| StoreError::InvalidArgument("cover length"))?;
+        let account_len = i64::try_from(account.len()).map_err(|_| StoreError::InvalidArgument("account length"))?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO store_cover (slot, account, order_id, voucher_id, payload, batch, client_state)
+             VALUES (?1, zeroblob(?2), randomblob(16), randomblob(16), zeroblob(?3), ?4, randomblob(16))
+             ON CONFLICT (slot) DO UPDATE SET
+                 account = excluded.account, order_id = excluded.order_id, voucher_id = excluded.voucher_id,
+                 payload = excluded.payload, batch = excluded.batch, client_state = excluded.client_state",
+        )?;
+        for _ in 0..covered {
+            write.execute(params![*cover_at, account_len, len, inbox_id.0])?;
+            *cover_at = (*cover_at + 1) % COVER_SLOTS;
+        }
+    }
     let invalid =
         results.invalid.checked_add(opened_duplicate).ok_or(StoreError::InvalidArgument("count out of range"))?;
     tx.prepare_cached(
