@@ -514,32 +514,21 @@ struct LeakageArgs {
 /// The leakage toolkit (docs/LEAKAGE.md §9).
 #[derive(Debug, Subcommand)]
 enum LeakageAction {
-    /// The server's view (JSON lines) of a scenario run through the real protocol in memory.
+    /// The server's view (JSON lines) of a scenario run through the real protocol in memory, or, with --from, of
+    /// one order from a running server's capture log (`worker.capture`).
     Capture {
-        /// Accounts (one client state each).
-        #[arg(long, default_value_t = 20)]
-        accounts: usize,
-        /// Distinct images per account.
-        #[arg(long, default_value_t = 200)]
-        images: usize,
-        /// Of those, how many match an indicator.
-        #[arg(long, default_value_t = 2)]
-        matches: usize,
-        /// Threshold T.
-        #[arg(long, default_value_t = 10)]
-        threshold: u16,
-        /// Synthetic cap s.
-        #[arg(long, default_value_t = 10)]
-        cap: u16,
-        /// Synthetic rate p in [0, 1].
-        #[arg(long, default_value_t = 0.02)]
-        rate: f64,
-        /// Vouchers per batch.
-        #[arg(long, default_value_t = 20)]
-        batch: usize,
-        /// Seed of the ChaCha20 RNG (a capture is reproducible).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Assemble the view from this server capture log instead of running a scenario.
+        #[arg(long, conflicts_with_all = ["accounts", "images", "matches", "threshold", "cap", "rate", "batch", "seed"])]
+        from: Option<PathBuf>,
+        /// With --from: the order to assemble (hex; needed when the log holds more than one).
+        #[arg(long, requires = "from")]
+        order: Option<String>,
+        /// With --from: the epoch to assemble (needed when the order has more than one in the log).
+        #[arg(long, requires = "from")]
+        epoch: Option<u64>,
+        /// The scenario (without --from).
+        #[command(flatten)]
+        scenario: leakage::ScenarioArgs,
         /// Output file (JSON lines).
         #[arg(long)]
         out: PathBuf,
@@ -659,19 +648,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Hash { images } => cmd::hash(&images),
         Command::Leakage(a) => match a.action {
-            Some(LeakageAction::Capture { accounts, images, matches, threshold, cap, rate, batch, seed, out }) => {
-                leakage::capture(&leakage::CaptureArgs {
-                    accounts,
-                    images,
-                    matches,
-                    threshold,
-                    cap,
-                    rate,
-                    batch,
-                    seed,
-                    out,
-                })
+            Some(LeakageAction::Capture { from: Some(from), order, epoch, out, .. }) => {
+                leakage::capture_from(&from, order.as_deref(), epoch, &out)
             }
+            Some(LeakageAction::Capture { from: None, scenario, out, .. }) => leakage::capture(&scenario, &out),
             Some(LeakageAction::Simulate { view, out, seed }) => leakage::simulate_cmd(&view, &out, seed),
             Some(LeakageAction::Distinguish { view, against }) => leakage::distinguish_cmd(&view, against.as_deref()),
             None => match (a.vouchers, a.opened, a.rate, a.cap, a.threshold) {

@@ -375,3 +375,56 @@ fn leakage_capture_simulate_distinguish() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("cannot read"));
 }
+
+/// `leakage capture --from`: a server capture log (here written from an in-memory capture: its params and voucher
+/// lines, and a `state` line per client state) assembles into exactly that view; a log with two orders needs
+/// `--order`; bad input is a usage error (exit 2) that names the problem.
+#[test]
+fn leakage_capture_from_a_server_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let (v, log, out) = (p("v.jsonl"), p("capture.jsonl"), p("out.jsonl"));
+    let o = vouchsafe(&["leakage", "capture", "--accounts", "4", "--images", "60", "--matches", "3", "--out", &v]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let view = std::fs::read_to_string(&v).unwrap();
+    let mut text = String::new();
+    for line in view.lines() {
+        let mut r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if r["kind"] == "account" {
+            r = serde_json::json!({
+                "kind": "state", "account": r["account"], "client_state": r["client_state"], "state": r["state"]
+            });
+        }
+        text.push_str(&r.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&log, &text).unwrap();
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--out", &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("assembled"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), view, "the assembled view is the captured one");
+
+    // A second order in the log: ambiguous without --order, fine with it.
+    let first: serde_json::Value = serde_json::from_str(view.lines().next().unwrap()).unwrap();
+    let order = first["order"].as_str().unwrap().to_owned();
+    let mut other = first.clone();
+    other["order"] = serde_json::Value::String("ab".repeat(16));
+    let voucher = view.lines().nth(1).unwrap();
+    std::fs::write(&log, format!("{text}{other}\n{voucher}\n")).unwrap();
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--out", &out]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("more than one order"), "{}", stderr_line(&o));
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--order", &order, "--out", &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), view);
+
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--order", "xyz", "--out", &out]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("--order"), "{}", stderr_line(&o));
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--accounts", "3", "--out", &out]);
+    assert_eq!(o.status.code(), Some(2), "--from and a scenario conflict");
+    std::fs::write(&log, "{\"kind\":\"voucher\"\n").unwrap();
+    let o = vouchsafe(&["leakage", "capture", "--from", &log, "--out", &out]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("line 1"), "{}", stderr_line(&o));
+}

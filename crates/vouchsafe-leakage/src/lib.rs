@@ -62,7 +62,8 @@
 //!   two-sample mode ([`distinguish::compare`]);
 //! * [`planted`]: fixtures that plant known leaks in a view, to measure the battery's power;
 //! * [`grid`]: the posterior grid and the two charts of docs/LEAKAGE.md §4;
-//! * `capture` (feature `protocol`): an in-memory capture of the view from the real protocol.
+//! * `capture` (feature `protocol`): an in-memory capture of the view from the real protocol;
+//! * [`live`]: the capture log a running server writes (`worker.capture`) and its assembly into a view.
 //!
 //! [`stats`] and [`scalar`] are the statistics and the scalar / field helpers they use.
 
@@ -73,6 +74,7 @@ use std::sync::OnceLock;
 pub mod capture;
 pub mod distinguish;
 pub mod grid;
+pub mod live;
 pub mod planted;
 pub mod scalar;
 pub mod simulate;
