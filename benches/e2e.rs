@@ -4,8 +4,8 @@
 //!
 //! `cargo bench --bench e2e` (options: `VOUCHSAFE_E2E_BATCHES`, default 16 batches of 256 vouchers;
 //! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported;
-//! `VOUCHSAFE_E2E_SCHEDULE` = `fixed` (the server's default) or `eager`, and `VOUCHSAFE_E2E_NICE` (default 19), to
-//! measure what the timing-safe worker settings cost).
+//! `VOUCHSAFE_E2E_SCHEDULE` = `fixed` (the server's default) or `eager`, `VOUCHSAFE_E2E_NICE` (default 19) and
+//! `VOUCHSAFE_E2E_COVER` = `true` (the default) or `false`, to measure what the timing-safe worker settings cost).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
@@ -71,9 +71,12 @@ fn main() {
     if let Some(n) = std::env::var("VOUCHSAFE_E2E_NICE").ok().and_then(|v| v.parse().ok()) {
         c.worker.nice = n;
     }
+    if let Some(b) = std::env::var("VOUCHSAFE_E2E_COVER").ok().and_then(|v| v.parse().ok()) {
+        c.worker.cover_writes = b;
+    }
     eprintln!(
-        "worker: schedule {:?}, nice {}, poll {} ms",
-        c.worker.schedule, c.worker.nice, c.worker.poll_interval_ms
+        "worker: schedule {:?}, nice {}, cover writes {}, poll {} ms",
+        c.worker.schedule, c.worker.nice, c.worker.cover_writes, c.worker.poll_interval_ms
     );
     c.limits.max_vouchers_per_batch = PER_BATCH;
     c.limits.rate_burst = 1_000_000;

@@ -24,6 +24,7 @@
 mod aftercare;
 mod auth;
 mod backlog;
+mod capture;
 mod config;
 mod error;
 pub mod events;

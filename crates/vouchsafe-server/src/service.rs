@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     voucher_len: usize,
     /// The bound on unprocessed batches (admission control).
     pub(crate) backlog: Arc<Backlog>,
+    /// The leakage capture (`worker.capture`); `None` by default.
+    pub(crate) capture: Option<crate::capture::CaptureSink>,
 }
 
 impl Shared {
@@ -157,6 +159,7 @@ impl Shared {
         let handoff = Handoff::new(config.worker.handoff_bytes);
         let aftercare = crate::aftercare::Aftercare::load(&config)?;
         let backlog = Arc::new(Backlog::new(store.backlog()?));
+        let capture = config.worker.capture.as_deref().map(crate::capture::CaptureSink::open).transpose()?;
         Ok(Shared {
             config,
             served: RwLock::new(served),
@@ -171,6 +174,7 @@ impl Shared {
             limiter,
             voucher_len,
             backlog,
+            capture,
         })
     }
 

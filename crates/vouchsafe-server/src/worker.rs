@@ -18,18 +18,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
+use vouchsafe_leakage::view::ThresholdState;
 use vouchsafe_phash::{AssociatedData, HashConfig, HashKind, PerceptualHash, secondary_from_derivative};
 use vouchsafe_protocol::table::ServerTable;
 use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, ThresholdOutcome, try_reveal};
-use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher};
+use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher, VoucherLayout};
 use vouchsafe_release::ReleaseChain;
 use vouchsafe_store::{
-    BatchResults, CaseFilter, CaseItem, CaseStatus, ClientStateId, InboxBatch, InboxId, NewCase, StateUpdate, Store,
-    StoreError,
+    BatchResults, CaseFilter, CaseItem, CaseStatus, ClientStateId, CompleteOutcome, InboxBatch, InboxId, NewCase,
+    StateUpdate, Store, StoreError,
 };
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::backlog::Backlog;
+use crate::capture::{CaptureSink, RoundCapture, state_record, voucher_record};
 use crate::config::{ServerConfig, unix_now};
 use crate::error::{Result, ServerError};
 use crate::events::{Audited, Event, entries};
@@ -191,6 +193,8 @@ fn decode_account_state(bytes: &[u8]) -> Result<RevealedAccount> {
     }
 }
 
+/// Encoded vouchers with their positions in their batch.
+type Indexed<'a> = Vec<(usize, &'a [u8])>;
 /// New revealed states, by the index of the batch of the round they are stored with.
 type StateUpdates = Vec<(usize, Zeroizing<Vec<u8>>)>;
 /// What one client state's threshold step gives: its counts, the real items it revealed, and its new state (with the
@@ -223,6 +227,9 @@ struct OpenedRound {
     accounts: Vec<AccountRound>,
     /// Counts of the opening.
     report: ProcessReport,
+    /// The round's voucher records for the leakage capture, per batch, by position in the batch (empty without
+    /// `worker.capture`). Not zeroized: they are written to the capture file as they are.
+    capture: Vec<Vec<Option<vouchsafe_leakage::view::VoucherRecord>>>,
 }
 
 impl Drop for OpenedRound {
@@ -249,12 +256,41 @@ pub(crate) struct Processor<'a> {
     table: &'a ServerTable,
     opener: Opener,
     hash: HashConfig,
+    /// The leakage capture, if `worker.capture` is set.
+    capture: Option<&'a CaptureSink>,
+    /// Threshold states reached by the round being finished, for the capture (written once it committed).
+    capture_states: std::sync::Mutex<Vec<vouchsafe_leakage::live::StateRecord>>,
 }
 
 impl<'a> Processor<'a> {
     pub(crate) fn new(config: &'a ServerConfig, gov: &'a Governance, table: &'a ServerTable) -> Result<Self> {
         let opener = Opener::new(table.key().clone(), table.params().clone())?;
-        Ok(Processor { config, gov, table, opener, hash: gov.hash_config() })
+        Ok(Processor {
+            config,
+            gov,
+            table,
+            opener,
+            hash: gov.hash_config(),
+            capture: None,
+            capture_states: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Records what every round sees into `capture` (`worker.capture`).
+    pub(crate) fn with_capture(mut self, capture: Option<&'a CaptureSink>) -> Self {
+        self.capture = capture;
+        self
+    }
+
+    /// Notes a client state's threshold state for the capture.
+    fn capture_state(&self, account: &str, client_state: ClientStateId, state: ThresholdState) {
+        if self.capture.is_some() {
+            self.capture_states.lock().unwrap_or_else(|e| e.into_inner()).push(state_record(
+                account,
+                client_state,
+                state,
+            ));
+        }
     }
 
     /// Processes unprocessed batches until the inbox is empty, `max_batches` were done, or `stop` is set (checked
@@ -329,25 +365,46 @@ impl<'a> Processor<'a> {
     fn open_round(&self, batches: &[InboxBatch]) -> OpenedRound {
         let epoch = self.opener.params().epoch;
         let order = self.opener.params().order_id;
+        // Every voucher that does not open costs a cover write of an opened payload's size (docs/LEAKAGE.md §6).
+        let cover_payload_len =
+            if self.config.worker.cover_writes { VoucherLayout::of(self.opener.params()).opened_len() } else { 0 };
         let mut round = OpenedRound::default();
 
-        // Vouchers of another epoch are invalid here; the rest are opened in chunks, in parallel.
-        let mut chunks: Vec<(usize, Vec<&[u8]>)> = Vec::new();
+        // Vouchers of another epoch are invalid here; the rest are opened in chunks, in parallel. Each chunk keeps the
+        // positions of its vouchers in their batch (for the capture).
+        let mut chunks: Vec<(usize, Indexed<'_>)> = Vec::new();
         for (i, b) in batches.iter().enumerate() {
-            let (current, other): (Vec<&[u8]>, Vec<&[u8]>) = b
+            let (current, other): (Indexed<'_>, Indexed<'_>) = b
                 .vouchers
                 .iter()
                 .map(Vec::as_slice)
-                .partition(|v| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
+                .enumerate()
+                .partition(|(_, v)| matches!(Voucher::peek_epoch(v), Ok(e) if e == epoch));
             round.results.push(BatchResults {
                 invalid: other.len() as u64,
                 order_id: Some(order),
+                cover_payload_len,
                 ..Default::default()
             });
+            if self.capture.is_some() {
+                let mut records = vec![None; b.vouchers.len()];
+                for (j, _) in &other {
+                    if let Some(r) = records.get_mut(*j) {
+                        *r = Some(voucher_record(b, *j, None));
+                    }
+                }
+                round.capture.push(records);
+            }
             chunks.extend(current.chunks(OPEN_CHUNK).map(|c| (i, c.to_vec())));
         }
-        let opened: Vec<(usize, Vec<OpenOutcome>)> =
-            chunks.par_iter().map(|(i, c)| (*i, self.opener.open_bytes_batch(c))).collect();
+        let opened: Vec<(usize, Vec<(usize, OpenOutcome)>)> = chunks
+            .par_iter()
+            .map(|(i, c)| {
+                let bytes: Vec<&[u8]> = c.iter().map(|(_, v)| *v).collect();
+                let outcomes = self.opener.open_bytes_batch(&bytes);
+                (*i, c.iter().map(|(j, _)| *j).zip(outcomes).collect())
+            })
+            .collect();
 
         // Fresh opened vouchers per account and client state, in submission order; a state's update goes with its
         // last batch of the round (a batch of that state).
@@ -355,7 +412,10 @@ impl<'a> Processor<'a> {
         for (i, outcomes) in opened {
             let Some(r) = round.results.get_mut(i) else { continue };
             let Some(batch) = batches.get(i) else { continue };
-            for outcome in outcomes {
+            for (j, outcome) in outcomes {
+                if let Some(r) = round.capture.get_mut(i).and_then(|b| b.get_mut(j)) {
+                    *r = Some(voucher_record(batch, j, Some(&outcome)));
+                }
                 match outcome {
                     OpenOutcome::NonMatch => r.non_matches += 1,
                     OpenOutcome::Invalid(_) => r.invalid += 1,
@@ -420,7 +480,19 @@ impl<'a> Processor<'a> {
             }
         }
         let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(round.results.iter()).collect();
-        store.complete_batches(&list, unix_now())?;
+        let states = std::mem::take(&mut *self.capture_states.lock().unwrap_or_else(|e| e.into_inner()));
+        let outcomes = store.complete_batches(&list, unix_now())?;
+        if let Some(c) = self.capture {
+            // In batch order, each batch's vouchers in order; a batch another process completed first is not this
+            // round's to record.
+            let vouchers = std::mem::take(&mut round.capture)
+                .into_iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| !matches!(o, CompleteOutcome::AlreadyProcessed))
+                .flat_map(|(b, _)| b.into_iter().flatten())
+                .collect();
+            c.write(self.opener.params(), &RoundCapture { vouchers, states });
+        }
         if let Some(b) = backlog {
             let bytes = batches.iter().flat_map(|b| &b.vouchers).map(|v| v.len() as u64).sum();
             b.processed(batches.len() as u64, bytes);
@@ -496,6 +568,7 @@ impl<'a> Processor<'a> {
                     Classified::Rejected => report.rejected += 1,
                 }
             }
+            self.capture_state(account, client_state, ThresholdState::Revealed);
             return Ok((items, None));
         }
         if let Some(f) = store.threshold_failure(account, client_state, order)? {
@@ -504,6 +577,7 @@ impl<'a> Processor<'a> {
             let have = store.state_opened_count(account, client_state, order)?.saturating_add(fresh.len() as u64);
             if have < f.shares.saturating_mul(2) {
                 report.threshold_skipped += 1;
+                self.capture_state(account, client_state, ThresholdState::Failed);
                 return Ok((Vec::new(), None));
             }
         }
@@ -520,8 +594,12 @@ impl<'a> Processor<'a> {
         }
         all.extend(fresh);
         match try_reveal(&order, p.threshold, p.synthetic_cap, &all) {
-            Ok(ThresholdOutcome::Below { .. }) => Ok((Vec::new(), None)),
+            Ok(ThresholdOutcome::Below { .. }) => {
+                self.capture_state(account, client_state, ThresholdState::Below);
+                Ok((Vec::new(), None))
+            }
             Ok(ThresholdOutcome::Revealed(r)) => {
+                self.capture_state(account, client_state, ThresholdState::Revealed);
                 report.reveals += 1;
                 report.synthetic_discarded += r.synthetic.len() as u64;
                 report.rejected += r.rejected.len() as u64;
@@ -561,6 +639,7 @@ impl<'a> Processor<'a> {
                 } else {
                     tracing::debug!(failures = mark.failures, "threshold reconstruction failed again");
                 }
+                self.capture_state(account, client_state, ThresholdState::Failed);
                 Ok((Vec::new(), None))
             }
             // A misuse or an internal error is this server's bug, not the device's: the round fails (and is retried)

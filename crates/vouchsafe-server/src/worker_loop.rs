@@ -85,7 +85,7 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 tracing::error!(error = %ErrorChain(&e), "revocations not re-read; the served state is unchanged");
             }
             let state = s.state();
-            let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?;
+            let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?.with_capture(s.capture.as_ref());
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
             let report = p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog))?;

@@ -36,6 +36,7 @@ impl ServerConfig {
         over!("VOUCHSAFE_WORKER_HANDOFF_BYTES", self.worker.handoff_bytes);
         over!("VOUCHSAFE_WORKER_SCHEDULE", self.worker.schedule);
         over!("VOUCHSAFE_WORKER_NICE", self.worker.nice);
+        over!("VOUCHSAFE_WORKER_COVER_WRITES", self.worker.cover_writes);
         over!("VOUCHSAFE_LIMITS_MAX_MESSAGE_BYTES", self.limits.max_message_bytes);
         over!("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", self.limits.max_vouchers_per_batch);
         over!("VOUCHSAFE_LIMITS_RATE_VOUCHERS_PER_SECOND", self.limits.rate_vouchers_per_second);

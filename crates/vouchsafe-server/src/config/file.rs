@@ -75,6 +75,8 @@ const KNOWN_KEYS: &[&str] = &[
     "handoff_bytes",
     "schedule",
     "nice",
+    "capture",
+    "cover_writes",
     "max_message_bytes",
     "max_vouchers_per_batch",
     "rate_vouchers_per_second",

@@ -187,6 +187,16 @@ pub struct WorkerConfig {
     /// first: the acknowledgement's latency does not depend on what the worker is doing or finding.
     #[serde(default = "default_worker_nice")]
     pub nice: i32,
+    /// Cover writes (the default `true`): completing a batch writes a row of an opened voucher's size for every
+    /// voucher that did not open, so a round's store work, and its hold on the write lock the intake waits on, does
+    /// not depend on how many vouchers matched (docs/LEAKAGE.md §6). `false` saves that work and gives that up.
+    #[serde(default = "default_true")]
+    pub cover_writes: bool,
+    /// Where the worker appends the leakage capture: its view of every voucher it processes, as JSON lines
+    /// (docs/LEAKAGE.md §9, `vouchsafe leakage capture --from`). Off by default; the file holds below-threshold
+    /// payloads, so it is for an order run to measure leakage, not for production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<PathBuf>,
 }
 
 /// See [`WorkerConfig::schedule`].
@@ -215,6 +225,10 @@ fn default_handoff_bytes() -> usize {
     64 << 20
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_worker_nice() -> i32 {
     19
 }
@@ -227,6 +241,8 @@ impl Default for WorkerConfig {
             handoff_bytes: default_handoff_bytes(),
             schedule: WorkerSchedule::Fixed,
             nice: default_worker_nice(),
+            cover_writes: true,
+            capture: None,
         }
     }
 }
@@ -460,6 +476,9 @@ impl ServerConfig {
         fix(&mut self.database);
         fix(&mut self.table);
         if let Some(p) = self.table_updates.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.worker.capture.as_mut() {
             fix(p);
         }
         fix(&mut self.order.signed_order);
