@@ -4,11 +4,13 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database reported an error. The message only says so; SQLite's
-    /// error is the [`source`](std::error::Error::source), so log the whole
-    /// chain, not just this message.
+    /// The database reported an error. The message only says so; the
+    /// backend's own error (SQLite's, for [`SqliteStore`](crate::SqliteStore))
+    /// is the [`source`](std::error::Error::source), so log the whole chain,
+    /// not just this message. Boxed so that the type names no backend's
+    /// driver.
     #[error("database error")]
-    Database(#[source] rusqlite::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The database was written by a newer version of this software.
     #[error("unsupported schema version {found} (this build supports up to {supported})")]
     UnsupportedSchema {
@@ -83,6 +85,6 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e)
+        StoreError::Database(Box::new(e))
     }
 }
