@@ -190,21 +190,15 @@ impl fmt::Display for Report {
         for s in &self.skipped {
             writeln!(f, "{:<34} skipped: {}", s.name, s.reason)?;
         }
-        for r in &self.relations {
+        for (r, at) in self
+            .relations
+            .iter()
+            .map(|r| (r, "at T"))
+            .chain(self.low_degree_relations.iter().map(|r| (r, "below T, at t")))
+        {
             writeln!(
                 f,
-                "relation at T = {}: account {:?} client state {}: {} of {} columns related",
-                r.threshold,
-                r.account,
-                r.client_state.to_hex(),
-                r.related,
-                r.columns
-            )?;
-        }
-        for r in &self.low_degree_relations {
-            writeln!(
-                f,
-                "relation below T, at t = {}: account {:?} client state {}: {} of {} columns related",
+                "relation {at} = {}: account {:?} client state {}: {} of {} columns related",
                 r.threshold,
                 r.account,
                 r.client_state.to_hex(),

@@ -33,7 +33,8 @@ pub const LABEL_ADCT_AAD: &[u8] = b"vouchsafe/v1/aead/adct";
 pub const LABEL_SEED_SHAMIR: &[u8] = b"vouchsafe/v1/client-seed/shamir-coefficient";
 /// Client seed expansion: the image PRF key.
 pub const LABEL_SEED_PRF: &[u8] = b"vouchsafe/v1/client-seed/prf-key";
-/// Client seed expansion: detectable-hash coefficient (i, j).
+/// Client seed expansion: the coefficients of detectable-hash polynomial i (info `label ‖ u32 LE i`; the coefficients are
+/// consecutive 8-byte words of one expansion).
 pub const LABEL_SEED_DETECT: &[u8] = b"vouchsafe/v1/client-seed/detectable-hash-coefficient";
 /// The public id of a client state: `HKDF-Expand(seed, LABEL_SEED_STATE_ID, 16)` (docs/PROTOCOL.md §4).
 pub const LABEL_SEED_STATE_ID: &[u8] = b"vouchsafe/v1/client-seed/state-id";

@@ -3,6 +3,9 @@
 //! server's own chunks; images are deterministic benign fixtures hashed with `vouchsafe-phash`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
+mod common;
+use common::{Image, image};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +15,6 @@ use rand_chacha::ChaCha20Rng;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use vouchsafe_orders::Scope;
-use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
@@ -29,23 +31,6 @@ const CAROL: &str = "carol-token-0123456789";
 const T: u16 = 3;
 
 type Client = MatchingClient<tonic::transport::Channel>;
-
-/// One fixture image: its canonical primary hash (the PSI item), its secondary hash and its associated data.
-struct Image {
-    y: Vec<u8>,
-    ad: Vec<u8>,
-    secondary: Vec<u8>,
-}
-
-fn image(seed: u64) -> Image {
-    let cfg = HashConfig::V1;
-    let img = image::DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
-    let h = hash_image(&cfg, &img).unwrap_or_else(|e| panic!("hash: {e}"));
-    let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000 + seed)
-        .unwrap_or_else(|e| panic!("ad: {e}"))
-        .encode();
-    Image { y: h.primary.to_canonical_bytes(), ad, secondary: h.secondary.to_canonical_bytes() }
-}
 
 struct Env {
     _dir: tempfile::TempDir,

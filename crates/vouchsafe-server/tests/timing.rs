@@ -16,13 +16,15 @@
 //! `the_live_capture_is_the_servers_view_of_what_was_sent` uses the same probe to check `worker.capture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
+mod common;
+use common::{Image, image};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tonic::metadata::MetadataValue;
-use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_proto::v1;
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 use vouchsafe_protocol::client::{ClientSession, ClientState};
@@ -36,20 +38,6 @@ const TOKEN: &str = "probe-token-0123456789";
 const PER_BATCH: usize = 6;
 
 type Client = MatchingClient<tonic::transport::Channel>;
-
-struct Image {
-    y: Vec<u8>,
-    ad: Vec<u8>,
-    secondary: Vec<u8>,
-}
-
-fn image(seed: u64) -> Image {
-    let cfg = HashConfig::V1;
-    let img = image::DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
-    let h = hash_image(&cfg, &img).unwrap();
-    let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000 + seed).unwrap().encode();
-    Image { y: h.primary.to_canonical_bytes(), ad, secondary: h.secondary.to_canonical_bytes() }
-}
 
 struct Probe {
     _dir: tempfile::TempDir,
