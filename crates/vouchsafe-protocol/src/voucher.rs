@@ -108,6 +108,14 @@ impl Voucher {
         Ok(r.u64()?)
     }
 
+    /// Reads the id of an encoded voucher (after its version and epoch) without decoding the rest.
+    pub fn peek_id(bytes: &[u8]) -> Result<[u8; 16]> {
+        let mut r = Reader::new("voucher", bytes);
+        r.version(WIRE_VERSION)?;
+        r.u64()?;
+        Ok(r.array()?)
+    }
+
     /// Decodes a voucher for an epoch: exact length, right version and epoch, Q canonical and not the identity.
     pub fn decode(bytes: &[u8], params: &EpochParams) -> Result<Self> {
         Ok(DecodedVoucher::decode(bytes, params)?.voucher)

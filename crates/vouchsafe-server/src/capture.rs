@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use vouchsafe_leakage::live::{LiveRecord, StateRecord};
 use vouchsafe_leakage::view::{Bytes, Opened, Outcome, Params, ThresholdState, VoucherRecord};
 use vouchsafe_protocol::params::EpochParams;
-use vouchsafe_protocol::voucher::{OpenOutcome, VoucherLayout};
+use vouchsafe_protocol::voucher::{OpenOutcome, Voucher, VoucherLayout};
 use vouchsafe_store::{ClientStateId, InboxBatch};
 
 use crate::error::{Result, ServerError};
@@ -62,16 +62,6 @@ pub(crate) fn params_of(p: &EpochParams) -> Params {
     }
 }
 
-/// The id a voucher's encoding carries (bytes 9..25: after the version byte and the epoch), zeros if it is too short
-/// to have one.
-fn voucher_id(bytes: &[u8]) -> Bytes<16> {
-    let mut id = [0u8; 16];
-    if let Some(s) = bytes.get(9..25) {
-        id.copy_from_slice(s);
-    }
-    Bytes(id)
-}
-
 /// The record of voucher `index` of `batch`, as opening classified it (`None`: a voucher of another epoch, invalid
 /// here).
 pub(crate) fn voucher_record(batch: &InboxBatch, index: usize, outcome: Option<&OpenOutcome>) -> VoucherRecord {
@@ -91,7 +81,8 @@ pub(crate) fn voucher_record(batch: &InboxBatch, index: usize, outcome: Option<&
         // The store keeps the arrival to the second.
         arrival_ms: batch.received_at.saturating_mul(1000),
         index: u32::try_from(index).unwrap_or(u32::MAX),
-        id: voucher_id(bytes),
+        // The id its encoding carries; zeros if it does not decode that far.
+        id: Bytes(Voucher::peek_id(bytes).unwrap_or([0; 16])),
         length: bytes.len() as u64,
         outcome,
         opened,

@@ -282,8 +282,6 @@ fn complete_one(
         }
     }
     let opened_duplicate = results.opened.len() as u64 - opened_new;
-    // A replayed voucher (same account, order and id) counts as invalid, so
-    // the counters always add up to `received`.
     if results.cover_payload_len > 0 {
         // Cover writes (schema v6): one row of an opened row's size for every voucher that wrote no opened row
         // (non-matches, invalid ones, replays), over the ring's slots in turn (consecutive slots share pages, as
@@ -304,6 +302,8 @@ fn complete_one(
             *cover_at = (*cover_at + 1) % COVER_SLOTS;
         }
     }
+    // A replayed voucher (same account, order and id) counts as invalid, so
+    // the counters always add up to `received`.
     let invalid =
         results.invalid.checked_add(opened_duplicate).ok_or(StoreError::InvalidArgument("count out of range"))?;
     tx.prepare_cached(
