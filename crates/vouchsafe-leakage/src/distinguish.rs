@@ -253,6 +253,17 @@ impl Battery {
         self.skipped.push(Skipped { name, reason: reason.into() });
     }
 
+    /// A relation test over `tested` client states, `found` of which showed a relation: p = 1 if none did, else the
+    /// union bound `bound` on a chance relation; skipped with `none` if no state could be tested.
+    fn relations(&mut self, name: &str, found: usize, tested: usize, bound: f64, none: String, detail: String) {
+        if tested == 0 {
+            self.skip(name.into(), none);
+        } else {
+            let p = if found == 0 { 1.0 } else { bound.min(1.0) };
+            self.push_detail(name.into(), found as f64, "states".into(), p, tested, NULL_DETECT, detail);
+        }
+    }
+
     /// χ² against uniform, run only with at least 10 expected observations per bin (the approximation of the χ²
     /// tail is poor far out with fewer, and the corrected level is far out).
     fn chi2(&mut self, name: String, counts: &[u64], null: &'static str) {
@@ -575,23 +586,14 @@ fn relations(b: &mut Battery, view: &View, s: usize) -> (Vec<Relation>, Vec<Rela
     let detail = |n: usize| {
         if n > 0 { format!("{n} client states with more than t-1+s columns not tested") } else { String::new() }
     };
-    if tested == 0 {
-        b.skip(
-            "relation.detectable_hash".into(),
-            format!("no client state with T to T-1+s columns {}", detail(too_many)),
-        );
-    } else {
-        let p = if found.is_empty() { 1.0 } else { bound.min(1.0) };
-        b.push_detail(
-            "relation.detectable_hash".into(),
-            found.len() as f64,
-            "states".into(),
-            p,
-            tested,
-            NULL_DETECT,
-            detail(too_many),
-        );
-    }
+    b.relations(
+        "relation.detectable_hash",
+        found.len(),
+        tested,
+        bound,
+        format!("no client state with T to T-1+s columns {}", detail(too_many)),
+        detail(too_many),
+    );
     // Below T, for the states without a relation at T: the rows of the matrix at t are a subset of those at T,
     // so a dependency at any t is one at the smallest t that can be tested, t* = max(2, N − s + 1).
     let mut low = Vec::new();
@@ -607,20 +609,14 @@ fn relations(b: &mut Battery, view: &View, s: usize) -> (Vec<Relation>, Vec<Rela
             low.push(relation(key, t_star, cols, real.len()));
         }
     }
-    if tested == 0 {
-        b.skip("relation.low_degree".into(), "no client state to test below T");
-    } else {
-        let p = if low.is_empty() { 1.0 } else { bound.min(1.0) };
-        b.push_detail(
-            "relation.low_degree".into(),
-            low.len() as f64,
-            "states".into(),
-            p,
-            tested,
-            NULL_DETECT,
-            String::new(),
-        );
-    }
+    b.relations(
+        "relation.low_degree",
+        low.len(),
+        tested,
+        bound,
+        "no client state to test below T".into(),
+        String::new(),
+    );
     (found, low)
 }
 

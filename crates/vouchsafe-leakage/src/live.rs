@@ -219,6 +219,10 @@ mod tests {
         }
     }
 
+    fn state(account: &str, state: ThresholdState) -> LiveRecord {
+        LiveRecord::State(StateRecord { account: account.into(), client_state: Bytes([0; 16]), state })
+    }
+
     fn log(records: &[LiveRecord]) -> String {
         records.iter().map(|r| r.to_line().unwrap() + "\n").collect()
     }
@@ -230,20 +234,12 @@ mod tests {
             LiveRecord::Voucher(voucher("a", 1, 2)),
             LiveRecord::Voucher(voucher("a", 2, 0)),
             LiveRecord::Voucher(voucher("b", 3, 2)),
-            LiveRecord::State(StateRecord {
-                account: "a".into(),
-                client_state: Bytes([0; 16]),
-                state: ThresholdState::Below,
-            }),
+            state("a", ThresholdState::Below),
             // A restart writes the same parameters again; a replay of voucher 1 follows.
             LiveRecord::Params(params(1, 1)),
             LiveRecord::Voucher(voucher("a", 1, 2)),
             LiveRecord::Voucher(voucher("a", 4, 3)),
-            LiveRecord::State(StateRecord {
-                account: "a".into(),
-                client_state: Bytes([0; 16]),
-                state: ThresholdState::Failed,
-            }),
+            state("a", ThresholdState::Failed),
         ]);
         let view = assemble(&text, Select::default()).unwrap();
         assert_eq!(view.vouchers.len(), 5);
