@@ -11,6 +11,7 @@ mod cmd;
 mod demo;
 mod demo_after;
 mod error;
+mod eval;
 mod keyfile;
 mod leakage;
 mod provider;
@@ -65,6 +66,8 @@ enum Command {
     },
     /// The server's posterior on an account's real match count below the threshold (docs/LEAKAGE.md).
     Leakage(LeakageArgs),
+    /// Detection quality on natural images: recall per edit, false matches, effective bits (docs/HASHING.md §8).
+    Eval(EvalArgs),
     /// The issuing authority: its signing key, signed detection orders and revocations (docs/GOVERNANCE.md).
     #[command(subcommand)]
     Authority(AuthorityCommand),
@@ -485,6 +488,26 @@ enum ClientAction {
     },
 }
 
+/// `vouchsafe eval`.
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// The corpus directory (filled by scripts/fetch-eval-corpus.sh).
+    #[arg(long, value_name = "DIR")]
+    corpus: PathBuf,
+    /// Also write eval.json and eval.html into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Hash configurations to measure, comma-separated.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "v1")]
+    config: Vec<String>,
+    /// Read at most this many pictures (in path order).
+    #[arg(long, value_name = "N")]
+    max_pictures: Option<usize>,
+    /// Cut at most this many 512 x 512 tiles from each large picture.
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    tiles_per_picture: usize,
+}
+
 /// Without a subcommand: the server's posterior on an account's real match count below the threshold.
 #[derive(Debug, Args)]
 #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
@@ -647,6 +670,15 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Hash { images } => cmd::hash(&images),
+        Command::Eval(a) => eval::run(&eval::EvalOptions {
+            corpus: a.corpus,
+            out: a.out,
+            configs: a.config,
+            limits: vouchsafe_eval::corpus::CorpusLimits {
+                max_pictures: a.max_pictures,
+                max_tiles_per_picture: a.tiles_per_picture,
+            },
+        }),
         Command::Leakage(a) => match a.action {
             Some(LeakageAction::Capture { from: Some(from), order, epoch, out, .. }) => {
                 leakage::capture_from(&from, order.as_deref(), epoch, &out)

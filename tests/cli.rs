@@ -428,3 +428,37 @@ fn leakage_capture_from_a_server_log() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("line 1"), "{}", stderr_line(&o));
 }
+
+#[test]
+fn eval_measures_a_corpus_and_writes_json_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("images");
+    for s in 0..6u64 {
+        let p = corpus.join(format!("pkg/p{s}.png"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        vouchsafe_phash::fixtures::benign_image(s, 320, 256).save(&p).unwrap();
+    }
+    let out = dir.path().join("report");
+    let (c, o) = (corpus.to_string_lossy().into_owned(), out.to_string_lossy().into_owned());
+    let r = vouchsafe(&["eval", "--corpus", &c, "--out", &o]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}\n{text}", String::from_utf8_lossy(&r.stderr));
+    assert!(text.contains("6 pictures + 0 tiles"), "{text}");
+    assert!(text.contains("msg-half-q75") && text.contains("extrapolated exact false matches per day"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(json["schemes"][0]["originals"], 6);
+    assert!(std::fs::read_to_string(out.join("eval.html")).unwrap().contains("<svg"));
+    for chart in ["recall-v1.svg", "distances-v1.svg"] {
+        assert!(std::fs::read_to_string(out.join(chart)).unwrap().starts_with("<svg"), "{chart}");
+    }
+
+    // A missing corpus and an unknown configuration are usage errors naming what is wrong.
+    let missing = dir.path().join("nothing").to_string_lossy().into_owned();
+    let r = vouchsafe(&["eval", "--corpus", &missing]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr_line(&r).contains("fetch-eval-corpus.sh"), "{}", stderr_line(&r));
+    let r = vouchsafe(&["eval", "--corpus", &c, "--config", "v7"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(stderr_line(&r).contains("unknown hash configuration \"v7\""), "{}", stderr_line(&r));
+}

@@ -1,0 +1,390 @@
+//! The measurement: every edit of every original, hashed and compared.
+//!
+//! For one configuration:
+//! - each original is hashed; those the quality gate rejects cannot be indicators and are left out of recall (the
+//!   report counts them by reason);
+//! - each edit of each remaining original is hashed; the edit is *detected* if the gate accepts it and its hash
+//!   equals the original's (at radius 0; radii up to [`MAX_RADIUS`] are kept for reference). A gate rejection of an
+//!   edit is a miss: the device sends a null voucher;
+//! - *unrelated pairs*: every pair of accepted originals, except a whole picture and its own tiles;
+//! - *edit vs other originals*: every accepted edit of original `i` against every accepted original `j ≠ i`
+//!   unrelated to `i` (same rule).
+//!
+//! Work runs on rayon's pool, over originals; `progress` is told how many (original, edit) items are done.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::EvalError;
+use crate::corpus::{Corpus, Original};
+use crate::edits::{EDITS, Family, NamedEdit, target};
+use crate::scheme::{Hashed, Scheme, SchemeInfo, distance};
+use crate::stats::{Fit, fit};
+
+/// Largest radius whose recall the report keeps.
+pub const MAX_RADIUS: u32 = 8;
+/// Fewest accepted originals the measurement runs on.
+pub const MIN_ORIGINALS: usize = 4;
+
+/// Recall of one edit.
+#[derive(Clone, Debug, Serialize)]
+pub struct EditResult {
+    /// The edit's name.
+    pub name: String,
+    /// Its family.
+    pub family: Family,
+    /// Its target recall, if the issue sets one.
+    pub target: Option<f64>,
+    /// Accepted originals it was applied to.
+    pub trials: u64,
+    /// Edits the quality gate rejected (misses).
+    pub gate_rejected: u64,
+    /// `within[r]`: edits accepted by the gate whose hash is within distance `r` of the original's, for
+    /// `r` in `0..=MAX_RADIUS`.
+    pub within: Vec<u64>,
+    /// Histogram of the distance to the original's hash (gate-accepted edits), index = distance.
+    pub distance_hist: Vec<u64>,
+}
+
+impl EditResult {
+    /// Exact recall.
+    pub fn recall(&self) -> f64 {
+        self.recall_at(0)
+    }
+    /// Recall within radius `r` (capped at [`MAX_RADIUS`]).
+    pub fn recall_at(&self, r: u32) -> f64 {
+        let hits = self.within.get(r.min(MAX_RADIUS) as usize).copied().unwrap_or(0);
+        if self.trials == 0 { 0.0 } else { hits as f64 / self.trials as f64 }
+    }
+    /// Whether it meets its target (`None` without one).
+    pub fn meets_target(&self) -> Option<bool> {
+        self.target.map(|t| self.recall() >= t)
+    }
+}
+
+/// False matches over one set of pairs.
+#[derive(Clone, Debug, Serialize)]
+pub struct FalseMatches {
+    /// Pairs compared.
+    pub pairs: u64,
+    /// Exact false matches: pairs where one of the device's probes equals the other image's primary hash (for one
+    /// probe: distance 0).
+    pub exact: u64,
+    /// What the count alone shows: a 95 % upper bound on the probability of an exact match per comparison
+    /// (Poisson; 3 / pairs when none was seen). It needs no model, and it cannot get below 1 / pairs.
+    pub exact_upper95: f64,
+    /// Histogram of the primary hashes' distances, index = distance (without probes: the fit's input).
+    pub hist: Vec<u64>,
+    /// The binomial fit (see [`crate::stats`]).
+    pub fit: Option<Fit>,
+    /// The pairs at distance at most [`LIST_RADIUS`] (up to [`MAX_LISTED`], nearest first), so an analyst can look
+    /// at each exact false match and near miss.
+    pub listed: Vec<Listed>,
+}
+
+/// One listed pair.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    /// Hamming distance.
+    pub distance: u32,
+    /// The edit (`original` for a pair of originals).
+    pub edit: String,
+    /// The (edited) original.
+    pub first: String,
+    /// The other original.
+    pub second: String,
+}
+
+/// Pairs at most this far apart are listed by name.
+pub const LIST_RADIUS: u32 = 4;
+/// Most pairs listed by name (the nearest).
+pub const MAX_LISTED: usize = 100;
+/// Most pairs one worker collects before the nearest [`MAX_LISTED`] are kept.
+const LIST_CAP: usize = 10_000;
+
+/// A quality-gate rejection count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejection {
+    /// The reason.
+    pub reason: String,
+    /// Originals rejected for it.
+    pub originals: u64,
+}
+
+/// Everything measured for one configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemeResult {
+    /// The configuration.
+    pub scheme: SchemeInfo,
+    /// Originals hashed.
+    pub originals: u64,
+    /// Originals the gate accepted (the indicators).
+    pub accepted: u64,
+    /// Originals the gate rejected, by reason.
+    pub rejected: Vec<Rejection>,
+    /// Recall per edit, in [`EDITS`] order.
+    pub edits: Vec<EditResult>,
+    /// Unrelated originals.
+    pub unrelated: FalseMatches,
+    /// Every edit against every other original.
+    pub edit_vs_other: FalseMatches,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+impl SchemeResult {
+    /// Mean exact recall over the edits of `family`.
+    pub fn family_recall(&self, family: Family) -> Option<f64> {
+        let rows: Vec<_> = self.edits.iter().filter(|e| e.family == family).collect();
+        let (hits, trials) =
+            rows.iter().fold((0u64, 0u64), |(h, t), e| (h + e.within.first().copied().unwrap_or(0), t + e.trials));
+        (trials > 0).then(|| hits as f64 / trials as f64)
+    }
+}
+
+/// 95 % upper confidence bound of a Poisson mean given `k` observed events (exact for k ≤ 4, Wilson–Hilferty
+/// beyond).
+pub fn poisson_upper95(k: u64) -> f64 {
+    match k {
+        0 => 2.996,
+        1 => 4.744,
+        2 => 6.296,
+        3 => 7.754,
+        4 => 9.154,
+        _ => {
+            let n = (k + 1) as f64;
+            n * (1.0 - 1.0 / (9.0 * n) + 1.645 / (3.0 * n.sqrt())).powi(3)
+        }
+    }
+}
+
+fn related(a: &Original, b: &Original) -> bool {
+    a.source == b.source && (a.tile != b.tile)
+}
+
+type HistAndListed = (Vec<u64>, Vec<Listed>, u64);
+
+fn merge(mut a: HistAndListed, b: HistAndListed) -> HistAndListed {
+    for (x, y) in a.0.iter_mut().zip(&b.0) {
+        *x += y;
+    }
+    a.1.extend(b.1);
+    a.2 += b.2;
+    a
+}
+
+struct PerOriginal {
+    edits: Vec<Option<Hashed>>,
+    // (edit index, gate rejected, distance if accepted)
+    outcomes: Vec<(bool, Option<u32>)>,
+}
+
+/// Measures `scheme` on `corpus` with `edits` (normally [`EDITS`]).
+pub fn measure(
+    scheme: &dyn Scheme,
+    corpus: &Corpus,
+    edits: &[NamedEdit],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<SchemeResult, EvalError> {
+    let started = std::time::Instant::now();
+    let info = scheme.info();
+    let bits = info.bits as usize;
+    let origs = &corpus.originals;
+    let total = origs.len() * (edits.len() + 1);
+    let done = AtomicUsize::new(0);
+    let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+
+    let hashed: Vec<Hashed> = origs
+        .par_iter()
+        .map(|o| {
+            let h = scheme.hash(&o.image);
+            tick();
+            h
+        })
+        .collect::<Result<_, _>>()?;
+    let accepted: Vec<usize> =
+        (0..origs.len()).filter(|&i| hashed.get(i).is_some_and(|h| h.rejected.is_none())).collect();
+    if accepted.len() < MIN_ORIGINALS {
+        return Err(EvalError::TooFewOriginals { found: accepted.len(), needed: MIN_ORIGINALS });
+    }
+    let mut rejected: Vec<Rejection> = Vec::new();
+    for h in &hashed {
+        if let Some(r) = &h.rejected {
+            match rejected.iter_mut().find(|x| &x.reason == r) {
+                Some(x) => x.originals += 1,
+                None => rejected.push(Rejection { reason: r.clone(), originals: 1 }),
+            }
+        }
+    }
+    // Originals the gate rejected are not indicators: their edits are not tried.
+    for _ in 0..(origs.len() - accepted.len()) * edits.len() {
+        tick();
+    }
+
+    let per: Vec<(usize, PerOriginal)> = accepted
+        .par_iter()
+        .map(|&i| -> Result<(usize, PerOriginal), EvalError> {
+            let o = origs.get(i).ok_or(EvalError::Hash("original index".into()))?;
+            let own = hashed.get(i).ok_or(EvalError::Hash("original index".into()))?;
+            let mut p =
+                PerOriginal { edits: Vec::with_capacity(edits.len()), outcomes: Vec::with_capacity(edits.len()) };
+            for e in edits {
+                let img = e.edit.apply(&o.image)?;
+                let h = scheme.hash(&img)?;
+                match h.rejected {
+                    Some(_) => {
+                        p.outcomes.push((true, None));
+                        p.edits.push(None);
+                    }
+                    None => {
+                        p.outcomes.push((false, Some(h.probe_distance(&own.primary))));
+                        p.edits.push(Some(h));
+                    }
+                }
+                tick();
+            }
+            Ok((i, p))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let mut results: Vec<EditResult> = edits
+        .iter()
+        .map(|e| EditResult {
+            name: e.name.to_owned(),
+            family: e.family,
+            target: target(e),
+            trials: 0,
+            gate_rejected: 0,
+            within: vec![0; MAX_RADIUS as usize + 1],
+            distance_hist: vec![0; bits + 1],
+        })
+        .collect();
+    for (_, p) in &per {
+        for (r, (rej, d)) in results.iter_mut().zip(&p.outcomes) {
+            r.trials += 1;
+            if *rej {
+                r.gate_rejected += 1;
+            }
+            if let Some(d) = d {
+                if let Some(slot) = r.distance_hist.get_mut(*d as usize) {
+                    *slot += 1;
+                }
+                for (rad, w) in r.within.iter_mut().enumerate() {
+                    if *d as usize <= rad {
+                        *w += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    // Unrelated pairs of accepted originals.
+    let (unrelated_hist, unrelated_listed, unrelated_exact) = accepted
+        .par_iter()
+        .enumerate()
+        .map(|(ai, &i)| {
+            let mut h = vec![0u64; bits + 1];
+            let mut listed: Vec<Listed> = Vec::new();
+            let mut exact = 0u64;
+            for &j in accepted.iter().skip(ai + 1) {
+                let (Some(oi), Some(oj), Some(hi), Some(hj)) =
+                    (origs.get(i), origs.get(j), hashed.get(i), hashed.get(j))
+                else {
+                    continue;
+                };
+                if related(oi, oj) {
+                    continue;
+                }
+                let d = distance(&hi.primary, &hj.primary);
+                // Either side can be the device's image: the nearer of the two probe sets counts.
+                let pd = hi.probe_distance(&hj.primary).min(hj.probe_distance(&hi.primary));
+                if pd == 0 {
+                    exact += 1;
+                }
+                if pd <= LIST_RADIUS && listed.len() < LIST_CAP {
+                    listed.push(Listed {
+                        distance: pd,
+                        edit: "original".into(),
+                        first: oi.name.clone(),
+                        second: oj.name.clone(),
+                    });
+                }
+                if let Some(s) = h.get_mut(d as usize) {
+                    *s += 1;
+                }
+            }
+            (h, listed, exact)
+        })
+        .reduce(|| (vec![0u64; bits + 1], Vec::new(), 0), merge);
+    // Every accepted edit against every other unrelated accepted original.
+    let (other_hist, other_listed, other_exact) = per
+        .par_iter()
+        .map(|(i, p)| {
+            let mut h = vec![0u64; bits + 1];
+            let mut listed: Vec<Listed> = Vec::new();
+            let mut exact = 0u64;
+            let Some(oi) = origs.get(*i) else { return (h, listed, exact) };
+            for &j in &accepted {
+                let (Some(oj), Some(hj)) = (origs.get(j), hashed.get(j)) else { continue };
+                if j == *i || related(oi, oj) {
+                    continue;
+                }
+                for (eh, e) in p.edits.iter().zip(edits) {
+                    let Some(eh) = eh else { continue };
+                    let d = distance(&eh.primary, &hj.primary);
+                    let pd = eh.probe_distance(&hj.primary);
+                    if pd == 0 {
+                        exact += 1;
+                    }
+                    if pd <= LIST_RADIUS && listed.len() < LIST_CAP {
+                        listed.push(Listed {
+                            distance: pd,
+                            edit: e.name.to_owned(),
+                            first: oi.name.clone(),
+                            second: oj.name.clone(),
+                        });
+                    }
+                    if let Some(s) = h.get_mut(d as usize) {
+                        *s += 1;
+                    }
+                }
+            }
+            (h, listed, exact)
+        })
+        .reduce(|| (vec![0u64; bits + 1], Vec::new(), 0), merge);
+    let multiplicity = info.probes.saturating_mul(info.variants);
+    let fm = |hist: Vec<u64>, mut listed: Vec<Listed>, exact: u64| {
+        listed.sort();
+        listed.truncate(MAX_LISTED);
+        let pairs: u64 = hist.iter().sum();
+        FalseMatches {
+            pairs,
+            exact,
+            exact_upper95: poisson_upper95(exact) / (pairs.max(1) as f64),
+            fit: fit(&hist, info.bits, multiplicity),
+            hist,
+            listed,
+        }
+    };
+    Ok(SchemeResult {
+        scheme: info.clone(),
+        originals: origs.len() as u64,
+        accepted: accepted.len() as u64,
+        rejected,
+        edits: results,
+        unrelated: fm(unrelated_hist, unrelated_listed, unrelated_exact),
+        edit_vs_other: fm(other_hist, other_listed, other_exact),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`measure`] over every edit of [`EDITS`].
+pub fn measure_all(
+    scheme: &dyn Scheme,
+    corpus: &Corpus,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<SchemeResult, EvalError> {
+    measure(scheme, corpus, EDITS, progress)
+}
