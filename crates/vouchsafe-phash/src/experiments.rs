@@ -88,3 +88,57 @@ fn experiments_primary_candidates() {
     let var: Vec<u32> = so.iter().map(|h| h.derivative.luma_variance() as u32).collect();
     println!("  derivative variance: {}", hist(&var));
 }
+
+/// The quality gate on content that sits at one edge (or in a corner) of a flat field: its verdict, and how far
+/// apart the primary hashes of 12 different contents in the same place are. Figures in docs/HASHING.md §3.
+#[test]
+#[ignore = "measurement, prints figures"]
+fn experiments_content_at_an_edge_of_a_flat_field() {
+    use crate::quality_gate;
+    use image::{Rgb, RgbImage};
+    let cfg = HashConfig::V1;
+    println!(
+        "| placement | share of the frame | accepted of 12 | secondary ones (seed 0) | primary distance min / median / max |"
+    );
+    for (place, percents) in
+        [("left strip", &[2u32, 3, 5, 10, 20, 50][..]), ("top-left corner", &[10, 20, 30, 40, 50][..])]
+    {
+        for &pc in percents {
+            let mut hashes = Vec::new();
+            let mut accepted = 0;
+            let mut ones = 0;
+            for seed in 0..12u64 {
+                let content = benign_image(seed, 640, 480);
+                let img = RgbImage::from_fn(640, 480, |x, y| {
+                    let inside = match place {
+                        "left strip" => x < 640 * pc / 100,
+                        _ => x < 640 * pc / 100 && y < 480 * pc / 100,
+                    };
+                    if inside { *content.get_pixel(x, y) } else { Rgb([200, 200, 200]) }
+                });
+                let h = hash_image(&cfg, &DynamicImage::ImageRgb8(img)).unwrap();
+                if quality_gate(&cfg, &h).is_accept() {
+                    accepted += 1;
+                }
+                if seed == 0 {
+                    ones = h.secondary.count_ones();
+                }
+                hashes.push(h.primary);
+            }
+            let mut d = Vec::new();
+            for i in 0..hashes.len() {
+                for j in i + 1..hashes.len() {
+                    d.push(hashes[i].hamming_distance(&hashes[j]).unwrap());
+                }
+            }
+            d.sort_unstable();
+            let share = if place == "left strip" { pc } else { pc * pc / 100 };
+            println!(
+                "| {place} {pc} % | {share} % | {accepted} | {ones} of 256 | {} / {} / {} |",
+                d[0],
+                d[d.len() / 2],
+                d[d.len() - 1]
+            );
+        }
+    }
+}
