@@ -51,9 +51,6 @@ pub fn run(o: &EvalOptions) -> Result<()> {
     })
     .map_err(err)?;
     pb.finish_and_clear();
-    if loaded.originals.len() < measure::MIN_ORIGINALS {
-        return Err(err(EvalError::TooFewOriginals { found: loaded.originals.len(), needed: measure::MIN_ORIGINALS }));
-    }
     let mut results = Vec::new();
     for s in &schemes {
         let name = s.info().name;

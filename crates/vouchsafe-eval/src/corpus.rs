@@ -167,6 +167,8 @@ struct Picture {
     image: RgbImage,
     /// The picture bounded to 256 px, for the duplicate test.
     small: RgbImage,
+    /// `thumbnail(&small)`, computed once: the side that is not cropped in [`same_picture`] uses it as it is.
+    thumb: Vec<u8>,
 }
 
 fn thumbnail(img: &RgbImage) -> Vec<u8> {
@@ -200,9 +202,9 @@ fn same_picture(a: &Picture, b: &Picture) -> bool {
         return false;
     }
     let (ta, tb) = if ra > rb {
-        (thumbnail(&crop_to_aspect(&a.small, bw, bh)), thumbnail(&b.small))
+        (thumbnail(&crop_to_aspect(&a.small, bw, bh)), b.thumb.clone())
     } else {
-        (thumbnail(&a.small), thumbnail(&crop_to_aspect(&b.small, aw, ah)))
+        (a.thumb.clone(), thumbnail(&crop_to_aspect(&b.small, aw, ah)))
     };
     let sum: u64 = ta.iter().zip(&tb).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
     (sum as f64 / ta.len().max(1) as f64) <= DUPLICATE_MEAN_ABS || correlation(&ta, &tb) >= DUPLICATE_CORRELATION
@@ -263,7 +265,8 @@ pub fn load(root: &Path, limits: CorpusLimits, progress: &(dyn Fn(usize, usize) 
         *summary.per_source.entry(top).or_default() += 1;
         let image = img.to_rgb8();
         let small = bound(&image, 256);
-        let pic = Picture { rel: rel_path.to_string_lossy().replace('\\', "/"), image, small };
+        let thumb = thumbnail(&small);
+        let pic = Picture { rel: rel_path.to_string_lossy().replace('\\', "/"), image, small, thumb };
         if let Some(prev) = pictures.iter_mut().find(|q| same_picture(q, &pic)) {
             summary.duplicates += 1;
             summary.merged.push((prev.rel.clone(), pic.rel.clone()));

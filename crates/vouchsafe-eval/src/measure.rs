@@ -164,21 +164,60 @@ fn related(a: &Original, b: &Original) -> bool {
     a.source == b.source && (a.tile != b.tile)
 }
 
-type HistAndListed = (Vec<u64>, Vec<Listed>, u64);
-
-fn merge(mut a: HistAndListed, b: HistAndListed) -> HistAndListed {
-    for (x, y) in a.0.iter_mut().zip(&b.0) {
-        *x += y;
-    }
-    a.1.extend(b.1);
-    a.2 += b.2;
-    a
+/// The false-match accounting of one worker: the histogram of primary distances (the fit's input), the exact matches
+/// with probes, and the pairs within [`LIST_RADIUS`].
+struct Tally {
+    hist: Vec<u64>,
+    listed: Vec<Listed>,
+    exact: u64,
 }
 
-struct PerOriginal {
-    edits: Vec<Option<Hashed>>,
-    // (edit index, gate rejected, distance if accepted)
-    outcomes: Vec<(bool, Option<u32>)>,
+impl Tally {
+    fn new(bits: usize) -> Self {
+        Self { hist: vec![0; bits + 1], listed: Vec::new(), exact: 0 }
+    }
+
+    /// One pair: `d` between the primary hashes, `pd` between the device's nearest probe and the other hash.
+    fn add(&mut self, d: u32, pd: u32, edit: &str, first: &Original, second: &Original) {
+        if let Some(s) = self.hist.get_mut(d as usize) {
+            *s += 1;
+        }
+        if pd == 0 {
+            self.exact += 1;
+        }
+        if pd <= LIST_RADIUS && self.listed.len() < LIST_CAP {
+            self.listed.push(Listed {
+                distance: pd,
+                edit: edit.to_owned(),
+                first: first.name.clone(),
+                second: second.name.clone(),
+            });
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        for (x, y) in self.hist.iter_mut().zip(&other.hist) {
+            *x += y;
+        }
+        self.listed.extend(other.listed);
+        self.exact += other.exact;
+        self
+    }
+
+    fn finish(self, bits: u32, multiplicity: u32) -> FalseMatches {
+        let Self { hist, mut listed, exact } = self;
+        listed.sort();
+        listed.truncate(MAX_LISTED);
+        let pairs: u64 = hist.iter().sum();
+        FalseMatches {
+            pairs,
+            exact,
+            exact_upper95: poisson_upper95(exact) / (pairs.max(1) as f64),
+            fit: fit(&hist, bits, multiplicity),
+            hist,
+            listed,
+        }
+    }
 }
 
 /// Measures `scheme` on `corpus` with `edits` (normally [`EDITS`]).
@@ -223,29 +262,23 @@ pub fn measure(
         tick();
     }
 
-    let per: Vec<(usize, PerOriginal)> = accepted
+    // For each accepted original, each edit's hash and its distance to the original (None: the gate rejected it).
+    type Edited = Vec<Option<(Hashed, u32)>>;
+    let per: Vec<(usize, Edited)> = accepted
         .par_iter()
-        .map(|&i| -> Result<(usize, PerOriginal), EvalError> {
+        .map(|&i| -> Result<(usize, Edited), EvalError> {
             let o = origs.get(i).ok_or(EvalError::Hash("original index".into()))?;
             let own = hashed.get(i).ok_or(EvalError::Hash("original index".into()))?;
-            let mut p =
-                PerOriginal { edits: Vec::with_capacity(edits.len()), outcomes: Vec::with_capacity(edits.len()) };
+            let mut out = Vec::with_capacity(edits.len());
             for e in edits {
-                let img = e.edit.apply(&o.image)?;
-                let h = scheme.hash(&img)?;
-                match h.rejected {
-                    Some(_) => {
-                        p.outcomes.push((true, None));
-                        p.edits.push(None);
-                    }
-                    None => {
-                        p.outcomes.push((false, Some(h.probe_distance(&own.primary))));
-                        p.edits.push(Some(h));
-                    }
-                }
+                let h = scheme.hash(&e.edit.apply(&o.image)?)?;
+                out.push(h.rejected.is_none().then(|| {
+                    let d = h.probe_distance(&own.primary);
+                    (h, d)
+                }));
                 tick();
             }
-            Ok((i, p))
+            Ok((i, out))
         })
         .collect::<Result<_, _>>()?;
 
@@ -257,37 +290,43 @@ pub fn measure(
             target: target(e),
             trials: 0,
             gate_rejected: 0,
-            within: vec![0; MAX_RADIUS as usize + 1],
+            within: Vec::new(),
             distance_hist: vec![0; bits + 1],
         })
         .collect();
-    for (_, p) in &per {
-        for (r, (rej, d)) in results.iter_mut().zip(&p.outcomes) {
+    for (_, edited) in &per {
+        for (r, outcome) in results.iter_mut().zip(edited) {
             r.trials += 1;
-            if *rej {
-                r.gate_rejected += 1;
-            }
-            if let Some(d) = d {
-                if let Some(slot) = r.distance_hist.get_mut(*d as usize) {
-                    *slot += 1;
-                }
-                for (rad, w) in r.within.iter_mut().enumerate() {
-                    if *d as usize <= rad {
-                        *w += 1;
+            match outcome {
+                None => r.gate_rejected += 1,
+                Some((_, d)) => {
+                    if let Some(slot) = r.distance_hist.get_mut(*d as usize) {
+                        *slot += 1;
                     }
                 }
             }
         }
     }
+    // within[r] is the cumulative histogram up to r.
+    for r in &mut results {
+        r.within = r
+            .distance_hist
+            .iter()
+            .scan(0u64, |acc, &c| {
+                *acc += c;
+                Some(*acc)
+            })
+            .take(MAX_RADIUS as usize + 1)
+            .collect();
+        r.within.resize(MAX_RADIUS as usize + 1, r.within.last().copied().unwrap_or(0));
+    }
 
     // Unrelated pairs of accepted originals.
-    let (unrelated_hist, unrelated_listed, unrelated_exact) = accepted
+    let unrelated = accepted
         .par_iter()
         .enumerate()
         .map(|(ai, &i)| {
-            let mut h = vec![0u64; bits + 1];
-            let mut listed: Vec<Listed> = Vec::new();
-            let mut exact = 0u64;
+            let mut t = Tally::new(bits);
             for &j in accepted.iter().skip(ai + 1) {
                 let (Some(oi), Some(oj), Some(hi), Some(hj)) =
                     (origs.get(i), origs.get(j), hashed.get(i), hashed.get(j))
@@ -297,85 +336,42 @@ pub fn measure(
                 if related(oi, oj) {
                     continue;
                 }
-                let d = distance(&hi.primary, &hj.primary);
                 // Either side can be the device's image: the nearer of the two probe sets counts.
                 let pd = hi.probe_distance(&hj.primary).min(hj.probe_distance(&hi.primary));
-                if pd == 0 {
-                    exact += 1;
-                }
-                if pd <= LIST_RADIUS && listed.len() < LIST_CAP {
-                    listed.push(Listed {
-                        distance: pd,
-                        edit: "original".into(),
-                        first: oi.name.clone(),
-                        second: oj.name.clone(),
-                    });
-                }
-                if let Some(s) = h.get_mut(d as usize) {
-                    *s += 1;
-                }
+                t.add(distance(&hi.primary, &hj.primary), pd, "original", oi, oj);
             }
-            (h, listed, exact)
+            t
         })
-        .reduce(|| (vec![0u64; bits + 1], Vec::new(), 0), merge);
+        .reduce(|| Tally::new(bits), Tally::merge);
     // Every accepted edit against every other unrelated accepted original.
-    let (other_hist, other_listed, other_exact) = per
+    let edit_vs_other = per
         .par_iter()
-        .map(|(i, p)| {
-            let mut h = vec![0u64; bits + 1];
-            let mut listed: Vec<Listed> = Vec::new();
-            let mut exact = 0u64;
-            let Some(oi) = origs.get(*i) else { return (h, listed, exact) };
+        .map(|(i, edited)| {
+            let mut t = Tally::new(bits);
+            let Some(oi) = origs.get(*i) else { return t };
             for &j in &accepted {
                 let (Some(oj), Some(hj)) = (origs.get(j), hashed.get(j)) else { continue };
                 if j == *i || related(oi, oj) {
                     continue;
                 }
-                for (eh, e) in p.edits.iter().zip(edits) {
-                    let Some(eh) = eh else { continue };
-                    let d = distance(&eh.primary, &hj.primary);
-                    let pd = eh.probe_distance(&hj.primary);
-                    if pd == 0 {
-                        exact += 1;
-                    }
-                    if pd <= LIST_RADIUS && listed.len() < LIST_CAP {
-                        listed.push(Listed {
-                            distance: pd,
-                            edit: e.name.to_owned(),
-                            first: oi.name.clone(),
-                            second: oj.name.clone(),
-                        });
-                    }
-                    if let Some(s) = h.get_mut(d as usize) {
-                        *s += 1;
+                for (outcome, e) in edited.iter().zip(edits) {
+                    if let Some((eh, _)) = outcome {
+                        t.add(distance(&eh.primary, &hj.primary), eh.probe_distance(&hj.primary), e.name, oi, oj);
                     }
                 }
             }
-            (h, listed, exact)
+            t
         })
-        .reduce(|| (vec![0u64; bits + 1], Vec::new(), 0), merge);
+        .reduce(|| Tally::new(bits), Tally::merge);
     let multiplicity = info.probes.saturating_mul(info.variants);
-    let fm = |hist: Vec<u64>, mut listed: Vec<Listed>, exact: u64| {
-        listed.sort();
-        listed.truncate(MAX_LISTED);
-        let pairs: u64 = hist.iter().sum();
-        FalseMatches {
-            pairs,
-            exact,
-            exact_upper95: poisson_upper95(exact) / (pairs.max(1) as f64),
-            fit: fit(&hist, info.bits, multiplicity),
-            hist,
-            listed,
-        }
-    };
     Ok(SchemeResult {
         scheme: info.clone(),
         originals: origs.len() as u64,
         accepted: accepted.len() as u64,
         rejected,
         edits: results,
-        unrelated: fm(unrelated_hist, unrelated_listed, unrelated_exact),
-        edit_vs_other: fm(other_hist, other_listed, other_exact),
+        unrelated: unrelated.finish(info.bits, multiplicity),
+        edit_vs_other: edit_vs_other.finish(info.bits, multiplicity),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

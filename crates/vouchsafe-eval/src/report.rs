@@ -295,10 +295,7 @@ pub fn distance_chart(sr: &SchemeResult, id: &str) -> String {
         for d in (0..=bits).filter(|d| !even_only || d % 2 == 0) {
             // The binomial of N effective bits, mapped back to the hash's bits: mass per bit of distance.
             let k = d as f64 * n / bits as f64;
-            let lnp =
-                crate::stats::ln_gamma(n + 1.0) - crate::stats::ln_gamma(k + 1.0) - crate::stats::ln_gamma(n - k + 1.0)
-                    + k * f.mean_fraction.ln()
-                    + (n - k) * (1.0 - f.mean_fraction).ln();
+            let lnp = crate::stats::ln_binomial_pmf(n, f.mean_fraction, k);
             let v = lnp.exp() * n / bits as f64 * if even_only { 2.0 } else { 1.0 };
             if v >= ymin {
                 let _ = write!(pts, "{:.1},{:.1} ", px(d as f64), py(v));

@@ -48,6 +48,11 @@ pub struct Fit {
 
 pub use vouchsafe_leakage::stats::ln_gamma;
 
+/// `ln P(X = k)` for `X ~ Bin(n, p)`, with real `n` and `k` (through `ln Γ`).
+pub fn ln_binomial_pmf(n: f64, p: f64, k: f64) -> f64 {
+    ln_gamma(n + 1.0) - ln_gamma(k + 1.0) - ln_gamma(n - k + 1.0) + k * p.ln() + (n - k) * (1.0 - p).ln()
+}
+
 /// `P(X ≤ k)` for `X ~ Bin(n, p)` with real `n`: the regularized incomplete beta `I_{1−p}(n − ⌊k⌋, ⌊k⌋ + 1)`, which
 /// is the binomial CDF for integer `n` and its continuous extension otherwise.
 pub fn binomial_cdf(n: f64, p: f64, k: f64) -> f64 {
@@ -113,10 +118,6 @@ pub fn fit(hist: &[u64], bits: u32, multiplicity: u32) -> Option<Fit> {
 mod tests {
     use super::*;
 
-    fn ln_choose(n: f64, k: f64) -> f64 {
-        ln_gamma(n + 1.0) - ln_gamma(k + 1.0) - ln_gamma(n - k + 1.0)
-    }
-
     #[test]
     fn ln_gamma_matches_factorials() {
         let mut f = 1.0f64;
@@ -138,9 +139,8 @@ mod tests {
     fn independent_fair_bits_fit_to_their_count() {
         // The exact Bin(64, ½) histogram of 2^40 pairs: the fit gives N = 64 and P(0) = 2^-64.
         let total = 2f64.powi(40);
-        let hist: Vec<u64> = (0..=64u32)
-            .map(|d| (total * (ln_choose(64.0, f64::from(d)) - 64.0 * 2f64.ln()).exp()).round() as u64)
-            .collect();
+        let hist: Vec<u64> =
+            (0..=64u32).map(|d| (total * ln_binomial_pmf(64.0, 0.5, f64::from(d)).exp()).round() as u64).collect();
         let f = fit(&hist, 64, 1).unwrap();
         assert!((f.effective_bits - 64.0).abs() < 0.5, "{}", f.effective_bits);
         assert!((f.mean_fraction - 0.5).abs() < 1e-6);
@@ -152,9 +152,8 @@ mod tests {
     #[test]
     fn a_heavy_tail_raises_the_prediction() {
         // Bin(64, ½) bulk of 10^6 pairs plus 50 pairs at distance 2: the fit barely moves, the tail does.
-        let mut hist: Vec<u64> = (0..=64u32)
-            .map(|d| (1e6 * (ln_choose(64.0, f64::from(d)) - 64.0 * 2f64.ln()).exp()).round() as u64)
-            .collect();
+        let mut hist: Vec<u64> =
+            (0..=64u32).map(|d| (1e6 * ln_binomial_pmf(64.0, 0.5, f64::from(d)).exp()).round() as u64).collect();
         hist[2] += 50;
         let f = fit(&hist, 64, 1).unwrap();
         assert_eq!(f.tail_k, Some(2));
