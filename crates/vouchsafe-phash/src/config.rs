@@ -22,16 +22,21 @@ pub enum Algorithm {
     DoubleGradient,
     /// Blockhash.io: block sums compared to the median of their horizontal band.
     Blockhash,
+    /// The exact-integer area pHash of [`crate::area`]: exact area cells, integer DCT-II, the 8 × 8
+    /// low-frequency coefficients against their median. Computed by this crate, not by `image_hasher`.
+    AreaMedian,
 }
 
 impl Algorithm {
-    pub(crate) fn to_backend(self) -> image_hasher::HashAlg {
+    /// The `image_hasher` algorithm, or `None` for the algorithms this crate computes itself.
+    pub(crate) fn to_backend(self) -> Option<image_hasher::HashAlg> {
         match self {
-            Self::Mean => image_hasher::HashAlg::Mean,
-            Self::Median => image_hasher::HashAlg::Median,
-            Self::Gradient => image_hasher::HashAlg::Gradient,
-            Self::DoubleGradient => image_hasher::HashAlg::DoubleGradient,
-            Self::Blockhash => image_hasher::HashAlg::Blockhash,
+            Self::Mean => Some(image_hasher::HashAlg::Mean),
+            Self::Median => Some(image_hasher::HashAlg::Median),
+            Self::Gradient => Some(image_hasher::HashAlg::Gradient),
+            Self::DoubleGradient => Some(image_hasher::HashAlg::DoubleGradient),
+            Self::Blockhash => Some(image_hasher::HashAlg::Blockhash),
+            Self::AreaMedian => None,
         }
     }
 }
@@ -46,13 +51,17 @@ pub enum ResizeFilter {
     Triangle,
     /// Catmull-Rom cubic.
     CatmullRom,
+    /// Exact area sums over a grid of real-valued cells, in integers, without rounding ([`crate::area`]).
+    Area,
 }
 
 impl ResizeFilter {
-    pub(crate) fn to_backend(self) -> image::imageops::FilterType {
+    /// The `image` crate's filter, or `None` for [`Self::Area`], which this crate computes itself.
+    pub(crate) fn to_backend(self) -> Option<image::imageops::FilterType> {
         match self {
-            Self::Triangle => image::imageops::FilterType::Triangle,
-            Self::CatmullRom => image::imageops::FilterType::CatmullRom,
+            Self::Triangle => Some(image::imageops::FilterType::Triangle),
+            Self::CatmullRom => Some(image::imageops::FilterType::CatmullRom),
+            Self::Area => None,
         }
     }
 }
@@ -120,15 +129,16 @@ impl HashSpec {
         self.bits.div_ceil(8) as usize
     }
 
-    pub(crate) fn hasher(&self) -> image_hasher::Hasher {
+    /// The `image_hasher` hasher, or `None` if this crate computes the hash itself.
+    pub(crate) fn hasher(&self) -> Option<image_hasher::Hasher> {
         let cfg = image_hasher::HasherConfig::new()
-            .hash_alg(self.algorithm.to_backend())
+            .hash_alg(self.algorithm.to_backend()?)
             .hash_size(self.width, self.height)
-            .resize_filter(self.filter.to_backend());
-        match self.preprocessing {
+            .resize_filter(self.filter.to_backend()?);
+        Some(match self.preprocessing {
             Preprocessing::None => cfg.to_hasher(),
             Preprocessing::Dct => cfg.preproc_dct().to_hasher(),
-        }
+        })
     }
 }
 
@@ -165,8 +175,21 @@ impl HashConfig {
         secondary_max_distance: 32,
     };
 
+    /// Configuration 2 (see `docs/HASHING.md` §1 and §8): V1 with a more stable primary hash.
+    /// - primary: the exact-integer area pHash ([`crate::area`]): the luminance summed exactly over 32 × 32 area
+    ///   cells, an integer DCT-II, the 8 × 8 low-frequency coefficients against their median: 64 bits;
+    /// - derivative, secondary hash, quality gate and secondary check: as in V1.
+    pub const V2: Self = Self {
+        id: 2,
+        primary: HashSpec::new(Algorithm::AreaMedian, 32, 32, ResizeFilter::Area, Preprocessing::Dct, 64),
+        ..Self::V1
+    };
+
     /// Every configuration this build knows, oldest first.
-    pub const ALL: &'static [Self] = &[Self::V1];
+    pub const ALL: &'static [Self] = &[Self::V1, Self::V2];
+
+    /// The configuration new orders and Centre lists should use: the newest.
+    pub const RECOMMENDED: Self = Self::V2;
 
     /// Looks a configuration up by its wire id.
     pub fn from_id(id: u16) -> Result<Self, PhashError> {

@@ -35,7 +35,8 @@ impl VisualDerivative {
             return Err(PhashError::EmptyImage);
         }
         let side = cfg.derivative_side();
-        let small = imageops::resize(gray, side, side, cfg.secondary().filter().to_backend());
+        let filter = cfg.secondary().filter().to_backend().ok_or(PhashError::Internal("derivative filter"))?;
+        let small = imageops::resize(gray, side, side, filter);
         Self::from_bytes(cfg, small.as_raw())
     }
 

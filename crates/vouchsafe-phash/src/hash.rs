@@ -154,8 +154,14 @@ pub(crate) fn run_hasher(cfg: &HashConfig, kind: HashKind, gray: &GrayImage) -> 
         return Err(PhashError::EmptyImage);
     }
     let spec = spec_of(cfg, kind);
-    let hash = spec.hasher().hash_image(gray);
-    PerceptualHash::from_raw(cfg, kind, hash.as_bytes()).map_err(|_| PhashError::HashLength)
+    let bytes = match spec.algorithm() {
+        crate::Algorithm::AreaMedian => crate::area::area_phash(gray)?,
+        _ => {
+            let hasher = spec.hasher().ok_or(PhashError::Internal("no image_hasher backend for this hash"))?;
+            hasher.hash_image(gray).as_bytes().to_vec()
+        }
+    };
+    PerceptualHash::from_raw(cfg, kind, &bytes).map_err(|_| PhashError::HashLength)
 }
 
 /// Canonical luminance of an image: 8-bit sRGB channels (the `image` crate's integer

@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod ad;
+pub mod area;
 mod config;
 mod derivative;
 mod error;

@@ -37,7 +37,17 @@ fn config_lookup() {
     assert_eq!(HashConfig::from_id(1).unwrap(), HashConfig::V1);
     assert_eq!(HashConfig::default(), HashConfig::V1);
     assert_eq!(HashConfig::from_id(0), Err(PhashError::UnknownConfig { id: 0 }));
-    assert_eq!(HashConfig::from_id(2), Err(PhashError::UnknownConfig { id: 2 }));
+    assert_eq!(HashConfig::from_id(2).unwrap(), HashConfig::V2);
+    assert_eq!(HashConfig::from_id(3), Err(PhashError::UnknownConfig { id: 3 }));
+    assert_eq!(HashConfig::RECOMMENDED, HashConfig::V2);
+    // V2 changes the primary hash only.
+    let v2 = HashConfig::V2;
+    assert_eq!(v2.primary().bits(), 64);
+    assert_eq!(v2.primary().algorithm(), vouchsafe_phash::Algorithm::AreaMedian);
+    assert_eq!(v2.secondary(), HashConfig::V1.secondary());
+    assert_eq!(v2.derivative_side(), HashConfig::V1.derivative_side());
+    assert_eq!(v2.min_luma_variance(), HashConfig::V1.min_luma_variance());
+    assert_eq!(v2.secondary_max_distance(), HashConfig::V1.secondary_max_distance());
     let v1 = HashConfig::V1;
     assert_eq!(v1.primary().bits(), 64);
     assert_eq!(v1.secondary().bits(), 256);
@@ -69,6 +79,20 @@ fn canonical_bytes_golden() {
         hex::encode(Sha256::digest(b.derivative.as_bytes())),
         "552e7dd81c792497025ca622bc6f92a20ceae7e8420de0f2a02b0217fb9a6009"
     );
+}
+
+#[test]
+fn canonical_bytes_golden_v2() {
+    let cfg = HashConfig::V2;
+    let a = hash_image(&cfg, &integer_image()).unwrap();
+    let b = hash_image(&cfg, &fixture(7)).unwrap();
+    // Golden values (docs/HASHING.md §1): a change here changes every V2 indicator; it needs a new config id.
+    assert_eq!(hex::encode(a.primary.to_canonical_bytes()), "010200b910bc472255ef55");
+    assert_eq!(hex::encode(b.primary.to_canonical_bytes()), "010200415759a54acb76aa");
+    // The secondary hash and the derivative are V1's.
+    let a1 = hash_image(&HashConfig::V1, &integer_image()).unwrap();
+    assert_eq!(a.secondary.as_bytes(), a1.secondary.as_bytes());
+    assert_eq!(a.derivative.as_bytes(), a1.derivative.as_bytes());
 }
 
 #[test]
