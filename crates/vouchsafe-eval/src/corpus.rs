@@ -13,7 +13,9 @@
 //!    more (one artwork in two colourings). The largest file of each group is kept, and the report lists every merge.
 //! 4. Each kept picture becomes one original, downscaled (Lanczos3) so that its longer side is at most
 //!    [`MAX_SIDE`]. Pictures at least `2 · TILE` on both sides also give non-overlapping [`TILE`] × [`TILE`] crops of
-//!    the full-resolution picture, on a regular grid: more unrelated originals, the way the issue asks.
+//!    the full-resolution picture, on a regular grid: more unrelated originals, the way the issue asks. A tile whose
+//!    thumbnail is within [`DUPLICATE_MEAN_ABS`] of an earlier tile of the same picture (a periodic pattern, a flat
+//!    sky) is left out: it is the same picture again, not an unrelated one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -90,6 +92,9 @@ pub struct CorpusSummary {
     pub pictures: usize,
     /// Tiles cut.
     pub tiles: usize,
+    /// Tiles left out because their thumbnail is within [`DUPLICATE_MEAN_ABS`] of an earlier tile of the same picture
+    /// (periodic or flat pictures).
+    pub duplicate_tiles: usize,
     /// Files read per top-level directory (one directory per Debian package in the fetched layout).
     pub per_source: BTreeMap<String, usize>,
 }
@@ -206,8 +211,13 @@ fn same_picture(a: &Picture, b: &Picture) -> bool {
     } else {
         (a.thumb.clone(), thumbnail(&crop_to_aspect(&b.small, aw, ah)))
     };
-    let sum: u64 = ta.iter().zip(&tb).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
-    (sum as f64 / ta.len().max(1) as f64) <= DUPLICATE_MEAN_ABS || correlation(&ta, &tb) >= DUPLICATE_CORRELATION
+    mean_abs(&ta, &tb) <= DUPLICATE_MEAN_ABS || correlation(&ta, &tb) >= DUPLICATE_CORRELATION
+}
+
+/// Mean absolute difference of two thumbnails.
+fn mean_abs(a: &[u8], b: &[u8]) -> f64 {
+    let sum: u64 = a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    sum as f64 / a.len().max(1) as f64
 }
 
 /// Pearson correlation of two thumbnails (0 if either is flat).
@@ -295,12 +305,21 @@ pub fn load(root: &Path, limits: CorpusLimits, progress: &(dyn Fn(usize, usize) 
             // Centre the grid so that the unused margin is split between both sides.
             let (ox, oy) = ((w - nx * TILE) / 2, (h - ny * TILE) / 2);
             let mut n = 0;
+            let mut kept = Vec::new();
             'grid: for ty in 0..ny {
                 for tx in 0..nx {
                     if n >= limits.max_tiles_per_picture {
                         break 'grid;
                     }
                     let tile = imageops::crop_imm(&pic.image, ox + tx * TILE, oy + ty * TILE, TILE, TILE).to_image();
+                    // Tiles of a periodic or flat picture repeat one another: such a tile is the same picture as an
+                    // earlier one, not an unrelated original.
+                    let thumb = thumbnail(&tile);
+                    if kept.iter().any(|t: &Vec<u8>| mean_abs(t, &thumb) <= DUPLICATE_MEAN_ABS) {
+                        summary.duplicate_tiles += 1;
+                        continue;
+                    }
+                    kept.push(thumb);
                     tiles.push(Original {
                         name: format!("{}#tile-{tx}-{ty}", pic.rel),
                         source,

@@ -68,8 +68,17 @@ pub fn to_text(r: &Report) -> String {
     let c = &r.corpus;
     let _ = writeln!(
         s,
-        "corpus: {} files read ({} excluded, {} undecodable, {} too small, {} cut-outs, {} duplicates merged) → {} pictures + {} tiles; digest {}",
-        c.files, c.excluded, c.undecodable, c.too_small, c.cutouts, c.duplicates, c.pictures, c.tiles, r.corpus_digest
+        "corpus: {} files read ({} excluded, {} undecodable, {} too small, {} cut-outs, {} duplicates merged) → {} pictures + {} tiles ({} repeating tiles left out); digest {}",
+        c.files,
+        c.excluded,
+        c.undecodable,
+        c.too_small,
+        c.cutouts,
+        c.duplicates,
+        c.pictures,
+        c.tiles,
+        c.duplicate_tiles,
+        r.corpus_digest
     );
     for sr in &r.schemes {
         let i = &sr.scheme;
@@ -320,7 +329,7 @@ pub fn to_html(r: &Report) -> String {
     let _ = write!(
         s,
         "<p>{} image files read ({} excluded as kept for the independent check, {} undecodable, {} under 256 px, {} \
-         cut-outs (logos, icons), {} duplicates merged): <b>{} pictures and {} tiles</b>. Corpus digest <code>{}</code>.</p>",
+         cut-outs (logos, icons), {} duplicates merged): <b>{} pictures and {} tiles</b> ({} tiles that repeat an earlier tile of their picture left out). Corpus digest <code>{}</code>.</p>",
         c.files,
         c.excluded,
         c.undecodable,
@@ -329,6 +338,7 @@ pub fn to_html(r: &Report) -> String {
         c.duplicates,
         c.pictures,
         c.tiles,
+        c.duplicate_tiles,
         esc(&r.corpus_digest)
     );
     for (k, sr) in r.schemes.iter().enumerate() {

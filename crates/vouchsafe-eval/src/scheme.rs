@@ -164,21 +164,128 @@ impl Scheme for Probed {
             da.total_cmp(&db).then(a.cmp(&b))
         });
         let flip: Vec<usize> = order.into_iter().take(self.k.min(16) as usize).collect();
-        let mut probes = Vec::with_capacity(1 << flip.len());
-        for mask in 0u32..(1u32 << flip.len()) {
-            let mut p = h.primary.clone();
-            for (j, &bit) in flip.iter().enumerate() {
-                if mask & (1 << j) != 0
-                    && let Some(b) = p.get_mut(bit / 8)
-                {
-                    *b ^= 1 << (bit % 8);
-                }
-            }
-            probes.push(p);
-        }
-        h.probes = probes;
+        h.probes = flips(&h.primary, &flip);
         Ok(h)
     }
+}
+
+/// The exact-integer area pHash ([`vouchsafe_phash::area`]) under V1's quality gate: an evaluation candidate for
+/// configuration 2 (`area-block` is what V2 ships). `block` takes V1's coefficient set (the 8 × 8 corner, DC included)
+/// instead of the zigzag; `k > 0` adds device-side probes that keep the weight: every swap of `j` of the `k` set bits
+/// nearest the median with `j` of the `k` clear bits nearest it (exact, from the integer coefficients).
+#[derive(Clone, Copy, Debug)]
+pub struct Area {
+    /// V1's 8 × 8 block instead of the first 64 AC coefficients in zigzag order.
+    pub block: bool,
+    /// Bits probed.
+    pub k: u32,
+}
+
+impl Area {
+    fn order(&self) -> Vec<(usize, usize)> {
+        if self.block {
+            vouchsafe_phash::area::block8()
+        } else {
+            vouchsafe_phash::area::zigzag(vouchsafe_phash::area::AREA_BITS)
+        }
+    }
+}
+
+impl Scheme for Area {
+    fn info(&self) -> SchemeInfo {
+        let name = match (self.block, self.k) {
+            (false, 0) => "area".to_owned(),
+            (true, 0) => "area-block".to_owned(),
+            (false, k) => format!("area-probe{k}"),
+            (true, k) => format!("area-block-probe{k}"),
+        };
+        SchemeInfo {
+            name,
+            description: format!(
+                "exact-integer area pHash: {0} x {0} area cells, integer DCT-II, {1} against their median; V1's \
+                 quality gate{2}; evaluation candidate",
+                vouchsafe_phash::area::AREA_CELLS,
+                if self.block { "the 8 x 8 low-frequency block" } else { "the first 64 AC coefficients (zigzag)" },
+                if self.k > 0 {
+                    format!(
+                        "; probes: every swap of j of the {0} least stable set bits with j of the {0} least stable clear bits",
+                        self.k
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            bits: 64,
+            probes: binomial(2 * self.k.min(8), self.k.min(8)),
+            variants: 1,
+        }
+    }
+
+    fn hash(&self, img: &RgbImage) -> Result<Hashed, EvalError> {
+        let v1 = Shipped(HashConfig::V1).hash(img)?;
+        let gray = vouchsafe_phash::luminance(&DynamicImage::ImageRgb8(img.clone()))
+            .map_err(|e| EvalError::Hash(e.to_string()))?;
+        let coef =
+            vouchsafe_phash::area::coefficients_at(&gray, &self.order()).map_err(|e| EvalError::Hash(e.to_string()))?;
+        let primary = vouchsafe_phash::area::median_bits(&coef);
+        let mut sorted = coef.clone();
+        sorted.sort_unstable();
+        let mid2 = sorted.get(31).copied().unwrap_or(0) + sorted.get(32).copied().unwrap_or(0);
+        // The median rule sets exactly 32 bits, so a probe that changes the weight can never match: a probe swaps
+        // j of the k least stable set bits with j of the k least stable clear bits, for every j (C(2k, k) probes).
+        let margin = |i: usize| ((2 * coef.get(i).copied().unwrap_or(0) - mid2).abs(), i);
+        let k = self.k.min(8) as usize;
+        let mut above: Vec<usize> = (0..coef.len()).filter(|&i| 2 * coef.get(i).copied().unwrap_or(0) > mid2).collect();
+        let mut below: Vec<usize> =
+            (0..coef.len()).filter(|&i| 2 * coef.get(i).copied().unwrap_or(0) <= mid2).collect();
+        above.sort_by_key(|&i| margin(i));
+        below.sort_by_key(|&i| margin(i));
+        above.truncate(k);
+        below.truncate(k);
+        let mut probes = Vec::new();
+        for ma in 0u32..(1 << above.len()) {
+            for mb in 0u32..(1 << below.len()) {
+                if ma.count_ones() != mb.count_ones() {
+                    continue;
+                }
+                let pick = |set: &[usize], m: u32| -> Vec<usize> {
+                    set.iter().enumerate().filter(|(j, _)| m & (1 << j) != 0).map(|(_, &b)| b).collect()
+                };
+                let mut flip = pick(&above, ma);
+                flip.extend(pick(&below, mb));
+                let mut p = primary.clone();
+                for bit in flip {
+                    if let Some(b) = p.get_mut(bit / 8) {
+                        *b ^= 1 << (bit % 8);
+                    }
+                }
+                probes.push(p);
+            }
+        }
+        Ok(Hashed { rejected: v1.rejected, probes, primary })
+    }
+}
+
+/// `C(n, k)`.
+fn binomial(n: u32, k: u32) -> u32 {
+    (0..k).fold(1u64, |acc, i| acc * u64::from(n - i) / u64::from(i + 1)) as u32
+}
+
+/// Every hash obtained by flipping a subset of the bits `flip` of `primary` (`primary` itself first).
+fn flips(primary: &[u8], flip: &[usize]) -> Vec<Vec<u8>> {
+    let mut probes = Vec::with_capacity(1 << flip.len());
+    for mask in 0u32..(1u32 << flip.len()) {
+        let mut p = primary.to_vec();
+        for (j, &bit) in flip.iter().enumerate() {
+            if mask & (1 << j) != 0
+                && let Some(b) = p.get_mut(bit / 8)
+            {
+                *b ^= 1 << (bit % 8);
+            }
+        }
+        probes.push(p);
+    }
+    probes
 }
 
 /// The configurations `--config` accepts.
@@ -189,12 +296,30 @@ pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
             return Ok(Box::new(Shipped(*c)));
         }
     }
+    let lower = name.to_ascii_lowercase();
+    for (prefix, block) in [("area-block", true), ("area", false)] {
+        if let Some(rest) = lower.strip_prefix(prefix) {
+            let k = match rest {
+                "" => Some(0),
+                r => r.strip_prefix("-probe").and_then(|k| k.parse::<u32>().ok()).filter(|k| (1..=12).contains(k)),
+            };
+            if let Some(k) = k {
+                return Ok(Box::new(Area { block, k }));
+            }
+        }
+    }
     if let Some(k) = name.to_ascii_lowercase().strip_prefix("v1-probe").and_then(|k| k.parse::<u32>().ok())
         && (1..=12).contains(&k)
     {
         return Ok(Box::new(Probed { k }));
     }
-    Err(EvalError::UnknownScheme(name.to_owned(), format!("{}, v1-probe1 … v1-probe12", known.join(", "))))
+    Err(EvalError::UnknownScheme(
+        name.to_owned(),
+        format!(
+            "{}, v1-probe1 … v1-probe12, area, area-probe1 … 12, area-block, area-block-probe1 … 12",
+            known.join(", ")
+        ),
+    ))
 }
 
 /// Hamming distance of two hashes of one configuration.
