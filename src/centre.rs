@@ -128,15 +128,31 @@ fn hash_dir(dir: &Path, cfg: &HashConfig) -> Result<Vec<ImportEntry>> {
 }
 
 /// `vouchsafe centre import --db DB --source NAME (--list FILE | --images DIR)`: adds one source's attestations.
-pub fn import(db_path: &Path, source: &str, list: Option<&Path>, images: Option<&Path>) -> Result<()> {
-    let cfg = HashConfig::V1;
+pub fn import(
+    db_path: &Path,
+    source: &str,
+    list: Option<&Path>,
+    images: Option<&Path>,
+    hash_config: Option<u16>,
+) -> Result<()> {
     let source = SourceId::new(source).map_err(|e| CliError::usage(format!("centre import: --source: {e}")))?;
+    let fresh = hash_config.unwrap_or(HashConfig::RECOMMENDED.id());
+    let mut db = load_db(db_path, crate::cmd::hash_config("centre import --hash-config", fresh)?.id())?;
+    if let Some(id) = hash_config
+        && id != db.hash_config()
+    {
+        return Err(CliError::usage(format!(
+            "centre import: --hash-config {id}: the database {} holds hash configuration {}",
+            db_path.display(),
+            db.hash_config()
+        )));
+    }
+    let cfg = crate::cmd::hash_config("centre import: the database's", db.hash_config())?;
     let entries = match (list, images) {
         (Some(l), None) => read_list(l)?,
         (None, Some(d)) => hash_dir(d, &cfg)?,
         _ => return Err(CliError::usage("centre import: give --list or --images")),
     };
-    let mut db = load_db(db_path, cfg.id())?;
     let report = db.import(&source, cfg.id(), &entries).map_err(|e| CliError::usage(format!("centre import: {e}")))?;
     save_db(db_path, &db)?;
     println!(
@@ -197,7 +213,7 @@ pub fn release(
     remove: Option<&Path>,
 ) -> Result<()> {
     let key = load_signing_key(key)?;
-    let mut db = load_db(db_path, HashConfig::V1.id())?;
+    let mut db = load_db(db_path, HashConfig::RECOMMENDED.id())?;
     let chain = load_chain(dir, line, &key.public())?;
     let mut removals = Vec::new();
     if let Some(r) = remove {
@@ -370,7 +386,7 @@ pub fn flag(db_path: &Path, primary: &str, reason: Option<&str>) -> Result<()> {
     if std::fs::symlink_metadata(db_path).is_err() {
         return Err(CliError::usage(format!("centre flag: database {} does not exist", db_path.display())));
     }
-    let mut db = load_db(db_path, HashConfig::V1.id())?;
+    let mut db = load_db(db_path, HashConfig::RECOMMENDED.id())?;
     let new = db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre flag: {e}")))?;
     if new {
         append_flag_log(db_path, &p, reason)?;

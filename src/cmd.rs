@@ -356,9 +356,24 @@ pub async fn client_add_revocation(conn: ClientConn, file: &Path) -> Result<()> 
     Ok(())
 }
 
-/// `vouchsafe hash IMAGE…`.
-pub fn hash(images: &[PathBuf]) -> Result<()> {
-    let cfg = HashConfig::V1;
+/// The hash configuration ids this build knows, for error messages.
+pub fn known_hash_configs() -> String {
+    HashConfig::ALL.iter().map(|c| c.id().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The hash configuration `id`, or a usage error naming the known ones.
+pub fn hash_config(what: &str, id: u16) -> Result<HashConfig> {
+    HashConfig::from_id(id).map_err(|_| {
+        CliError::usage(format!(
+            "{what}: hash configuration {id} is unknown (this build knows {})",
+            known_hash_configs()
+        ))
+    })
+}
+
+/// `vouchsafe hash [--hash-config ID] IMAGE…`.
+pub fn hash(images: &[PathBuf], config: u16) -> Result<()> {
+    let cfg = hash_config("hash --hash-config", config)?;
     for p in images {
         let h = hash_file(&cfg, p).map_err(|e| CliError::runtime(format!("hash {}: {e}", p.display())))?;
         let verdict = match quality_gate(&cfg, &h) {

@@ -77,7 +77,7 @@ fn png_of(img: &RgbImage) -> Result<Vec<u8>> {
 }
 
 fn picture(label: String, img: &RgbImage) -> Result<Picture> {
-    let cfg = HashConfig::V1;
+    let cfg = HashConfig::RECOMMENDED;
     let hashes = hash_image(&cfg, &DynamicImage::ImageRgb8(img.clone()))
         .map_err(|e| CliError::runtime(format!("demo: hashing {label}: {e}")))?;
     let primary = hashes.primary.to_canonical_bytes();
@@ -229,7 +229,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     let started = Instant::now();
     let (_guard, dir) = prepare_dir(&opts.keep)?;
     let mut rng = ChaCha20Rng::seed_from_u64(opts.seed);
-    let cfg = HashConfig::V1;
+    let cfg = HashConfig::RECOMMENDED;
 
     println!("vouchsafe demo: threshold PSI with associated data over ristretto255, everything on 127.0.0.1");
     println!(
@@ -331,6 +331,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     spec.threshold = T;
     spec.synthetic_rate = vouchsafe_protocol::params::EpochParams::rate_from_probability(SYNTHETIC_RATE);
     spec.synthetic_cap = SYNTHETIC_CAP;
+    spec.hash_config = HashConfig::RECOMMENDED;
     let spin = ProgressBar::new_spinner().with_message("keys, the signed order, the Centre's release");
     spin.enable_steady_tick(Duration::from_millis(80));
     let created = Fixture::create(&dir, spec, &mut rng);
@@ -509,7 +510,7 @@ async fn run_devices(
     rng: &mut ChaCha20Rng,
 ) -> Result<()> {
     let config = &fixture.config.clone();
-    let cfg = HashConfig::V1;
+    let cfg = HashConfig::RECOMMENDED;
     let gov = Governance::load(config).map_err(|e| CliError::from_server("demo: order", e))?;
     let service = gov.order().service_id().to_owned();
     let (authorities, centre, log, witnesses, quorum) =
@@ -778,7 +779,7 @@ async fn refusals(
     vouchsafe_files::create_private_dir(&rogue_dir)
         .map_err(|e| CliError::runtime(format!("demo: {}: {}", rogue_dir.display(), e.kind())))?;
     let rogue = vouchsafe_release::CentreSigningKey::generate(rng);
-    let mut db = vouchsafe_release::CentreDb::new(HashConfig::V1.id());
+    let mut db = vouchsafe_release::CentreDb::new(HashConfig::RECOMMENDED.id());
     let entry = vouchsafe_release::ImportEntry {
         primary: probe.primary.clone(),
         secondary: probe.hashes.secondary.to_canonical_bytes(),
@@ -786,7 +787,7 @@ async fn refusals(
     };
     for src in ["x", "y"] {
         let id = vouchsafe_release::SourceId::new(src).map_err(|e| CliError::runtime(format!("demo: {e}")))?;
-        db.import(&id, HashConfig::V1.id(), std::slice::from_ref(&entry))
+        db.import(&id, HashConfig::RECOMMENDED.id(), std::slice::from_ref(&entry))
             .map_err(|e| CliError::runtime(format!("demo: {e}")))?;
     }
     let line = fixture.order.order().release_line().to_owned();

@@ -63,6 +63,9 @@ enum Command {
         /// PNG or JPEG files.
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
+        /// Hash configuration id (docs/HASHING.md).
+        #[arg(long, value_name = "ID", default_value_t = vouchsafe_phash::HashConfig::RECOMMENDED.id())]
+        hash_config: u16,
     },
     /// The server's posterior on an account's real match count below the threshold (docs/LEAKAGE.md).
     Leakage(LeakageArgs),
@@ -184,9 +187,13 @@ enum CentreCommand {
         /// A list of `primary-hex secondary-hex reference` lines.
         #[arg(long, value_name = "FILE", conflicts_with = "images", required_unless_present = "images")]
         list: Option<PathBuf>,
-        /// A directory of images to hash (hash configuration 1); the reference is each file's name.
+        /// A directory of images to hash; the reference is each file's name.
         #[arg(long, value_name = "DIR")]
         images: Option<PathBuf>,
+        /// Hash configuration of a new database (default: 2, the recommended one). An existing database keeps
+        /// its own; giving another is an error.
+        #[arg(long, value_name = "ID")]
+        hash_config: Option<u16>,
     },
     /// Sign the next release of a line: indicators attested by at least N distinct sources, minus false positives.
     Release {
@@ -333,8 +340,9 @@ struct IssueCli {
     /// Synthetic cap s (0..=1024; > 0 when p > 0).
     #[arg(long, default_value_t = 0)]
     synthetic_cap: u16,
-    /// Hash configuration id (docs/HASHING.md).
-    #[arg(long, default_value_t = 1)]
+    /// Hash configuration id (docs/HASHING.md): 2 is the recommended one; 1 stays valid for Centre lists hashed
+    /// under it.
+    #[arg(long, default_value_t = vouchsafe_phash::HashConfig::RECOMMENDED.id())]
     hash_config: u16,
     /// The Centre's Ed25519 public key the table must come from (64 hex digits).
     #[arg(long, value_name = "HEX")]
@@ -669,7 +677,7 @@ fn run(cli: Cli) -> Result<()> {
                 ClientAction::Appeal { notice, text } => rt.block_on(cmd::client_appeal(conn, notice, &text)),
             }
         }
-        Command::Hash { images } => cmd::hash(&images),
+        Command::Hash { images, hash_config } => cmd::hash(&images, hash_config),
         Command::Eval(a) => eval::run(&eval::EvalOptions {
             corpus: a.corpus,
             out: a.out,
@@ -746,8 +754,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Centre(CentreCommand::Keygen { out }) => centre::keygen(&out),
-        Command::Centre(CentreCommand::Import { db, source, list, images }) => {
-            centre::import(&db, &source, list.as_deref(), images.as_deref())
+        Command::Centre(CentreCommand::Import { db, source, list, images, hash_config }) => {
+            centre::import(&db, &source, list.as_deref(), images.as_deref(), hash_config)
         }
         Command::Centre(CentreCommand::Release { db, key, line, dir, min_sources, remove }) => {
             centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())

@@ -86,9 +86,17 @@ fn hash_prints_canonical_hashes_and_verdict() {
     let o = vouchsafe(&["hash", &p.to_string_lossy()]);
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
-    let h = vouchsafe_phash::hash_file(&vouchsafe_phash::HashConfig::V1, &p).unwrap_or_else(|e| panic!("{e}"));
+    // The recommended configuration, 2, unless another is asked for.
+    let h = vouchsafe_phash::hash_file(&vouchsafe_phash::HashConfig::V2, &p).unwrap_or_else(|e| panic!("{e}"));
     assert!(out.contains(&hex::encode(h.primary.to_canonical_bytes())), "{out}");
     assert!(out.contains("quality gate: accept"), "{out}");
+    let o = vouchsafe(&["hash", "--hash-config", "1", &p.to_string_lossy()]);
+    assert!(o.status.success());
+    let h1 = vouchsafe_phash::hash_file(&vouchsafe_phash::HashConfig::V1, &p).unwrap_or_else(|e| panic!("{e}"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&hex::encode(h1.primary.to_canonical_bytes())));
+    let o = vouchsafe(&["hash", "--hash-config", "9", &p.to_string_lossy()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr_line(&o).contains("hash configuration 9 is unknown"));
 }
 
 #[test]

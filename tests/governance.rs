@@ -170,6 +170,21 @@ fn setup(dir: &Path) -> World {
     let db = f("centre.db");
     ok(run(&["centre", "import", "--db", p(&db), "--source", "hotline-a", "--images", p(&f("src-a"))]));
     ok(run(&["centre", "import", "--db", p(&db), "--source", "hotline-b", "--images", p(&f("src-b"))]));
+    // The database was created under the recommended configuration 2; importing under another is refused.
+    let refused = run(&[
+        "centre",
+        "import",
+        "--db",
+        p(&db),
+        "--source",
+        "hotline-c",
+        "--images",
+        p(&f("src-b")),
+        "--hash-config",
+        "1",
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("holds hash configuration 2"));
     let out = ok(run(&[
         "centre",
         "release",
@@ -202,7 +217,7 @@ fn setup(dir: &Path) -> World {
         "--synthetic-cap",
         "2",
         "--hash-config",
-        "1",
+        "2",
         "--centre-key",
         &centre,
         "--release-line",

@@ -53,11 +53,13 @@ pub struct FixtureSpec {
     pub single_source: Vec<(Vec<u8>, Vec<u8>)>,
     /// Number of witness keys to make (their verifiers are configured in `[log] witnesses`).
     pub witnesses: usize,
+    /// The order's and the Centre list's hash configuration (the indicators must be hashed under it).
+    pub hash_config: HashConfig,
 }
 
 impl FixtureSpec {
     /// Service `demo-messenger`, line `demo`, the whole service, class `state` excluded, valid from a minute ago
-    /// for 30 days, T = 3, no synthetic vouchers (p = 0, s = 2), two witnesses.
+    /// for 30 days, T = 3, no synthetic vouchers (p = 0, s = 2), two witnesses, hash configuration 1.
     pub fn new(indicators: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
         let now = unix_now();
         FixtureSpec {
@@ -73,6 +75,7 @@ impl FixtureSpec {
             indicators,
             single_source: Vec::new(),
             witnesses: 2,
+            hash_config: HashConfig::V1,
         }
     }
 }
@@ -149,7 +152,7 @@ impl Fixture {
             threshold: spec.threshold,
             synthetic_rate: spec.synthetic_rate,
             synthetic_cap: spec.synthetic_cap,
-            hash_config: HashConfig::V1.id(),
+            hash_config: spec.hash_config.id(),
             centre_key: centre.public().to_bytes(),
             release_line: spec.release_line.clone(),
             table_key: table_key.public_key(),
@@ -158,7 +161,7 @@ impl Fixture {
         };
         let order = authority.sign_order(DetectionOrder::new(terms).map_err(fixture_err)?).map_err(fixture_err)?;
 
-        let hash = HashConfig::V1.id();
+        let hash = spec.hash_config.id();
         let mut db = CentreDb::new(hash);
         let entries = |list: &[(Vec<u8>, Vec<u8>)], source: &str| -> Vec<ImportEntry> {
             list.iter()
@@ -366,7 +369,7 @@ impl Fixture {
     /// The Centre signs the next release: `add` attested by both sources, `remove` marked as false positives;
     /// written to the releases directory. Returns the release's file.
     pub fn release(&mut self, add: &[(Vec<u8>, Vec<u8>)], remove: &[Vec<u8>]) -> Result<PathBuf> {
-        let hash = HashConfig::V1.id();
+        let hash = self.spec.hash_config.id();
         for name in SOURCES {
             let source = SourceId::new(name).map_err(fixture_err)?;
             let list: Vec<ImportEntry> = add
