@@ -77,7 +77,7 @@ async fn centre_serve_stats_flag_feedback_with_the_binary() {
     for i in 0..3u64 {
         let path = p("images").join(format!("img-{i}.png"));
         vouchsafe_phash::fixtures::benign_image(40 + i, 256, 192).save(&path).unwrap();
-        hashes.push(hash_file(&HashConfig::V1, &path).unwrap());
+        hashes.push(hash_file(&HashConfig::RECOMMENDED, &path).unwrap());
     }
     for source in ["source-a", "source-b"] {
         ok(&vouchsafe(&[
@@ -132,7 +132,7 @@ async fn centre_serve_stats_flag_feedback_with_the_binary() {
                 threshold: 3,
                 synthetic_rate: 0,
                 synthetic_cap: 0,
-                hash_config: HashConfig::V1.id(),
+                hash_config: HashConfig::RECOMMENDED.id(),
                 centre_key: centre.to_bytes(),
                 release_line: "demo".into(),
                 table_key: TableSigningKey::generate(&mut rng).public_key(),
@@ -149,7 +149,7 @@ async fn centre_serve_stats_flag_feedback_with_the_binary() {
                 [[providers]]\nid = \"provider-a\"\nkey = \"provider.pub\"\nservices = [\"messenger.example\"]\n";
     std::fs::write(&config, text).unwrap();
     let report = |id: u8, img: usize| {
-        let ad = AssociatedData::new(&HashConfig::V1, &hashes[img], [id; 32], 1_700_000_000).unwrap().encode();
+        let ad = AssociatedData::new(&HashConfig::RECOMMENDED, &hashes[img], [id; 32], 1_700_000_000).unwrap().encode();
         let r = Report {
             report_id: [id; 16],
             provider: "provider-a".into(),
