@@ -129,13 +129,7 @@ pub fn issue(a: &IssueArgs) -> Result<()> {
         (true, false) => Scope::Groups(a.groups.clone()),
         (false, false) => return Err(CliError::usage("authority issue: give --components or --groups, not both")),
     };
-    vouchsafe_phash::HashConfig::from_id(a.hash_config).map_err(|_| {
-        CliError::usage(format!(
-            "authority issue: --hash-config {}: unknown (this build knows {})",
-            a.hash_config,
-            crate::cmd::known_hash_configs()
-        ))
-    })?;
+    crate::cmd::hash_config("authority issue --hash-config", a.hash_config)?;
     let mut order_id = [0u8; 16];
     crate::cmd::os_rng()?.fill_bytes(&mut order_id);
     let terms = OrderTerms {

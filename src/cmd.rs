@@ -357,7 +357,7 @@ pub async fn client_add_revocation(conn: ClientConn, file: &Path) -> Result<()> 
 }
 
 /// The hash configuration ids this build knows, for error messages.
-pub fn known_hash_configs() -> String {
+fn known_hash_configs() -> String {
     HashConfig::ALL.iter().map(|c| c.id().to_string()).collect::<Vec<_>>().join(", ")
 }
 

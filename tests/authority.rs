@@ -144,6 +144,11 @@ fn keygen_issue_show_revoke_and_every_refusal() {
     assert!(!long.exists());
     let both = issue(&key, &d.path().join("both.bin"), &["--components", "a", "--groups", "b"]);
     assert_eq!(both.status.code(), Some(2));
+    let unknown = d.path().join("unknown-config.bin");
+    let r = issue_for(&key, &unknown, "30", &["--hash-config", "9"]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("hash configuration 9 is unknown (this build knows 1, 2)"), "{}", stderr(&r));
+    assert!(!unknown.exists());
     let bad_centre = d.path().join("bad.bin");
     let mut args: Vec<&str> = Vec::new();
     let nb = NOW.to_string();
