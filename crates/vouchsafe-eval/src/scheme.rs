@@ -228,16 +228,12 @@ impl Scheme for Area {
         let coef =
             vouchsafe_phash::area::coefficients_at(&gray, &self.order()).map_err(|e| EvalError::Hash(e.to_string()))?;
         let primary = vouchsafe_phash::area::median_bits(&coef);
-        let mut sorted = coef.clone();
-        sorted.sort_unstable();
-        let mid2 = sorted.get(31).copied().unwrap_or(0) + sorted.get(32).copied().unwrap_or(0);
+        let mid2 = vouchsafe_phash::area::median_sum(&coef);
         // The median rule sets exactly 32 bits, so a probe that changes the weight can never match: a probe swaps
         // j of the k least stable set bits with j of the k least stable clear bits, for every j (C(2k, k) probes).
         let margin = |i: usize| ((2 * coef.get(i).copied().unwrap_or(0) - mid2).abs(), i);
         let k = self.k.min(8) as usize;
-        let mut above: Vec<usize> = (0..coef.len()).filter(|&i| 2 * coef.get(i).copied().unwrap_or(0) > mid2).collect();
-        let mut below: Vec<usize> =
-            (0..coef.len()).filter(|&i| 2 * coef.get(i).copied().unwrap_or(0) <= mid2).collect();
+        let (mut above, mut below): (Vec<usize>, Vec<usize>) = (0..coef.len()).partition(|&i| bit(&primary, i));
         above.sort_by_key(|&i| margin(i));
         below.sort_by_key(|&i| margin(i));
         above.truncate(k);
@@ -248,18 +244,7 @@ impl Scheme for Area {
                 if ma.count_ones() != mb.count_ones() {
                     continue;
                 }
-                let pick = |set: &[usize], m: u32| -> Vec<usize> {
-                    set.iter().enumerate().filter(|(j, _)| m & (1 << j) != 0).map(|(_, &b)| b).collect()
-                };
-                let mut flip = pick(&above, ma);
-                flip.extend(pick(&below, mb));
-                let mut p = primary.clone();
-                for bit in flip {
-                    if let Some(b) = p.get_mut(bit / 8) {
-                        *b ^= 1 << (bit % 8);
-                    }
-                }
-                probes.push(p);
+                probes.push(flipped(&primary, subset(&above, ma).chain(subset(&below, mb))));
             }
         }
         Ok(Hashed { rejected: v1.rejected, probes, primary })
@@ -271,21 +256,30 @@ fn binomial(n: u32, k: u32) -> u32 {
     (0..k).fold(1u64, |acc, i| acc * u64::from(n - i) / u64::from(i + 1)) as u32
 }
 
+/// Bit `i` of a hash (bit `i % 8` of byte `i / 8`).
+fn bit(hash: &[u8], i: usize) -> bool {
+    hash.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+/// `hash` with the bits `bits` flipped.
+fn flipped(hash: &[u8], bits: impl IntoIterator<Item = usize>) -> Vec<u8> {
+    let mut p = hash.to_vec();
+    for i in bits {
+        if let Some(b) = p.get_mut(i / 8) {
+            *b ^= 1 << (i % 8);
+        }
+    }
+    p
+}
+
+/// The elements `set[j]` with bit `j` of `mask` set.
+fn subset(set: &[usize], mask: u32) -> impl Iterator<Item = usize> + '_ {
+    set.iter().enumerate().filter(move |(j, _)| mask & (1 << j) != 0).map(|(_, &b)| b)
+}
+
 /// Every hash obtained by flipping a subset of the bits `flip` of `primary` (`primary` itself first).
 fn flips(primary: &[u8], flip: &[usize]) -> Vec<Vec<u8>> {
-    let mut probes = Vec::with_capacity(1 << flip.len());
-    for mask in 0u32..(1u32 << flip.len()) {
-        let mut p = primary.to_vec();
-        for (j, &bit) in flip.iter().enumerate() {
-            if mask & (1 << j) != 0
-                && let Some(b) = p.get_mut(bit / 8)
-            {
-                *b ^= 1 << (bit % 8);
-            }
-        }
-        probes.push(p);
-    }
-    probes
+    (0u32..(1u32 << flip.len())).map(|mask| flipped(primary, subset(flip, mask))).collect()
 }
 
 /// The configurations `--config` accepts.

@@ -184,3 +184,31 @@ fn the_probe_ranking_reads_the_coefficients_of_v1s_own_bits() {
     }
     assert!(f64::from(same) / f64::from(total) > 0.99, "{same} of {total} bits agree");
 }
+
+#[test]
+fn area_block_is_v2_and_its_probes_keep_the_weight() {
+    use vouchsafe_eval::scheme::{Scheme, Shipped, by_name, distance};
+    let probe3 = by_name("area-block-probe3").unwrap();
+    assert_eq!(probe3.info().probes, 20);
+    for seed in 0..20 {
+        let img = benign_image(seed, 320, 240);
+        let v2 = Shipped(vouchsafe_phash::HashConfig::V2).hash(&img).unwrap();
+        // `area-block` is what V2 ships: the same primary bits and the same gate verdict.
+        let plain = by_name("area-block").unwrap().hash(&img).unwrap();
+        assert_eq!(plain.primary, v2.primary, "seed {seed}");
+        assert_eq!(plain.rejected, v2.rejected, "seed {seed}");
+        // C(6, 3) = 20 swap probes: distinct, the hash itself first, each an even distance of at most 6 away with
+        // the hash's weight.
+        let p = probe3.hash(&img).unwrap();
+        assert_eq!(p.probes.len(), 20, "seed {seed}");
+        assert_eq!(p.probes[0], v2.primary);
+        let distinct: std::collections::BTreeSet<_> = p.probes.iter().collect();
+        assert_eq!(distinct.len(), 20, "seed {seed}");
+        let weight = |h: &[u8]| h.iter().map(|b| b.count_ones()).sum::<u32>();
+        for q in &p.probes {
+            let d = distance(q, &v2.primary);
+            assert!(d.is_multiple_of(2) && d <= 6, "seed {seed}: distance {d}");
+            assert_eq!(weight(q), weight(&v2.primary));
+        }
+    }
+}

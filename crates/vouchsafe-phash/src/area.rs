@@ -150,17 +150,24 @@ pub fn coefficients_at(gray: &GrayImage, order: &[(usize, usize)]) -> Result<Vec
         .collect())
 }
 
-/// Bit `i` (byte `i / 8`, bit `i % 8`) set iff `coef[i]` lies above the median of `coef` (exactly: `2·c > a + b`
-/// with `a`, `b` the two middle values).
-pub fn median_bits(coef: &[i128]) -> Vec<u8> {
+/// Twice the median of `coef`: `a + b`, with `a`, `b` the two middle values (so `2·c > median_sum` is `c` above the
+/// median, exactly).
+pub fn median_sum(coef: &[i128]) -> i128 {
     let mut sorted = coef.to_vec();
     sorted.sort_unstable();
     let mid = sorted.len() / 2;
     let a = sorted.get(mid.saturating_sub(1)).copied().unwrap_or(0);
     let b = sorted.get(mid).copied().unwrap_or(0);
+    a + b
+}
+
+/// Bit `i` (byte `i / 8`, bit `i % 8`) set iff `coef[i]` lies above the median of `coef` (exactly: `2·c >`
+/// [`median_sum`]).
+pub fn median_bits(coef: &[i128]) -> Vec<u8> {
+    let m2 = median_sum(coef);
     let mut out = vec![0u8; coef.len().div_ceil(8)];
     for (i, &c) in coef.iter().enumerate() {
-        if 2 * c > a + b
+        if 2 * c > m2
             && let Some(byte) = out.get_mut(i / 8)
         {
             *byte |= 1 << (i % 8);
