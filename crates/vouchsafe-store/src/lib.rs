@@ -50,8 +50,10 @@
 #![warn(missing_docs)]
 
 mod audit;
+mod convert;
 mod error;
 mod inbox;
+mod postgres;
 mod schema;
 mod spool;
 mod sqlite;
@@ -60,6 +62,7 @@ mod validate;
 
 pub use audit::{AUDIT_GENESIS, audit_hash};
 pub use error::StoreError;
+pub use postgres::{DEFAULT_CONNECTIONS, PostgresOptions, PostgresStore, is_postgres_url};
 pub use sqlite::SqliteStore;
 pub use types::*;
 pub use validate::MAX_ID_LEN;

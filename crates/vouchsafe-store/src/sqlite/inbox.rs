@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::convert::{id16, limit_i64, to_i64, to_u64};
-use super::stats::SECONDS_PER_DAY;
+use crate::convert::SECONDS_PER_DAY;
 use crate::inbox;
 use crate::types::*;
 use crate::validate::{check_accounted, check_id};

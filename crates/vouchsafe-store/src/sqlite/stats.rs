@@ -4,6 +4,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::convert::to_u64;
+use crate::convert::SECONDS_PER_DAY;
 use crate::types::*;
 use crate::{Result, StoreError};
 
@@ -54,9 +55,6 @@ pub(super) fn stats(conn: &mut Connection) -> Result<GlobalStats> {
     }
     Ok(stats)
 }
-
-/// Length of the days of the per-order counters, in seconds (UTC days).
-pub(super) const SECONDS_PER_DAY: i64 = 86400;
 
 /// The first day whose start is at or after `t`.
 fn first_day_from(t: i64) -> i64 {

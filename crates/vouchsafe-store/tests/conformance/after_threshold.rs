@@ -2,13 +2,10 @@
 //! notices, appeals, indicator feedback, closing, purging and per-order
 //! statistics. Every refusal is checked to change nothing, against a dump of
 //! every row of the database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
-use std::path::{Path, PathBuf};
-
-use rusqlite::Connection;
-use rusqlite::types::Value;
 use vouchsafe_store::*;
+
+use crate::support::{Backend, conformance};
 
 const ORDER_A: [u8; 16] = [0xa1; 16];
 const ORDER_B: [u8; 16] = [0xb2; 16];
@@ -16,40 +13,12 @@ const ORDER_HASH: [u8; 32] = [0x0d; 32];
 const DAY: i64 = 86400;
 const T0: i64 = 100 * DAY;
 
-fn temp_store() -> (tempfile::TempDir, PathBuf, SqliteStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    (dir, path, store)
-}
-
-/// Every row of every table, as text, sorted: equal dumps mean nothing changed.
-fn dump(path: &Path) -> Vec<String> {
-    let c = Connection::open(path).unwrap();
-    let tables: Vec<String> = {
-        let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
-    };
-    let mut out = Vec::new();
-    for t in tables {
-        let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let n = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(r) = rows.next().unwrap() {
-            let vals: Vec<Value> = (0..n).map(|i| r.get::<_, Value>(i).unwrap()).collect();
-            out.push(format!("{t}: {vals:?}"));
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Asserts that `f` fails with `want` (by its message) and that the database is unchanged.
-fn refused<T: std::fmt::Debug>(path: &Path, want: &str, f: impl FnOnce() -> Result<T>) -> StoreError {
-    let before = dump(path);
+fn refused<T: std::fmt::Debug>(b: &Backend, want: &str, f: impl FnOnce() -> Result<T>) -> StoreError {
+    let before = b.dump();
     let err = f().expect_err("refused");
     assert_eq!(err.to_string(), want);
-    assert_eq!(dump(path), before, "a refusal changed nothing");
+    assert_eq!(b.dump(), before, "a refusal changed nothing");
     err
 }
 
@@ -57,7 +26,7 @@ fn item(id: u8) -> CaseItem {
     CaseItem { voucher_id: [id; 16], ad: vec![id; 24] }
 }
 
-fn case(s: &SqliteStore, account: &str, order: [u8; 16], at: i64, items: &[CaseItem], four_eyes: bool) -> CaseId {
+fn case(s: &dyn Store, account: &str, order: [u8; 16], at: i64, items: &[CaseItem], four_eyes: bool) -> CaseId {
     s.create_case(&NewCase { account, order_id: order, created_at: at, items, actor: "server", four_eyes }).unwrap()
 }
 
@@ -90,7 +59,7 @@ fn report_message(c: CaseId) -> u8 {
 }
 
 /// A confirmed case with its report queued: (case, outbox id).
-fn confirmed(s: &SqliteStore, account: &str, at: i64) -> (CaseId, OutboxId) {
+fn confirmed(s: &dyn Store, account: &str, at: i64) -> (CaseId, OutboxId) {
     let c = case(s, account, ORDER_A, at, &[item(1), item(2)], false);
     let bytes = b"signed report".as_slice();
     let mut d = decide(c, decision("rev-1", "confirm", at + 10), 0, CaseStatus::Confirmed);
@@ -114,7 +83,7 @@ fn notice_for<'a>(account: &'a str, c: CaseId, at: i64, attachments: &'a [([u8; 
 }
 
 /// A forwarded case of `account` with its notice (deadline `at + 1000`).
-fn forwarded(s: &SqliteStore, account: &str, at: i64) -> (CaseId, NoticeId) {
+fn forwarded(s: &dyn Store, account: &str, at: i64) -> (CaseId, NoticeId) {
     let (c, id) = confirmed(s, account, at);
     let attachments = [([0xaa; 32], 1234u64)];
     let d = Delivered {
@@ -144,17 +113,16 @@ fn case_status_names_round_trip() {
     assert_eq!(AppealStatus::parse("open"), None);
 }
 
-#[test]
-fn four_eyes_needs_two_different_reviewers_and_refusals_change_nothing() {
-    let (_d, path, s) = temp_store();
-    let c = case(&s, "alice", ORDER_A, 10, &[item(1)], true);
+fn four_eyes_needs_two_different_reviewers_and_refusals_change_nothing(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1)], true);
 
     // Unknown case.
-    refused(&path, "not found: case", || {
+    refused(path, "not found: case", || {
         s.decide_case(&decide(CaseId(999), decision("rev-1", "confirm", 20), 0, CaseStatus::AwaitingSecond))
     });
     // A four-eyes case cannot be confirmed by one reviewer.
-    refused(&path, "invalid argument: a four-eyes case needs two confirmations by different reviewers", || {
+    refused(path, "invalid argument: a four-eyes case needs two confirmations by different reviewers", || {
         s.decide_case(&decide(c, decision("rev-1", "confirm", 20), 0, CaseStatus::Confirmed))
     });
 
@@ -166,17 +134,17 @@ fn four_eyes_needs_two_different_reviewers_and_refusals_change_nothing() {
     assert_eq!(sum.reviewer.as_deref(), Some("rev-1"));
 
     // The same reviewer again.
-    refused(&path, "conflict: this reviewer already decided the case: four-eyes needs a second reviewer", || {
+    refused(path, "conflict: this reviewer already decided the case: four-eyes needs a second reviewer", || {
         s.decide_case(&decide(c, decision("rev-1", "confirm", 30), 1, CaseStatus::Confirmed))
     });
     // A stale view of the case.
-    refused(&path, "conflict: the case changed since it was read", || {
+    refused(path, "conflict: the case changed since it was read", || {
         s.decide_case(&decide(c, decision("rev-2", "confirm", 30), 0, CaseStatus::Confirmed))
     });
     // An outbox message id already used for other bytes aborts the whole decision.
     let other = NewOutbox { message_id: [9; 16], kind: "feedback", case: None, bytes: b"other", created_at: 5 };
     s.enqueue_outbox(&other, &[]).unwrap();
-    refused(&path, "conflict: the message id is already used for another message", || {
+    refused(path, "conflict: the message id is already used for another message", || {
         let mut d = decide(c, decision("rev-2", "confirm", 30), 1, CaseStatus::Confirmed);
         d.outbox = Some(report(c, 9, b"the report", 30));
         d.report_id = Some([1; 16]);
@@ -200,7 +168,7 @@ fn four_eyes_needs_two_different_reviewers_and_refusals_change_nothing() {
     assert_eq!(s.get_case(c).unwrap().unwrap().summary, sum);
 
     // A decided case takes no more decisions.
-    refused(&path, "conflict: the case is already decided", || {
+    refused(path, "conflict: the case is already decided", || {
         s.decide_case(&decide(c, decision("rev-3", "reject", 40), 2, CaseStatus::Rejected))
     });
     assert_eq!(
@@ -210,10 +178,9 @@ fn four_eyes_needs_two_different_reviewers_and_refusals_change_nothing() {
     );
 }
 
-#[test]
-fn inconsistent_decisions_are_invalid_arguments() {
-    let (_d, path, s) = temp_store();
-    let c = case(&s, "alice", ORDER_A, 10, &[item(1)], false);
+fn inconsistent_decisions_are_invalid_arguments(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
     let cases: [(&str, DecideCase<'_>); 5] = [
         ("verdict must be confirm or reject", decide(c, decision("r", "maybe", 1), 0, CaseStatus::Rejected)),
         ("a reject verdict cannot confirm the case", decide(c, decision("r", "reject", 1), 0, CaseStatus::Confirmed)),
@@ -233,14 +200,13 @@ fn inconsistent_decisions_are_invalid_arguments() {
         }),
     ];
     for (want, d) in cases {
-        refused(&path, &format!("invalid argument: {want}"), || s.decide_case(&d));
+        refused(path, &format!("invalid argument: {want}"), || s.decide_case(&d));
     }
 }
 
-#[test]
-fn rejection_closes_the_case_and_feeds_the_indicator_feedback() {
-    let (_d, path, s) = temp_store();
-    let c = case(&s, "alice", ORDER_A, 10, &[item(1), item(2)], false);
+fn rejection_closes_the_case_and_feeds_the_indicator_feedback(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1), item(2)], false);
     let primaries = [vec![3u8; 8], vec![1u8; 8], vec![3u8; 8]];
     let mut d = decide(c, decision("rev-1", "reject", 50), 0, CaseStatus::Rejected);
     d.rejected_primaries = &primaries;
@@ -254,7 +220,7 @@ fn rejection_closes_the_case_and_feeds_the_indicator_feedback() {
     // Idempotent per (order, voucher id); another order is separate.
     assert_eq!(s.record_second_hash_drops(ORDER_A, &[([1; 16], vec![2u8; 8])], 41).unwrap(), 0);
     assert_eq!(s.record_second_hash_drops(ORDER_B, &[([1; 16], vec![2u8; 8])], 41).unwrap(), 1);
-    refused(&path, "invalid argument: a dropped item's primary must not be empty", || {
+    refused(path, "invalid argument: a dropped item's primary must not be empty", || {
         s.record_second_hash_drops(ORDER_A, &[([7; 16], vec![9]), ([8; 16], vec![])], 41)
     });
 
@@ -268,28 +234,27 @@ fn rejection_closes_the_case_and_feeds_the_indicator_feedback() {
     assert_eq!(s.indicator_feedback(ORDER_B).unwrap(), vec![row(2, 1, 0)]);
 }
 
-#[test]
-fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered() {
-    let (_d, path, s) = temp_store();
-    let c = case(&s, "alice", ORDER_A, 10, &[item(1)], false);
+fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
     let m = report(c, 1, b"report bytes", 100);
     let id = s.enqueue_outbox(&m, AUDIT).unwrap();
-    let after_first = dump(&path);
+    let after_first = path.dump();
     // The same message again: the same id, nothing written (not even the audit entry).
     assert_eq!(s.enqueue_outbox(&m, AUDIT).unwrap(), id);
-    assert_eq!(dump(&path), after_first);
+    assert_eq!(path.dump(), after_first);
     // The same id with other bytes, kind or case.
     for other in [report(c, 1, b"other bytes", 100), NewOutbox { kind: "feedback", ..m }, NewOutbox { case: None, ..m }]
     {
-        refused(&path, "conflict: the message id is already used for another message", || {
+        refused(path, "conflict: the message id is already used for another message", || {
             s.enqueue_outbox(&other, AUDIT)
         });
     }
-    refused(&path, "not found: case", || s.enqueue_outbox(&report(CaseId(99), 2, b"x", 1), &[]));
-    refused(&path, "invalid argument: outbox kind must be report, withdrawal or feedback", || {
+    refused(path, "not found: case", || s.enqueue_outbox(&report(CaseId(99), 2, b"x", 1), &[]));
+    refused(path, "invalid argument: outbox kind must be report, withdrawal or feedback", || {
         s.enqueue_outbox(&NewOutbox { kind: "letter", ..report(c, 2, b"x", 1) }, &[])
     });
-    refused(&path, "invalid argument: outbox message must not be empty", || {
+    refused(path, "invalid argument: outbox message must not be empty", || {
         s.enqueue_outbox(&report(c, 2, b"", 1), &[])
     });
 
@@ -308,7 +273,7 @@ fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered() {
     assert_eq!(s.due_outbox(200, 10).unwrap(), vec![e]);
     s.outbox_failed(id, &long, 300).unwrap();
     assert_eq!(s.outbox_entry(id).unwrap().unwrap().last_error.unwrap().len(), 1000, "truncated at a char boundary");
-    refused(&path, "not found: outbox entry", || s.outbox_failed(OutboxId(99), "x", 1));
+    refused(path, "not found: outbox entry", || s.outbox_failed(OutboxId(99), "x", 1));
 
     // A feedback entry about no case cannot carry a verdict.
     let fb = s
@@ -317,7 +282,7 @@ fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered() {
             &[],
         )
         .unwrap();
-    refused(&path, "invalid argument: only a report's delivery carries a verdict or a notice", || {
+    refused(path, "invalid argument: only a report's delivery carries a verdict or a notice", || {
         s.outbox_delivered(&Delivered {
             id: fb,
             at: 2,
@@ -331,7 +296,7 @@ fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered() {
         s.outbox_delivered(&Delivered { id: fb, at: 2, receipt: b"r", case_status: None, notice: None, audit: &[] })
             .unwrap()
     );
-    refused(&path, "not found: outbox entry", || {
+    refused(path, "not found: outbox entry", || {
         s.outbox_delivered(&Delivered {
             id: OutboxId(99),
             at: 2,
@@ -343,10 +308,9 @@ fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered() {
     });
 }
 
-#[test]
-fn delivery_applies_the_verdict_and_the_notice_once() {
-    let (_d, path, s) = temp_store();
-    let (c, id) = confirmed(&s, "alice", 100);
+fn delivery_applies_the_verdict_and_the_notice_once(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let (c, id) = confirmed(s, "alice", 100);
     let attachments = [([0xaa; 32], 1234u64), ([0xbb; 32], 99)];
     let d = Delivered {
         id,
@@ -357,13 +321,13 @@ fn delivery_applies_the_verdict_and_the_notice_once() {
         audit: AUDIT,
     };
     // A notice that does not match the case is refused as a whole.
-    refused(&path, "invalid argument: the notice's account or order is not the case's", || {
+    refused(path, "invalid argument: the notice's account or order is not the case's", || {
         s.outbox_delivered(&Delivered { notice: Some(notice_for("bob", c, 500, &attachments)), ..d })
     });
-    refused(&path, "invalid argument: the notice is about another case than the report", || {
+    refused(path, "invalid argument: the notice is about another case than the report", || {
         s.outbox_delivered(&Delivered { notice: Some(notice_for("alice", CaseId(c.0 + 5), 500, &attachments)), ..d })
     });
-    refused(&path, "invalid argument: the Centre's verdict is forwarded or false-positive", || {
+    refused(path, "invalid argument: the Centre's verdict is forwarded or false-positive", || {
         s.outbox_delivered(&Delivered { case_status: Some((CaseStatus::Withdrawn, "")), ..d })
     });
 
@@ -387,12 +351,12 @@ fn delivery_applies_the_verdict_and_the_notice_once() {
     assert!(s.notices("bob").unwrap().is_empty());
 
     // Delivered twice: false, nothing changes.
-    let before = dump(&path);
+    let before = path.dump();
     assert!(!s.outbox_delivered(&Delivered { at: 600, ..d }).unwrap());
-    assert_eq!(dump(&path), before);
+    assert_eq!(path.dump(), before);
 
     // A false positive closes the case at delivery, without a notice.
-    let (c2, id2) = confirmed(&s, "bob", 200);
+    let (c2, id2) = confirmed(s, "bob", 200);
     let fp = Delivered {
         id: id2,
         at: 700,
@@ -406,24 +370,23 @@ fn delivery_applies_the_verdict_and_the_notice_once() {
     assert_eq!((sum.status, sum.closed_at), (CaseStatus::FalsePositive, Some(700)));
 }
 
-#[test]
-fn appeals_refusals_change_nothing() {
-    let (_d, path, s) = temp_store();
-    let (_c, n) = forwarded(&s, "alice", 1000); // deadline 2000
-    let (_c2, n2) = forwarded(&s, "bob", 1000);
+fn appeals_refusals_change_nothing(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let (_c, n) = forwarded(s, "alice", 1000); // deadline 2000
+    let (_c2, n2) = forwarded(s, "bob", 1000);
 
     // Another account's notice and a missing one give the same answer.
-    let other = refused(&path, "not found: notice", || s.file_appeal("bob", n, "not mine", 1100, AUDIT));
-    let missing = refused(&path, "not found: notice", || s.file_appeal("bob", NoticeId(999), "none", 1100, AUDIT));
+    let other = refused(path, "not found: notice", || s.file_appeal("bob", n, "not mine", 1100, AUDIT));
+    let missing = refused(path, "not found: notice", || s.file_appeal("bob", NoticeId(999), "none", 1100, AUDIT));
     assert_eq!(format!("{other:?}"), format!("{missing:?}"));
     // After the deadline.
-    refused(&path, "conflict: the appeal deadline has passed", || s.file_appeal("alice", n, "late", 2001, AUDIT));
+    refused(path, "conflict: the appeal deadline has passed", || s.file_appeal("alice", n, "late", 2001, AUDIT));
 
     // On the deadline still counts.
     let a = s.file_appeal("alice", n, "this is my holiday photo", 2000, AUDIT).unwrap();
     assert_eq!((a.notice, a.account.as_str(), a.status, a.filed_at), (n, "alice", AppealStatus::Pending, 2000));
     assert_eq!(s.notice(n).unwrap().unwrap().appeal, Some(a.clone()));
-    refused(&path, "conflict: the notice was already appealed", || s.file_appeal("alice", n, "again", 1500, AUDIT));
+    refused(path, "conflict: the notice was already appealed", || s.file_appeal("alice", n, "again", 1500, AUDIT));
 
     let a2 = s.file_appeal("bob", n2, "", 1200, &[]).unwrap();
     assert_eq!(s.list_appeals(None, 10).unwrap().iter().map(|a| a.id).collect::<Vec<_>>(), [a2.id, a.id]);
@@ -441,7 +404,7 @@ fn appeals_refusals_change_nothing() {
         withdrawal: None,
         audit: AUDIT,
     };
-    refused(&path, "invalid argument: a dismissed appeal sends no withdrawal", || {
+    refused(path, "invalid argument: a dismissed appeal sends no withdrawal", || {
         s.decide_appeal(&DecideAppeal {
             withdrawal: Some(NewOutbox {
                 message_id: [3; 16],
@@ -453,7 +416,7 @@ fn appeals_refusals_change_nothing() {
             ..dismiss
         })
     });
-    refused(&path, "not found: appeal", || s.decide_appeal(&DecideAppeal { appeal: AppealId(999), ..dismiss }));
+    refused(path, "not found: appeal", || s.decide_appeal(&DecideAppeal { appeal: AppealId(999), ..dismiss }));
     let d2 = s.decide_appeal(&dismiss).unwrap();
     assert_eq!(
         (d2.status, d2.decided_by.as_deref(), d2.decided_at),
@@ -461,7 +424,7 @@ fn appeals_refusals_change_nothing() {
     );
     let sum = s.get_case(a2.case).unwrap().unwrap().summary;
     assert_eq!((sum.status, sum.closed_at), (CaseStatus::Forwarded, Some(2500)));
-    refused(&path, "conflict: the appeal was already decided", || s.decide_appeal(&dismiss));
+    refused(path, "conflict: the appeal was already decided", || s.decide_appeal(&dismiss));
 
     let withdrawal = NewOutbox {
         message_id: [4; 16],
@@ -479,10 +442,10 @@ fn appeals_refusals_change_nothing() {
         withdrawal: Some(withdrawal),
         audit: AUDIT,
     };
-    refused(&path, "invalid argument: an upheld appeal needs the withdrawal to send", || {
+    refused(path, "invalid argument: an upheld appeal needs the withdrawal to send", || {
         s.decide_appeal(&DecideAppeal { withdrawal: None, ..uphold })
     });
-    refused(&path, "invalid argument: the withdrawal must be about the appealed case", || {
+    refused(path, "invalid argument: the withdrawal must be about the appealed case", || {
         s.decide_appeal(&DecideAppeal { withdrawal: Some(NewOutbox { case: Some(a2.case), ..withdrawal }), ..uphold })
     });
     let up = s.decide_appeal(&uphold).unwrap();
@@ -496,24 +459,23 @@ fn appeals_refusals_change_nothing() {
         (due[0].kind.as_str(), due[0].case, due[0].bytes.as_slice()),
         ("withdrawal", Some(a.case), &b"signed withdrawal"[..])
     );
-    refused(&path, "conflict: the appeal was already decided", || s.decide_appeal(&uphold));
-    refused(&path, "conflict: the appeal was already decided", || {
+    refused(path, "conflict: the appeal was already decided", || s.decide_appeal(&uphold));
+    refused(path, "conflict: the appeal was already decided", || {
         s.decide_appeal(&DecideAppeal { uphold: false, withdrawal: None, ..uphold })
     });
     s.verify_audit_chain().unwrap();
 }
 
-#[test]
-fn cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending() {
-    let (_d, path, s) = temp_store();
-    let (c1, _) = forwarded(&s, "alice", 1000); // deadline 2000, no appeal
-    let (c2, n2) = forwarded(&s, "bob", 1000); // appealed, pending
+fn cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let (c1, _) = forwarded(s, "alice", 1000); // deadline 2000, no appeal
+    let (c2, n2) = forwarded(s, "bob", 1000); // appealed, pending
     s.file_appeal("bob", n2, "appeal", 1500, &[]).unwrap();
-    let (c3, _) = forwarded(&s, "carol", 1500); // deadline 2500
+    let (c3, _) = forwarded(s, "carol", 1500); // deadline 2500
 
-    let before = dump(&path);
+    let before = path.dump();
     assert_eq!(s.close_expired_cases(2000, "retention").unwrap(), 0, "the deadline itself is still open");
-    assert_eq!(dump(&path), before);
+    assert_eq!(path.dump(), before);
     assert_eq!(s.close_expired_cases(2001, "retention").unwrap(), 1);
     let closed = |c: CaseId| s.get_case(c).unwrap().unwrap().summary.closed_at;
     assert_eq!((closed(c1), closed(c2), closed(c3)), (Some(2000), None, None));
@@ -525,12 +487,11 @@ fn cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending() {
     assert_eq!((closed(c2), closed(c3)), (None, Some(2500)));
 }
 
-#[test]
-fn purge_of_closed_cases_keeps_metadata_and_counts() {
-    let (_d, path, s) = temp_store();
-    let (c1, _) = forwarded(&s, "alice", 1000);
-    let (c2, _) = forwarded(&s, "bob", 1000);
-    let c3 = case(&s, "carol", ORDER_A, 1000, &[item(7)], false);
+fn purge_of_closed_cases_keeps_metadata_and_counts(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let (c1, _) = forwarded(s, "alice", 1000);
+    let (c2, _) = forwarded(s, "bob", 1000);
+    let c3 = case(s, "carol", ORDER_A, 1000, &[item(7)], false);
     s.decide_case(&decide(c3, decision("rev-1", "reject", 1100), 0, CaseStatus::Rejected)).unwrap();
     s.close_expired_cases(2001, "retention").unwrap(); // c1, c2 closed at 2000; c3 closed at 1100
     let before_c1 = s.get_case(c1).unwrap().unwrap();
@@ -563,87 +524,77 @@ fn purge_of_closed_cases_keeps_metadata_and_counts() {
     assert_eq!(purges[1].detail, format!("case={} items=2 outbox_entries=1", c1.0));
     s.verify_audit_chain().unwrap();
     // No associated data and no delivered message bytes left in the database.
-    let c = Connection::open(&path).unwrap();
-    let left = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let left = |sql: &str| path.count(sql);
     assert_eq!(left("SELECT COUNT(*) FROM case_item WHERE ad IS NOT NULL"), 0);
     assert_eq!(left("SELECT COUNT(*) FROM outbox WHERE bytes IS NOT NULL"), 0);
 
     // Nothing left: a second run changes nothing.
-    let before = dump(&path);
+    let before = path.dump();
     assert_eq!(s.purge_closed_cases(i64::MAX, 4000, "retention").unwrap(), PurgeReport::default());
-    assert_eq!(dump(&path), before);
+    assert_eq!(path.dump(), before);
     let st = s.order_stats(ORDER_A, None, None).unwrap();
     assert_eq!((st.purged_items, st.cases, st.cases_closed, st.notices), (5, 3, 3, 2));
 }
 
-#[test]
-fn an_enqueued_message_survives_a_crash() {
-    let (_d, path, s) = temp_store();
-    let c = case(&s, "alice", ORDER_A, 10, &[item(1)], false);
+fn an_enqueued_message_survives_a_crash(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
     let id = s.enqueue_outbox(&report(c, 1, b"report", 20), &[]).unwrap();
     // A second store on the same file, as a restarted process would open it
     // while the first one is gone without closing anything.
-    let s2 = SqliteStore::open(&path).unwrap();
+    let s2 = path.reopen();
     let due = s2.due_outbox(20, 10).unwrap();
     assert_eq!(due.iter().map(|e| (e.id, e.bytes.as_slice())).collect::<Vec<_>>(), [(id, &b"report"[..])]);
-    std::mem::forget(s);
+
     drop(s2);
-    let s3 = SqliteStore::open(&path).unwrap();
+    let s3 = path.reopen();
     assert_eq!(s3.outbox_pending().unwrap(), 1);
     assert_eq!(s3.due_outbox(20, 10).unwrap()[0].id, id);
 }
 
-fn batch(s: &SqliteStore, account: &str, id: u8, n: usize, results: BatchResults, at: i64) {
+fn batch(s: &dyn Store, account: &str, id: u8, n: usize, results: BatchResults, at: i64) {
     let v: Vec<Vec<u8>> = (0..n).map(|i| vec![id, i as u8]).collect();
     s.insert_batch(account, [id; 16], &v, at).unwrap();
     let b = s.next_unprocessed(100).unwrap().into_iter().find(|b| b.batch_id == [id; 16]).unwrap();
     s.complete_batch(b.id, &results, at).unwrap();
 }
 
-#[test]
-fn order_stats_for_a_scripted_history() {
-    let (_d, _path, s) = temp_store();
+fn order_stats_for_a_scripted_history(b: &Backend) {
+    let s = &*b.store;
     let a = Some(ORDER_A);
     let opened = |id: u8| OpenedVoucher { order_id: ORDER_A, voucher_id: [id; 16], payload: vec![id] };
     // Day 0: alice 5 vouchers (3 non-matching, 1 invalid, 1 opened); day 1: bob 4 non-matching, alice 1.
     batch(
-        &s,
+        s,
         "alice",
         1,
         5,
         BatchResults { non_matches: 3, invalid: 1, opened: vec![opened(1)], order_id: a, ..Default::default() },
         T0 + 10,
     );
-    batch(&s, "bob", 2, 4, BatchResults { non_matches: 4, order_id: a, ..Default::default() }, T0 + DAY + 10);
+    batch(s, "bob", 2, 4, BatchResults { non_matches: 4, order_id: a, ..Default::default() }, T0 + DAY + 10);
     // A replay counts as invalid.
-    batch(
-        &s,
-        "alice",
-        3,
-        1,
-        BatchResults { opened: vec![opened(1)], order_id: a, ..Default::default() },
-        T0 + DAY + 20,
-    );
+    batch(s, "alice", 3, 1, BatchResults { opened: vec![opened(1)], order_id: a, ..Default::default() }, T0 + DAY + 20);
     // Not counted: another order, or no order.
-    batch(&s, "carol", 4, 2, BatchResults { non_matches: 2, order_id: Some(ORDER_B), ..Default::default() }, T0 + 10);
-    batch(&s, "dave", 5, 2, BatchResults { non_matches: 2, ..Default::default() }, T0 + 10);
+    batch(s, "carol", 4, 2, BatchResults { non_matches: 2, order_id: Some(ORDER_B), ..Default::default() }, T0 + 10);
+    batch(s, "dave", 5, 2, BatchResults { non_matches: 2, ..Default::default() }, T0 + 10);
 
     s.record_second_hash_drops(ORDER_A, &[([8; 16], vec![1]), ([9; 16], vec![2])], T0 + 50).unwrap();
     // c1 (alice, four-eyes): two confirmations on day 0, report queued.
-    let c1 = case(&s, "alice", ORDER_A, T0 + 100, &[item(1)], true);
+    let c1 = case(s, "alice", ORDER_A, T0 + 100, &[item(1)], true);
     s.decide_case(&decide(c1, decision("r1", "confirm", T0 + 200), 0, CaseStatus::AwaitingSecond)).unwrap();
     let mut d = decide(c1, decision("r2", "confirm", T0 + 300), 1, CaseStatus::Confirmed);
     d.outbox = Some(report(c1, 1, b"report", T0 + 300));
     d.report_id = Some([1; 16]);
     s.decide_case(&d).unwrap();
     // c2 (bob): rejected on day 1.
-    let c2 = case(&s, "bob", ORDER_A, T0 + DAY + 100, &[item(2)], false);
+    let c2 = case(s, "bob", ORDER_A, T0 + DAY + 100, &[item(2)], false);
     let prim = [vec![2u8]];
     let mut d = decide(c2, decision("r1", "reject", T0 + DAY + 400), 0, CaseStatus::Rejected);
     d.rejected_primaries = &prim;
     s.decide_case(&d).unwrap();
     // A case of another order.
-    case(&s, "carol", ORDER_B, T0 + 100, &[item(3)], false);
+    case(s, "carol", ORDER_B, T0 + 100, &[item(3)], false);
     // Day 1: the report is forwarded, alice appeals, it is upheld, the withdrawal delivered.
     let rep = s.due_outbox(i64::MAX, 10).unwrap()[0].id;
     let att = [([1; 32], 5u64)];
@@ -768,10 +719,9 @@ fn order_stats_for_a_scripted_history() {
     assert_eq!(s.order_stats([0; 16], None, None).unwrap(), OrderStats::default());
 }
 
-#[test]
-fn list_cases_limits_and_orders() {
-    let (_d, _path, s) = temp_store();
-    let ids: Vec<CaseId> = (0..4).map(|i| case(&s, "alice", ORDER_A, i, &[], i % 2 == 0)).collect();
+fn list_cases_limits_and_orders(b: &Backend) {
+    let s = &*b.store;
+    let ids: Vec<CaseId> = (0..4).map(|i| case(s, "alice", ORDER_A, i, &[], i % 2 == 0)).collect();
     let listed = |f: CaseFilter| s.list_cases(&f).unwrap().iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(listed(CaseFilter::default()), ids);
     assert_eq!(listed(CaseFilter { newest_first: true, limit: Some(2), ..CaseFilter::default() }), [ids[3], ids[2]]);
@@ -780,3 +730,17 @@ fn list_cases_limits_and_orders() {
     let all = s.list_cases(&CaseFilter::default()).unwrap();
     assert_eq!(all.iter().map(|c| c.four_eyes).collect::<Vec<_>>(), [true, false, true, false]);
 }
+
+conformance!(
+    four_eyes_needs_two_different_reviewers_and_refusals_change_nothing,
+    inconsistent_decisions_are_invalid_arguments,
+    rejection_closes_the_case_and_feeds_the_indicator_feedback,
+    outbox_is_idempotent_on_the_message_id_and_retries_until_delivered,
+    delivery_applies_the_verdict_and_the_notice_once,
+    appeals_refusals_change_nothing,
+    cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending,
+    purge_of_closed_cases_keeps_metadata_and_counts,
+    an_enqueued_message_survives_a_crash,
+    order_stats_for_a_scripted_history,
+    list_cases_limits_and_orders,
+);

@@ -1,0 +1,382 @@
+//! The inbox of the PostgreSQL store: storing a received batch, reading back
+//! the unprocessed ones, and completing them (counters, opened vouchers,
+//! threshold state, and the deletion of the raw vouchers). There is no spool:
+//! a batch's encoded vouchers are the `vouchers` column of its row until it
+//! is processed.
+
+use std::collections::HashMap;
+
+use super::PostgresStore;
+use super::conn::{Pg, get};
+use crate::convert::{SECONDS_PER_DAY, id16, limit_i64, to_i64, to_u64};
+use crate::inbox;
+use crate::types::*;
+use crate::validate::{check_accounted, check_id};
+use crate::{CachedVouchers, Result, StoreError};
+
+/// Rows of the cover ring (`store_cover`): the table never holds more than this. A round of up to this many
+/// vouchers writes every cover row to a slot of its own; the server's default round is 32 batches of at most 256
+/// vouchers, 8192. (As in the SQLite store.)
+const COVER_SLOTS: i64 = 8192;
+/// Where a transaction's cover writes start: its first inbox id times this, modulo [`COVER_SLOTS`].
+const COVER_RUN: i64 = 256;
+
+/// The client state a processed batch keeps: zeros (see [`complete_one`]).
+const FORGOTTEN_STATE: [u8; 16] = [0u8; 16];
+
+/// Voucher count and digest of the stored batch `(account, batch_id)`, if any.
+fn existing(q: &Pg<'_>, account: &str, batch_id: &[u8; 16]) -> Result<Option<(u32, Option<Vec<u8>>)>> {
+    let row = q.query_opt(
+        "SELECT voucher_count, digest FROM inbox_batch WHERE account = $1 AND batch_id = $2",
+        &[&account, &&batch_id[..]],
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    let n: i64 = get(&row, 0)?;
+    let digest: Option<Vec<u8>> = get(&row, 1)?;
+    Ok(Some((u32::try_from(n).map_err(|_| StoreError::Corrupt("voucher count"))?, digest)))
+}
+
+pub(super) fn stored_batch(store: &PostgresStore, account: &str, batch_id: &[u8; 16]) -> Result<Option<u32>> {
+    Ok(store.pool.plain(|q| existing(q, account, batch_id))?.map(|(n, _)| n))
+}
+
+/// A retry of a stored batch: the same content is a duplicate, other content a conflict. A batch without a digest
+/// (none in this schema; kept as in the SQLite store) is matched on its id alone.
+fn retry(stored: (u32, Option<Vec<u8>>), digest: &[u8; 32]) -> Result<InsertOutcome> {
+    // Both digests are of this account's own submissions: nothing secret to compare in constant time.
+    match stored {
+        (vouchers, None) => Ok(InsertOutcome::Duplicate { vouchers }),
+        (vouchers, Some(d)) if d.as_slice() == &digest[..] => Ok(InsertOutcome::Duplicate { vouchers }),
+        _ => Err(StoreError::BatchConflict),
+    }
+}
+
+pub(super) fn backlog(store: &PostgresStore) -> Result<Backlog> {
+    let row = store.pool.plain(|q| {
+        q.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(voucher_count), 0)::BIGINT, COALESCE(SUM(bytes), 0)::BIGINT
+             FROM inbox_batch WHERE processed_at IS NULL",
+            &[],
+        )
+    })?;
+    Ok(Backlog { batches: to_u64(get(&row, 0)?)?, vouchers: to_u64(get(&row, 1)?)?, bytes: to_u64(get(&row, 2)?)? })
+}
+
+pub(super) fn store_batch(store: &PostgresStore, b: &NewBatch<'_>) -> Result<InsertOutcome> {
+    let account = b.account;
+    check_id(account, "account must be 1..=512 bytes")?;
+    let count =
+        u32::try_from(b.vouchers.len()).map_err(|_| StoreError::InvalidArgument("too many vouchers in one batch"))?;
+    let bytes = b
+        .vouchers
+        .iter()
+        .try_fold(0u64, |acc, v| acc.checked_add(u64::try_from(v.len()).ok()?))
+        .ok_or(StoreError::InvalidArgument("count out of range"))?;
+    let bytes = to_i64(bytes)?;
+    let blob = inbox::encode(b.vouchers)?;
+    let digest = inbox::digest(&b.client_state, &blob);
+    // A retry of a stored batch is answered without writing anything.
+    if let Some(stored) = store.pool.plain(|q| existing(q, account, &b.batch_id))? {
+        return retry(stored, &digest);
+    }
+    store.pool.write(|q| {
+        // A concurrent retry (another thread or replica) may have stored the batch meanwhile. Having read the key
+        // here, a concurrent insert of it is a serialization failure (not a unique violation): the transaction runs
+        // again and finds the row.
+        if let Some(stored) = existing(q, account, &b.batch_id)? {
+            return retry(stored, &digest);
+        }
+        if let Some((order, max)) = b.state_limit {
+            let known = q.query_opt(
+                "SELECT 1 FROM client_state WHERE account = $1 AND order_id = $2 AND client_state = $3",
+                &[&account, &&order[..], &&b.client_state[..]],
+            )?;
+            if known.is_none() {
+                let have: i64 = get(
+                    &q.query_one(
+                        "SELECT COUNT(*) FROM client_state WHERE account = $1 AND order_id = $2",
+                        &[&account, &&order[..]],
+                    )?,
+                    0,
+                )?;
+                if have >= i64::from(max) {
+                    return Err(StoreError::TooManyClientStates { max });
+                }
+                q.execute(
+                    "INSERT INTO client_state (account, order_id, client_state, first_seen) VALUES ($1, $2, $3, $4)",
+                    &[&account, &&order[..], &&b.client_state[..], &b.received_at],
+                )?;
+            }
+        }
+        q.execute(
+            "INSERT INTO inbox_batch
+                 (account, batch_id, voucher_count, received_at, vouchers, client_state, digest, bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &account,
+                &&b.batch_id[..],
+                &i64::from(count),
+                &b.received_at,
+                &blob,
+                &&b.client_state[..],
+                &&digest[..],
+                &bytes,
+            ],
+        )?;
+        Ok(InsertOutcome::Inserted { vouchers: count })
+    })
+}
+
+/// What [`next_unprocessed_with`] reads of a batch before its vouchers.
+struct Pending {
+    id: InboxId,
+    account: String,
+    batch_id: [u8; 16],
+    received_at: i64,
+    count: u64,
+    client_state: ClientStateId,
+}
+
+pub(super) fn next_unprocessed_with(
+    store: &PostgresStore,
+    limit: usize,
+    after: Option<InboxId>,
+    cached: &mut CachedVouchers<'_>,
+) -> Result<Vec<InboxBatch>> {
+    // The batches first, without their vouchers; `cached` is asked outside any database call, and the vouchers
+    // it does not have are read in one more query.
+    let rows = store.pool.plain(|q| {
+        q.query(
+            "SELECT id, account, batch_id, received_at, voucher_count, client_state FROM inbox_batch
+             WHERE processed_at IS NULL AND id > $2 ORDER BY id LIMIT $1",
+            &[&limit_i64(limit), &after.map_or(i64::MIN, |a| a.0)],
+        )
+    })?;
+    let pending = rows
+        .iter()
+        .map(|r| {
+            Ok(Pending {
+                id: InboxId(get(r, 0)?),
+                account: get(r, 1)?,
+                batch_id: id16(get(r, 2)?)?,
+                received_at: get(r, 3)?,
+                count: to_u64(get(r, 4)?)?,
+                client_state: id16(get(r, 5)?)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    drop(rows);
+    let from_cache: Vec<Option<Vec<Vec<u8>>>> = pending
+        .iter()
+        .map(|p| cached(&p.account, &p.batch_id).filter(|v| u64::try_from(v.len()).ok() == Some(p.count)))
+        .collect();
+    let missing: Vec<i64> = pending.iter().zip(&from_cache).filter(|(_, c)| c.is_none()).map(|(p, _)| p.id.0).collect();
+    // id -> (still unprocessed, stored vouchers).
+    let mut stored: HashMap<i64, (bool, Option<Vec<u8>>)> = HashMap::new();
+    if !missing.is_empty() {
+        let rows = store.pool.plain(|q| {
+            q.query(
+                "SELECT id, processed_at IS NULL, vouchers FROM inbox_batch WHERE id = ANY($1::BIGINT[])",
+                &[&missing],
+            )
+        })?;
+        for r in &rows {
+            stored.insert(get(r, 0)?, (get(r, 1)?, get(r, 2)?));
+        }
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    for (p, cache) in pending.into_iter().zip(from_cache) {
+        let vouchers = match cache {
+            Some(vouchers) => vouchers,
+            None => match stored.remove(&p.id.0) {
+                Some((true, blob)) => stored_vouchers(p.id, p.count, blob)?,
+                // Processed (or purged) by another worker between the two queries: no longer unprocessed.
+                Some((false, _)) | None => continue,
+            },
+        };
+        out.push(InboxBatch {
+            id: p.id,
+            account: p.account,
+            client_state: p.client_state,
+            batch_id: p.batch_id,
+            vouchers,
+            received_at: p.received_at,
+        });
+    }
+    Ok(out)
+}
+
+/// The stored vouchers of unprocessed batch `id` (`count` of them). Damage confined to the batch's vouchers is
+/// reported as [`StoreError::UnreadableBatch`], so the caller can set that batch aside.
+fn stored_vouchers(id: InboxId, count: u64, blob: Option<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
+    let unreadable = |e: StoreError| match e {
+        StoreError::Corrupt(reason) => StoreError::UnreadableBatch { id, vouchers: count, reason },
+        e => e,
+    };
+    let Some(blob) = blob else {
+        return Err(unreadable(StoreError::Corrupt("unprocessed batch without vouchers")));
+    };
+    inbox::decode(&blob, count).map_err(unreadable)
+}
+
+pub(super) fn complete_batch(
+    store: &PostgresStore,
+    inbox_id: InboxId,
+    results: &BatchResults,
+    processed_at: i64,
+) -> Result<CompleteOutcome> {
+    let mut out = complete_batches(store, &[(inbox_id, results)], processed_at)?;
+    out.pop().ok_or(StoreError::Corrupt("no outcome"))
+}
+
+pub(super) fn complete_batches(
+    store: &PostgresStore,
+    batches: &[(InboxId, &BatchResults)],
+    processed_at: i64,
+) -> Result<Vec<CompleteOutcome>> {
+    store.pool.write(|q| {
+        let mut out = Vec::with_capacity(batches.len());
+        // The transaction's cover writes go to consecutive slots of the ring.
+        let mut cover_at = batches.first().map_or(0, |(id, _)| id.0.rem_euclid(COVER_SLOTS / COVER_RUN) * COVER_RUN);
+        for (inbox_id, results) in batches {
+            out.push(complete_one(q, *inbox_id, results, processed_at, &mut cover_at)?);
+        }
+        Ok(out)
+    })
+}
+
+/// Applies one batch's results inside the write transaction `q` (see
+/// [`Store::complete_batch`](crate::Store::complete_batch)). `cover_at` is the transaction's next cover slot.
+fn complete_one(
+    q: &Pg<'_>,
+    inbox_id: InboxId,
+    results: &BatchResults,
+    processed_at: i64,
+    cover_at: &mut i64,
+) -> Result<CompleteOutcome> {
+    let row = q.query_opt(
+        "SELECT account, voucher_count, processed_at, client_state FROM inbox_batch WHERE id = $1 FOR UPDATE",
+        &[&inbox_id.0],
+    )?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound("inbox batch"));
+    };
+    let account: String = get(&row, 0)?;
+    let count: i64 = get(&row, 1)?;
+    let processed: Option<i64> = get(&row, 2)?;
+    let client_state: Vec<u8> = get(&row, 3)?;
+    if processed.is_some() {
+        return Ok(CompleteOutcome::AlreadyProcessed);
+    }
+    let count = to_u64(count)?;
+    check_accounted(results, count)?;
+
+    // The opened vouchers in one statement, in their order (so `seq` follows it); a replay (a voucher already
+    // stored, or twice in this batch) is skipped, as SQLite's statement per voucher does.
+    let mut opened_new = 0u64;
+    if !results.opened.is_empty() {
+        let orders: Vec<&[u8]> = results.opened.iter().map(|o| &o.order_id[..]).collect();
+        let ids: Vec<&[u8]> = results.opened.iter().map(|o| &o.voucher_id[..]).collect();
+        let payloads: Vec<&[u8]> = results.opened.iter().map(|o| o.payload.as_slice()).collect();
+        opened_new = q.execute(
+            "INSERT INTO opened_voucher (account, order_id, voucher_id, payload, batch, client_state)
+             SELECT $1::TEXT, u.o, u.v, u.p, $5::BIGINT, $6::BYTEA
+             FROM UNNEST($2::BYTEA[], $3::BYTEA[], $4::BYTEA[]) WITH ORDINALITY AS u(o, v, p, n)
+             ORDER BY u.n
+             ON CONFLICT (account, order_id, voucher_id) DO NOTHING",
+            &[&account, &orders, &ids, &payloads, &inbox_id.0, &client_state],
+        )?;
+    }
+    let opened_len =
+        u64::try_from(results.opened.len()).map_err(|_| StoreError::InvalidArgument("count out of range"))?;
+    let opened_duplicate = opened_len.checked_sub(opened_new).ok_or(StoreError::Corrupt("opened count"))?;
+    if results.cover_payload_len > 0 {
+        // Cover writes (the SQLite store's schema v6): one row of an opened row's size for every voucher that
+        // wrote no opened row (non-matches, invalid ones, replays), over the ring's slots in turn (consecutive
+        // slots share pages, as consecutive opened rows do). Every indexed column changes, as every index gains an
+        // entry for an opened row; the account is replaced by zeros of its length. One statement: a row can be
+        // changed once per statement, so more vouchers than slots write every slot once (what the SQLite store's
+        // later writes to a slot leave), and the next slot still moves on by every voucher.
+        let covered = to_i64(count.saturating_sub(opened_new))?;
+        let len = i64::try_from(results.cover_payload_len).map_err(|_| StoreError::InvalidArgument("cover length"))?;
+        let account_len = i64::try_from(account.len()).map_err(|_| StoreError::InvalidArgument("account length"))?;
+        let rows = covered.min(COVER_SLOTS);
+        if rows > 0 {
+            q.execute(
+                "INSERT INTO store_cover (slot, account, order_id, voucher_id, payload, batch, client_state)
+                 SELECT ($1::BIGINT + g) % $2::BIGINT, decode(repeat('00', $3::BIGINT::INT), 'hex'),
+                        uuid_send(gen_random_uuid()), uuid_send(gen_random_uuid()),
+                        decode(repeat('00', $4::BIGINT::INT), 'hex'), $5::BIGINT, uuid_send(gen_random_uuid())
+                 FROM generate_series(0::BIGINT, $6::BIGINT - 1) AS g
+                 ON CONFLICT (slot) DO UPDATE SET
+                     account = EXCLUDED.account, order_id = EXCLUDED.order_id, voucher_id = EXCLUDED.voucher_id,
+                     payload = EXCLUDED.payload, batch = EXCLUDED.batch, client_state = EXCLUDED.client_state",
+                &[&*cover_at, &COVER_SLOTS, &account_len, &len, &inbox_id.0, &rows],
+            )?;
+        }
+        *cover_at = (*cover_at + covered % COVER_SLOTS) % COVER_SLOTS;
+    }
+    // A replayed voucher (same account, order and id) counts as invalid, so
+    // the counters always add up to `received`.
+    let invalid =
+        results.invalid.checked_add(opened_duplicate).ok_or(StoreError::InvalidArgument("count out of range"))?;
+    let (count, non_matches, opened_new_i, invalid) =
+        (to_i64(count)?, to_i64(results.non_matches)?, to_i64(opened_new)?, to_i64(invalid)?);
+    q.execute(
+        "INSERT INTO account_counter (account, received, non_matches, opened, invalid)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account) DO UPDATE SET
+             received    = account_counter.received    + EXCLUDED.received,
+             non_matches = account_counter.non_matches + EXCLUDED.non_matches,
+             opened      = account_counter.opened      + EXCLUDED.opened,
+             invalid     = account_counter.invalid     + EXCLUDED.invalid",
+        &[&account, &count, &non_matches, &opened_new_i, &invalid],
+    )?;
+    if let Some(order) = &results.order_id {
+        let day = processed_at.div_euclid(SECONDS_PER_DAY);
+        // The order's day counters and the account's activity that day, in one statement.
+        q.execute(
+            "WITH counted AS (
+                 INSERT INTO order_counter
+                     (order_id, day, vouchers_received, vouchers_opened, vouchers_non_matching, vouchers_invalid)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (order_id, day) DO UPDATE SET
+                     vouchers_received     = order_counter.vouchers_received     + EXCLUDED.vouchers_received,
+                     vouchers_opened       = order_counter.vouchers_opened       + EXCLUDED.vouchers_opened,
+                     vouchers_non_matching = order_counter.vouchers_non_matching + EXCLUDED.vouchers_non_matching,
+                     vouchers_invalid      = order_counter.vouchers_invalid      + EXCLUDED.vouchers_invalid
+             )
+             INSERT INTO order_account_day (order_id, day, account) VALUES ($1, $2, $7)
+             ON CONFLICT (order_id, day, account) DO NOTHING",
+            &[&&order[..], &day, &count, &opened_new_i, &non_matches, &invalid, &account],
+        )?;
+    }
+    if !results.state.is_empty() {
+        // One row per order, the last update of an order winning (as SQLite's statement per update leaves it):
+        // a row can be changed once per statement.
+        let mut states: Vec<(&[u8], &[u8])> = Vec::with_capacity(results.state.len());
+        for st in &results.state {
+            match states.iter_mut().find(|(o, _)| *o == &st.order_id[..]) {
+                Some(slot) => slot.1 = &st.state,
+                None => states.push((&st.order_id[..], &st.state)),
+            }
+        }
+        let orders: Vec<&[u8]> = states.iter().map(|(o, _)| *o).collect();
+        let values: Vec<&[u8]> = states.iter().map(|(_, s)| *s).collect();
+        q.execute(
+            "INSERT INTO account_state (account, order_id, client_state, state)
+             SELECT $1::TEXT, u.o, $2::BYTEA, u.s FROM UNNEST($3::BYTEA[], $4::BYTEA[]) AS u(o, s)
+             ON CONFLICT (account, order_id, client_state) DO UPDATE SET state = EXCLUDED.state",
+            &[&account, &client_state, &orders, &values],
+        )?;
+    }
+    // Marks the batch processed and drops its raw vouchers (PostgreSQL keeps the old row version until `VACUUM`
+    // reclaims it: docs/OPERATIONS.md). The client state is forgotten too: a processed batch needs only its digest
+    // (for retries), and the state id would link the account's batches to its devices for as long as the row is
+    // kept.
+    q.execute(
+        "UPDATE inbox_batch SET processed_at = $1, vouchers = NULL, client_state = $2 WHERE id = $3",
+        &[&processed_at, &&FORGOTTEN_STATE[..], &inbox_id.0],
+    )?;
+    Ok(CompleteOutcome::Completed { opened_new, opened_duplicate })
+}
