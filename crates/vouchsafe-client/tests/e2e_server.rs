@@ -12,7 +12,7 @@ use vouchsafe_client::{
     BearerToken, Client, ClientConfig, ClientError, ScanContext, SyncKind, TrustAnchors, VoucherKind,
 };
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
-use vouchsafe_server::{AccountConfig, ServerConfig};
+use vouchsafe_server::{AccountConfig, PostgresConfig, ServerConfig};
 use vouchsafe_store::{CaseFilter, SqliteStore, Store};
 
 const ALICE: &str = "alice-token-0123456789";
@@ -45,7 +45,7 @@ fn anchors(fx: &Fixture) -> TrustAnchors {
 /// A running server on a fixture whose order has T = 3 (see [`fixture`]) and whose table holds `indicators`, with
 /// generous rate limits and the configuration `tweak`ed; and what devices of it pin.
 struct Deployment {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     server: vouchsafe_server::RunningServer,
     endpoint: String,
     service: String,
@@ -66,17 +66,51 @@ async fn deploy(
     fx.build_table(&mut rng(6)).unwrap();
     let c: ServerConfig = fx.config.clone();
     let service = fx.order.order().service_id().to_owned();
-    let store = Arc::new(SqliteStore::open(&c.database).unwrap());
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = vouchsafe_server::start(c.clone(), dyn_store).await.unwrap();
+    // The database the server runs on: the SQLite file of the fixture, or, where the configuration names
+    // PostgreSQL (`on_postgres`), a schema of its own in the test database.
+    let store = vouchsafe_server::open_store(&c).unwrap();
+    let server = vouchsafe_server::start(c.clone(), store.clone()).await.unwrap();
     let endpoint = format!("http://{}", server.local_addr());
     assert_eq!(fx.cosign_all(server.local_addr()).await.unwrap(), 2, "both witnesses cosigned");
     let pins = anchors(&fx);
     Deployment { store, server, endpoint, service, pins }
 }
 
+/// A fresh schema of the test database (`VOUCHSAFE_TEST_POSTGRES`, set by scripts/test.sh) as a server's `database`
+/// and `[postgres]`, or `None` after saying that the PostgreSQL run is skipped.
+fn postgres_database(test: &str) -> Option<(std::path::PathBuf, PostgresConfig)> {
+    let Ok(url) = std::env::var("VOUCHSAFE_TEST_POSTGRES") else {
+        assert!(
+            std::env::var("VOUCHSAFE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "VOUCHSAFE_REQUIRE_POSTGRES=1 but VOUCHSAFE_TEST_POSTGRES is not set"
+        );
+        eprintln!("{test}: PostgreSQL run skipped: VOUCHSAFE_TEST_POSTGRES is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let nanos = SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("e2e_{}_{nanos}", std::process::id());
+    Some((url.into(), PostgresConfig { schema: Some(schema), ..PostgresConfig::default() }))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_server_threshold_only_for_matching_account() {
+    threshold_only_for_matching_account(false).await;
+}
+
+/// The same flow with the server on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_on_postgres_threshold_only_for_matching_account() {
+    threshold_only_for_matching_account(true).await;
+}
+
+async fn threshold_only_for_matching_account(pg: bool) {
+    let database = match pg {
+        true => match postgres_database("real_server_on_postgres_threshold_only_for_matching_account") {
+            Some(d) => Some(d),
+            None => return,
+        },
+        false => None,
+    };
     let dir = tempfile::tempdir().unwrap();
     let matching: Vec<Vec<u8>> = (0..3).map(|s| png(s, 96, 80)).collect();
     let other: Vec<Vec<u8>> = (100..103).map(|s| png(s, 96, 80)).collect();
@@ -86,7 +120,11 @@ async fn real_server_threshold_only_for_matching_account() {
         (y.clone(), y)
     }));
     let d = deploy(dir.path(), indicators, |c| {
-        c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")]
+        c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")];
+        if let Some((url, postgres)) = &database {
+            c.database = url.clone();
+            c.postgres = postgres.clone();
+        }
     })
     .await;
     let Deployment { store, server, endpoint, service, pins } = d;

@@ -42,14 +42,14 @@ mod worker_loop;
 
 use std::sync::Arc;
 
-use vouchsafe_store::{SqliteStore, Store};
+use vouchsafe_store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 
 pub use aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER, load_provider_key};
 pub use backlog::BacklogView;
 pub use config::{
-    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, ProviderConfig,
-    ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,
-    TlsConfig, WorkerConfig, WorkerSchedule, unix_now,
+    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, PostgresConfig,
+    ProviderConfig, ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig,
+    TableSigningConfig, TlsConfig, WorkerConfig, WorkerSchedule, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
 pub use governance::{Governance, load_manifest, save_manifest};
@@ -69,8 +69,14 @@ pub fn init_tracing(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// Opens the configured SQLite database.
+/// Opens the configured database: PostgreSQL for a `postgres://` URL, else the SQLite file.
 pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>> {
+    if config.database_is_postgres() {
+        let url = config.database.to_str().ok_or_else(|| ServerError::config("database", "is not UTF-8"))?;
+        let options =
+            PostgresOptions { connections: config.postgres.connections, schema: config.postgres.schema.clone() };
+        return Ok(Arc::new(PostgresStore::open_with(url, &options)?));
+    }
     Ok(Arc::new(SqliteStore::open(&config.database)?))
 }
 

@@ -8,7 +8,7 @@ use vouchsafe_phash::HashConfig;
 
 use super::schema::default_chunk_slots;
 use super::{
-    AccountConfig, LimitsConfig, LogConfig, OrderConfig, ReleasesConfig, RetentionConfig, ServerConfig,
+    AccountConfig, LimitsConfig, LogConfig, OrderConfig, PostgresConfig, ReleasesConfig, RetentionConfig, ServerConfig,
     TableSigningConfig, WorkerConfig,
 };
 
@@ -22,6 +22,7 @@ impl ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: dir.join("server.db"),
+            postgres: PostgresConfig::default(),
             table: dir.join("table.secret"),
             table_updates: Some(dir.join("table.updates")),
             chunk_slots: default_chunk_slots(),

@@ -48,6 +48,9 @@ impl ServerConfig {
 const KNOWN_KEYS: &[&str] = &[
     "listen",
     "database",
+    "postgres",
+    "connections",
+    "schema",
     "table",
     "table_updates",
     "chunk_slots",

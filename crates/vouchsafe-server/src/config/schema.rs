@@ -16,8 +16,13 @@ use crate::auth::BearerToken;
 pub struct ServerConfig {
     /// Address the gRPC server listens on (`127.0.0.1:0` picks a free port).
     pub listen: SocketAddr,
-    /// Path of the SQLite database.
+    /// The database: the path of a SQLite file (the embedded default, one server process), or a PostgreSQL URL
+    /// (`postgres://user@host/db`, `postgresql:///db?host=/run/postgresql` for a Unix socket), which several
+    /// replicas share.
     pub database: PathBuf,
+    /// Settings of a PostgreSQL `database` (`[postgres]`); ignored for SQLite.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
     /// Path of the secret table file (`ServerTable::to_secret_bytes`, contains α).
     pub table: PathBuf,
     /// Path of the table update history (appended by `vouchsafe table update`); optional.
@@ -387,6 +392,28 @@ pub struct LogConfig {
     pub witnesses: Vec<String>,
 }
 
+/// Settings of a PostgreSQL database (`[postgres]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Connections this process keeps open (each store call holds one while it runs).
+    #[serde(default = "default_pg_connections")]
+    pub connections: usize,
+    /// A schema of the server's own (created if missing); absent: the connection's default `search_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+fn default_pg_connections() -> usize {
+    vouchsafe_store::DEFAULT_CONNECTIONS
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig { connections: default_pg_connections(), schema: None }
+    }
+}
+
 /// Retention of order data.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -444,6 +471,11 @@ impl AccountConfig {
 }
 
 impl ServerConfig {
+    /// Whether `database` is a PostgreSQL URL rather than a SQLite path.
+    pub fn database_is_postgres(&self) -> bool {
+        self.database.to_str().is_some_and(vouchsafe_store::is_postgres_url)
+    }
+
     /// The protocol's table configuration for an order verified under the pinned keys.
     pub fn table_config(&self, order: &vouchsafe_orders::VerifiedOrder) -> TableConfig {
         TableConfig {
@@ -473,7 +505,9 @@ impl ServerConfig {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut self.database);
+        if !self.database_is_postgres() {
+            fix(&mut self.database);
+        }
         fix(&mut self.table);
         if let Some(p) = self.table_updates.as_mut() {
             fix(p);

@@ -30,6 +30,12 @@ impl ServerConfig {
         if self.database.as_os_str().is_empty() {
             return Err(ServerError::config("database", "must not be empty"));
         }
+        if !(1..=1000).contains(&self.postgres.connections) {
+            return Err(ServerError::config("postgres.connections", "must be 1..=1000"));
+        }
+        if self.postgres.schema.as_ref().is_some_and(|s| s.is_empty() || s.len() > 63) {
+            return Err(ServerError::config("postgres.schema", "must be 1..=63 bytes"));
+        }
         if let Some(tls) = &self.tls {
             if tls.cert.as_os_str().is_empty() {
                 return Err(ServerError::config("tls.cert", "must not be empty"));
