@@ -25,8 +25,8 @@ use vouchsafe_protocol::threshold::{Classified, RevealedAccount, RevealedItem, T
 use vouchsafe_protocol::voucher::{OpenOutcome, OpenedVoucher, Opener, Voucher, VoucherLayout};
 use vouchsafe_release::ReleaseChain;
 use vouchsafe_store::{
-    BatchResults, CaseFilter, CaseItem, CaseStatus, ClientStateId, CompleteOutcome, InboxBatch, InboxId, NewCase,
-    StateUpdate, Store, StoreError,
+    BatchResults, CaseFilter, CaseItem, CaseStatus, Claim, ClientStateId, CompleteOutcome, InboxBatch, InboxId,
+    NewCase, StateUpdate, Store, StoreError,
 };
 use zeroize::{Zeroize, Zeroizing};
 
@@ -262,7 +262,36 @@ pub(crate) struct Processor<'a> {
     capture_states: std::sync::Mutex<Vec<vouchsafe_leakage::live::StateRecord>>,
 }
 
+/// This process's worker identity when `worker.id` is not set: host name, process id and start time (hex
+/// nanoseconds), the same for every round of the process and different between processes.
+pub fn default_worker_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| {
+                h.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').take(64).collect()
+            })
+            .filter(|h: &String| !h.is_empty())
+            .unwrap_or_else(|| "host".to_owned());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("{host}-{}-{nanos:x}", std::process::id())
+    })
+}
+
 impl<'a> Processor<'a> {
+    /// The worker identity its claims are made under.
+    fn worker_id(&self) -> &str {
+        self.config.worker.id.as_deref().unwrap_or_else(|| default_worker_id())
+    }
+
+    /// A claim made now, holding for `worker.claim_seconds`.
+    fn claim(&self) -> Claim<'_> {
+        let now = unix_now();
+        let hold = i64::try_from(self.config.worker.claim_seconds).unwrap_or(i64::MAX);
+        Claim { worker: self.worker_id(), now, until: now.saturating_add(hold) }
+    }
+
     pub(crate) fn new(config: &'a ServerConfig, gov: &'a Governance, table: &'a ServerTable) -> Result<Self> {
         let opener = Opener::new(table.key().clone(), table.params().clone())?;
         Ok(Processor {
@@ -321,7 +350,8 @@ impl<'a> Processor<'a> {
                 while done < max_batches && !stop.load(Ordering::SeqCst) {
                     let want = per_round.min(max_batches - done);
                     let after = inflight.as_ref().map(|(last, _)| *last);
-                    let batches = match store.next_unprocessed_with(want, after, &mut cached) {
+                    // Only batches of accounts no other replica holds: one worker at a time per account.
+                    let batches = match store.claim_batches(&self.claim(), want, after, &mut cached) {
                         Err(StoreError::UnreadableBatch { id, vouchers, reason }) => {
                             self.set_aside(store, id, vouchers, reason)?;
                             // Its size is not known here: the count is corrected by the next idle reset.
@@ -481,7 +511,16 @@ impl<'a> Processor<'a> {
         }
         let list: Vec<(InboxId, &BatchResults)> = batches.iter().map(|b| b.id).zip(round.results.iter()).collect();
         let states = std::mem::take(&mut *self.capture_states.lock().unwrap_or_else(|e| e.into_inner()));
-        let outcomes = store.complete_batches(&list, unix_now())?;
+        let outcomes = match store.complete_claimed(&self.claim(), &list, unix_now()) {
+            // Another replica took the round's accounts over (this one stalled past `worker.claim_seconds`): it
+            // processes the batches; nothing of this round was written, apart from case items it filed, which are
+            // deduplicated by voucher id.
+            Err(StoreError::Conflict(why)) => {
+                tracing::warn!(batches = batches.len(), reason = why, "round dropped: its claims lapsed");
+                return Ok(ProcessReport::default());
+            }
+            r => r?,
+        };
         if let Some(c) = self.capture {
             // In batch order, each batch's vouchers in order; a batch another process completed first is not this
             // round's to record.
@@ -710,6 +749,8 @@ impl<'a> Processor<'a> {
                     items: &keep,
                     actor: AUDIT_ACTOR,
                     four_eyes: self.config.review.as_ref().is_some_and(|r| r.four_eyes),
+                    // Refused if another replica took the account over: one case per account at a time.
+                    claimed_by: Some(self.worker_id()),
                 })
                 .map(|id| {
                     report.cases_created += 1;

@@ -139,4 +139,15 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(tick)) => {}
         }
     }
+    // Stopping: the accounts this worker still claims go to the other replicas now, not when the claims lapse.
+    let store = Arc::clone(&shared.store);
+    let worker = shared.config.worker.id.clone().unwrap_or_else(|| worker::default_worker_id().to_owned());
+    match tokio::task::spawn_blocking(move || store.release_claims(&worker)).await {
+        Ok(Ok(n)) if n > 0 => tracing::info!(claims = n, "claims released"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %ErrorChain(&e), "claims not released; they lapse after worker.claim_seconds")
+        }
+        Err(_) => tracing::warn!("claims not released; they lapse after worker.claim_seconds"),
+    }
 }

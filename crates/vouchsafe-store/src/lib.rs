@@ -167,6 +167,39 @@ pub trait Store: Send + Sync {
     fn complete_batches(&self, batches: &[(InboxId, &BatchResults)], processed_at: i64)
     -> Result<Vec<CompleteOutcome>>;
 
+    // ---- claims (several workers on one database) ------------------------------
+
+    /// Claims up to `limit` unprocessed batches for `claim.worker`, oldest first (with an id greater than `after`,
+    /// as [`Store::next_unprocessed_with`], whose `cached` rule applies too): only batches of accounts that no other
+    /// worker holds a live claim on. A claim that ended before `claim.now` has lapsed (its worker is presumed dead)
+    /// and is taken over. In the same transaction the accounts of the returned batches are claimed by
+    /// `claim.worker` until `claim.until`, and every other claim of the worker is renewed to it.
+    ///
+    /// So the batches of one account are processed by one worker at a time, in order, and an account's threshold
+    /// step runs in one place; a worker that dies leaves its accounts to the others once its claims lapse.
+    fn claim_batches(
+        &self,
+        claim: &Claim<'_>,
+        limit: usize,
+        after: Option<InboxId>,
+        cached: &mut CachedVouchers<'_>,
+    ) -> Result<Vec<InboxBatch>>;
+
+    /// [`Store::complete_batches`] by a worker under its claims: refuses with [`StoreError::Conflict`] ("the
+    /// worker's claim on the account lapsed") and changes nothing when the account of a batch still unprocessed is
+    /// not claimed by `claim.worker` at `claim.now` (another worker took it over: that worker processes it). A batch
+    /// already processed gives [`CompleteOutcome::AlreadyProcessed`] whoever claims its account. Then, in the same
+    /// transaction, releases the worker's claims on accounts that have no unprocessed batch left.
+    fn complete_claimed(
+        &self,
+        claim: &Claim<'_>,
+        batches: &[(InboxId, &BatchResults)],
+        processed_at: i64,
+    ) -> Result<Vec<CompleteOutcome>>;
+
+    /// Releases every claim of `worker` (a worker that stops); returns how many.
+    fn release_claims(&self, worker: &str) -> Result<u64>;
+
     // ---- per-account data ----------------------------------------------------
 
     /// Counters of `account` (all zero for an unknown account).

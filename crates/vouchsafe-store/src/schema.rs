@@ -333,6 +333,17 @@ CREATE TABLE store_cover (
 CREATE INDEX store_cover_order ON store_cover (order_id);
 CREATE INDEX store_cover_state ON store_cover (account, order_id, client_state, slot);
 "#,
+    // v7: claims of accounts by workers (`Store::claim_batches`): several server processes may share a database
+    // (PostgreSQL, or a SQLite file opened by more than one process); a worker processes only the batches of
+    // accounts it claims, until the claim lapses.
+    r#"
+CREATE TABLE account_claim (
+    account TEXT    PRIMARY KEY,
+    worker  TEXT    NOT NULL,
+    until   INTEGER NOT NULL
+);
+CREATE INDEX account_claim_worker ON account_claim (worker);
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

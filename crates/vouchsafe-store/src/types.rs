@@ -306,6 +306,22 @@ pub struct NewCase<'a> {
     pub actor: &'a str,
     /// The case needs two confirmations by different reviewers.
     pub four_eyes: bool,
+    /// The worker that files the case under its claim on the account ([`Claim`]): the case is refused with
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict) unless that worker's claim on `account` is live at
+    /// `created_at`. `None`: no claim is checked (tools, tests, a single process).
+    pub claimed_by: Option<&'a str>,
+}
+
+/// A worker's claim on the accounts whose batches it processes, so that several server processes (replicas) on one
+/// database never process one account at the same time: see [`Store::claim_batches`](crate::Store::claim_batches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim<'a> {
+    /// The worker: an identifier unique among the processes sharing the database (1..=512 bytes).
+    pub worker: &'a str,
+    /// The time of the call, Unix seconds: a claim that ends before it has lapsed.
+    pub now: i64,
+    /// Until when the claims taken or renewed by the call hold, Unix seconds (at least `now`).
+    pub until: i64,
 }
 
 /// A review decision.

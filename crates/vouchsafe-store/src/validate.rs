@@ -14,6 +14,15 @@ pub(crate) fn check_id(s: &str, what: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a claim's worker and times.
+pub(crate) fn check_claim(claim: &crate::types::Claim<'_>) -> Result<()> {
+    check_id(claim.worker, "worker must be 1..=512 bytes")?;
+    if claim.until < claim.now {
+        return Err(StoreError::InvalidArgument("a claim must not end before it is made"));
+    }
+    Ok(())
+}
+
 /// Checks that `results` account for every one of the `count` vouchers of a
 /// batch (`non_matches + invalid + opened.len() == count`).
 pub(crate) fn check_accounted(results: &BatchResults, count: u64) -> Result<()> {

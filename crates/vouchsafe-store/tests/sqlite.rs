@@ -229,6 +229,7 @@ fn reopened_file_store_has_everything() {
                 items: &items,
                 actor: "server",
                 four_eyes: false,
+                claimed_by: None,
             })
             .unwrap();
         s.append_audit(&AuditEntry { at: 5, actor: "op", action: "config", detail: "threshold=30" }).unwrap();
@@ -353,6 +354,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             items: &[CaseItem { voucher_id: [1; 16], ad: ad_marker.clone() }],
             actor: "server",
             four_eyes: false,
+            claimed_by: None,
         })
         .unwrap();
     let cb = s
@@ -363,6 +365,7 @@ fn purge_drops_order_data_and_keeps_case_metadata() {
             items: &[CaseItem { voucher_id: [2; 16], ad: b"ad-b".to_vec() }],
             actor: "server",
             four_eyes: false,
+            claimed_by: None,
         })
         .unwrap();
     s.set_case_status(ca, &CaseDecision { status: CaseStatus::Confirmed, reviewer: "r", reason: "ok", at: 4 }).unwrap();

@@ -76,6 +76,7 @@ const KNOWN_KEYS: &[&str] = &[
     "poll_interval_ms",
     "batches_per_round",
     "handoff_bytes",
+    "claim_seconds",
     "schedule",
     "nice",
     "capture",

@@ -202,6 +202,18 @@ pub struct WorkerConfig {
     /// payloads, so it is for an order run to measure leakage, not for production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capture: Option<PathBuf>,
+    /// This process's worker identity among the replicas sharing the database (1..=512 bytes); absent: the host
+    /// name, the process id and the start time, unique per process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// How long the worker's claims on the accounts it processes hold without being renewed, in seconds (each round
+    /// renews them). A replica that dies leaves its accounts to the others after this long.
+    #[serde(default = "default_claim_seconds")]
+    pub claim_seconds: u64,
+}
+
+fn default_claim_seconds() -> u64 {
+    30
 }
 
 /// See [`WorkerConfig::schedule`].
@@ -248,6 +260,8 @@ impl Default for WorkerConfig {
             nice: default_worker_nice(),
             cover_writes: true,
             capture: None,
+            id: None,
+            claim_seconds: default_claim_seconds(),
         }
     }
 }

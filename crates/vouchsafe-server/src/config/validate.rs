@@ -30,6 +30,12 @@ impl ServerConfig {
         if self.database.as_os_str().is_empty() {
             return Err(ServerError::config("database", "must not be empty"));
         }
+        if !(1..=3600).contains(&self.worker.claim_seconds) {
+            return Err(ServerError::config("worker.claim_seconds", "must be 1..=3600"));
+        }
+        if self.worker.id.as_ref().is_some_and(|id| id.is_empty() || id.len() > vouchsafe_store::MAX_ID_LEN) {
+            return Err(ServerError::config("worker.id", "must be 1..=512 bytes"));
+        }
         if !(1..=1000).contains(&self.postgres.connections) {
             return Err(ServerError::config("postgres.connections", "must be 1..=1000"));
         }

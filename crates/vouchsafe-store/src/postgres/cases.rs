@@ -99,6 +99,11 @@ pub(super) fn case_voucher_ids(store: &PostgresStore, account: &str, order_id: [
 pub(super) fn create_case(store: &PostgresStore, case: &NewCase<'_>) -> Result<CaseId> {
     check_id(case.account, "account must be 1..=512 bytes")?;
     store.pool.write(|q| {
+        if let Some(worker) = case.claimed_by
+            && !super::inbox::holds_claim(q, case.account, worker, case.created_at)?
+        {
+            return Err(StoreError::Conflict("the worker's claim on the account lapsed"));
+        }
         let row = q.query_one(
             "INSERT INTO case_file (account, order_id, created_at, status, four_eyes)
              VALUES ($1, $2, $3, 'open', $4) RETURNING id",

@@ -11,7 +11,7 @@ use super::conn::{Pg, get};
 use crate::convert::{SECONDS_PER_DAY, id16, limit_i64, to_i64, to_u64};
 use crate::inbox;
 use crate::types::*;
-use crate::validate::{check_accounted, check_id};
+use crate::validate::{check_accounted, check_claim, check_id};
 use crate::{CachedVouchers, Result, StoreError};
 
 /// Rows of the cover ring (`store_cover`): the table never holds more than this. A round of up to this many
@@ -152,20 +152,89 @@ pub(super) fn next_unprocessed_with(
             &[&limit_i64(limit), &after.map_or(i64::MIN, |a| a.0)],
         )
     })?;
-    let pending = rows
-        .iter()
-        .map(|r| {
-            Ok(Pending {
-                id: InboxId(get(r, 0)?),
-                account: get(r, 1)?,
-                batch_id: id16(get(r, 2)?)?,
-                received_at: get(r, 3)?,
-                count: to_u64(get(r, 4)?)?,
-                client_state: id16(get(r, 5)?)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let pending = rows.iter().map(pending).collect::<Result<Vec<_>>>()?;
     drop(rows);
+    batches_of(store, pending, cached)
+}
+
+/// The columns of [`pending`] rows.
+const PENDING_COLUMNS: &str = "b.id, b.account, b.batch_id, b.received_at, b.voucher_count, b.client_state";
+
+fn pending(r: &tokio_postgres::Row) -> Result<Pending> {
+    Ok(Pending {
+        id: InboxId(get(r, 0)?),
+        account: get(r, 1)?,
+        batch_id: id16(get(r, 2)?)?,
+        received_at: get(r, 3)?,
+        count: to_u64(get(r, 4)?)?,
+        client_state: id16(get(r, 5)?)?,
+    })
+}
+
+pub(super) fn claim_batches(
+    store: &PostgresStore,
+    claim: &Claim<'_>,
+    limit: usize,
+    after: Option<InboxId>,
+    cached: &mut CachedVouchers<'_>,
+) -> Result<Vec<InboxBatch>> {
+    check_claim(claim)?;
+    let sql = format!(
+        "SELECT {PENDING_COLUMNS} FROM inbox_batch b LEFT JOIN account_claim c ON c.account = b.account
+         WHERE b.processed_at IS NULL AND b.id > $2 AND (c.account IS NULL OR c.worker = $3 OR c.until < $4)
+         ORDER BY b.id LIMIT $1"
+    );
+    // SERIALIZABLE: two workers that claim the same account at once cannot both commit; the loser runs again
+    // and then sees the winner's claim.
+    let pending = store.pool.write(|q| {
+        q.execute("UPDATE account_claim SET until = $1 WHERE worker = $2", &[&claim.until, &claim.worker])?;
+        let rows = q.query(&sql, &[&limit_i64(limit), &after.map_or(i64::MIN, |a| a.0), &claim.worker, &claim.now])?;
+        let pending = rows.iter().map(pending).collect::<Result<Vec<_>>>()?;
+        let mut accounts: Vec<&str> = pending.iter().map(|p| p.account.as_str()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        if !accounts.is_empty() {
+            q.execute(
+                "INSERT INTO account_claim (account, worker, until) SELECT a, $2, $3 FROM UNNEST($1::TEXT[]) a
+                 ON CONFLICT (account) DO UPDATE SET worker = excluded.worker, until = excluded.until",
+                &[&accounts, &claim.worker, &claim.until],
+            )?;
+        }
+        Ok(pending)
+    })?;
+    batches_of(store, pending, cached)
+}
+
+pub(super) fn complete_claimed(
+    store: &PostgresStore,
+    claim: &Claim<'_>,
+    batches: &[(InboxId, &BatchResults)],
+    processed_at: i64,
+) -> Result<Vec<CompleteOutcome>> {
+    check_claim(claim)?;
+    complete_under(store, Some(claim), batches, processed_at)
+}
+
+pub(super) fn release_claims(store: &PostgresStore, worker: &str) -> Result<u64> {
+    check_id(worker, "worker must be 1..=512 bytes")?;
+    store.pool.plain(|q| q.execute("DELETE FROM account_claim WHERE worker = $1", &[&worker]))
+}
+
+/// Whether `worker` holds a live claim on `account` at `now`.
+pub(super) fn holds_claim(q: &Pg<'_>, account: &str, worker: &str, now: i64) -> Result<bool> {
+    let row = q.query_opt("SELECT worker, until FROM account_claim WHERE account = $1", &[&account])?;
+    Ok(match row {
+        Some(r) => get::<String>(&r, 0)? == worker && get::<i64>(&r, 1)? >= now,
+        None => false,
+    })
+}
+
+/// The batches of `pending`, their vouchers from `cached` or else from storage.
+fn batches_of(
+    store: &PostgresStore,
+    pending: Vec<Pending>,
+    cached: &mut CachedVouchers<'_>,
+) -> Result<Vec<InboxBatch>> {
     let from_cache: Vec<Option<Vec<Vec<u8>>>> = pending
         .iter()
         .map(|p| cached(&p.account, &p.batch_id).filter(|v| u64::try_from(v.len()).ok() == Some(p.count)))
@@ -234,12 +303,43 @@ pub(super) fn complete_batches(
     batches: &[(InboxId, &BatchResults)],
     processed_at: i64,
 ) -> Result<Vec<CompleteOutcome>> {
+    complete_under(store, None, batches, processed_at)
+}
+
+/// [`Store::complete_batches`](crate::Store::complete_batches), under `claim` if given (see
+/// [`Store::complete_claimed`](crate::Store::complete_claimed)).
+fn complete_under(
+    store: &PostgresStore,
+    claim: Option<&Claim<'_>>,
+    batches: &[(InboxId, &BatchResults)],
+    processed_at: i64,
+) -> Result<Vec<CompleteOutcome>> {
+    let ids: Vec<i64> = batches.iter().map(|(id, _)| id.0).collect();
     store.pool.write(|q| {
+        if let Some(claim) = claim {
+            // One query for the whole round: the unprocessed batches whose account the worker does not hold.
+            let lapsed = q.query_one(
+                "SELECT COUNT(*) FROM inbox_batch b LEFT JOIN account_claim c ON c.account = b.account
+                 WHERE b.id = ANY($1::BIGINT[]) AND b.processed_at IS NULL
+                   AND (c.account IS NULL OR c.worker <> $2 OR c.until < $3)",
+                &[&ids, &claim.worker, &claim.now],
+            )?;
+            if get::<i64>(&lapsed, 0)? > 0 {
+                return Err(StoreError::Conflict("the worker's claim on the account lapsed"));
+            }
+        }
         let mut out = Vec::with_capacity(batches.len());
         // The transaction's cover writes go to consecutive slots of the ring.
         let mut cover_at = batches.first().map_or(0, |(id, _)| id.0.rem_euclid(COVER_SLOTS / COVER_RUN) * COVER_RUN);
         for (inbox_id, results) in batches {
             out.push(complete_one(q, *inbox_id, results, processed_at, &mut cover_at)?);
+        }
+        if let Some(claim) = claim {
+            q.execute(
+                "DELETE FROM account_claim WHERE worker = $1 AND NOT EXISTS
+                     (SELECT 1 FROM inbox_batch b WHERE b.account = account_claim.account AND b.processed_at IS NULL)",
+                &[&claim.worker],
+            )?;
         }
         Ok(out)
     })

@@ -243,4 +243,14 @@ CREATE TABLE store_cover (
 CREATE INDEX store_cover_order ON store_cover (order_id);
 CREATE INDEX store_cover_state ON store_cover (account, order_id, client_state, slot);
 "#,
+    // v2: claims of accounts by workers (`Store::claim_batches`): replicas process only the batches of accounts
+    // they claim, until the claim lapses.
+    r#"
+CREATE TABLE account_claim (
+    account TEXT   PRIMARY KEY,
+    worker  TEXT   NOT NULL,
+    until   BIGINT NOT NULL
+);
+CREATE INDEX account_claim_worker ON account_claim (worker);
+"#,
 ];

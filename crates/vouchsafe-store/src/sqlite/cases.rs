@@ -83,6 +83,11 @@ pub(super) fn case_voucher_ids(conn: &Connection, account: &str, order_id: [u8; 
 pub(super) fn create_case(store: &SqliteStore, case: &NewCase<'_>) -> Result<CaseId> {
     check_id(case.account, "account must be 1..=512 bytes")?;
     store.write(|tx| {
+        if let Some(worker) = case.claimed_by
+            && !super::inbox::holds_claim(tx, case.account, worker, case.created_at)?
+        {
+            return Err(StoreError::Conflict("the worker's claim on the account lapsed"));
+        }
         tx.execute(
             "INSERT INTO case_file (account, order_id, created_at, status, four_eyes) VALUES (?1, ?2, ?3, 'open', ?4)",
             params![case.account, &case.order_id[..], case.created_at, case.four_eyes],

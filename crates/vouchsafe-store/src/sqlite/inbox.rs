@@ -139,25 +139,74 @@ pub(super) fn store_batch(store: &SqliteStore, b: &NewBatch<'_>) -> Result<Inser
     inserted
 }
 
+/// An unprocessed batch's row: id, account, batch id, received at, voucher count, in-row blob, spool file, client
+/// state.
+type PendingRow = (i64, String, Vec<u8>, i64, i64, Option<Vec<u8>>, Option<String>, Vec<u8>);
+
+fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+}
+
 pub(super) fn next_unprocessed_with(
     store: &SqliteStore,
     limit: usize,
     after: Option<InboxId>,
     cached: &mut CachedVouchers<'_>,
 ) -> Result<Vec<InboxBatch>> {
-    type Row = (i64, String, Vec<u8>, i64, i64, Option<Vec<u8>>, Option<String>, Vec<u8>);
     // The rows under the lock; the spool files are read after it is released.
-    let rows: Vec<Row> = {
+    let rows: Vec<PendingRow> = {
         let conn = store.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT id, account, batch_id, received_at, voucher_count, vouchers, spool, client_state FROM inbox_batch
              WHERE processed_at IS NULL AND id > ?2 ORDER BY id LIMIT ?1",
         )?;
-        stmt.query_map(params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?
+        stmt.query_map(params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0)], pending_row)?
+            .collect::<rusqlite::Result<_>>()?
     };
+    batches_of(store, rows, cached)
+}
+
+pub(super) fn claim_batches(
+    store: &SqliteStore,
+    claim: &Claim<'_>,
+    limit: usize,
+    after: Option<InboxId>,
+    cached: &mut CachedVouchers<'_>,
+) -> Result<Vec<InboxBatch>> {
+    crate::validate::check_claim(claim)?;
+    let rows: Vec<PendingRow> = store.write(|tx| {
+        tx.prepare_cached("UPDATE account_claim SET until = ?1 WHERE worker = ?2")?
+            .execute(params![claim.until, claim.worker])?;
+        let rows: Vec<PendingRow> = tx
+            .prepare_cached(
+                "SELECT b.id, b.account, b.batch_id, b.received_at, b.voucher_count, b.vouchers, b.spool,
+                        b.client_state
+                 FROM inbox_batch b LEFT JOIN account_claim c ON c.account = b.account
+                 WHERE b.processed_at IS NULL AND b.id > ?2
+                   AND (c.account IS NULL OR c.worker = ?3 OR c.until < ?4)
+                 ORDER BY b.id LIMIT ?1",
+            )?
+            .query_map(
+                params![limit_i64(limit), after.map_or(i64::MIN, |a| a.0), claim.worker, claim.now],
+                pending_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO account_claim (account, worker, until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account) DO UPDATE SET worker = excluded.worker, until = excluded.until",
+        )?;
+        let accounts: HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        for account in accounts {
+            upsert.execute(params![account, claim.worker, claim.until])?;
+        }
+        drop(upsert);
+        Ok(rows)
+    })?;
+    batches_of(store, rows, cached)
+}
+
+/// The batches of `rows`, their vouchers from `cached` or else from storage.
+fn batches_of(store: &SqliteStore, rows: Vec<PendingRow>, cached: &mut CachedVouchers<'_>) -> Result<Vec<InboxBatch>> {
     rows.into_iter()
         .map(|(id, account, batch_id, received_at, count, blob, file, client_state)| {
             let count = to_u64(count)?;
@@ -215,7 +264,54 @@ pub(super) fn complete_batches(
     batches: &[(InboxId, &BatchResults)],
     processed_at: i64,
 ) -> Result<Vec<CompleteOutcome>> {
+    complete_under(store, None, batches, processed_at)
+}
+
+pub(super) fn complete_claimed(
+    store: &SqliteStore,
+    claim: &Claim<'_>,
+    batches: &[(InboxId, &BatchResults)],
+    processed_at: i64,
+) -> Result<Vec<CompleteOutcome>> {
+    crate::validate::check_claim(claim)?;
+    complete_under(store, Some(claim), batches, processed_at)
+}
+
+pub(super) fn release_claims(store: &SqliteStore, worker: &str) -> Result<u64> {
+    check_id(worker, "worker must be 1..=512 bytes")?;
+    store.write(|tx| Ok(tx.prepare_cached("DELETE FROM account_claim WHERE worker = ?1")?.execute([worker])? as u64))
+}
+
+/// Whether `claim.worker` holds a live claim on `account` at `claim.now`.
+pub(super) fn holds_claim(tx: &Transaction<'_>, account: &str, worker: &str, now: i64) -> Result<bool> {
+    let row: Option<(String, i64)> = tx
+        .prepare_cached("SELECT worker, until FROM account_claim WHERE account = ?1")?
+        .query_row([account], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(matches!(row, Some((w, until)) if w == worker && until >= now))
+}
+
+/// [`Store::complete_batches`](crate::Store::complete_batches), under `claim` if given (see
+/// [`Store::complete_claimed`](crate::Store::complete_claimed)).
+fn complete_under(
+    store: &SqliteStore,
+    claim: Option<&Claim<'_>>,
+    batches: &[(InboxId, &BatchResults)],
+    processed_at: i64,
+) -> Result<Vec<CompleteOutcome>> {
     let (out, files) = store.write(|tx| {
+        if let Some(claim) = claim {
+            let mut row =
+                tx.prepare_cached("SELECT account FROM inbox_batch WHERE id = ?1 AND processed_at IS NULL")?;
+            for (id, _) in batches {
+                let account: Option<String> = row.query_row([id.0], |r| r.get(0)).optional()?;
+                if let Some(account) = account
+                    && !holds_claim(tx, &account, claim.worker, claim.now)?
+                {
+                    return Err(StoreError::Conflict("the worker's claim on the account lapsed"));
+                }
+            }
+        }
         let mut out = Vec::with_capacity(batches.len());
         let mut files = Vec::new();
         // The transaction's cover writes go to consecutive slots of the ring.
@@ -224,6 +320,13 @@ pub(super) fn complete_batches(
             let (outcome, file) = complete_one(tx, *inbox_id, results, processed_at, &mut cover_at)?;
             out.push(outcome);
             files.extend(file);
+        }
+        if let Some(claim) = claim {
+            tx.prepare_cached(
+                "DELETE FROM account_claim WHERE worker = ?1 AND NOT EXISTS
+                     (SELECT 1 FROM inbox_batch b WHERE b.account = account_claim.account AND b.processed_at IS NULL)",
+            )?
+            .execute([claim.worker])?;
         }
         Ok((out, files))
     })?;

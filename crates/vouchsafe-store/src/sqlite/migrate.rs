@@ -336,6 +336,7 @@ mod tests {
                 items: &[],
                 actor: "server",
                 four_eyes: true,
+                claimed_by: None,
             })
             .unwrap();
         assert_eq!(new, CaseId(6));

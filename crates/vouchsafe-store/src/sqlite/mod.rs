@@ -237,6 +237,29 @@ impl Store for SqliteStore {
         inbox::complete_batches(self, batches, processed_at)
     }
 
+    fn claim_batches(
+        &self,
+        claim: &Claim<'_>,
+        limit: usize,
+        after: Option<InboxId>,
+        cached: &mut CachedVouchers<'_>,
+    ) -> Result<Vec<InboxBatch>> {
+        inbox::claim_batches(self, claim, limit, after, cached)
+    }
+
+    fn complete_claimed(
+        &self,
+        claim: &Claim<'_>,
+        batches: &[(InboxId, &BatchResults)],
+        processed_at: i64,
+    ) -> Result<Vec<CompleteOutcome>> {
+        inbox::complete_claimed(self, claim, batches, processed_at)
+    }
+
+    fn release_claims(&self, worker: &str) -> Result<u64> {
+        inbox::release_claims(self, worker)
+    }
+
     fn opened_voucher_ids(
         &self,
         account: &str,

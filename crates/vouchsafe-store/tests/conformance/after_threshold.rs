@@ -27,7 +27,16 @@ fn item(id: u8) -> CaseItem {
 }
 
 fn case(s: &dyn Store, account: &str, order: [u8; 16], at: i64, items: &[CaseItem], four_eyes: bool) -> CaseId {
-    s.create_case(&NewCase { account, order_id: order, created_at: at, items, actor: "server", four_eyes }).unwrap()
+    s.create_case(&NewCase {
+        account,
+        order_id: order,
+        created_at: at,
+        items,
+        actor: "server",
+        four_eyes,
+        claimed_by: None,
+    })
+    .unwrap()
 }
 
 fn decision<'a>(reviewer: &'a str, verdict: &'a str, at: i64) -> NewDecision<'a> {

@@ -79,6 +79,7 @@ fn cases_lifecycle(b: &Backend) {
             items: &items,
             actor: "server",
             four_eyes: false,
+            claimed_by: None,
         })
         .unwrap();
     let c2 = s
@@ -89,6 +90,7 @@ fn cases_lifecycle(b: &Backend) {
             items: &[],
             actor: "server",
             four_eyes: false,
+            claimed_by: None,
         })
         .unwrap();
     assert_ne!(c1, c2);
@@ -201,6 +203,7 @@ fn id_only_queries(b: &Backend) {
             items: &[item(1), item(3)],
             actor: "server",
             four_eyes: false,
+            claimed_by: None,
         })
         .unwrap();
     s.add_case_items(c, &[item(4)]).unwrap();
@@ -211,6 +214,7 @@ fn id_only_queries(b: &Backend) {
         items: &[item(9)],
         actor: "server",
         four_eyes: false,
+        claimed_by: None,
     })
     .unwrap();
     let mut ids = s.case_voucher_ids("alice", ORDER_A).unwrap();

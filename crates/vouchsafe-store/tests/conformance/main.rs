@@ -6,4 +6,5 @@
 mod support;
 
 mod after_threshold;
+mod claims;
 mod inbox;
