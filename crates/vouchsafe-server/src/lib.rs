@@ -31,6 +31,7 @@ pub mod events;
 pub mod governance;
 mod grpc;
 mod handoff;
+mod metrics;
 mod ratelimit;
 mod review_grpc;
 mod server;

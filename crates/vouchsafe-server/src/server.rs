@@ -66,7 +66,16 @@ pub async fn serve(
     let shared = prepare(config, store).await?;
     let listener = bind(shared.config.listen).await?;
     let review = bind_review(&shared).await?;
-    run(shared, listener, review, tls, shutdown).await
+    let metrics = bind_metrics(&shared).await?;
+    run(shared, listener, review, metrics, tls, shutdown).await
+}
+
+/// Binds `metrics_listen` if it is set.
+async fn bind_metrics(shared: &Shared) -> Result<Option<TcpListener>> {
+    match shared.config.metrics_listen {
+        Some(addr) => Ok(Some(bind(addr).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Binds `[review] listen` if the Review API is configured.
@@ -117,6 +126,7 @@ async fn prepare(config: ServerConfig, store: Arc<dyn Store>) -> Result<Arc<Shar
 pub struct RunningServer {
     addr: SocketAddr,
     review_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<()>>,
@@ -137,6 +147,11 @@ impl RunningServer {
     /// The Review API's bound address, if `[review]` is configured.
     pub fn review_addr(&self) -> Option<SocketAddr> {
         self.review_addr
+    }
+
+    /// The address `GET /metrics` is served on (`metrics_listen`), if it is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The unprocessed backlog now, with its peaks since start and the submissions it refused.
@@ -181,11 +196,13 @@ pub async fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<Runnin
     })?;
     let review = bind_review(&shared).await?;
     let review_addr = review.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics = bind_metrics(&shared).await?;
+    let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(Arc::clone(&shared), listener, review, tls, async move {
+    let task = tokio::spawn(run(Arc::clone(&shared), listener, review, metrics, tls, async move {
         let _ = rx.await;
     }));
-    Ok(RunningServer { addr, review_addr, shared, stop: Some(tx), task })
+    Ok(RunningServer { addr, review_addr, metrics_addr, shared, stop: Some(tx), task })
 }
 
 /// Largest Review API request (decisions, appeals and statistics requests are small).
@@ -195,6 +212,7 @@ async fn run(
     shared: Arc<Shared>,
     listener: TcpListener,
     review_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
     tls: Option<ServerTlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -212,6 +230,14 @@ async fn run(
     // The Review API: its own listener and its own token table (a device token is unknown there and a reviewer's
     // token unknown on the device API), the same TLS identity, stopped with the rest.
     let (review_stop, review_stopped) = oneshot::channel::<()>();
+    let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
+    let metrics = metrics_listener.map(|l| {
+        tracing::info!(listen = ?l.local_addr().ok(), "metrics endpoint started");
+        tokio::spawn(crate::metrics::serve(Arc::clone(&shared), l, async move {
+            let _ = metrics_stopped.await;
+        }))
+    });
+    let rpc_layer = crate::metrics::RpcLayer { metrics: Arc::clone(&shared.metrics) };
     let review_max = REVIEW_MAX_MESSAGE_BYTES;
     let review = match review_listener {
         None => None,
@@ -230,6 +256,7 @@ async fn run(
             Some(tokio::spawn(
                 b.timeout(shared.config.limits.request_timeout())
                     .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
+                    .layer(rpc_layer.clone())
                     .layer(MapResponseLayer::new(move |r| vouchsafe_proto::statuses::rewrite(r, review_max)))
                     .add_service(svc)
                     .serve_with_incoming_shutdown(incoming, async move {
@@ -273,6 +300,7 @@ async fn run(
         .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .layer(rpc_layer)
         .layer(MapResponseLayer::new(move |r| vouchsafe_proto::statuses::rewrite(r, max)))
         .add_service(health)
         .add_service(reflection)
@@ -281,6 +309,7 @@ async fn run(
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             let _ = review_stop.send(());
+            let _ = metrics_stop.send(());
             tracing::info!("shutdown requested: no new connections, finishing in-flight requests");
             reporter.set_not_serving::<MatchingServer<MatchingService>>().await;
         })
@@ -291,6 +320,9 @@ async fn run(
     shared.outbox_wake.notify_one();
     let worker_result = worker.await;
     let _ = outbox.await;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
     if let Some(r) = review {
         match r.await {
             Ok(Err(e)) => tracing::error!(error = %ErrorChain(&e), "review API stopped with an error"),

@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub(crate) backlog: Arc<Backlog>,
     /// The leakage capture (`worker.capture`); `None` by default.
     pub(crate) capture: Option<crate::capture::CaptureSink>,
+    /// The Prometheus metrics (`metrics_listen`), kept whether or not they are served.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Shared {
@@ -175,6 +177,7 @@ impl Shared {
             voucher_len,
             backlog,
             capture,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
 
@@ -423,8 +426,16 @@ impl Shared {
             Ok(o) => o,
             Err(StoreError::BatchConflict) => return Err(ServerError::BatchConflict),
             Err(StoreError::TooManyClientStates { max }) => return Err(ServerError::TooManyClientStates { max }),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.metrics.store_error("intake");
+                return Err(e.into());
+            }
         };
+        let intake = match outcome {
+            InsertOutcome::Inserted { .. } => crate::metrics::Intake::Inserted,
+            InsertOutcome::Duplicate { .. } => crate::metrics::Intake::Duplicate,
+        };
+        self.metrics.intake(intake, u64::from(outcome.vouchers()));
         // Under the fixed schedule the worker is not told: when it works must not follow arrivals.
         if self.config.worker.schedule == crate::config::WorkerSchedule::Eager {
             self.wake.notify_one();

@@ -260,6 +260,8 @@ pub(crate) struct Processor<'a> {
     capture: Option<&'a CaptureSink>,
     /// Threshold states reached by the round being finished, for the capture (written once it committed).
     capture_states: std::sync::Mutex<Vec<vouchsafe_leakage::live::StateRecord>>,
+    /// The server's metrics, if it keeps them.
+    metrics: Option<&'a crate::metrics::Metrics>,
 }
 
 /// This process's worker identity when `worker.id` is not set: host name, process id and start time (hex
@@ -302,7 +304,14 @@ impl<'a> Processor<'a> {
             hash: gov.hash_config(),
             capture: None,
             capture_states: std::sync::Mutex::new(Vec::new()),
+            metrics: None,
         })
+    }
+
+    /// Records each round's batch latencies, lag and dropped rounds into `metrics`.
+    pub(crate) fn with_metrics(mut self, metrics: &'a crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records what every round sees into `capture` (`worker.capture`).
@@ -517,10 +526,17 @@ impl<'a> Processor<'a> {
             // deduplicated by voucher id.
             Err(StoreError::Conflict(why)) => {
                 tracing::warn!(batches = batches.len(), reason = why, "round dropped: its claims lapsed");
+                if let Some(m) = self.metrics {
+                    m.round_dropped();
+                }
                 return Ok(ProcessReport::default());
             }
             r => r?,
         };
+        if let Some(m) = self.metrics {
+            let done = batches.iter().zip(&outcomes).filter(|(_, o)| !matches!(o, CompleteOutcome::AlreadyProcessed));
+            m.batches_processed(done.map(|(b, _)| b.received_at), unix_now());
+        }
         if let Some(c) = self.capture {
             // In batch order, each batch's vouchers in order; a batch another process completed first is not this
             // round's to record.

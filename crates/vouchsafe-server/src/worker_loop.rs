@@ -85,10 +85,24 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                 tracing::error!(error = %ErrorChain(&e), "revocations not re-read; the served state is unchanged");
             }
             let state = s.state();
-            let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?.with_capture(s.capture.as_ref());
+            let p = worker::Processor::new(&s.config, &state.gov, &state.table.table)?
+                .with_capture(s.capture.as_ref())
+                .with_metrics(&s.metrics);
             let did_purge = check_purge && p.purge_if_due(&*s.store, unix_now())?;
             s.handoff.expire(std::time::Instant::now());
-            let report = p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog))?;
+            let started = Instant::now();
+            let report = p.run(&*s.store, usize::MAX, &st, Some(&s.handoff), Some(&s.backlog));
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    s.metrics.run_failed();
+                    if matches!(e, crate::error::ServerError::Store(_)) {
+                        s.metrics.store_error("worker");
+                    }
+                    return Err(e);
+                }
+            };
+            s.metrics.run(&report, started.elapsed().as_secs_f64());
             // Between runs no round is in flight: the moment to correct any drift of the backlog's counts.
             s.backlog.reset_if_idle(&*s.store)?;
             Ok((report, did_purge))

@@ -1825,3 +1825,59 @@ async fn soak_the_backlog_stays_under_its_bound() {
     );
     env.stop().await;
 }
+
+/// `GET /metrics` on a raw HTTP/1.1 connection: the response body.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("text/plain; version=0.0.4"), "Prometheus text format");
+    text
+}
+
+/// The value of the sample `name` (with its labels, as printed) in a scrape.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_vouchers_and_the_inbox_and_carry_no_secret() {
+    let mut env = Env::new(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let addr = env.server.as_ref().and_then(|s| s.metrics_addr()).expect("metrics served");
+    let mut client = env.client().await;
+    let table = download(&mut client).await;
+    let mut dev = Device::new(&table, &mut env.rng);
+    let batch: Vec<Vec<u8>> = [&env.matching[0], &env.other[0], &env.other[1]]
+        .into_iter()
+        .map(|img| dev.voucher(&table, img, &mut env.rng).0)
+        .collect();
+    submit(&mut client, ALICE, [21; 16], batch.clone()).await;
+    submit(&mut client, ALICE, [21; 16], batch).await; // a retry: acknowledged again, counted once
+    let refused = client.submit_vouchers(request(Some("not-a-token-000000000000"), [22; 16], vec![vec![0; 8]])).await;
+    assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
+    env.drained().await;
+
+    let text = scrape(addr).await;
+    let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("no sample {name} in\n{text}"));
+    assert_eq!(get(r#"vouchsafe_rpc_requests_total{method="SubmitVouchers",code="OK"}"#), 2.0);
+    assert_eq!(get(r#"vouchsafe_rpc_requests_total{method="SubmitVouchers",code="UNAUTHENTICATED"}"#), 1.0);
+    assert_eq!(get(r#"vouchsafe_batches_received_total{outcome="Inserted"}"#), 1.0);
+    assert_eq!(get(r#"vouchsafe_batches_received_total{outcome="Duplicate"}"#), 1.0);
+    assert_eq!(get("vouchsafe_vouchers_received_total"), 3.0);
+    assert_eq!(get("vouchsafe_vouchers_opened_total") + get("vouchsafe_vouchers_non_matching_total"), 3.0);
+    assert_eq!(get("vouchsafe_inbox_batches_pending"), 0.0);
+    assert_eq!(get("vouchsafe_order_active"), 1.0);
+    assert!(get("vouchsafe_order_expires_in_seconds") > 0.0);
+    assert_eq!(get("vouchsafe_table_version"), 1.0);
+    assert!(get("vouchsafe_rpc_duration_seconds_count{method=\"SubmitVouchers\"}") >= 3.0);
+    assert!(text.contains("vouchsafe_worker_run_duration_seconds_bucket"));
+    // No token, account or voucher byte is in any line.
+    for secret in [ALICE, "alice", "not-a-token"] {
+        assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+    env.stop().await;
+}

@@ -23,6 +23,7 @@ impl ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database: dir.join("server.db"),
             postgres: PostgresConfig::default(),
+            metrics_listen: None,
             table: dir.join("table.secret"),
             table_updates: Some(dir.join("table.updates")),
             chunk_slots: default_chunk_slots(),

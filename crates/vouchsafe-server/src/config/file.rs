@@ -49,6 +49,7 @@ const KNOWN_KEYS: &[&str] = &[
     "listen",
     "database",
     "postgres",
+    "metrics_listen",
     "connections",
     "schema",
     "table",

@@ -20,6 +20,10 @@ pub struct ServerConfig {
     /// (`postgres://user@host/db`, `postgresql:///db?host=/run/postgresql` for a Unix socket), which several
     /// replicas share.
     pub database: PathBuf,
+    /// Where `GET /metrics` (Prometheus text format) is served; absent: not served. Plain HTTP: bind it to loopback
+    /// or a private network the Prometheus server reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Settings of a PostgreSQL `database` (`[postgres]`); ignored for SQLite.
     #[serde(default)]
     pub postgres: PostgresConfig,
