@@ -6,136 +6,19 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::scenario::{scenario, submit};
 use common::{connect, spawn_server, terminate};
-use image::DynamicImage;
-use rand::SeedableRng;
-use rand_chacha::ChaCha20Rng;
-use tonic::metadata::MetadataValue;
-use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
-use vouchsafe_proto::v1;
-use vouchsafe_proto::v1::matching_client::MatchingClient;
-use vouchsafe_protocol::client::{ClientSession, ClientState, VoucherKind};
-use vouchsafe_protocol::table::ClientTable;
-use vouchsafe_server::AccountConfig;
-use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_store::{CaseFilter, InsertOutcome, SqliteStore, Store};
-
-const ALICE: &str = "alice-token-crash-0123456789";
-const BOB: &str = "bob-token-crash-0123456789ab";
-const T: u16 = 4;
-const PER_BATCH: usize = 8;
-
-struct Batch {
-    account: &'static str,
-    token: &'static str,
-    id: [u8; 16],
-    vouchers: Vec<Vec<u8>>,
-}
-
-fn image_y_ad(seed: u64) -> (Vec<u8>, Vec<u8>) {
-    let cfg = HashConfig::V1;
-    let img = DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
-    let h = hash_image(&cfg, &img).unwrap_or_else(|e| panic!("hash: {e}"));
-    let ad = AssociatedData::new(&cfg, &h, [seed as u8; 32], 1_700_000_000 + seed)
-        .unwrap_or_else(|e| panic!("ad: {e}"))
-        .encode();
-    (h.primary.to_canonical_bytes(), ad)
-}
-
-async fn submit(client: &mut MatchingClient<tonic::transport::Channel>, b: &Batch) -> Result<u32, tonic::Status> {
-    let mut r = tonic::Request::new(v1::SubmitVouchersRequest {
-        batch_id: b.id.to_vec(),
-        vouchers: b.vouchers.clone(),
-        client_state: vec![],
-    });
-    let v: MetadataValue<_> = format!("Bearer {}", b.token).parse().unwrap_or_else(|_| panic!("metadata"));
-    r.metadata_mut().insert("authorization", v);
-    r.set_timeout(Duration::from_secs(10));
-    let ack = client.submit_vouchers(r).await?.into_inner();
-    assert_eq!(ack.batch_id, b.id.to_vec(), "the acknowledgement names the batch");
-    Ok(ack.accepted)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    // The order, the Centre's release (6 fixture images plus unrelated entries, each from two sources), the
-    // provider's signed table: the governance fixture of the server crate.
-    let mut rng = ChaCha20Rng::seed_from_u64(99);
-    let matching: Vec<(Vec<u8>, Vec<u8>)> = (0..6).map(image_y_ad).collect();
-    let others: Vec<(Vec<u8>, Vec<u8>)> = (200..240).map(image_y_ad).collect();
-    // Each indicator's secondary hash is its image's: the server checks the item's against it after the threshold.
-    let secondary =
-        |ad: &[u8]| AssociatedData::decode(ad).unwrap_or_else(|e| panic!("{e}")).secondary().to_canonical_bytes();
-    let mut indicators: Vec<(Vec<u8>, Vec<u8>)> = matching.iter().map(|m| (m.0.clone(), secondary(&m.1))).collect();
-    indicators.extend((0u32..100).map(|i| {
-        let y = format!("unrelated indicator {i}").into_bytes();
-        (y.clone(), y)
-    }));
-    let mut spec = FixtureSpec::new(indicators);
-    spec.threshold = T;
-    spec.synthetic_cap = 2;
-    let mut fx = Fixture::create(dir.path(), spec, &mut rng).unwrap_or_else(|e| panic!("{e}"));
-    let c = &mut fx.config;
-    c.chunk_slots = 64;
-    c.worker.poll_interval_ms = 20;
-    c.limits.max_vouchers_per_batch = PER_BATCH;
-    c.limits.rate_burst = 100_000;
-    c.limits.rate_vouchers_per_second = 100_000.0;
-    c.accounts = vec![AccountConfig::new(ALICE, "alice"), AccountConfig::new(BOB, "bob")];
-    fx.build_table(&mut rng).unwrap_or_else(|e| panic!("{e}"));
-    let config_path: PathBuf = fx.write_config().unwrap_or_else(|e| panic!("{e}"));
-    let c = fx.config.clone();
-    let table = vouchsafe_server::load_table(&c.table).unwrap_or_else(|e| panic!("{e}"));
-    let client_table = ClientTable::new(table.manifest(), table.slots().to_vec()).unwrap_or_else(|e| panic!("{e}"));
-
-    // Vouchers: alice mixes the 6 matching images into 40 others; bob sends only others.
-    let mut alice =
-        ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
-    let mut bob =
-        ClientSession::new(ClientState::new(client_table.params(), &mut rng)).unwrap_or_else(|e| panic!("{e}"));
-    let mut expected_items: HashSet<[u8; 16]> = HashSet::new();
-    // Three passes over the photos: repeats become null vouchers, which the server must store and count all the same.
-    let mut alice_vs = Vec::new();
-    for (i, (y, ad)) in others.iter().chain(others.iter()).chain(others.iter()).enumerate() {
-        if i % 7 == 3 && i / 7 < matching.len() {
-            let (my, mad) = &matching[i / 7];
-            let made = alice.voucher(&client_table, my, mad, &mut rng).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(made.kind, VoucherKind::Real);
-            expected_items.insert(made.voucher.id);
-            alice_vs.push(made.voucher.encode());
-        }
-        let made = alice.voucher(&client_table, y, ad, &mut rng).unwrap_or_else(|e| panic!("{e}"));
-        alice_vs.push(made.voucher.encode());
-    }
-    assert_eq!(expected_items.len(), 6);
-    let bob_vs: Vec<Vec<u8>> = others
-        .iter()
-        .chain(others.iter())
-        .chain(others.iter())
-        .map(|(y, ad)| bob.voucher(&client_table, y, ad, &mut rng).unwrap_or_else(|e| panic!("{e}")).voucher.encode())
-        .collect();
-    let mut batches: Vec<Batch> = Vec::new();
-    let mut n = 0u8;
-    let (mut ai, mut bi) = (alice_vs.chunks(PER_BATCH), bob_vs.chunks(PER_BATCH));
-    loop {
-        let (a, b) = (ai.next(), bi.next());
-        if a.is_none() && b.is_none() {
-            break;
-        }
-        for (acc, tok, chunk) in [("alice", ALICE, a), ("bob", BOB, b)] {
-            if let Some(ch) = chunk {
-                n += 1;
-                batches.push(Batch { account: acc, token: tok, id: [n; 16], vouchers: ch.to_vec() });
-            }
-        }
-    }
-    assert!(batches.len() >= 30);
-    let total: usize = batches.iter().map(|b| b.vouchers.len()).sum();
+    let sc = scenario(dir.path(), |_| {});
+    let (config_path, c, batches, total) = (sc.config_path, sc.config, sc.batches, sc.total);
+    let expected_items = sc.expected_items;
 
     // First run: submit a few batches, then keep submitting from a task and SIGKILL the server under load.
     let log1 = dir.path().join("server1.log");
@@ -212,10 +95,10 @@ async fn sigkill_mid_load_loses_no_acknowledged_batch_and_reaches_the_same_case(
     assert_eq!(stats.vouchers_received as usize, total, "every voucher counted exactly once");
     let a = store.counters("alice").unwrap_or_else(|e| panic!("{e}"));
     let b = store.counters("bob").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(a.received as usize, alice_vs.len());
-    assert_eq!(b.received as usize, bob_vs.len());
+    assert_eq!(a.received as usize, sc.alice_vouchers);
+    assert_eq!(b.received as usize, sc.bob_vouchers);
     assert_eq!((a.opened, a.invalid, b.opened, b.invalid), (6, 0, 0, 0));
-    assert_eq!(a.non_matches as usize, alice_vs.len() - 6);
+    assert_eq!(a.non_matches as usize, sc.alice_vouchers - 6);
     let cases = store.list_cases(&CaseFilter::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cases.len(), 1, "exactly one case");
     assert_eq!(cases[0].account, "alice");

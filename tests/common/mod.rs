@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use vouchsafe_proto::v1::matching_client::MatchingClient;
 
+pub mod scenario;
+
 /// A running `vouchsafe serve` and the address it reported.
 pub struct ServerProc {
     pub child: Child,

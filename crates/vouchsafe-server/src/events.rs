@@ -291,6 +291,11 @@ impl Audited {
     pub fn entry(&self) -> AuditEntry<'_> {
         AuditEntry { at: self.at, actor: &self.actor, action: &self.action, detail: &self.detail }
     }
+
+    /// The entry, owning its strings (for [`vouchsafe_store::BatchResults::audit`]).
+    pub fn into_owned(self) -> vouchsafe_store::OwnedAuditEntry {
+        vouchsafe_store::OwnedAuditEntry { at: self.at, actor: self.actor, action: self.action, detail: self.detail }
+    }
 }
 
 /// The entries of several [`Audited`] events.

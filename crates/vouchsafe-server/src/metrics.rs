@@ -250,13 +250,16 @@ impl Metrics {
         }
     }
 
-    /// A worker run: its counts and wall time.
-    pub(crate) fn run(&self, r: &ProcessReport, seconds: f64) {
-        if r.batches == 0 {
-            return;
+    /// A worker run's wall time (a run is every round until the inbox is empty).
+    pub(crate) fn run_time(&self, r: &ProcessReport, seconds: f64) {
+        if r.batches > 0 {
+            self.rounds.inc();
+            self.round_seconds.observe(seconds);
         }
-        self.rounds.inc();
-        self.round_seconds.observe(seconds);
+    }
+
+    /// A committed round's counts.
+    pub(crate) fn round(&self, r: &ProcessReport) {
         self.vouchers_opened.inc_by(r.opened);
         self.vouchers_non_matching.inc_by(r.non_matches);
         self.vouchers_invalid.inc_by(r.invalid);

@@ -195,13 +195,15 @@ fn decode_account_state(bytes: &[u8]) -> Result<RevealedAccount> {
 
 /// Encoded vouchers with their positions in their batch.
 type Indexed<'a> = Vec<(usize, &'a [u8])>;
-/// New revealed states, by the index of the batch of the round they are stored with.
-type StateUpdates = Vec<(usize, Zeroizing<Vec<u8>>)>;
-/// What one client state's threshold step gives: its counts, the real items it revealed, and its new state (with the
-/// index of the batch it goes with) if it was revealed now.
-type StateStep = (ProcessReport, Vec<RevealedItem>, Option<(usize, Zeroizing<Vec<u8>>)>);
-/// What one threshold step gives: the real items and the new state if revealed now.
-type Revealed = (Vec<RevealedItem>, Option<Zeroizing<Vec<u8>>>);
+/// New revealed states with their reveal's audit entry, by the index of the batch of the round they are stored with.
+type StateUpdates = Vec<(usize, Zeroizing<Vec<u8>>, Audited)>;
+/// What one client state's threshold step gives: its counts, the real items it revealed, and its new state and the
+/// reveal's audit entry (with the index of the batch they go with) if it was revealed now.
+type StateStep = (ProcessReport, Vec<RevealedItem>, Option<(usize, Zeroizing<Vec<u8>>, Audited)>);
+/// What one threshold step gives: the real items, and the new state and the reveal's audit entry if revealed now.
+/// The entry is appended in the transaction that stores the state (with the batch), so the audit log records a
+/// reveal exactly when it takes effect: a round redone after a crash or a takeover records it once.
+type Revealed = (Vec<RevealedItem>, Option<(Zeroizing<Vec<u8>>, Audited)>);
 
 /// One account's share of a round.
 struct AccountRound {
@@ -512,9 +514,10 @@ impl<'a> Processor<'a> {
         for step in steps {
             let (r, updates) = step?;
             report.add(&r);
-            for (last, state) in updates {
+            for (last, state, reveal) in updates {
                 if let Some(res) = round.results.get_mut(last) {
                     res.state.push(StateUpdate { order_id: order, state: state.to_vec() });
+                    res.audit.push(reveal.into_owned());
                 }
             }
         }
@@ -534,6 +537,7 @@ impl<'a> Processor<'a> {
             r => r?,
         };
         if let Some(m) = self.metrics {
+            m.round(&report);
             let done = batches.iter().zip(&outcomes).filter(|(_, o)| !matches!(o, CompleteOutcome::AlreadyProcessed));
             m.batches_processed(done.map(|(b, _)| b.received_at), unix_now());
         }
@@ -577,7 +581,7 @@ impl<'a> Processor<'a> {
             .map(|st| {
                 let mut r = ProcessReport::default();
                 let (revealed, state) = self.threshold_step(store, account, st.client_state, st.fresh, &mut r)?;
-                Ok((r, revealed, state.map(|s| (st.last, s))))
+                Ok((r, revealed, state.map(|(s, reveal)| (st.last, s, reveal))))
             })
             .collect();
         for step in steps {
@@ -658,8 +662,9 @@ impl<'a> Processor<'a> {
                 report.reveals += 1;
                 report.synthetic_discarded += r.synthetic.len() as u64;
                 report.rejected += r.rejected.len() as u64;
-                self.audit(
-                    store,
+                let reveal = Audited::new(
+                    unix_now(),
+                    AUDIT_ACTOR,
                     &Event::ThresholdReveal {
                         account: account.to_owned(),
                         order: hex::encode(order),
@@ -667,9 +672,9 @@ impl<'a> Processor<'a> {
                         synthetic: r.synthetic.len() as u64,
                         rejected: r.rejected.len() as u64,
                     },
-                )?;
+                );
                 tracing::info!(real = r.real.len(), "a client state crossed the threshold; case follows");
-                Ok((r.real, Some(encode_account_state(&r.account))))
+                Ok((r.real, Some((encode_account_state(&r.account), reveal))))
             }
             Err(e @ vouchsafe_protocol::Error::Invalid(_)) => {
                 // Reconstruction failed cleanly on what the device sent (a client ignoring the synthetic cap, or

@@ -102,7 +102,7 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
                     return Err(e);
                 }
             };
-            s.metrics.run(&report, started.elapsed().as_secs_f64());
+            s.metrics.run_time(&report, started.elapsed().as_secs_f64());
             // Between runs no round is in flight: the moment to correct any drift of the backlog's counts.
             s.backlog.reset_if_idle(&*s.store)?;
             Ok((report, did_purge))

@@ -1861,7 +1861,17 @@ async fn metrics_count_rpcs_vouchers_and_the_inbox_and_carry_no_secret() {
     assert_eq!(refused.unwrap_err().code(), Code::Unauthenticated);
     env.drained().await;
 
-    let text = scrape(addr).await;
+    // The worker's counters follow its commit by a moment: scrape until they show the round (bounded).
+    let start = Instant::now();
+    let mut text = scrape(addr).await;
+    while sample(&text, "vouchsafe_vouchers_opened_total").unwrap_or(0.0)
+        + sample(&text, "vouchsafe_vouchers_non_matching_total").unwrap_or(0.0)
+        < 3.0
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = scrape(addr).await;
+    }
     let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("no sample {name} in\n{text}"));
     assert_eq!(get(r#"vouchsafe_rpc_requests_total{method="SubmitVouchers",code="OK"}"#), 2.0);
     assert_eq!(get(r#"vouchsafe_rpc_requests_total{method="SubmitVouchers",code="UNAUTHENTICATED"}"#), 1.0);

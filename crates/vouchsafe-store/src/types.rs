@@ -185,6 +185,30 @@ pub struct BatchResults {
     /// zero payload of this length, so completing a batch does the same store
     /// work whatever opening gave (docs/LEAKAGE.md §6). 0: no cover writes.
     pub cover_payload_len: usize,
+    /// Audit entries appended in the same transaction, after the batch's results, only if the batch is completed
+    /// now (not for [`CompleteOutcome::AlreadyProcessed`]): what the processing did that must be recorded exactly
+    /// when its effect is (a threshold reveal, whose state this batch stores). Entries must not carry secrets.
+    pub audit: Vec<OwnedAuditEntry>,
+}
+
+/// An audit entry that owns its strings (see [`AuditEntry`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedAuditEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who did it.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// Details (no secrets, no associated data).
+    pub detail: String,
+}
+
+impl OwnedAuditEntry {
+    /// The borrowed entry.
+    pub fn entry(&self) -> AuditEntry<'_> {
+        AuditEntry { at: self.at, actor: &self.actor, action: &self.action, detail: &self.detail }
+    }
 }
 
 /// Outcome of [`Store::complete_batch`](crate::Store::complete_batch).

@@ -108,6 +108,7 @@ fn complete_batch_applies_results_and_drops_raw_vouchers() {
         state: vec![StateUpdate { order_id: ORDER_A, state: b"poly".to_vec() }],
         order_id: None,
         cover_payload_len: 0,
+        audit: Vec::new(),
     };
     assert_eq!(
         s.complete_batch(b.id, &results, 20).unwrap(),
@@ -153,6 +154,7 @@ fn failure_mid_way_leaves_no_partial_state(trigger_sql: &str) {
         state: vec![StateUpdate { order_id: ORDER_A, state: b"st".to_vec() }],
         order_id: None,
         cover_payload_len: 0,
+        audit: Vec::new(),
     };
 
     raw(&path).execute_batch(trigger_sql).unwrap();

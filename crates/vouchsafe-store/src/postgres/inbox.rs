@@ -478,5 +478,8 @@ fn complete_one(
         "UPDATE inbox_batch SET processed_at = $1, vouchers = NULL, client_state = $2 WHERE id = $3",
         &[&processed_at, &&FORGOTTEN_STATE[..], &inbox_id.0],
     )?;
+    for a in &results.audit {
+        super::audit::append_audit_tx(q, &a.entry())?;
+    }
     Ok(CompleteOutcome::Completed { opened_new, opened_duplicate })
 }

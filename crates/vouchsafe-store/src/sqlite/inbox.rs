@@ -471,5 +471,8 @@ fn complete_one(
          WHERE id = ?2",
     )?
     .execute(params![processed_at, inbox_id.0])?;
+    for a in &results.audit {
+        super::audit::append_audit_tx(tx, &a.entry())?;
+    }
     Ok((CompleteOutcome::Completed { opened_new, opened_duplicate }, spool_file))
 }

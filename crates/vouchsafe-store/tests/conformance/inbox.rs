@@ -356,7 +356,27 @@ fn threshold_data_is_per_client_state(b: &Backend) {
     assert!(s.account_state("alice", [1; 16], ORDER_A).unwrap().is_none());
 }
 
+fn audit_entries_of_a_completion_are_appended_once_with_it(b: &Backend) {
+    let s = &*b.store;
+    s.insert_batch("alice", [1; 16], &vouchers(1, 1), 1).unwrap();
+    let batch = s.next_unprocessed(1).unwrap().remove(0);
+    let entry =
+        OwnedAuditEntry { at: 5, actor: "server".into(), action: "threshold.reveal".into(), detail: "x".into() };
+    let res = BatchResults { non_matches: 1, audit: vec![entry.clone()], ..Default::default() };
+    // Refused (results that do not add up): nothing, the entry included, is written.
+    let bad = BatchResults { non_matches: 2, audit: vec![entry], ..Default::default() };
+    assert!(s.complete_batch(batch.id, &bad, 5).is_err());
+    assert!(s.audit_entries(0, 10).unwrap().is_empty());
+    s.complete_batch(batch.id, &res, 5).unwrap();
+    // Completing again (a round redone after a crash) appends nothing.
+    assert_eq!(s.complete_batch(batch.id, &res, 6).unwrap(), CompleteOutcome::AlreadyProcessed);
+    let log = s.audit_entries(0, 10).unwrap();
+    assert_eq!(log.iter().map(|e| (e.action.as_str(), e.at)).collect::<Vec<_>>(), [("threshold.reveal", 5)]);
+    s.verify_audit_chain().unwrap();
+}
+
 conformance!(
+    audit_entries_of_a_completion_are_appended_once_with_it,
     insert_is_idempotent_per_account_and_batch_id,
     invalid_arguments_are_rejected,
     replayed_opened_voucher_is_stored_once_and_counted_invalid,

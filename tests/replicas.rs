@@ -1,0 +1,139 @@
+//! Two `vouchsafe serve` replicas on one PostgreSQL database, behind a client that fails over from one to the
+//! other; one of them killed with SIGKILL in the middle of the load. The survivor takes over the dead replica's
+//! accounts once its claims lapse: every acknowledged batch is counted exactly once, alice's threshold is revealed
+//! once, into exactly one case with exactly her real matches. Real gRPC on 127.0.0.1; every wait is bounded.
+//!
+//! Needs `VOUCHSAFE_TEST_POSTGRES` (scripts/test.sh starts a private cluster and sets it); without it the test
+//! says it is skipped, and with `VOUCHSAFE_REQUIRE_POSTGRES=1` (CI) that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::scenario::{scenario, submit};
+use common::{connect, spawn_server, terminate};
+use vouchsafe_store::{CaseFilter, InsertOutcome, PostgresOptions, PostgresStore, Store};
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("VOUCHSAFE_TEST_POSTGRES") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var("VOUCHSAFE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "VOUCHSAFE_REQUIRE_POSTGRES=1 but VOUCHSAFE_TEST_POSTGRES is not set"
+            );
+            eprintln!("replicas: skipped: VOUCHSAFE_TEST_POSTGRES is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_doubling_anything() {
+    let Some(url) = postgres_url() else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("replicas_{}_{nanos}", std::process::id());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let sc = scenario(dir.path(), |c| {
+        c.database = url.clone().into();
+        c.postgres.schema = Some(schema.clone());
+        // The dead replica's accounts are taken over two seconds after its last round.
+        c.worker.claim_seconds = 2;
+    });
+    let batches = Arc::new(sc.batches);
+    // Two configurations that differ in the worker's identity only (both listen on a free port).
+    let config_of = |id: &str| {
+        let mut c = sc.config.clone();
+        c.worker.id = Some(id.to_owned());
+        let path = dir.path().join(format!("{id}.toml"));
+        std::fs::write(&path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let (config_a, config_b) = (config_of("replica-a"), config_of("replica-b"));
+    let mut a = spawn_server(&config_a, &dir.path().join("a.log"));
+    let b = spawn_server(&config_b, &dir.path().join("b.log"));
+    let (client_a, client_b) = (connect(&a.addr).await, connect(&b.addr).await);
+
+    // The load: batches alternately to each replica; a batch whose replica does not answer goes to the other, as
+    // a load balancer's retry would (the same batch id: idempotent).
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(Vec::new()));
+    let failed_over = Arc::new(Mutex::new(0usize));
+    let load = {
+        let (batches, acked, failed_over) = (Arc::clone(&batches), Arc::clone(&acked), Arc::clone(&failed_over));
+        let (mut ca, mut cb) = (client_a.clone(), client_b.clone());
+        tokio::spawn(async move {
+            for i in 0..batches.len() {
+                let first = if i % 2 == 0 { &mut ca } else { &mut cb };
+                let accepted = match submit(first, &batches[i]).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        *failed_over.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                        submit(&mut cb, &batches[i]).await.unwrap_or_else(|e| panic!("batch {i} on the survivor: {e}"))
+                    }
+                };
+                assert_eq!(accepted as usize, batches[i].vouchers.len());
+                acked.lock().unwrap_or_else(|e| e.into_inner()).push(i);
+                // A little spacing so that the kill falls mid-load and both workers have rounds in flight.
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    while acked.lock().unwrap_or_else(|e| e.into_inner()).len() < 12 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    let _ = a.child.wait();
+    let killed_at = acked.lock().unwrap_or_else(|e| e.into_inner()).len();
+    tokio::time::timeout(Duration::from_secs(60), load)
+        .await
+        .unwrap_or_else(|_| panic!("the load did not finish"))
+        .unwrap_or_else(|e| panic!("load task: {e}"));
+    assert!(killed_at >= 12 && killed_at < batches.len(), "the kill fell mid-load ({killed_at} of {})", batches.len());
+    assert!(*failed_over.lock().unwrap_or_else(|e| e.into_inner()) > 0, "some batches failed over to the survivor");
+    // A retry of an early batch, acknowledged by the dead replica, through the survivor: counted once.
+    let mut cb = client_b.clone();
+    assert_eq!(
+        submit(&mut cb, &batches[0]).await.unwrap_or_else(|e| panic!("{e}")) as usize,
+        batches[0].vouchers.len()
+    );
+
+    // The survivor drains the shared inbox, the dead replica's claimed accounts included (bounded wait).
+    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
+    let probe = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    loop {
+        let pending = probe.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending;
+        if pending == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the survivor did not drain ({pending} pending)");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    terminate(b);
+
+    let stats = probe.stats().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stats.vouchers_received as usize, sc.total, "every voucher counted exactly once");
+    let ca = probe.counters("alice").unwrap_or_else(|e| panic!("{e}"));
+    let cb = probe.counters("bob").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((ca.received as usize, cb.received as usize), (sc.alice_vouchers, sc.bob_vouchers));
+    assert_eq!((ca.opened, ca.invalid, cb.opened, cb.invalid), (6, 0, 0, 0));
+    let cases = probe.list_cases(&CaseFilter::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cases.len(), 1, "exactly one case");
+    assert_eq!(cases[0].account, "alice");
+    let case = probe.get_case(cases[0].id).unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("case"));
+    let got: HashSet<[u8; 16]> = case.items.iter().map(|i| i.voucher_id).collect();
+    assert_eq!(got, sc.expected_items, "the case holds exactly alice's real matches");
+    let audit = probe.audit_entries(0, 100_000).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit.iter().filter(|e| e.action == "threshold.reveal").count(), 1, "one reveal");
+    assert_eq!(audit.iter().filter(|e| e.action == "case.create").count(), 1, "one case created");
+    probe.verify_audit_chain().unwrap_or_else(|e| panic!("audit chain: {e}"));
+    // Every acknowledged batch is stored with its voucher count (done last: it is a write).
+    for (i, bt) in batches.iter().enumerate() {
+        let o = probe.insert_batch(bt.account, bt.id, &bt.vouchers, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o, InsertOutcome::Duplicate { vouchers: bt.vouchers.len() as u32 }, "batch {i} is in the store");
+    }
+}
