@@ -74,7 +74,14 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         }
     };
     let grid = Instant::now();
+    let mut watch = TableWatch::new(&shared.config);
     while !stop.load(Ordering::SeqCst) {
+        // A replica picks up a table update on its own: when the table's files change (another replica's
+        // operator ran `vouchsafe table update` on the shared files, or they were copied in), it reloads them as on
+        // SIGHUP. A refused reload is logged and the served table stays.
+        if watch.changed() {
+            crate::server::log_reload(&crate::server::reload(&shared).await);
+        }
         let s = Arc::clone(&shared);
         let st = Arc::clone(&stop);
         let check_purge = !purged;
@@ -164,4 +171,32 @@ pub(crate) async fn worker_loop(shared: Arc<Shared>, stop: Arc<AtomicBool>) {
         }
         Err(_) => tracing::warn!("claims not released; they lapse after worker.claim_seconds"),
     }
+}
+
+/// The modification times of the table's files (the table, its signed manifest, the update history), to notice
+/// that they changed.
+struct TableWatch {
+    paths: Vec<std::path::PathBuf>,
+    seen: Vec<Option<std::time::SystemTime>>,
+}
+
+impl TableWatch {
+    fn new(config: &crate::config::ServerConfig) -> Self {
+        let mut paths = vec![config.table.clone(), config.manifest_path()];
+        paths.extend(config.table_updates.clone());
+        let seen = paths.iter().map(|p| mtime(p)).collect();
+        TableWatch { paths, seen }
+    }
+
+    /// Whether any file's modification time differs from the last call's (the first call compares with start).
+    fn changed(&mut self) -> bool {
+        let now: Vec<_> = self.paths.iter().map(|p| mtime(p)).collect();
+        let changed = now != self.seen;
+        self.seen = now;
+        changed
+    }
+}
+
+fn mtime(p: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }

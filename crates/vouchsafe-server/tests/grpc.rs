@@ -860,7 +860,10 @@ async fn reload_serves_a_later_version_and_refuses_anything_else() {
     env.fixture.release(&[(added.y.clone(), added.secondary.clone())], &[]).unwrap_or_else(|e| panic!("{e}"));
     env.fixture.update_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
     let r = reload(&env).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(r.changed && r.from_version == 1 && r.to_version == 2 && r.indicators == before + 1, "{r:?}");
+    // The worker's watch on the table files may have reloaded them a moment before (then this reload finds the
+    // served version already 2).
+    assert!(r.to_version == 2 && r.indicators == before + 1, "{r:?}");
+    assert!((r.changed && r.from_version == 1) || (!r.changed && r.from_version == 2), "{r:?}");
 
     // Clients see version 2 and get it as an update from 1.
     let m2 = version(&mut client).await;
@@ -1888,6 +1891,29 @@ async fn metrics_count_rpcs_vouchers_and_the_inbox_and_carry_no_secret() {
     // No token, account or voucher byte is in any line.
     for secret in [ALICE, "alice", "not-a-token"] {
         assert!(!text.contains(secret), "{secret} in the metrics");
+    }
+    env.stop().await;
+}
+
+/// A replica reloads a table update on its own (the files changed), without SIGHUP, within a few poll intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_table_file_is_reloaded_without_a_signal() {
+    let mut env = Env::new(|c| c.worker.poll_interval_ms = 50).await;
+    let mut client = env.client().await;
+    let served = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            c.get_manifest(v1::GetManifestRequest {}).await.unwrap_or_else(|e| panic!("{e}")).into_inner().table_version
+        }
+    };
+    assert_eq!(served(&mut client).await, 1);
+    let added = image(51);
+    env.fixture.release(&[(added.y.clone(), added.secondary.clone())], &[]).unwrap_or_else(|e| panic!("{e}"));
+    env.fixture.update_table(&mut env.rng).unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    while served(&mut client).await != 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the update was not picked up");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     env.stop().await;
 }
