@@ -6,6 +6,9 @@
 //! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported;
 //! `VOUCHSAFE_E2E_SCHEDULE` = `fixed` (the server's default) or `eager`, `VOUCHSAFE_E2E_NICE` (default 19) and
 //! `VOUCHSAFE_E2E_COVER` = `true` (the default) or `false`, to measure what the timing-safe worker settings cost).
+//! `VOUCHSAFE_E2E_DATABASE=postgres://…` runs the server on that PostgreSQL database (a schema of its own) instead
+//! of SQLite, and `VOUCHSAFE_E2E_REPLICAS=2` then runs two servers (replicas, each with its own worker) on it, the
+//! submissions spread over both.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
 
 mod common;
@@ -59,10 +62,21 @@ fn main() {
     let batches = env_usize("VOUCHSAFE_E2E_BATCHES", 16);
     let runs = env_usize("VOUCHSAFE_E2E_RUNS", 3);
     let match_every = env_usize("VOUCHSAFE_E2E_MATCH_EVERY", MATCH_EVERY_DEFAULT);
+    let replicas = env_usize("VOUCHSAFE_E2E_REPLICAS", 1);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
 
     let mut c = ServerConfig::in_dir(dir.path());
+    if let Ok(url) = std::env::var("VOUCHSAFE_E2E_DATABASE") {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        c.database = url.into();
+        c.postgres.schema = Some(format!("e2e_bench_{}_{nanos}", std::process::id()));
+    }
+    assert!(replicas == 1 || c.database_is_postgres(), "VOUCHSAFE_E2E_REPLICAS > 1 needs VOUCHSAFE_E2E_DATABASE");
+    eprintln!(
+        "database: {}, {replicas} server(s)",
+        if c.database_is_postgres() { "PostgreSQL" } else { "SQLite (file, spool)" }
+    );
     c.worker.poll_interval_ms = 10;
     c.worker.batches_per_round = 4;
     if let Some(s) = std::env::var("VOUCHSAFE_E2E_SCHEDULE").ok().and_then(|v| v.parse().ok()) {
@@ -126,10 +140,20 @@ fn main() {
         })
         .collect();
 
-    let store = Arc::new(SqliteStore::open(&c.database).unwrap_or_else(|e| panic!("{e}")));
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let server = rt.block_on(vouchsafe_server::start(c.clone(), dyn_store)).unwrap_or_else(|e| panic!("{e}"));
-    let addr = format!("http://{}", server.local_addr());
+    let store: Arc<dyn Store> = vouchsafe_server::open_store(&c).unwrap_or_else(|e| panic!("{e}"));
+    let servers: Vec<vouchsafe_server::RunningServer> = (0..replicas)
+        .map(|i| {
+            let mut ci = c.clone();
+            ci.worker.id = Some(format!("bench-replica-{i}"));
+            let s = if i == 0 {
+                Arc::clone(&store)
+            } else {
+                vouchsafe_server::open_store(&ci).unwrap_or_else(|e| panic!("{e}"))
+            };
+            rt.block_on(vouchsafe_server::start(ci, s)).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .collect();
+    let addrs: Vec<String> = servers.iter().map(|s| format!("http://{}", s.local_addr())).collect();
 
     let mut best_e2e = 0f64;
     let mut best_raw = 0f64;
@@ -147,27 +171,32 @@ fn main() {
         let received_before = store.counters(&format!("account-{run}")).map(|c| c.received).unwrap_or(0);
         assert_eq!(received_before, 0);
         // The requests' contents are prepared (copied out of `set`) before the clock starts.
-        let lanes = 2;
+        let lanes = 2 * replicas;
         let mut per_lane: Vec<Vec<(usize, Vec<Vec<u8>>)>> = (0..lanes).map(|_| Vec::new()).collect();
         for (i, c) in set.chunks(PER_BATCH).enumerate() {
             if let Some(l) = per_lane.get_mut(i % lanes) {
                 l.push((i, c.to_vec()));
             }
         }
-        let client = rt.block_on(async {
-            MatchingClient::connect(addr.clone())
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .max_encoding_message_size(16 << 20)
-        });
+        let clients: Vec<_> = addrs
+            .iter()
+            .map(|addr| {
+                rt.block_on(async {
+                    MatchingClient::connect(addr.clone())
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .max_encoding_message_size(16 << 20)
+                })
+            })
+            .collect();
         let cpu_before = process_cpu();
         let t = Instant::now();
         let acked_at = rt.block_on(async {
             let auth: MetadataValue<_> =
                 format!("Bearer {}", token(run)).parse().unwrap_or_else(|_| panic!("metadata"));
             let mut tasks = Vec::new();
-            for mine in per_lane {
-                let mut client = client.clone();
+            for (lane, mine) in per_lane.into_iter().enumerate() {
+                let mut client = clients[lane % clients.len()].clone();
                 let auth = auth.clone();
                 tasks.push(tokio::spawn(async move {
                     for (i, vouchers) in mine {
@@ -233,7 +262,9 @@ fn main() {
         best_e2e = best_e2e.max(e2e);
         best_raw = best_raw.max(raw);
     }
-    rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+    for server in servers {
+        rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+    }
 
     // Attribution: the durable intake alone (SqliteStore::insert_batch of the same batches, no gRPC, no opening),
     // and the worker's processing alone (process_pending on a fresh store filled with the same batches).

@@ -79,19 +79,23 @@ pub(super) fn store_batch(store: &PostgresStore, b: &NewBatch<'_>) -> Result<Ins
     if let Some(stored) = store.pool.plain(|q| existing(q, account, &b.batch_id))? {
         return retry(stored, &digest);
     }
-    store.pool.write(|q| {
-        // A concurrent retry (another thread or replica) may have stored the batch meanwhile. Having read the key
-        // here, a concurrent insert of it is a serialization failure (not a unique violation): the transaction runs
-        // again and finds the row.
-        if let Some(stored) = existing(q, account, &b.batch_id)? {
-            return retry(stored, &digest);
-        }
+    // READ COMMITTED, not SERIALIZABLE: intake is the hot path of every replica, and its only races are settled by
+    // the unique key (a concurrent retry of the same batch: `ON CONFLICT DO NOTHING`, then the stored row answers)
+    // and, for a client state the account does not have yet, by a lock on the account's client states under the
+    // order (so two new states at once cannot both pass the limit). Nothing else it reads decides what it writes.
+    store.pool.write_read_committed(|q| {
         if let Some((order, max)) = b.state_limit {
             let known = q.query_opt(
                 "SELECT 1 FROM client_state WHERE account = $1 AND order_id = $2 AND client_state = $3",
                 &[&account, &&order[..], &&b.client_state[..]],
             )?;
             if known.is_none() {
+                // One lock per (account, order), held to the commit: the count below sees every state committed
+                // before it, and no other new state of the account can commit in between.
+                q.query_one(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1 || encode($2, 'hex'), 7))",
+                    &[&account, &&order[..]],
+                )?;
                 let have: i64 = get(
                     &q.query_one(
                         "SELECT COUNT(*) FROM client_state WHERE account = $1 AND order_id = $2",
@@ -99,19 +103,26 @@ pub(super) fn store_batch(store: &PostgresStore, b: &NewBatch<'_>) -> Result<Ins
                     )?,
                     0,
                 )?;
-                if have >= i64::from(max) {
-                    return Err(StoreError::TooManyClientStates { max });
-                }
-                q.execute(
-                    "INSERT INTO client_state (account, order_id, client_state, first_seen) VALUES ($1, $2, $3, $4)",
-                    &[&account, &&order[..], &&b.client_state[..], &b.received_at],
+                let known_now = q.query_opt(
+                    "SELECT 1 FROM client_state WHERE account = $1 AND order_id = $2 AND client_state = $3",
+                    &[&account, &&order[..], &&b.client_state[..]],
                 )?;
+                if known_now.is_none() {
+                    if have >= i64::from(max) {
+                        return Err(StoreError::TooManyClientStates { max });
+                    }
+                    q.execute(
+                        "INSERT INTO client_state (account, order_id, client_state, first_seen) VALUES ($1, $2, $3, $4)",
+                        &[&account, &&order[..], &&b.client_state[..], &b.received_at],
+                    )?;
+                }
             }
         }
-        q.execute(
+        let inserted = q.query_opt(
             "INSERT INTO inbox_batch
                  (account, batch_id, voucher_count, received_at, vouchers, client_state, digest, bytes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (account, batch_id) DO NOTHING RETURNING id",
             &[
                 &account,
                 &&b.batch_id[..],
@@ -123,7 +134,15 @@ pub(super) fn store_batch(store: &PostgresStore, b: &NewBatch<'_>) -> Result<Ins
                 &bytes,
             ],
         )?;
-        Ok(InsertOutcome::Inserted { vouchers: count })
+        if inserted.is_some() {
+            return Ok(InsertOutcome::Inserted { vouchers: count });
+        }
+        // Stored meanwhile (a concurrent retry): answered as a retry. A conflict rolls back the client state
+        // recorded above with everything else.
+        match existing(q, account, &b.batch_id)? {
+            Some(stored) => retry(stored, &digest),
+            None => Err(StoreError::Corrupt("a conflicting batch row is not visible")),
+        }
     })
 }
 

@@ -152,7 +152,41 @@ fn concurrent_workers_complete_every_batch_exactly_once(b: &Backend) {
     assert_eq!(s.backlog().unwrap().batches, 0);
 }
 
+/// Two stores (two replicas' intakes) store batches of the same accounts and client states at the same time, with
+/// the client-state limit on: every batch is stored once, none is refused, and retries are duplicates.
+fn concurrent_intake_of_one_account_from_two_replicas(b: &Backend) {
+    let stores: Vec<Arc<dyn Store>> = vec![Arc::clone(&b.store), b.reopen()];
+    let start = Arc::new(Barrier::new(stores.len()));
+    let handles: Vec<_> = stores
+        .into_iter()
+        .enumerate()
+        .map(|(w, store)| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..40u8 {
+                    let batch = NewBatch {
+                        account: if i % 2 == 0 { "alice" } else { "bob" },
+                        client_state: [i % 3; 16],
+                        batch_id: [w as u8 * 100 + i; 16],
+                        vouchers: &[vec![i; 8]],
+                        received_at: 1,
+                        state_limit: Some(([7; 16], 8)),
+                    };
+                    assert_eq!(store.store_batch(&batch).unwrap(), InsertOutcome::Inserted { vouchers: 1 });
+                    assert_eq!(store.store_batch(&batch).unwrap(), InsertOutcome::Duplicate { vouchers: 1 });
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(b.store.backlog().unwrap().batches, 80);
+}
+
 conformance!(
+    concurrent_intake_of_one_account_from_two_replicas,
     claims_keep_each_account_with_one_worker_until_they_lapse,
     concurrent_workers_complete_every_batch_exactly_once,
 );
