@@ -45,7 +45,7 @@ pub fn status(config_path: &Path) -> Result<()> {
     let config = ServerConfig::load(config_path).map_err(err("status"))?;
     let store = vouchsafe_server::open_store(&config).map_err(err("status: database"))?;
     let s = store.stats().map_err(|e| err("status: database")(e.into()))?;
-    println!("database {}", config.database.display());
+    println!("database {}", config.database_display());
     println!(
         "  inbox: {} batches pending ({:.1} MiB; bounds {} batches, {:.1} MiB)",
         s.batches_pending,

@@ -494,6 +494,36 @@ impl ServerConfig {
         self.database.to_str().is_some_and(vouchsafe_store::is_postgres_url)
     }
 
+    /// `database` fit to print: a PostgreSQL URL with its password (in the user part or a `password=` parameter)
+    /// replaced by `***`; a SQLite path as it is.
+    pub fn database_display(&self) -> String {
+        let text = self.database.display().to_string();
+        if !self.database_is_postgres() {
+            return text;
+        }
+        let (head, query) = text.split_once('?').map_or((text.as_str(), None), |(h, q)| (h, Some(q)));
+        let head = match head.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((user, host)) => match user.split_once(':') {
+                    Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+                    None => head.to_owned(),
+                },
+                None => head.to_owned(),
+            },
+            None => head.to_owned(),
+        };
+        match query {
+            None => head,
+            Some(q) => {
+                let params: Vec<String> = q
+                    .split('&')
+                    .map(|p| if p.starts_with("password=") { "password=***".to_owned() } else { p.to_owned() })
+                    .collect();
+                format!("{head}?{}", params.join("&"))
+            }
+        }
+    }
+
     /// The protocol's table configuration for an order verified under the pinned keys.
     pub fn table_config(&self, order: &vouchsafe_orders::VerifiedOrder) -> TableConfig {
         TableConfig {

@@ -206,3 +206,28 @@ fn review_configuration_is_validated_and_names_the_key() {
     bad.accounts[0].account = "a".repeat(300);
     assert_eq!(key_of(&bad), "accounts[0].account");
 }
+
+#[test]
+fn a_postgres_url_is_printed_without_its_password() {
+    let mut c = demo();
+    c.database = "postgres://vs:s3cret@db.internal:5432/vouchsafe?sslmode=disable&password=other".into();
+    let shown = c.database_display();
+    assert_eq!(shown, "postgres://vs:***@db.internal:5432/vouchsafe?sslmode=disable&password=***");
+    assert!(!shown.contains("s3cret") && !shown.contains("other"));
+    c.database = "postgresql:///vouchsafe?host=/run/postgresql".into();
+    assert_eq!(c.database_display(), "postgresql:///vouchsafe?host=/run/postgresql");
+    c.database = "/var/lib/vouchsafe/server.db".into();
+    assert_eq!(c.database_display(), "/var/lib/vouchsafe/server.db");
+}
+
+#[test]
+fn a_postgres_url_is_not_resolved_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = demo();
+    c.database = "postgres://vs@localhost/vouchsafe".into();
+    let path = dir.path().join("server.toml");
+    std::fs::write(&path, c.to_toml_string().unwrap()).unwrap();
+    let back = ServerConfig::load(&path).unwrap();
+    assert_eq!(back.database, std::path::PathBuf::from("postgres://vs@localhost/vouchsafe"));
+    assert!(back.database_is_postgres());
+}
