@@ -17,7 +17,7 @@ use crate::error::{CliError, Result};
 /// table on SIGHUP), shut down gracefully.
 pub async fn serve(config_path: &Path) -> Result<()> {
     let config = ServerConfig::load(config_path).map_err(|e| CliError::from_server("serve", e))?;
-    vouchsafe_server::init_tracing(false);
+    vouchsafe_server::init_tracing(config.log_format == vouchsafe_server::LogFormat::Json);
     let store = vouchsafe_server::open_store(&config).map_err(|e| CliError::from_server("serve: database", e))?;
     let server = vouchsafe_server::start(config, store).await.map_err(|e| CliError::from_server("serve", e))?;
     {
@@ -25,6 +25,9 @@ pub async fn serve(config_path: &Path) -> Result<()> {
         let _ = writeln!(out, "vouchsafe: listening on {}", server.local_addr());
         if let Some(r) = server.review_addr() {
             let _ = writeln!(out, "vouchsafe: review API listening on {r}");
+        }
+        if let Some(m) = server.metrics_addr() {
+            let _ = writeln!(out, "vouchsafe: metrics on http://{m}/metrics");
         }
         let _ = out.flush();
     }

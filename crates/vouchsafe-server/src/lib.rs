@@ -48,9 +48,9 @@ use vouchsafe_store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 pub use aftercare::{PROVIDER_KEY_HEADER, PROVIDER_PUBLIC_KEY_HEADER, load_provider_key};
 pub use backlog::BacklogView;
 pub use config::{
-    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, MAX_ORDER_SECONDS, OrderConfig, PostgresConfig,
-    ProviderConfig, ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig,
-    TableSigningConfig, TlsConfig, WorkerConfig, WorkerSchedule, unix_now,
+    AccountConfig, BearerToken, CentreConfig, LimitsConfig, LogConfig, LogFormat, MAX_ORDER_SECONDS, OrderConfig,
+    PostgresConfig, ProviderConfig, ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig,
+    ServerConfig, TableSigningConfig, TlsConfig, WorkerConfig, WorkerSchedule, unix_now,
 };
 pub use error::{ErrorChain, Result, ServerError};
 pub use governance::{Governance, load_manifest, save_manifest};

@@ -24,6 +24,7 @@ impl ServerConfig {
             database: dir.join("server.db"),
             postgres: PostgresConfig::default(),
             metrics_listen: None,
+            log_format: super::LogFormat::Text,
             table: dir.join("table.secret"),
             table_updates: Some(dir.join("table.updates")),
             chunk_slots: default_chunk_slots(),

@@ -37,6 +37,16 @@ impl ServerConfig {
         over!("VOUCHSAFE_WORKER_SCHEDULE", self.worker.schedule);
         over!("VOUCHSAFE_WORKER_NICE", self.worker.nice);
         over!("VOUCHSAFE_WORKER_COVER_WRITES", self.worker.cover_writes);
+        over!("VOUCHSAFE_WORKER_CLAIM_SECONDS", self.worker.claim_seconds);
+        if let Some(v) = lookup("VOUCHSAFE_WORKER_ID") {
+            self.worker.id = if v.trim().is_empty() { None } else { Some(v.trim().to_owned()) };
+        }
+        if let Some(v) = lookup("VOUCHSAFE_METRICS_LISTEN") {
+            self.metrics_listen =
+                if v.trim().is_empty() { None } else { Some(parse_env("VOUCHSAFE_METRICS_LISTEN", &v)?) };
+        }
+        over!("VOUCHSAFE_LOG_FORMAT", self.log_format);
+        over!("VOUCHSAFE_POSTGRES_CONNECTIONS", self.postgres.connections);
         over!("VOUCHSAFE_LIMITS_MAX_MESSAGE_BYTES", self.limits.max_message_bytes);
         over!("VOUCHSAFE_LIMITS_MAX_VOUCHERS_PER_BATCH", self.limits.max_vouchers_per_batch);
         over!("VOUCHSAFE_LIMITS_RATE_VOUCHERS_PER_SECOND", self.limits.rate_vouchers_per_second);

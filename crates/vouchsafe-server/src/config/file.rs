@@ -50,6 +50,7 @@ const KNOWN_KEYS: &[&str] = &[
     "database",
     "postgres",
     "metrics_listen",
+    "log_format",
     "connections",
     "schema",
     "table",

@@ -18,8 +18,8 @@ mod tests;
 pub use crate::auth::BearerToken;
 pub use clock::unix_now;
 pub use schema::{
-    AccountConfig, CentreConfig, LimitsConfig, LogConfig, OrderConfig, PostgresConfig, ProviderConfig, ReleasesConfig,
-    RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig, TlsConfig,
-    WorkerConfig, WorkerSchedule,
+    AccountConfig, CentreConfig, LimitsConfig, LogConfig, LogFormat, OrderConfig, PostgresConfig, ProviderConfig,
+    ReleasesConfig, RetentionConfig, ReviewConfig, ReviewRole, ReviewerConfig, ServerConfig, TableSigningConfig,
+    TlsConfig, WorkerConfig, WorkerSchedule,
 };
 pub use validate::MAX_ORDER_SECONDS;

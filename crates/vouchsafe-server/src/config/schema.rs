@@ -20,6 +20,10 @@ pub struct ServerConfig {
     /// (`postgres://user@host/db`, `postgresql:///db?host=/run/postgresql` for a Unix socket), which several
     /// replicas share.
     pub database: PathBuf,
+    /// The log lines' format on stderr: `text` (the default) or `json` (one JSON object per line, with the
+    /// request's span: `method`, `request_id`).
+    #[serde(default, skip_serializing_if = "LogFormat::is_text")]
+    pub log_format: LogFormat,
     /// Where `GET /metrics` (Prometheus text format) is served; absent: not served. Plain HTTP: bind it to loopback
     /// or a private network the Prometheus server reaches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,6 +233,34 @@ pub enum WorkerSchedule {
     Fixed,
     /// Rounds also start when a submission is stored.
     Eager,
+}
+
+/// The format of the server's log lines (`log_format`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    fn is_text(&self) -> bool {
+        *self == LogFormat::Text
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(()),
+        }
+    }
 }
 
 impl std::str::FromStr for WorkerSchedule {
