@@ -137,3 +137,85 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
         assert_eq!(o, InsertOutcome::Duplicate { vouchers: bt.vouchers.len() as u32 }, "batch {i} is in the store");
     }
 }
+
+/// Peak resident memory (Linux `VmHWM`, MiB) of a `vouchsafe serve` replica on PostgreSQL serving a table of 10⁶
+/// indicators while its worker processes 10⁶ stored vouchers (random bytes of the voucher length: each is opened and
+/// found invalid, which costs the worker the same memory as a real one). A measurement, not a check: run it by hand,
+/// `VOUCHSAFE_TEST_POSTGRES=… cargo test --release --test replicas -- --ignored --nocapture` (about 5 GB of database,
+/// several minutes); docs/PERFORMANCE.md has the figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn peak_memory_of_a_replica_with_a_million_indicators_and_a_million_vouchers() {
+    use rand::{Rng as _, SeedableRng as _};
+    use vouchsafe_server::governance::{Fixture, FixtureSpec};
+    use vouchsafe_store::NewBatch;
+    const INDICATORS: u32 = 1_000_000;
+    const VOUCHERS: usize = 1_000_000;
+    const PER_BATCH: usize = 256;
+    let Some(url) = postgres_url() else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let schema = format!("memory_{}_{nanos}", std::process::id());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let indicators: Vec<(Vec<u8>, Vec<u8>)> = (0..INDICATORS)
+        .map(|i| {
+            let y = format!("indicator {i:08}").into_bytes();
+            (y.clone(), y)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut fx = Fixture::create(dir.path(), FixtureSpec::new(indicators), &mut rng).unwrap_or_else(|e| panic!("{e}"));
+    fx.config.database = url.clone().into();
+    fx.config.postgres.schema = Some(schema.clone());
+    fx.config.limits.max_vouchers_per_batch = PER_BATCH;
+    fx.build_table(&mut rng).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = fx.write_config().unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("table of {INDICATORS} indicators built in {:.0} s", started.elapsed().as_secs_f64());
+    let len = fx.config.voucher_len(fx.order.order().synthetic_cap());
+    let order = *fx.order.order().order_id();
+    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
+    let store = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    for b in 0..VOUCHERS.div_ceil(PER_BATCH) {
+        let vouchers: Vec<Vec<u8>> = (0..PER_BATCH)
+            .map(|_| {
+                let mut v = vec![0u8; len];
+                rng.fill_bytes(&mut v);
+                v
+            })
+            .collect();
+        let mut batch_id = [0u8; 16];
+        batch_id[..8].copy_from_slice(&(b as u64).to_le_bytes());
+        let account = format!("account-{}", b % 1000);
+        let nb = NewBatch {
+            account: &account,
+            client_state: [1; 16],
+            batch_id,
+            vouchers: &vouchers,
+            received_at: 1,
+            state_limit: Some((order, 8)),
+        };
+        store.store_batch(&nb).unwrap_or_else(|e| panic!("{e}"));
+    }
+    eprintln!("{VOUCHERS} vouchers stored in {:.0} s", started.elapsed().as_secs_f64());
+    let server = spawn_server(&config_path, &dir.path().join("memory.log"));
+    let pid = server.child.id();
+    let started = Instant::now();
+    loop {
+        if store.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3600), "not drained");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: ?").to_owned();
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: ?").to_owned();
+    eprintln!(
+        "replica: {hwm} (peak), {rss} (now); {VOUCHERS} vouchers processed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    terminate(server);
+    let s = store.stats().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.vouchers_received as usize, VOUCHERS.div_ceil(PER_BATCH) * PER_BATCH);
+}
