@@ -14,6 +14,7 @@ mod error;
 mod eval;
 mod keyfile;
 mod leakage;
+mod load;
 mod provider;
 mod review;
 mod transparency;
@@ -89,6 +90,10 @@ enum Command {
     /// The transparency report of an order: the unsigned statistics as a draft, or (--publish, supervisors) signed
     /// and logged; as JSON, Markdown or a self-contained HTML page.
     Report(review::ReportArgs),
+    /// A bounded load generator for a matching server on loopback: simulated devices sync and scan generated images,
+    /// then all submit at once; prints submit throughput and latency, and with --metrics-url the time until the
+    /// inbox is empty (docs/OPERATIONS.md, "Load testing").
+    Load(load::LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -767,5 +772,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Centre(CentreCommand::Flag { db, primary, reason }) => centre::flag(&db, &primary, reason.as_deref()),
         Command::Review(a) => runtime()?.block_on(review::review(a)),
         Command::Report(a) => runtime()?.block_on(review::report(a)),
+        Command::Load(a) => runtime()?.block_on(load::run(a)),
     }
 }
