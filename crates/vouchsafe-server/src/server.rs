@@ -232,7 +232,7 @@ async fn run(
     let (review_stop, review_stopped) = oneshot::channel::<()>();
     let (metrics_stop, metrics_stopped) = oneshot::channel::<()>();
     let metrics = metrics_listener.map(|l| {
-        tracing::info!(listen = ?l.local_addr().ok(), "metrics endpoint started");
+        tracing::info!(listen = %shown(l.local_addr().ok()), "metrics endpoint started");
         tokio::spawn(crate::metrics::serve(Arc::clone(&shared), l, async move {
             let _ = metrics_stopped.await;
         }))
@@ -252,7 +252,7 @@ async fn run(
             let incoming = TcpIncoming::from(l).with_nodelay(Some(true)).with_keepalive(Some(TCP_KEEPALIVE));
             let svc = ReviewServer::new(ReviewService { shared: Arc::clone(&shared) })
                 .max_decoding_message_size(REVIEW_MAX_MESSAGE_BYTES);
-            tracing::info!(listen = ?addr, "review API started");
+            tracing::info!(listen = %shown(addr), "review API started");
             Some(tokio::spawn(
                 b.timeout(shared.config.limits.request_timeout())
                     .http2_max_header_list_size(shared.config.limits.max_header_list_bytes)
@@ -278,7 +278,7 @@ async fn run(
         TransparencyServer::new(TransparencyService { shared: Arc::clone(&shared) }).max_decoding_message_size(max);
 
     tracing::info!(
-        listen = ?addr,
+        listen = %shown(addr),
         tls = tls_on,
         epoch = shared.served().table.params().epoch,
         table_version = shared.served().version(),
@@ -333,4 +333,9 @@ async fn run(
     tracing::info!("matching server stopped");
     result?;
     worker_result.map_err(|_| ServerError::Internal("worker task panicked"))
+}
+
+/// A listening address for a log line: `127.0.0.1:50051`, not `Some(127.0.0.1:50051)`.
+fn shown(addr: Option<std::net::SocketAddr>) -> String {
+    addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
