@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
-use vouchsafe_server::{AccountConfig, ServerConfig};
+use vouchsafe_server::{AccountConfig, LogFormat, ServerConfig};
 use vouchsafe_store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 
 const T: u16 = 4;
@@ -158,8 +158,8 @@ fn check_store(store: &impl Store, shape: Shape) {
     store.verify_audit_chain().unwrap();
 }
 
-/// `shape` against one `vouchsafe serve` on SQLite; the summary.
-fn on_sqlite(shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> serde_json::Value {
+/// `shape` against one `vouchsafe serve` on SQLite; the summary and the server's log.
+fn on_sqlite(shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let (fx, config) = fixture(dir.path(), tweak);
     let (server, lines) = spawn_reporting(
@@ -171,7 +171,7 @@ fn on_sqlite(shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> serde_json:
     let s = run_load(dir.path(), &config, &[format!("http://{}", server.addr)], &[lines[1].clone()], shape);
     check_store(&SqliteStore::open(&fx.config.database).unwrap(), shape);
     terminate(server);
-    s
+    (s, std::fs::read_to_string(dir.path().join("serve.log")).unwrap())
 }
 
 /// `shape` spread over `replicas` replicas sharing one PostgreSQL database (device i on replica i mod replicas),
@@ -228,8 +228,31 @@ fn postgres_url() -> Option<String> {
 
 #[test]
 fn load_drives_devices_to_an_empty_inbox_and_its_summary_agrees_with_the_store() {
-    let s = on_sqlite(SMALL, |_| {});
+    let (s, log) = on_sqlite(SMALL, |c| c.log_format = LogFormat::Json);
     assert_eq!(s["connections"], 4, "one connection per device");
+    // The server's JSON log of that load: one object per line, every RPC with its request id, and no token, no
+    // voucher and no hash of a known image in it.
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    // (Successful RPCs are not logged at info; what an RPC logs carries its method and request id.)
+    let in_rpc: Vec<&serde_json::Value> = lines.iter().filter(|l| l["span"]["name"] == "rpc").collect();
+    assert!(!in_rpc.is_empty(), "some lines are logged inside an RPC: {log}");
+    for l in &in_rpc {
+        assert!(l["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "no request id: {l}");
+        assert!(l["span"]["method"].as_str().is_some(), "no method: {l}");
+    }
+    let started = lines.iter().find(|l| l["fields"]["message"] == "matching server started").expect("start line");
+    let listen = started["fields"]["listen"].as_str().unwrap();
+    assert!(listen.parse::<std::net::SocketAddr>().is_ok(), "listen is an address: {listen}");
+    for secret in ["load-token-alice", "load-token-bob"] {
+        assert!(!log.contains(secret), "a token in the log");
+    }
+    for seed in 0..6u64 {
+        let img = image::DynamicImage::ImageRgb8(fixtures::benign_image(seed, 96, 80));
+        let primary = hash_image(&HashConfig::V1, &img).unwrap().primary.to_canonical_bytes();
+        let hex: String = primary.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!log.to_ascii_lowercase().contains(&hex), "a known image's hash in the log");
+    }
 }
 
 #[test]
@@ -270,7 +293,7 @@ fn load_measurement() {
             s["processed_seconds"]
         );
     };
-    line("SQLite", &on_sqlite(shape, tweak));
+    line("SQLite", &on_sqlite(shape, tweak).0);
     if let Some(url) = postgres_url() {
         line("PostgreSQL, one server", &on_postgres(&url, 1, shape, tweak));
         line("PostgreSQL, two replicas", &on_postgres(&url, 2, shape, tweak));
