@@ -149,6 +149,8 @@ struct Plan {
 struct Recorder {
     acknowledged: AtomicU64,
     batches: AtomicU64,
+    /// SubmitVouchers calls moved to another endpoint after `Unavailable`.
+    failovers: AtomicU64,
     /// Round-trip time of every acknowledged SubmitVouchers call, microseconds.
     latencies_us: Mutex<Vec<u32>>,
     /// Every failed SubmitVouchers attempt (retried ones included), by kind.
@@ -188,23 +190,40 @@ impl Recorder {
     }
 }
 
-/// The client's gRPC transport, timing every SubmitVouchers call (each attempt: the client retries above it).
+/// The client's gRPC transport to each endpoint, timing every SubmitVouchers call (each attempt: the client
+/// retries above it). A device starts on its own endpoint; a SubmitVouchers call its endpoint answers with
+/// `Unavailable` goes to the next endpoint at once, and the device stays there, as behind a load balancer that
+/// takes a dead replica out (the same batch id: a batch the dead replica stored is answered as a duplicate).
 struct Metered {
-    inner: GrpcTransport,
+    /// The transport to the device's own endpoint.
+    primary: GrpcTransport,
+    /// The transports to the other endpoints, in the order the device fails over to them.
+    others: Vec<GrpcTransport>,
+    /// Which of them is in use: 0 the primary, k the k-th of `others` (modulo their number).
+    current: std::sync::atomic::AtomicUsize,
     rec: Arc<Recorder>,
+}
+
+impl Metered {
+    fn current(&self) -> &GrpcTransport {
+        match self.current.load(Ordering::Relaxed) % (self.others.len() + 1) {
+            0 => &self.primary,
+            k => self.others.get(k - 1).unwrap_or(&self.primary),
+        }
+    }
 }
 
 type RpcResult<T> = std::result::Result<T, RpcError>;
 
 impl Transport for Metered {
     fn get_manifest(&self) -> BoxFuture<'_, RpcResult<Received<ManifestInfo>>> {
-        self.inner.get_manifest()
+        self.current().get_manifest()
     }
     fn stream_table(&self, table_version: u64, first_chunk: u32) -> BoxFuture<'_, RpcResult<Box<dyn ChunkStream>>> {
-        self.inner.stream_table(table_version, first_chunk)
+        self.current().stream_table(table_version, first_chunk)
     }
     fn get_update(&self, from_version: u64) -> BoxFuture<'_, RpcResult<Received<UpdateInfo>>> {
-        self.inner.get_update(from_version)
+        self.current().get_update(from_version)
     }
     fn submit_vouchers<'a>(
         &'a self,
@@ -213,34 +232,43 @@ impl Transport for Metered {
         vouchers: &'a [Vec<u8>],
     ) -> BoxFuture<'a, RpcResult<SubmitAck>> {
         Box::pin(async move {
-            let start = Instant::now();
-            let result = self.inner.submit_vouchers(batch_id, client_state, vouchers).await;
-            self.rec.submitted(&result, start.elapsed());
-            result
+            let mut tries = 0;
+            loop {
+                let start = Instant::now();
+                let result = self.current().submit_vouchers(batch_id, client_state, vouchers).await;
+                self.rec.submitted(&result, start.elapsed());
+                tries += 1;
+                if matches!(result, Err(RpcError::Unavailable { .. })) && tries <= self.others.len() {
+                    self.current.fetch_add(1, Ordering::Relaxed);
+                    self.rec.failovers.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                return result;
+            }
         })
     }
     fn get_checkpoint(&self) -> BoxFuture<'_, RpcResult<Received<CheckpointMessage>>> {
-        self.inner.get_checkpoint()
+        self.current().get_checkpoint()
     }
     fn get_inclusion_proof(
         &self,
         leaf_index: u64,
         tree_size: u64,
     ) -> BoxFuture<'_, RpcResult<Received<InclusionProofMessage>>> {
-        self.inner.get_inclusion_proof(leaf_index, tree_size)
+        self.current().get_inclusion_proof(leaf_index, tree_size)
     }
     fn get_consistency_proof(
         &self,
         old_size: u64,
         new_size: u64,
     ) -> BoxFuture<'_, RpcResult<Received<ConsistencyProofMessage>>> {
-        self.inner.get_consistency_proof(old_size, new_size)
+        self.current().get_consistency_proof(old_size, new_size)
     }
     fn get_notices(&self) -> BoxFuture<'_, RpcResult<Vec<Notice>>> {
-        self.inner.get_notices()
+        self.current().get_notices()
     }
     fn submit_appeal<'a>(&'a self, notice_id: u64, text: &'a str) -> BoxFuture<'a, RpcResult<AppealAck>> {
-        self.inner.submit_appeal(notice_id, text)
+        self.current().submit_appeal(notice_id, text)
     }
 }
 
@@ -597,10 +625,16 @@ async fn prepare(p: Arc<Plan>, work: PathBuf, i: usize, rec: Arc<Recorder>, bar:
     cfg.max_batch = p.batch;
     cfg.account_classes = account.classes.clone();
     cfg.tls_ca_pem = p.ca_pem.clone();
-    let transport = GrpcTransport::with_channel(conn.clone(), &cfg).map_err(|e| device_err(&p, i, "client", e))?;
-    let client = Client::open_with_transport(cfg, Metered { inner: transport, rec })
-        .await
-        .map_err(|e| device_err(&p, i, "open", e))?;
+    let primary = GrpcTransport::with_channel(conn.clone(), &cfg).map_err(|e| device_err(&p, i, "client", e))?;
+    // The other endpoints, from the next one on, each on the connection this device would use there.
+    let mut others = Vec::with_capacity(p.endpoints.len().saturating_sub(1));
+    for step in 1..p.endpoints.len() {
+        let conns = p.channels.get((e + step) % p.endpoints.len()).ok_or_else(|| runtime("no connection"))?;
+        let conn = conns.get((i / p.endpoints.len()) % conns.len().max(1)).ok_or_else(|| runtime("no connection"))?;
+        others.push(GrpcTransport::with_channel(conn.clone(), &cfg).map_err(|e| device_err(&p, i, "client", e))?);
+    }
+    let transport = Metered { primary, others, current: std::sync::atomic::AtomicUsize::new(0), rec };
+    let client = Client::open_with_transport(cfg, transport).await.map_err(|e| device_err(&p, i, "open", e))?;
     client.sync().await.map_err(|e| device_err(&p, i, "sync", e))?;
     let files = p.matching.len().max(1) as u64;
     let device = i as u64;
@@ -814,16 +848,23 @@ fn end_of_labels(s: &str) -> Option<usize> {
     None
 }
 
-/// The inbox's pending batches: the gauge summed over its lines at each URL, and the maximum over the URLs (the
-/// replicas share one inbox, so each reports all of it; a sum would count it once per replica).
+/// The inbox's pending batches: the gauge summed over its lines at each URL, and the maximum over the URLs that
+/// answer (the replicas share one inbox, so each reports all of it; a sum would count it once per replica). A
+/// replica that does not answer (killed, restarting) is passed over; an error only if none answers.
 async fn inbox_pending(urls: &[MetricsUrl]) -> std::result::Result<f64, String> {
     let mut max: Option<f64> = None;
+    let mut failures = Vec::new();
     for u in urls {
-        let body = http_get(u).await.map_err(|e| format!("{}: {e}", u.shown))?;
-        let v = metric_sum(&body, INBOX_GAUGE).ok_or_else(|| format!("{}: no {INBOX_GAUGE} sample", u.shown))?;
-        max = Some(max.map_or(v, |m| m.max(v)));
+        let value = match http_get(u).await {
+            Ok(body) => metric_sum(&body, INBOX_GAUGE).ok_or_else(|| format!("no {INBOX_GAUGE} sample")),
+            Err(e) => Err(e),
+        };
+        match value {
+            Ok(v) => max = Some(max.map_or(v, |m| m.max(v))),
+            Err(e) => failures.push(format!("{}: {e}", u.shown)),
+        }
     }
-    max.ok_or_else(|| "no --metrics-url".to_owned())
+    max.ok_or_else(|| if failures.is_empty() { "no --metrics-url".to_owned() } else { failures.join("; ") })
 }
 
 /// Percentile `q` (0..=100) of sorted values, nearest rank.
@@ -957,6 +998,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         "vouchers_scanned": expected,
         "vouchers_acknowledged": acknowledged,
         "batches_acknowledged": rec.batches.load(Ordering::Relaxed),
+        "failovers": rec.failovers.load(Ordering::Relaxed),
         "errors": errors,
         "errors_total": errors.values().sum::<u64>(),
         "rpc_errors": rpc_errors,
@@ -1008,6 +1050,9 @@ fn print_summary(s: &serde_json::Value) {
     );
     println!("  errors (failed submits, after the client's retries): {}", kinds("errors"));
     println!("  failed SubmitVouchers calls (retried ones included): {}", kinds("rpc_errors"));
+    if u("failovers") > 0 {
+        println!("  SubmitVouchers calls moved to another endpoint after `unavailable`: {}", u("failovers"));
+    }
     println!("  submit: {:.3} s, {:.1} vouchers/s", f("submit_seconds"), f("submit_throughput_vouchers_per_second"));
     if let Some(l) = s.get("submit_latency_ms").filter(|l| !l.is_null()) {
         let g = |k: &str| l.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
