@@ -8,8 +8,10 @@
 mod common;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{spawn_reporting, stderr_line, terminate, vouchsafe};
+use common::{sigkill, spawn_reporting, stderr_line, terminate, vouchsafe};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
@@ -82,38 +84,70 @@ fn cosign(fx: &Fixture, addr: &str) {
     drop(rt); // its idle connection would hold up the server's graceful shutdown
 }
 
-/// Runs `vouchsafe load` in `shape` against `endpoints`, polling `metrics`; checks the summary and returns it.
-fn run_load(dir: &Path, config: &Path, endpoints: &[String], metrics: &[String], shape: Shape) -> serde_json::Value {
-    let json = dir.join("summary.json");
-    let images = dir.join("matching");
-    let (devices, per_device, k) = (shape.devices.to_string(), shape.per_device.to_string(), T.to_string());
-    let batch = shape.batch.to_string();
-    let mut args = vec![
+/// The arguments of `vouchsafe load` for `shape` (T known images per device, the summary to `dir/summary.json`).
+fn load_args(dir: &Path, config: &Path, endpoints: &[String], metrics: &[String], shape: Shape) -> Vec<String> {
+    let mut args: Vec<String> = [
         "load",
         "--config",
         p(config),
         "--devices",
-        &devices,
+        &shape.devices.to_string(),
         "--vouchers-per-device",
-        &per_device,
+        &shape.per_device.to_string(),
         "--batch",
-        &batch,
+        &shape.batch.to_string(),
         "--matching-images",
-        p(&images),
+        p(&dir.join("matching")),
         "--matching-per-device",
-        &k,
+        &T.to_string(),
         "--json",
-        p(&json),
+        p(&dir.join("summary.json")),
         "--max-seconds",
         "600",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
     for e in endpoints {
-        args.extend(["--endpoint", e.as_str()]);
+        args.extend(["--endpoint".to_owned(), e.clone()]);
     }
     for m in metrics {
-        args.extend(["--metrics-url", m.as_str()]);
+        args.extend(["--metrics-url".to_owned(), m.clone()]);
     }
-    let o = vouchsafe(&args);
+    args
+}
+
+/// Runs `vouchsafe load` in `shape` against `endpoints`, polling `metrics`; checks the summary and returns it.
+fn run_load(dir: &Path, config: &Path, endpoints: &[String], metrics: &[String], shape: Shape) -> serde_json::Value {
+    run_load_during(dir, config, endpoints, metrics, shape, || {})
+}
+
+/// [`run_load`], calling `during` while the load runs (bounded: the load is killed after 300 s).
+fn run_load_during(
+    dir: &Path,
+    config: &Path,
+    endpoints: &[String],
+    metrics: &[String],
+    shape: Shape,
+    during: impl FnOnce(),
+) -> serde_json::Value {
+    let child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
+        .args(load_args(dir, config, endpoints, metrics, shape))
+        .env_remove("VOUCHSAFE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    during();
+    let Ok(o) = rx.recv_timeout(Duration::from_secs(300)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("vouchsafe load did not stop within 300 s");
+    };
+    let o = o.unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(o.status.success(), "load failed: {stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("load: complete"), "{stdout}");
@@ -122,7 +156,7 @@ fn run_load(dir: &Path, config: &Path, endpoints: &[String], metrics: &[String],
         assert!(!stdout.contains(secret) && !String::from_utf8_lossy(&o.stderr).contains(secret), "no token printed");
     }
 
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     let total = shape.devices * shape.per_device;
     assert_eq!(s["complete"], true);
     assert_eq!(s["endpoints"], endpoints.len());
@@ -176,7 +210,17 @@ fn on_sqlite(shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> (serde_json
 
 /// `shape` spread over `replicas` replicas sharing one PostgreSQL database (device i on replica i mod replicas),
 /// each with its own copy of the log directory (docs/OPERATIONS.md §4); the summary.
-fn on_postgres(url: &str, replicas: usize, shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> serde_json::Value {
+///
+/// With `kill_first_at = Some(n)`, the first replica is killed with SIGKILL once the store holds `n` vouchers (its
+/// devices fail over to the next replica, which takes over its claimed accounts after `worker.claim_seconds`);
+/// then also returns how many vouchers the store held right after the kill.
+fn on_postgres(
+    url: &str,
+    replicas: usize,
+    shape: Shape,
+    kill_first_at: Option<u64>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> (serde_json::Value, Option<u64>) {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let schema = format!("load_{}_{nanos}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
@@ -205,13 +249,24 @@ fn on_postgres(url: &str, replicas: usize, shape: Shape, tweak: impl FnOnce(&mut
         metrics.push(lines[1].clone());
         servers.push(server);
     }
-    let s = run_load(dir.path(), &dir.path().join("replica-0.toml"), &endpoints, &metrics, shape);
     let options = PostgresOptions { connections: 2, schema: Some(schema) };
-    check_store(&PostgresStore::open_with(url, &options).unwrap(), shape);
+    let probe = PostgresStore::open_with(url, &options).unwrap();
+    let mut killed_at = None;
+    let s = run_load_during(dir.path(), &dir.path().join("replica-0.toml"), &endpoints, &metrics, shape, || {
+        let Some(n) = kill_first_at else { return };
+        let start = Instant::now();
+        while probe.stats().unwrap().vouchers_received < n {
+            assert!(start.elapsed() < Duration::from_secs(120), "the load did not reach {n} vouchers");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        sigkill(servers.remove(0));
+        killed_at = Some(probe.stats().unwrap().vouchers_received);
+    });
+    check_store(&probe, shape);
     for server in servers {
         terminate(server);
     }
-    s
+    (s, killed_at)
 }
 
 fn postgres_url() -> Option<String> {
@@ -258,8 +313,22 @@ fn load_drives_devices_to_an_empty_inbox_and_its_summary_agrees_with_the_store()
 #[test]
 fn load_over_two_replicas_on_postgres_counts_every_voucher_once() {
     let Some(url) = postgres_url() else { return };
-    let s = on_postgres(&url, 2, SMALL, |_| {});
+    let (s, _) = on_postgres(&url, 2, SMALL, None, |_| {});
     assert_eq!(s["connections"], 4, "two connections per replica");
+}
+
+/// Two replicas under `vouchsafe load`, one killed with SIGKILL in the middle of it: its devices fail over to the
+/// survivor (the same batch ids: what the dead replica stored is answered as a duplicate), the survivor takes over
+/// the dead replica's claimed accounts, and every voucher is counted once, every device revealed once.
+#[test]
+fn load_over_two_replicas_survives_a_sigkill_of_one() {
+    let Some(url) = postgres_url() else { return };
+    let shape = Shape { devices: 8, per_device: 150, batch: 4 };
+    let total = shape.devices * shape.per_device;
+    let (s, killed_at) = on_postgres(&url, 2, shape, Some(total / 8), |c| c.worker.claim_seconds = 2);
+    let killed_at = killed_at.unwrap();
+    assert!(killed_at < total, "the kill fell mid-load ({killed_at} of {total} vouchers stored)");
+    assert!(s["failovers"].as_u64().unwrap() > 0, "devices of the dead replica failed over: {s}");
 }
 
 /// A measurement, not a check (the checks are the same): `vouchsafe load` on SQLite, then (with
@@ -295,8 +364,8 @@ fn load_measurement() {
     };
     line("SQLite", &on_sqlite(shape, tweak).0);
     if let Some(url) = postgres_url() {
-        line("PostgreSQL, one server", &on_postgres(&url, 1, shape, tweak));
-        line("PostgreSQL, two replicas", &on_postgres(&url, 2, shape, tweak));
+        line("PostgreSQL, one server", &on_postgres(&url, 1, shape, None, tweak).0);
+        line("PostgreSQL, two replicas", &on_postgres(&url, 2, shape, None, tweak).0);
     }
 }
 
