@@ -407,7 +407,11 @@ where
                     Ok(resp) => code_of(resp),
                     Err(_) => "UNKNOWN",
                 };
-                metrics.rpc(method, code, start.elapsed().as_secs_f64());
+                let seconds = start.elapsed().as_secs_f64();
+                metrics.rpc(method, code, seconds);
+                // The access line (off by default: `RUST_LOG=info,vouchsafe::access=debug`), inside the span, so
+                // it carries the method and the request id.
+                tracing::debug!(target: "vouchsafe::access", code, ms = seconds * 1000.0, "rpc finished");
                 r
             }
             .instrument(span),
