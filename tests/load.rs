@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{sigkill, spawn_reporting, stderr_line, terminate, vouchsafe};
+use common::{sigkill, spawn_reporting, spawn_reporting_env, stderr_line, terminate, vouchsafe};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use vouchsafe_phash::{AssociatedData, HashConfig, fixtures, hash_image};
@@ -196,10 +196,11 @@ fn check_store(store: &impl Store, shape: Shape) {
 fn on_sqlite(shape: Shape, tweak: impl FnOnce(&mut ServerConfig)) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let (fx, config) = fixture(dir.path(), tweak);
-    let (server, lines) = spawn_reporting(
+    let (server, lines) = spawn_reporting_env(
         &["serve", "--config", p(&config)],
         &dir.path().join("serve.log"),
         &["vouchsafe: listening on ", "vouchsafe: metrics on "],
+        &[("RUST_LOG", "info,vouchsafe::access=debug")],
     );
     cosign(&fx, &server.addr);
     let s = run_load(dir.path(), &config, &[format!("http://{}", server.addr)], &[lines[1].clone()], shape);
@@ -289,7 +290,13 @@ fn load_drives_devices_to_an_empty_inbox_and_its_summary_agrees_with_the_store()
     // voucher and no hash of a known image in it.
     let lines: Vec<serde_json::Value> =
         log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
-    // (Successful RPCs are not logged at info; what an RPC logs carries its method and request id.)
+    // The access lines (debug, turned on for this server): one per RPC, each with its own request id; the 12
+    // acknowledged batches among them.
+    let access: Vec<&serde_json::Value> = lines.iter().filter(|l| l["fields"]["message"] == "rpc finished").collect();
+    let ids: std::collections::HashSet<&str> = access.iter().filter_map(|l| l["span"]["request_id"].as_str()).collect();
+    assert_eq!(ids.len(), access.len(), "a distinct request id on every access line");
+    let submits = access.iter().filter(|l| l["span"]["method"] == "SubmitVouchers" && l["fields"]["code"] == "OK");
+    assert_eq!(submits.count() as u64, s["batches_acknowledged"].as_u64().unwrap(), "{log}");
     let in_rpc: Vec<&serde_json::Value> = lines.iter().filter(|l| l["span"]["name"] == "rpc").collect();
     assert!(!in_rpc.is_empty(), "some lines are logged inside an RPC: {log}");
     for l in &in_rpc {

@@ -31,9 +31,20 @@ impl Drop for ServerProc {
 /// (bounded, 60 s each) for one stdout line per prefix, in order; returns the process (killed on drop) and each
 /// line with its prefix cut. `addr` is the first of them.
 pub fn spawn_reporting(args: &[&str], log: &Path, prefixes: &[&str]) -> (ServerProc, Vec<String>) {
+    spawn_reporting_env(args, log, prefixes, &[])
+}
+
+/// [`spawn_reporting`] with these environment variables set.
+pub fn spawn_reporting_env(
+    args: &[&str],
+    log: &Path,
+    prefixes: &[&str],
+    env: &[(&str, &str)],
+) -> (ServerProc, Vec<String>) {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap_or_else(|e| panic!("log: {e}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("VOUCHSAFE_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
