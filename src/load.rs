@@ -234,12 +234,14 @@ impl Transport for Metered {
         Box::pin(async move {
             let mut tries = 0;
             loop {
+                let used = self.current.load(Ordering::Relaxed);
                 let start = Instant::now();
                 let result = self.current().submit_vouchers(batch_id, client_state, vouchers).await;
                 self.rec.submitted(&result, start.elapsed());
                 tries += 1;
                 if matches!(result, Err(RpcError::Unavailable { .. })) && tries <= self.others.len() {
-                    self.current.fetch_add(1, Ordering::Relaxed);
+                    // Only from the endpoint that failed (should a concurrent failover have moved on already).
+                    let _ = self.current.compare_exchange(used, used + 1, Ordering::Relaxed, Ordering::Relaxed);
                     self.rec.failovers.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -567,7 +569,30 @@ fn plan(args: &LoadArgs) -> Result<Plan> {
         ca_pem,
     };
     rate_note(&p, &config);
+    check_open_files(p.devices, p.channels.iter().map(Vec::len).sum())?;
     Ok(p)
+}
+
+/// Every device holds its data directory's lock file open for the whole run, and every connection a socket: raises
+/// the soft limit on open files to the hard one if need be, and refuses the run (before anything is sent) if that
+/// is still too few.
+fn check_open_files(devices: usize, connections: usize) -> Result<()> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let needed = (devices + connections + 64) as u64;
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|c| c < needed) {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            limit = getrlimit(Resource::Nofile);
+        }
+    }
+    match limit.current {
+        Some(c) if c < needed => Err(usage(format!(
+            "{devices} devices and {connections} connections need about {needed} open files, more than this \
+             process may open ({c}): raise `ulimit -n`, or use fewer devices"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Says so when the accounts' token buckets alone keep the run from finishing within --max-seconds.
@@ -580,6 +605,12 @@ fn rate_note(p: &Plan, config: &ServerConfig) {
             "note: the configuration's token bucket ({rate} vouchers/s per account, burst {}) needs about {needed:.0} s \
              for the {per_account:.0} vouchers of the busiest account, more than --max-seconds {}",
             config.limits.rate_burst, p.max_seconds
+        );
+    } else if needed > 0.0 {
+        println!(
+            "note: the busiest account's {per_account:.0} vouchers exceed the token bucket's burst ({}, then {rate} \
+             vouchers/s per account and replica): the throughput measured is then partly the bucket's",
+            config.limits.rate_burst
         );
     }
 }
@@ -886,11 +917,10 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     let wall = Instant::now();
     let p = Arc::new(plan(&args)?);
     let urls = args.metrics_urls.iter().map(|u| metrics_url(u)).collect::<Result<Vec<_>>>()?;
-    let pending_before = if urls.is_empty() {
-        None
-    } else {
-        Some(inbox_pending(&urls).await.map_err(|e| runtime(format!("--metrics-url {e}")))?)
-    };
+    if !urls.is_empty() {
+        // Fail early if no metrics URL answers (the depth before the run is read just before phase 2).
+        inbox_pending(&urls).await.map_err(|e| runtime(format!("--metrics-url {e}")))?;
+    }
     let work = tempfile::Builder::new()
         .prefix("vouchsafe-load-")
         .tempdir()
@@ -918,6 +948,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     // Phase 2 (timed): every device submits at once.
     let bar = crate::demo::bar(expected, "phase 2: submit");
     let _ = rec.bar.set(bar.clone());
+    let pending_before = if urls.is_empty() { None } else { inbox_pending(&urls).await.ok() };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(p.max_seconds);
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -953,7 +984,8 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let spin = ProgressBar::new_spinner().with_message("phase 3: waiting for the inbox to be empty");
         let mut last = String::from("no poll");
         loop {
-            match inbox_pending(&urls).await {
+            let Ok(poll) = tokio::time::timeout_at(deadline, inbox_pending(&urls)).await else { break };
+            match poll {
                 Ok(v) if v <= 0.0 => {
                     processed_seconds = Some(t0.elapsed().as_secs_f64());
                     break;
