@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 use vouchsafe_client::transport::{
     AppealAck, BoxFuture, CheckpointMessage, ChunkStream, ConsistencyProofMessage, GrpcTransport,
-    InclusionProofMessage, Notice, Received, RpcError, SubmitAck, Transport,
+    InclusionProofMessage, Notice, Received, RpcError, SubmitAck, Transport, is_loopback_host,
 };
 use vouchsafe_client::verify::{ManifestInfo, UpdateInfo};
 use vouchsafe_client::vouchsafe_log::{LogVerifier, WitnessVerifier};
@@ -322,12 +322,6 @@ fn runtime(msg: impl Into<String>) -> CliError {
     CliError::runtime(format!("load: {}", msg.into()))
 }
 
-/// Whether `host` (as a URI gives it: an IPv6 literal in brackets) is 127.0.0.0/8, ::1 or `localhost`.
-fn is_loopback(host: &str) -> bool {
-    let h = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Checks a `--endpoint`: http or https, a loopback host.
 fn check_endpoint(url: &str) -> Result<String> {
     let uri: Uri = url.parse().map_err(|_| usage(format!("--endpoint {url}: not a URL")))?;
@@ -335,7 +329,7 @@ fn check_endpoint(url: &str) -> Result<String> {
         return Err(usage(format!("--endpoint {url}: the scheme must be http or https")));
     }
     let host = uri.host().ok_or_else(|| usage(format!("--endpoint {url}: no host")))?;
-    if !is_loopback(host) {
+    if !is_loopback_host(host) {
         return Err(usage(format!(
             "--endpoint {url}: {host} is not a loopback address (127.0.0.0/8, ::1, localhost); vouchsafe load \
              never loads a remote server"
@@ -377,7 +371,7 @@ fn metrics_url(url: &str) -> Result<MetricsUrl> {
         )));
     }
     let host = uri.host().ok_or_else(|| usage(format!("--metrics-url {url}: no host")))?;
-    if !is_loopback(host) {
+    if !is_loopback_host(host) {
         return Err(usage(format!(
             "--metrics-url {url}: {host} is not a loopback address (127.0.0.0/8, ::1, localhost)"
         )));

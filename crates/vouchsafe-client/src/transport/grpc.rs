@@ -42,7 +42,9 @@ impl core::fmt::Debug for GrpcTransport {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host`, as a URI gives it (an IPv6 literal in brackets), is 127.0.0.0/8, `::1` or the name `localhost`:
+/// the hosts a plain-HTTP endpoint may name without `allow_plaintext_remote`.
+pub fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -65,7 +67,7 @@ impl GrpcTransport {
             }),
             Some("http") => {
                 let host = uri.host().unwrap_or("");
-                if !is_loopback(host) && !config.allow_plaintext_remote {
+                if !is_loopback_host(host) && !config.allow_plaintext_remote {
                     return Err(ClientError::Config {
                         what: "plain http is only allowed to a loopback host (the token would travel in clear)",
                     });

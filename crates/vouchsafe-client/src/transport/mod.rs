@@ -12,7 +12,7 @@ use core::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use grpc::GrpcTransport;
+pub use grpc::{GrpcTransport, is_loopback_host};
 
 use crate::verify::{ManifestInfo, UpdateInfo};
 
