@@ -389,12 +389,9 @@ fn load_measurement() {
 fn load_refuses_remote_endpoints_and_runs_over_its_bounds() {
     let dir = tempfile::tempdir().unwrap();
     let (_fx, config) = fixture(dir.path(), |_| {});
-    let base = ["load", "--config", p(&config), "--vouchers-per-device", "1", "--batch", "8"];
-    let run = |extra: &[&str]| {
-        let mut args = base.to_vec();
-        args.extend_from_slice(extra);
-        vouchsafe(&args)
-    };
+    // `vouchsafe load --config …` with `args`; `run` with one voucher per device in batches of 8 before `extra`.
+    let load = |args: &[&str]| vouchsafe(&[&["load", "--config", p(&config)], args].concat());
+    let run = |extra: &[&str]| load(&[&["--vouchers-per-device", "1", "--batch", "8"], extra].concat());
 
     for remote in ["http://10.1.2.3:50051", "http://example.com:50051", "http://0.0.0.0:50051"] {
         let o = run(&["--devices", "1", "--endpoint", remote]);
@@ -407,33 +404,11 @@ fn load_refuses_remote_endpoints_and_runs_over_its_bounds() {
     // More devices than the bound, and devices × vouchers over 10^7: refused before any connection.
     let o = run(&["--devices", "10001", "--endpoint", "http://127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = vouchsafe(&[
-        "load",
-        "--config",
-        p(&config),
-        "--devices",
-        "2000",
-        "--vouchers-per-device",
-        "10000",
-        "--endpoint",
-        "http://127.0.0.1:1",
-    ]);
+    let o = load(&["--devices", "2000", "--vouchers-per-device", "10000", "--endpoint", "http://127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("more than the bound"), "{}", stderr_line(&o));
     // The configuration's limits: a batch larger than the server takes, more devices per account than client states.
-    let o = vouchsafe(&[
-        "load",
-        "--config",
-        p(&config),
-        "--vouchers-per-device",
-        "1",
-        "--devices",
-        "1",
-        "--batch",
-        "9",
-        "--endpoint",
-        "http://127.0.0.1:1",
-    ]);
+    let o = load(&["--vouchers-per-device", "1", "--devices", "1", "--batch", "9", "--endpoint", "http://127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr_line(&o).contains("max_vouchers_per_batch"), "{}", stderr_line(&o));
     // Too few open files for the devices (each holds its lock file) even after raising the soft limit to the hard
