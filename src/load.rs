@@ -875,13 +875,19 @@ fn end_of_labels(s: &str) -> Option<usize> {
 
 /// The inbox's pending batches: the gauge summed over its lines at each URL, and the maximum over the URLs that
 /// answer (the replicas share one inbox, so each reports all of it; a sum would count it once per replica). A
-/// replica that does not answer (killed, restarting) is passed over; an error only if none answers.
+/// replica that does not answer (killed, restarting) or answers NaN (its store read failed) is passed over; an
+/// error only if none answers.
 async fn inbox_pending(urls: &[MetricsUrl]) -> std::result::Result<f64, String> {
     let mut max: Option<f64> = None;
     let mut failures = Vec::new();
     for u in urls {
         let value = match http_get(u).await {
-            Ok(body) => metric_sum(&body, INBOX_GAUGE).ok_or_else(|| format!("no {INBOX_GAUGE} sample")),
+            Ok(body) => match metric_sum(&body, INBOX_GAUGE) {
+                None => Err(format!("no {INBOX_GAUGE} sample")),
+                // The server's NaN: its read of the inbox failed, so the depth is unknown, not 0.
+                Some(v) if v.is_nan() => Err(format!("{INBOX_GAUGE} is NaN (the server could not read its store)")),
+                Some(v) => Ok(v),
+            },
             Err(e) => Err(e),
         };
         match value {
@@ -1138,6 +1144,7 @@ mod tests {
         assert_eq!(metric_sum(text, INBOX_GAUGE), Some(7.0));
         assert_eq!(metric_sum("other 1\n", INBOX_GAUGE), None);
         assert_eq!(metric_sum("vouchsafe_inbox_batches_pending 0\n", INBOX_GAUGE), Some(0.0));
+        assert!(metric_sum("vouchsafe_inbox_batches_pending NaN\n", INBOX_GAUGE).is_some_and(f64::is_nan));
     }
 
     #[test]

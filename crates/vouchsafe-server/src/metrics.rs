@@ -125,10 +125,10 @@ pub(crate) struct Metrics {
     batch_latency_seconds: Histogram,
     worker_lag_seconds: Gauge,
     store_errors: Family<StoreOp, Counter>,
-    inbox_batches: Gauge,
-    inbox_vouchers: Gauge,
-    inbox_bytes: Gauge,
-    outbox_pending: Gauge,
+    inbox_batches: StoreGauge,
+    inbox_vouchers: StoreGauge,
+    inbox_bytes: StoreGauge,
+    outbox_pending: StoreGauge,
     table_version: Gauge,
     indicators: Gauge,
     order_active: Gauge,
@@ -136,6 +136,15 @@ pub(crate) struct Metrics {
     backlog_refused: Counter,
     /// Refusals already counted (the backlog keeps a running total).
     refused_seen: AtomicU64,
+}
+
+/// A gauge read from the store at each scrape: NaN when that read fails, so that a scrape never shows the last
+/// good value as if it were current (an inbox "empty" while the database is down).
+type StoreGauge = Gauge<f64, AtomicU64>;
+
+/// `value` as a [`StoreGauge`] sample.
+fn gauge_value(value: u64) -> f64 {
+    value as f64
 }
 
 impl std::fmt::Debug for Metrics {
@@ -194,10 +203,31 @@ impl Metrics {
             gauge(&mut registry, "worker_lag_seconds", "Age of the oldest batch in the worker's last round");
         let store_errors = Family::<StoreOp, Counter>::default();
         registry.register("store_errors", "Store errors, by the operation that met them", store_errors.clone());
-        let inbox_batches = gauge(&mut registry, "inbox_batches_pending", "Unprocessed batches in the shared inbox");
-        let inbox_vouchers = gauge(&mut registry, "inbox_vouchers_pending", "Unprocessed vouchers in the shared inbox");
-        let inbox_bytes = gauge(&mut registry, "inbox_bytes_pending", "Bytes of unprocessed vouchers");
-        let outbox_pending = gauge(&mut registry, "outbox_pending", "Messages to the Centre not yet delivered");
+        let store_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = StoreGauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let inbox_batches = store_gauge(
+            &mut registry,
+            "inbox_batches_pending",
+            "Unprocessed batches in the shared inbox (NaN: the store could not be read)",
+        );
+        let inbox_vouchers = store_gauge(
+            &mut registry,
+            "inbox_vouchers_pending",
+            "Unprocessed vouchers in the shared inbox (NaN: the store could not be read)",
+        );
+        let inbox_bytes = store_gauge(
+            &mut registry,
+            "inbox_bytes_pending",
+            "Bytes of unprocessed vouchers (NaN: the store could not be read)",
+        );
+        let outbox_pending = store_gauge(
+            &mut registry,
+            "outbox_pending",
+            "Messages to the Centre not yet delivered (NaN: the store could not be read)",
+        );
         let table_version = gauge(&mut registry, "table_version", "Version of the served table");
         let indicators = gauge(&mut registry, "table_indicators", "Indicators in the served table");
         let order_active = gauge(&mut registry, "order_active", "1 while the served detection order is valid, else 0");
@@ -299,17 +329,25 @@ impl Metrics {
     pub(crate) fn render(&self, shared: &Shared) -> String {
         match shared.store.backlog() {
             Ok(b) => {
-                self.inbox_batches.set(i64::try_from(b.batches).unwrap_or(i64::MAX));
-                self.inbox_vouchers.set(i64::try_from(b.vouchers).unwrap_or(i64::MAX));
-                self.inbox_bytes.set(i64::try_from(b.bytes).unwrap_or(i64::MAX));
+                self.inbox_batches.set(gauge_value(b.batches));
+                self.inbox_vouchers.set(gauge_value(b.vouchers));
+                self.inbox_bytes.set(gauge_value(b.bytes));
             }
-            Err(_) => self.store_error("metrics.backlog"),
+            Err(_) => {
+                self.store_error("metrics.backlog");
+                for g in [&self.inbox_batches, &self.inbox_vouchers, &self.inbox_bytes] {
+                    g.set(f64::NAN);
+                }
+            }
         }
         match shared.store.outbox_pending() {
             Ok(n) => {
-                self.outbox_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+                self.outbox_pending.set(gauge_value(n));
             }
-            Err(_) => self.store_error("metrics.outbox"),
+            Err(_) => {
+                self.store_error("metrics.outbox");
+                self.outbox_pending.set(f64::NAN);
+            }
         }
         let state = shared.state();
         self.table_version.set(i64::try_from(state.table.version()).unwrap_or(i64::MAX));
