@@ -329,6 +329,15 @@ pub trait Store: Send + Sync {
     /// Undelivered entries with `next_attempt_at <= now`, oldest first, at most `limit`.
     fn due_outbox(&self, now: i64, limit: usize) -> Result<Vec<OutboxEntry>>;
 
+    /// Leases due entries for delivery: the entries [`Store::due_outbox`] would return, each with its
+    /// `next_attempt_at` moved to `until` in the same transaction (and returned so), so that no other caller (a
+    /// second replica, a later pass) finds it due before then. Entries that another transaction is leasing at
+    /// that moment are passed over, not waited for. The sender records the outcome with
+    /// [`Store::outbox_delivered`] or [`Store::outbox_failed`] (which sets its own `next_attempt_at`); a sender
+    /// that dies leaves the entry due again at `until`. `attempts` is unchanged. `until` must be after `now`
+    /// ([`StoreError::InvalidArgument`]).
+    fn lease_outbox(&self, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>>;
+
     /// One outbox entry, or `None`.
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>>;
 

@@ -122,6 +122,14 @@ pub(crate) fn check_decide_case(d: &DecideCase<'_>) -> Result<()> {
     Ok(())
 }
 
+/// A lease of due outbox entries ends after it starts.
+pub(crate) fn check_lease(now: i64, until: i64) -> Result<()> {
+    if until <= now {
+        return Err(StoreError::InvalidArgument("an outbox lease must end after now"));
+    }
+    Ok(())
+}
+
 /// Checks what can be checked of a delivery without the stored entry.
 pub(crate) fn check_delivered(d: &Delivered<'_>) -> Result<()> {
     if let Some((status, reason)) = d.case_status {

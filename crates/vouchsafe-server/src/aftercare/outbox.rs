@@ -30,6 +30,10 @@ use crate::service::{Served, Shared};
 const PER_PASS: usize = 16;
 /// How long one delivery may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a pass holds the entries it leased (`Store::lease_outbox`): past the longest pass (every entry
+/// timing out in turn) with a minute to spare, so that another replica does not send them meanwhile. An entry of
+/// a replica that died mid-pass is due again after it.
+const LEASE_SECONDS: i64 = PER_PASS as i64 * DELIVERY_TIMEOUT.as_secs() as i64 + 60;
 /// Actor of the housekeeping's audit entries.
 pub const RETENTION_ACTOR: &str = "retention";
 
@@ -168,7 +172,7 @@ fn apply_receipt(shared: &Shared, served: &Served, entry: &OutboxEntry, receipt:
     Ok(r.verdict.as_str().to_owned())
 }
 
-/// Housekeeping and the list of what is due, on the blocking pool.
+/// Housekeeping, then the due entries, leased to this pass, on the blocking pool.
 fn prepare(shared: &Shared) -> Result<Vec<OutboxEntry>> {
     let Some(after) = shared.aftercare.as_ref() else { return Ok(Vec::new()) };
     let now = unix_now();
@@ -193,7 +197,7 @@ fn prepare(shared: &Shared) -> Result<Vec<OutboxEntry>> {
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(store.due_outbox(now, PER_PASS)?)
+    Ok(store.lease_outbox(now, now.saturating_add(LEASE_SECONDS), PER_PASS)?)
 }
 
 /// One pass: housekeeping, then every due message sent once. Returns how many were delivered.

@@ -307,6 +307,10 @@ impl Store for PostgresStore {
         outbox::due_outbox(self, now, limit)
     }
 
+    fn lease_outbox(&self, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::lease_outbox(self, now, until, limit)
+    }
+
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
         outbox::outbox_entry(self, id)
     }

@@ -10,7 +10,7 @@ use super::audit::append_audit_tx;
 use super::conn::{Pg, get};
 use crate::convert::{hash32, id16, limit_i64, to_i64, to_u64};
 use crate::types::*;
-use crate::validate::{MAX_ERROR_LEN, check_delivered, check_outbox, truncate};
+use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, truncate};
 use crate::{Result, StoreError};
 
 const OUTBOX_COLUMNS: &str =
@@ -90,6 +90,23 @@ pub(super) fn due_outbox(store: &PostgresStore, now: i64, limit: usize) -> Resul
          WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
     );
     store.pool.plain(|q| q.query(&sql, &[&now, &limit_i64(limit)])?.iter().map(outbox_row).collect())
+}
+
+pub(super) fn lease_outbox(store: &PostgresStore, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+    check_lease(now, until)?;
+    // The queue pattern: the due rows no other transaction holds, locked and moved on in one statement (READ
+    // COMMITTED: a row leased meanwhile is re-checked against the condition and passed over).
+    let sql = format!(
+        "UPDATE outbox SET next_attempt_at = $2
+         WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1
+                      ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING {OUTBOX_COLUMNS}"
+    );
+    let mut leased = store.pool.write_read_committed(|q| {
+        q.query(&sql, &[&now, &until, &limit_i64(limit)])?.iter().map(outbox_row).collect::<Result<Vec<_>>>()
+    })?;
+    leased.sort_by_key(|e| e.id.0);
+    Ok(leased)
 }
 
 pub(super) fn outbox_entry(store: &PostgresStore, id: OutboxId) -> Result<Option<OutboxEntry>> {

@@ -392,6 +392,10 @@ impl Store for SqliteStore {
         outbox::due_outbox(&self.lock(), now, limit)
     }
 
+    fn lease_outbox(&self, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        outbox::lease_outbox(self, now, until, limit)
+    }
+
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
         outbox::outbox_entry(&self.lock(), id)
     }

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use super::audit::append_audit_tx;
 use super::convert::{collect, hash32, id16, limit_i64, to_i64, to_u64};
 use crate::types::*;
-use crate::validate::{MAX_ERROR_LEN, check_delivered, check_outbox, truncate};
+use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, truncate};
 use crate::{Result, StoreError};
 
 const OUTBOX_COLUMNS: &str =
@@ -97,6 +97,20 @@ pub(super) fn due_outbox(conn: &Connection, now: i64, limit: usize) -> Result<Ve
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![now, limit_i64(limit)], outbox_row)?;
     collect(rows)
+}
+
+pub(super) fn lease_outbox(store: &SqliteStore, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
+    check_lease(now, until)?;
+    // One writer at a time: the due entries read here are the ones leased.
+    store.write(|tx| {
+        let mut due = due_outbox(tx, now, limit)?;
+        let mut stmt = tx.prepare("UPDATE outbox SET next_attempt_at = ?1 WHERE id = ?2")?;
+        for e in &mut due {
+            stmt.execute(params![until, e.id.0])?;
+            e.next_attempt_at = until;
+        }
+        Ok(due)
+    })
 }
 
 pub(super) fn outbox_entry(conn: &Connection, id: OutboxId) -> Result<Option<OutboxEntry>> {

@@ -545,6 +545,57 @@ fn purge_of_closed_cases_keeps_metadata_and_counts(b: &Backend) {
     assert_eq!((st.purged_items, st.cases, st.cases_closed, st.notices), (5, 3, 3, 2));
 }
 
+/// Leases: what one sender leases, nobody finds due until the lease ends or the outcome is recorded; senders
+/// leasing at once (several stores on one database, as replicas) get disjoint entries, every entry once.
+fn outbox_leases_hand_each_due_message_to_one_sender(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
+    let ids: Vec<OutboxId> =
+        (0..40u8).map(|i| s.enqueue_outbox(&report(c, 0x80 + i, b"report", 100), &[]).unwrap()).collect();
+    refused(path, "invalid argument: an outbox lease must end after now", || s.lease_outbox(100, 100, 10));
+    assert!(s.lease_outbox(99, 500, 10).unwrap().is_empty(), "nothing due before its creation");
+
+    // Four stores lease at once, five at a time, until nothing is due: every entry leased exactly once.
+    let stores: Vec<std::sync::Arc<dyn Store>> = (0..4).map(|_| path.reopen()).collect();
+    let leased: Vec<Vec<OutboxEntry>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|st| {
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    loop {
+                        let got = st.lease_outbox(100, 500, 5).unwrap();
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        assert!(got.windows(2).all(|w| w[0].id.0 < w[1].id.0), "oldest first");
+                        mine.extend(got);
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<OutboxId> = leased.iter().flatten().map(|e| e.id).collect();
+    all.sort_by_key(|id| id.0);
+    assert_eq!(all, ids, "every due entry leased once, by one store");
+    for e in leased.iter().flatten() {
+        assert_eq!((e.next_attempt_at, e.attempts, e.bytes.as_slice()), (500, 0, &b"report"[..]));
+        assert_eq!(s.outbox_entry(e.id).unwrap().unwrap().next_attempt_at, 500, "the lease is stored");
+    }
+    assert!(s.due_outbox(499, 100).unwrap().is_empty(), "nothing due while leased");
+
+    // Outcomes: one delivered, one failed (its own retry time, which overrides the lease); the rest due again at
+    // the lease's end, for the next sender.
+    let d = Delivered { id: ids[0], at: 200, receipt: b"r", case_status: None, notice: None, audit: &[] };
+    assert!(s.outbox_delivered(&d).unwrap());
+    s.outbox_failed(ids[1], "connection refused", 300).unwrap();
+    assert_eq!(s.lease_outbox(300, 400, 100).unwrap().iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
+    let again = s.lease_outbox(500, 900, 100).unwrap();
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), ids[1..], "the delivered one never again");
+    assert_eq!(s.outbox_entry(ids[1]).unwrap().unwrap().attempts, 1, "a lease is not an attempt");
+}
+
 fn an_enqueued_message_survives_a_crash(b: &Backend) {
     let (path, s) = (b, &*b.store);
     let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
@@ -749,6 +800,7 @@ conformance!(
     appeals_refusals_change_nothing,
     cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending,
     purge_of_closed_cases_keeps_metadata_and_counts,
+    outbox_leases_hand_each_due_message_to_one_sender,
     an_enqueued_message_survives_a_crash,
     order_stats_for_a_scripted_history,
     list_cases_limits_and_orders,
