@@ -253,8 +253,12 @@ fn on_postgres(
             &dir.path().join(format!("{id}.log")),
             &["vouchsafe: listening on ", "vouchsafe: metrics on "],
         );
-        // Every log holds the same tree: the witnesses cosign each replica's copy of one checkpoint.
-        cosign(&fx, &server.addr);
+        // Every log holds the same tree, so the replicas sign the same checkpoint. The witnesses cosign it at the
+        // first replica only: the others serve their cosignatures from the shared database, and the devices on
+        // them (which need every witness) could not sync otherwise.
+        if r == 0 {
+            cosign(&fx, &server.addr);
+        }
         endpoints.push(format!("http://{}", server.addr));
         metrics.push(lines[1].clone());
         servers.push(server);

@@ -146,6 +146,7 @@ impl Shared {
         let key = load_log_key(&config.log.key)?;
         let witnesses = parse_witnesses(&config.log.witnesses)?;
         let mut log = TransLog::open(&config.log.dir, key, witnesses)?;
+        log.share_cosignatures(Arc::clone(&store));
         let served = commit(pending, &mut log)?;
         let auth = Authenticator::new(config.accounts.iter().map(|a| {
             let account = Account {

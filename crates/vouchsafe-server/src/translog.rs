@@ -10,15 +10,25 @@
 //!
 //! At start the tree is rebuilt from `leaves`, and the server refuses to start if `checkpoint` is not signed by
 //! the log key or does not match the tree at its size (a rewritten or truncated log).
+//!
+//! Replicas on one database each keep their own log directory with the same tree (the same leaves, appended in
+//! the same order), so they sign byte-identical checkpoints (Ed25519 is deterministic). The witnesses'
+//! cosignatures are shared through the store (`Store::put_log_cosignature`): one handed to any replica is stored
+//! there, and every replica attaches the stored ones of its current checkpoint when it serves it, after verifying
+//! each again.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use vouchsafe_log::{
     Checkpoint, ConsistencyProof, InclusionProof, Leaf, LogSigningKey, Note, NoteSignature, WitnessVerifier,
 };
+use vouchsafe_store::Store;
 
 use crate::error::{Result, ServerError};
 
@@ -43,6 +53,8 @@ pub(crate) struct TransLog {
     log: vouchsafe_log::Log,
     index: HashMap<[u8; 32], u64>,
     note: Note,
+    /// Where the cosignatures are shared with the other replicas, if anywhere.
+    shared: Option<Arc<dyn Store>>,
 }
 
 impl TransLog {
@@ -118,6 +130,7 @@ impl TransLog {
             log,
             index,
             note: Note::new("placeholder\n").map_err(|e| ServerError::Log(e.to_string()))?,
+            shared: None,
         };
         match note {
             Some(n) if Checkpoint::parse(n.text()).map(|c| c.tree_head().size).ok() == Some(t.log.size()) => {
@@ -131,6 +144,11 @@ impl TransLog {
             }
         }
         Ok(t)
+    }
+
+    /// Shares the witnesses' cosignatures through `store` from now on (see the module's documentation).
+    pub(crate) fn share_cosignatures(&mut self, store: Arc<dyn Store>) {
+        self.shared = Some(store);
     }
 
     fn sign(&self, log: &vouchsafe_log::Log) -> Result<Note> {
@@ -191,9 +209,62 @@ impl TransLog {
         }
     }
 
-    /// The current checkpoint note, with every cosignature it carries.
-    pub(crate) fn checkpoint(&self) -> String {
+    /// The current checkpoint note, with every cosignature it carries: those handed to this process and, when
+    /// they are shared, those other replicas stored for the same checkpoint (each verified before it is attached).
+    /// A store that cannot be read leaves the note as this process has it (logged).
+    pub(crate) fn checkpoint(&mut self) -> String {
+        if let Err(e) = self.attach_shared() {
+            tracing::warn!(error = %crate::error::ErrorChain(&e), "shared log cosignatures not read; serving this replica's");
+        }
         self.note.encode()
+    }
+
+    /// Attaches the cosignatures stored for the current checkpoint that this note lacks.
+    fn attach_shared(&mut self) -> Result<()> {
+        let Some(store) = &self.shared else { return Ok(()) };
+        let stored = store.log_cosignatures(&checkpoint_key(&self.note))?;
+        if stored.largest_cosigned_size > self.log.size() {
+            // The witnesses cosigned a larger tree than this one: a log thrown away and rebuilt shorter (its old,
+            // smaller checkpoint's cosignatures must not make it look current), or a replica that has not yet
+            // reloaded an update (it catches up within a poll interval).
+            tracing::warn!(
+                size = self.log.size(),
+                cosigned = stored.largest_cosigned_size,
+                "this log is behind the largest tree its witnesses cosigned; shared cosignatures not served"
+            );
+            return Ok(());
+        }
+        let mut note = self.note.clone();
+        let mut added = 0usize;
+        for line in stored.lines {
+            if note.signatures().iter().any(|s| s.to_line().strip_suffix('\n') == Some(line.as_str())) {
+                continue;
+            }
+            // Verified as if handed in: a row in the shared database is not trusted by itself.
+            match self.verified(&line) {
+                Ok(sig) => {
+                    note.add_signature(sig).map_err(|e| ServerError::Log(e.to_string()))?;
+                    added += 1;
+                }
+                Err(e) => tracing::warn!(error = %e, "a stored log cosignature does not verify; not served"),
+            }
+        }
+        if added > 0 {
+            self.persist_note(&note)?;
+            self.note = note;
+        }
+        Ok(())
+    }
+
+    /// `line` checked as a cosignature of the current checkpoint by a configured witness.
+    fn verified(&self, line: &str) -> Result<NoteSignature> {
+        let sig = NoteSignature::parse_line(line).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        let witness =
+            self.witnesses.iter().find(|w| w.name() == sig.name() && w.key_id() == sig.key_id()).ok_or_else(|| {
+                ServerError::BadCosignature("not a witness this log collects cosignatures from".into())
+            })?;
+        witness.check_cosignature(self.note.text(), &sig).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        Ok(sig)
     }
 
     /// The log's size.
@@ -249,16 +320,23 @@ impl TransLog {
             return Err(ServerError::StaleCheckpoint);
         }
         let line = line.strip_suffix('\n').unwrap_or(line);
-        let sig = NoteSignature::parse_line(line).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
-        let witness =
-            self.witnesses.iter().find(|w| w.name() == sig.name() && w.key_id() == sig.key_id()).ok_or_else(|| {
-                ServerError::BadCosignature("not a witness this log collects cosignatures from".into())
-            })?;
-        witness.check_cosignature(self.note.text(), &sig).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        let sig = self.verified(line)?;
         let mut note = self.note.clone();
-        note.add_signature(sig).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        note.add_signature(sig.clone()).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
+        // Shared first: a cosignature this replica serves is one every replica can serve.
+        if let Some(store) = &self.shared {
+            let witness = format!("{} {:08x}", sig.name(), sig.key_id());
+            let stored = sig.to_line();
+            let stored = stored.strip_suffix('\n').unwrap_or(&stored);
+            let key = checkpoint_key(&self.note);
+            store.put_log_cosignature(&key, self.log.size(), &witness, stored, crate::config::unix_now())?;
+        }
         self.persist_note(&note)?;
         self.note = note;
+        // Those other replicas stored meanwhile count too.
+        if let Err(e) = self.attach_shared() {
+            tracing::warn!(error = %crate::error::ErrorChain(&e), "shared log cosignatures not read");
+        }
         Ok(self.cosignatures())
     }
 
@@ -270,5 +348,86 @@ impl TransLog {
             .filter(|w| self.note.signatures().iter().any(|s| s.name() == w.name() && s.key_id() == w.key_id()))
             .count();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// The store's key of a checkpoint: the SHA-256 of its text.
+fn checkpoint_key(note: &Note) -> [u8; 32] {
+    Sha256::digest(note.text().as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use vouchsafe_log::{LeafKind, Witness, WitnessSigningKey};
+    use vouchsafe_store::SqliteStore;
+
+    use super::*;
+
+    fn key() -> LogSigningKey {
+        LogSigningKey::from_seed("log.example", &[1; 32]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Two replicas' logs on one database: the same leaves give the same checkpoint; a cosignature handed to one
+    /// is served by the other, and a row that does not verify is served by neither.
+    #[test]
+    fn a_cosignature_handed_to_one_replica_is_served_by_another_and_a_forged_row_by_none() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("db.sqlite")).unwrap_or_else(|e| panic!("{e}")));
+        let wkey = WitnessSigningKey::from_seed("witness.example", &[2; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let mut witness = Witness::new(wkey);
+        witness.follow(key().verifier()).unwrap_or_else(|e| panic!("{e}"));
+        let verifier = witness.verifier();
+        let open = |name: &str| {
+            let mut t =
+                TransLog::open(&dir.path().join(name), key(), vec![verifier.clone()]).unwrap_or_else(|e| panic!("{e}"));
+            t.share_cosignatures(Arc::clone(&store));
+            t
+        };
+        let (mut a, mut b) = (open("a"), open("b"));
+        let leaf = Leaf::new(LeafKind::Order, b"an order".to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        for t in [&mut a, &mut b] {
+            t.ensure(std::slice::from_ref(&leaf)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let note = a.checkpoint();
+        assert_eq!(note, b.checkpoint(), "the same tree, the same signed checkpoint");
+        let text = a.note.text().to_owned();
+
+        // A row naming the witness but signed by nobody: not served, and not counted.
+        let forged = format!("\u{2014} witness.example {}", "A".repeat(100));
+        store
+            .put_log_cosignature(&checkpoint_key(&a.note), 1, "witness.example 00000000", &forged, 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(b.checkpoint(), note, "a forged row is not served");
+        assert_eq!(b.cosignatures(), 0);
+
+        let proof = a.consistency_proof(0, 1).unwrap_or_else(|e| panic!("{e}"));
+        let sig = witness.cosign(note.as_bytes(), &proof, 1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.add_cosignature(text.as_bytes(), &sig.to_line()).unwrap_or_else(|e| panic!("{e}")), 1);
+        let served = b.checkpoint();
+        assert!(served.ends_with(&sig.to_line()), "replica b serves a's cosignature:\n{served}");
+        assert_eq!(b.cosignatures(), 1);
+        assert_eq!(served, a.checkpoint());
+        // Kept in b's own checkpoint file too: a restart of b without the database still has it.
+        drop(b);
+        let reopened =
+            TransLog::open(&dir.path().join("b"), key(), vec![witness.verifier()]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reopened.note.encode(), served);
+
+        // The log grows and is cosigned at size 2; then a log rebuilt from the first leaf only (thrown away and
+        // started afresh) signs the old size-1 checkpoint again. Its stored cosignatures are genuine, but they
+        // must not make a log behind what the witnesses saw look current: not served.
+        let second = Leaf::new(LeafKind::Revocation, b"a revocation".to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        a.ensure(std::slice::from_ref(&second)).unwrap_or_else(|e| panic!("{e}"));
+        let grown = a.checkpoint();
+        let proof = a.consistency_proof(1, 2).unwrap_or_else(|e| panic!("{e}"));
+        let sig = witness.cosign(grown.as_bytes(), &proof, 1_700_000_100).unwrap_or_else(|e| panic!("{e}"));
+        let text = a.note.text().to_owned();
+        assert_eq!(a.add_cosignature(text.as_bytes(), &sig.to_line()).unwrap_or_else(|e| panic!("{e}")), 1);
+        let mut rebuilt = open("c");
+        rebuilt.ensure(std::slice::from_ref(&leaf)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rebuilt.note.text(), reopened.note.text(), "the old checkpoint, signed again");
+        let _ = rebuilt.checkpoint();
+        assert_eq!(rebuilt.cosignatures(), 0, "a log behind the cosigned size gets no shared cosignature");
     }
 }

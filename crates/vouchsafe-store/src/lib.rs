@@ -444,6 +444,26 @@ pub trait Store: Send + Sync {
     /// [`StoreError::AuditChainBroken`] at the first inconsistent entry.
     fn verify_audit_chain(&self) -> Result<AuditHead>;
 
+    // ---- transparency log cosignatures ------------------------------------------
+
+    /// Stores a witness's cosignature line of a transparency-log checkpoint (`checkpoint`: the SHA-256 of the
+    /// checkpoint's text; `tree_size`: its tree's size), replacing that witness's earlier line for the same
+    /// checkpoint, so that every server process on this database serves it whichever one the witness handed it
+    /// to. One database holds one log. The caller has verified it (readers verify again before serving).
+    /// `witness` names the witness (1..=512 bytes), `line` is the signature line without its newline (1..=1024
+    /// bytes, one line).
+    fn put_log_cosignature(
+        &self,
+        checkpoint: &[u8; 32],
+        tree_size: u64,
+        witness: &str,
+        line: &str,
+        at: i64,
+    ) -> Result<()>;
+
+    /// The cosignature lines stored for `checkpoint`, and the largest cosigned tree size, in one read.
+    fn log_cosignatures(&self, checkpoint: &[u8; 32]) -> Result<LogCosignatures>;
+
     // ---- statistics and retention ---------------------------------------------
 
     /// Global totals for the transparency report.

@@ -344,6 +344,20 @@ CREATE TABLE account_claim (
 );
 CREATE INDEX account_claim_worker ON account_claim (worker);
 "#,
+    // v8: witnesses' cosignatures of the transparency log's checkpoints (`Store::put_log_cosignature`), shared by
+    // the server processes on one database: each keeps the same tree in its own log directory, and a cosignature
+    // handed to one is served by all.
+    r#"
+CREATE TABLE log_cosignature (
+    checkpoint BLOB    NOT NULL CHECK (length(checkpoint) = 32),
+    tree_size  INTEGER NOT NULL CHECK (tree_size >= 0),
+    witness    TEXT    NOT NULL,
+    line       TEXT    NOT NULL,
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (checkpoint, witness)
+) WITHOUT ROWID;
+CREATE INDEX log_cosignature_size ON log_cosignature (tree_size);
+"#,
 ];
 
 /// Schema version whose migration is followed by the move of v1 `inbox_voucher`

@@ -459,6 +459,16 @@ pub struct AuditRecord {
     pub hash: [u8; 32],
 }
 
+/// What [`Store::log_cosignatures`](crate::Store::log_cosignatures) returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogCosignatures {
+    /// The cosignature lines stored for the checkpoint asked about, ordered by witness.
+    pub lines: Vec<String>,
+    /// The largest tree size of any checkpoint with a stored cosignature (0 if none): a log that serves a smaller
+    /// tree is behind what its witnesses cosigned.
+    pub largest_cosigned_size: u64,
+}
+
 /// Result of a successful audit chain verification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuditHead {

@@ -122,6 +122,18 @@ pub(crate) fn check_decide_case(d: &DecideCase<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Longest cosignature line stored (a note signature line is far shorter).
+const MAX_COSIGNATURE_LINE: usize = 1024;
+
+/// A log cosignature's witness name and line.
+pub(crate) fn check_cosignature(witness: &str, line: &str) -> Result<()> {
+    check_id(witness, "witness must be 1..=512 bytes")?;
+    if line.is_empty() || line.len() > MAX_COSIGNATURE_LINE || line.contains(['\n', '\r']) {
+        return Err(StoreError::InvalidArgument("cosignature must be one line of 1..=1024 bytes"));
+    }
+    Ok(())
+}
+
 /// A lease of due outbox entries ends after it starts.
 pub(crate) fn check_lease(now: i64, until: i64) -> Result<()> {
     if until <= now {

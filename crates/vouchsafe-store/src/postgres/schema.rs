@@ -253,4 +253,18 @@ CREATE TABLE account_claim (
 );
 CREATE INDEX account_claim_worker ON account_claim (worker);
 "#,
+    // v3: witnesses' cosignatures of the transparency log's checkpoints (`Store::put_log_cosignature`), shared by
+    // the replicas: each keeps the same tree in its own log directory, and a cosignature handed to one is served
+    // by all.
+    r#"
+CREATE TABLE log_cosignature (
+    checkpoint BYTEA  NOT NULL CHECK (octet_length(checkpoint) = 32),
+    tree_size  BIGINT NOT NULL CHECK (tree_size >= 0),
+    witness    TEXT   NOT NULL,
+    line       TEXT   NOT NULL,
+    added_at   BIGINT NOT NULL,
+    PRIMARY KEY (checkpoint, witness)
+);
+CREATE INDEX log_cosignature_size ON log_cosignature (tree_size);
+"#,
 ];

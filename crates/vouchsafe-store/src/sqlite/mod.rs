@@ -38,6 +38,7 @@ mod appeals;
 mod audit;
 mod cases;
 mod convert;
+mod cosign;
 mod feedback;
 mod inbox;
 mod migrate;
@@ -394,6 +395,21 @@ impl Store for SqliteStore {
 
     fn lease_outbox(&self, now: i64, until: i64, limit: usize) -> Result<Vec<OutboxEntry>> {
         outbox::lease_outbox(self, now, until, limit)
+    }
+
+    fn put_log_cosignature(
+        &self,
+        checkpoint: &[u8; 32],
+        tree_size: u64,
+        witness: &str,
+        line: &str,
+        at: i64,
+    ) -> Result<()> {
+        cosign::put_log_cosignature(self, checkpoint, tree_size, witness, line, at)
+    }
+
+    fn log_cosignatures(&self, checkpoint: &[u8; 32]) -> Result<LogCosignatures> {
+        cosign::log_cosignatures(&self.lock(), checkpoint)
     }
 
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {

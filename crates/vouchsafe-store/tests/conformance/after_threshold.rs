@@ -596,6 +596,31 @@ fn outbox_leases_hand_each_due_message_to_one_sender(b: &Backend) {
     assert_eq!(s.outbox_entry(ids[1]).unwrap().unwrap().attempts, 1, "a lease is not an attempt");
 }
 
+/// Log cosignatures: one line per witness and checkpoint, the latest kept, visible to every store on the
+/// database; malformed ones refused without a change.
+fn log_cosignatures_are_shared_one_per_witness_and_checkpoint(b: &Backend) {
+    let (path, s) = (b, &*b.store);
+    let (cp1, cp2) = ([1u8; 32], [2u8; 32]);
+    assert_eq!(s.log_cosignatures(&cp1).unwrap(), LogCosignatures::default());
+    s.put_log_cosignature(&cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b AAAA", 10).unwrap();
+    s.put_log_cosignature(&cp1, 5, "witness-a 01020304", "\u{2014} witness-a BBBB", 11).unwrap();
+    s.put_log_cosignature(&cp2, 7, "witness-a 01020304", "\u{2014} witness-a CCCC", 12).unwrap();
+    // A later cosignature of the same checkpoint by the same witness replaces its line.
+    s.put_log_cosignature(&cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b DDDD", 13).unwrap();
+    let other = path.reopen();
+    let got = other.log_cosignatures(&cp1).unwrap();
+    assert_eq!(got.lines, ["\u{2014} witness-a BBBB", "\u{2014} witness-b DDDD"]);
+    assert_eq!(got.largest_cosigned_size, 7, "the largest size over every checkpoint");
+    assert_eq!(other.log_cosignatures(&cp2).unwrap().lines, ["\u{2014} witness-a CCCC"]);
+    let none = other.log_cosignatures(&[3u8; 32]).unwrap();
+    assert_eq!((none.lines.len(), none.largest_cosigned_size), (0, 7));
+    let line = "invalid argument: cosignature must be one line of 1..=1024 bytes";
+    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", "", 1));
+    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", "two\nlines", 1));
+    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", &"x".repeat(1025), 1));
+    refused(path, "invalid argument: witness must be 1..=512 bytes", || s.put_log_cosignature(&cp1, 5, "", "l", 1));
+}
+
 fn an_enqueued_message_survives_a_crash(b: &Backend) {
     let (path, s) = (b, &*b.store);
     let c = case(s, "alice", ORDER_A, 10, &[item(1)], false);
@@ -801,6 +826,7 @@ conformance!(
     cases_close_at_the_appeal_deadline_unless_an_appeal_is_pending,
     purge_of_closed_cases_keeps_metadata_and_counts,
     outbox_leases_hand_each_due_message_to_one_sender,
+    log_cosignatures_are_shared_one_per_witness_and_checkpoint,
     an_enqueued_message_survives_a_crash,
     order_stats_for_a_scripted_history,
     list_cases_limits_and_orders,
