@@ -5,7 +5,8 @@
 //! `cargo bench --bench e2e` (options: `VOUCHSAFE_E2E_BATCHES`, default 16 batches of 256 vouchers;
 //! `VOUCHSAFE_E2E_RUNS`, default 3; `VOUCHSAFE_E2E_MATCH_EVERY`, default 64; the best run of each is reported;
 //! `VOUCHSAFE_E2E_SCHEDULE` = `fixed` (the server's default) or `eager`, `VOUCHSAFE_E2E_NICE` (default 19) and
-//! `VOUCHSAFE_E2E_COVER` = `true` (the default) or `false`, to measure what the timing-safe worker settings cost).
+//! `VOUCHSAFE_E2E_COVER` = `true` (the default) or `false`, to measure what the timing-safe worker settings cost;
+//! `VOUCHSAFE_E2E_ROUND`, the worker's batches per round, default 4).
 //! `VOUCHSAFE_E2E_DATABASE=postgres://…` runs the server on that PostgreSQL database (a schema of its own) instead
 //! of SQLite, and `VOUCHSAFE_E2E_REPLICAS=2` then runs two servers (replicas, each with its own worker) on it, the
 //! submissions spread over both.
@@ -78,7 +79,7 @@ fn main() {
         if c.database_is_postgres() { "PostgreSQL" } else { "SQLite (file, spool)" }
     );
     c.worker.poll_interval_ms = 10;
-    c.worker.batches_per_round = 4;
+    c.worker.batches_per_round = env_usize("VOUCHSAFE_E2E_ROUND", 4);
     if let Some(s) = std::env::var("VOUCHSAFE_E2E_SCHEDULE").ok().and_then(|v| v.parse().ok()) {
         c.worker.schedule = s;
     }

@@ -246,6 +246,35 @@ fn store_is_shareable_across_threads(b: &Backend) {
     assert_eq!(s.next_unprocessed(1000).unwrap().len(), 100);
 }
 
+/// Cover writes store what an opened row stores: a cover row's payload (zeros) takes as much room as an opened
+/// row's (encrypted, here random) payload of the same length, not what compression would make of zeros.
+fn cover_rows_are_stored_as_large_as_opened_rows(b: &Backend) {
+    let s = &*b.store;
+    let len = 4830;
+    s.insert_batch("alice", [1; 16], &vouchers(8, 1), 1).unwrap();
+    let p = s.next_unprocessed(1).unwrap();
+    let mut payload = vec![0u8; len];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for byte in &mut payload {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    let results = BatchResults {
+        non_matches: 7,
+        opened: vec![OpenedVoucher { order_id: ORDER_A, voucher_id: [3; 16], payload }],
+        cover_payload_len: len,
+        ..Default::default()
+    };
+    s.complete_batch(p[0].id, &results, 2).unwrap();
+    let size = |table: &str, agg: &str| b.count(&format!("SELECT {agg}({}) FROM {table}", b.stored_size("payload")));
+    assert_eq!(b.count("SELECT COUNT(*) FROM store_cover"), 7, "one cover row per voucher that wrote no opened row");
+    let opened = size("opened_voucher", "MIN");
+    assert!(opened >= len as i64, "the opened payload is stored whole ({opened} bytes)");
+    assert_eq!((size("store_cover", "MIN"), size("store_cover", "MAX")), (opened, opened), "cover rows as large");
+}
+
 fn complete_batches_is_all_or_nothing(b: &Backend) {
     let s = &*b.store;
     s.insert_batch("alice", [1; 16], &vouchers(2, 1), 1).unwrap();
@@ -377,6 +406,7 @@ fn audit_entries_of_a_completion_are_appended_once_with_it(b: &Backend) {
 
 conformance!(
     audit_entries_of_a_completion_are_appended_once_with_it,
+    cover_rows_are_stored_as_large_as_opened_rows,
     insert_is_idempotent_per_account_and_batch_id,
     invalid_arguments_are_rejected,
     replayed_opened_voucher_is_stored_once_and_counted_invalid,

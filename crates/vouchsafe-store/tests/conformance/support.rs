@@ -99,6 +99,15 @@ impl Backend {
     }
 
     /// The count a `SELECT COUNT(*) …` over the store's tables returns (SQL both backends read alike).
+    /// SQL for the size a column's value takes where it is stored (after any compression): `length` on SQLite,
+    /// which stores values as given, `pg_column_size` on PostgreSQL.
+    pub fn stored_size(&self, column: &str) -> String {
+        match &self.kind {
+            Kind::Sqlite { .. } => format!("length({column})"),
+            Kind::Postgres { .. } => format!("pg_column_size({column})::BIGINT"),
+        }
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         match &self.kind {
             Kind::Sqlite { path, .. } => Connection::open(path).unwrap().query_row(sql, [], |r| r.get(0)).unwrap(),
