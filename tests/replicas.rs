@@ -44,10 +44,12 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
         c.worker.claim_seconds = 2;
     });
     let batches = Arc::new(sc.batches);
-    // Two configurations that differ in the worker's identity only (both listen on a free port).
+    // Two configurations that differ in the worker's identity and the log directory only (both listen on a free
+    // port): each replica keeps its own copy of the log (docs/OPERATIONS.md §4).
     let config_of = |id: &str| {
         let mut c = sc.config.clone();
         c.worker.id = Some(id.to_owned());
+        c.log.dir = dir.path().join(format!("log-{id}"));
         let path = dir.path().join(format!("{id}.toml"));
         std::fs::write(&path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
         path
@@ -81,11 +83,25 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
             }
         })
     };
+    // The kill falls after 12 acknowledged batches, at a moment replica a holds a claim, so that its claimed work
+    // is what the survivor must take over (or, if it holds none until then, just before the last batches).
+    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
+    let probe = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
+    let a_claims = || probe.debug_count("SELECT COUNT(*) FROM account_claim WHERE worker = 'replica-a'").unwrap();
     let start = Instant::now();
-    while acked.lock().unwrap_or_else(|e| e.into_inner()).len() < 12 && start.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let held = loop {
+        let n = acked.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if n >= 12 {
+            let held = a_claims();
+            if held > 0 || n + 4 >= batches.len() {
+                break held;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the load did not reach 12 batches");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
     a.child.kill().unwrap_or_else(|e| panic!("kill: {e}"));
+    eprintln!("replicas: replica a killed holding {held} claim(s)");
     let _ = a.child.wait();
     let killed_at = acked.lock().unwrap_or_else(|e| e.into_inner()).len();
     tokio::time::timeout(Duration::from_secs(60), load)
@@ -102,8 +118,6 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
     );
 
     // The survivor drains the shared inbox, the dead replica's claimed accounts included (bounded wait).
-    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
-    let probe = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
     let start = Instant::now();
     loop {
         let pending = probe.stats().unwrap_or_else(|e| panic!("{e}")).batches_pending;
