@@ -263,7 +263,7 @@ fn on_postgres(
         metrics.push(lines[1].clone());
         servers.push(server);
     }
-    let options = PostgresOptions { connections: 2, schema: Some(schema) };
+    let options = PostgresOptions { connections: 2, schema: Some(schema), ca: None };
     let probe = PostgresStore::open_with(url, &options).unwrap();
     let mut killed_at = None;
     let s = run_load_during(dir.path(), &dir.path().join("replica-0.toml"), &endpoints, &metrics, shape, || {

@@ -85,7 +85,7 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
     };
     // The kill falls after 12 acknowledged batches, at a moment replica a holds a claim, so that its claimed work
     // is what the survivor must take over (or, if it holds none until then, just before the last batches).
-    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
+    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()), ca: None };
     let probe = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
     let a_claims = || probe.debug_count("SELECT COUNT(*) FROM account_claim WHERE worker = 'replica-a'").unwrap();
     let start = Instant::now();
@@ -187,7 +187,7 @@ async fn peak_memory_of_a_replica_with_a_million_indicators_and_a_million_vouche
     eprintln!("table of {INDICATORS} indicators built in {:.0} s", started.elapsed().as_secs_f64());
     let len = fx.config.voucher_len(fx.order.order().synthetic_cap());
     let order = *fx.order.order().order_id();
-    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()) };
+    let options = PostgresOptions { connections: 2, schema: Some(schema.clone()), ca: None };
     let store = PostgresStore::open_with(&url, &options).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     for b in 0..VOUCHERS.div_ceil(PER_BATCH) {

@@ -74,8 +74,11 @@ pub fn init_tracing(json: bool) {
 pub fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>> {
     if config.database_is_postgres() {
         let url = config.database.to_str().ok_or_else(|| ServerError::config("database", "is not UTF-8"))?;
-        let options =
-            PostgresOptions { connections: config.postgres.connections, schema: config.postgres.schema.clone() };
+        let options = PostgresOptions {
+            connections: config.postgres.connections,
+            schema: config.postgres.schema.clone(),
+            ca: config.postgres.ca.clone(),
+        };
         return Ok(Arc::new(PostgresStore::open_with(url, &options)?));
     }
     Ok(Arc::new(SqliteStore::open(&config.database)?))

@@ -452,6 +452,11 @@ pub struct PostgresConfig {
     /// A schema of the server's own (created if missing); absent: the connection's default `search_path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// TLS to a PostgreSQL server on another host: a PEM file of the CA certificate(s) its certificate must chain
+    /// to (the URL's host name is verified, as `sslmode=verify-full`). Absent: no TLS (a Unix socket or loopback
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 fn default_pg_connections() -> usize {
@@ -460,7 +465,7 @@ fn default_pg_connections() -> usize {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
-        PostgresConfig { connections: default_pg_connections(), schema: None }
+        PostgresConfig { connections: default_pg_connections(), schema: None, ca: None }
     }
 }
 
@@ -614,6 +619,9 @@ impl ServerConfig {
             fix(&mut p.key);
         }
         if let Some(ca) = self.centre.as_mut().and_then(|c| c.ca.as_mut()) {
+            fix(ca);
+        }
+        if let Some(ca) = self.postgres.ca.as_mut() {
             fix(ca);
         }
     }

@@ -145,11 +145,13 @@ fn relative_paths_resolve_against_the_config_file() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut c = ServerConfig::in_dir(Path::new("rel"));
     c.order.authority_keys = vec![PathBuf::from("keys/authority.pub")];
+    c.postgres.ca = Some(PathBuf::from("tls/pg-ca.pem"));
     let path = dir.path().join("server.toml");
     std::fs::write(&path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
     let back = ServerConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back.order.authority_keys, vec![dir.path().join("keys/authority.pub")]);
     assert_eq!(back.log.dir, dir.path().join("rel/log"));
+    assert_eq!(back.postgres.ca, Some(dir.path().join("tls/pg-ca.pem")));
     assert_eq!(back.manifest_path(), dir.path().join("rel/table.secret.manifest"));
 }
 

@@ -54,7 +54,18 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
             d.constraint().map(str::to_owned),
             format!("PostgreSQL {} {}: {}", d.severity(), d.code().code(), d.message()),
         ),
-        None => (e.code().cloned(), None, format!("PostgreSQL client: {e}")),
+        None => {
+            // The client's own errors (connection, TLS handshake, protocol) with their causes, which name what
+            // failed (e.g. the certificate's issuer is not the CA given) and carry no row data.
+            let mut message = format!("PostgreSQL client: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(": ");
+                message.push_str(&c.to_string());
+                cause = c.source();
+            }
+            (e.code().cloned(), None, message)
+        }
     };
     StoreError::Database(Box::new(PgError { code, constraint, message }))
 }
@@ -111,6 +122,8 @@ pub(crate) struct Session {
 /// its connection was closed (a restarted server, a network failure).
 pub(crate) struct Pool {
     config: tokio_postgres::Config,
+    /// TLS to the server, if configured.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     schema: Option<String>,
     sessions: Vec<Mutex<Option<Session>>>,
     next: AtomicUsize,
@@ -123,26 +136,71 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// Largest CA file read.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// The TLS connector for a server whose certificate chains to a CA of the PEM file `ca` (TLS 1.2 and 1.3, ring,
+/// the server's name checked against the URL's host).
+pub(crate) fn tls_connector(ca: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let unusable = |why: &str| StoreError::Database(format!("the PostgreSQL CA file {}: {why}", ca.display()).into());
+    let pem = vouchsafe_files::read_limited(ca, MAX_CA_FILE).map_err(|e| unusable(&e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|_| unusable("not PEM certificates"))?;
+        roots.add(cert).map_err(|e| unusable(&format!("not a usable CA certificate ({e})")))?;
+    }
+    if roots.is_empty() {
+        return Err(unusable("no certificate in it"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| unusable(&e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 /// Quotes an SQL identifier (a schema name).
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 impl Pool {
-    pub(crate) fn new(config: tokio_postgres::Config, schema: Option<String>, size: usize) -> Result<Self> {
+    pub(crate) fn new(
+        config: tokio_postgres::Config,
+        schema: Option<String>,
+        size: usize,
+        tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> Result<Self> {
         let sessions = (0..size.max(1)).map(|_| Mutex::new(None)).collect();
-        Ok(Pool { config, schema, sessions, next: AtomicUsize::new(0), io: IoThread::start()? })
+        Ok(Pool { config, tls, schema, sessions, next: AtomicUsize::new(0), io: IoThread::start()? })
     }
 
     fn connect(&self) -> Result<Session> {
         let config = self.config.clone();
+        let tls = self.tls.clone();
         let task = self.io.handle.spawn(async move {
-            let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                // An I/O error ends the connection; the client then reports
-                // it closed and the session is opened again on next use.
-                let _ = connection.await;
-            });
+            // An I/O error ends the connection; the client then reports it closed and the session is opened again
+            // on next use.
+            let client = match tls {
+                Some(tls) => {
+                    let (client, connection) = config.connect(tls).await?;
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    client
+                }
+                None => {
+                    let (client, connection) = config.connect(NoTls).await?;
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    client
+                }
+            };
             Ok::<_, tokio_postgres::Error>(client)
         });
         let client = block_on(task)

@@ -48,19 +48,24 @@ pub struct PostgresOptions {
     /// connection's default `search_path`. Lets several stores (test runs,
     /// deployments) share one database.
     pub schema: Option<String>,
+    /// TLS to the server: a PEM file of the CA certificate(s) the server's certificate must chain to. The
+    /// connection then requires TLS (1.2 or 1.3) and verifies the certificate against the URL's host name, as
+    /// libpq's `sslmode=verify-full`. `None`: no TLS, for a Unix socket or loopback only. Refused with a Unix
+    /// socket host (PostgreSQL does not use TLS on those).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresOptions {
     fn default() -> Self {
-        PostgresOptions { connections: DEFAULT_CONNECTIONS, schema: None }
+        PostgresOptions { connections: DEFAULT_CONNECTIONS, schema: None, ca: None }
     }
 }
 
 /// [`Store`] on a PostgreSQL database (version 13 or later), shared by any
 /// number of processes.
 ///
-/// Connects without TLS: run it over a Unix socket or loopback, or through a
-/// tunnel (docs/OPERATIONS.md). The raw vouchers of an unprocessed batch are
+/// Connects over TLS when [`PostgresOptions::ca`] is set, else without: then
+/// run it over a Unix socket or loopback (docs/OPERATIONS.md). The raw vouchers of an unprocessed batch are
 /// a column of its row, set to `NULL` when the batch is processed; PostgreSQL
 /// keeps the old row version until `VACUUM` reclaims it (see
 /// docs/OPERATIONS.md for the settings that bound how long).
@@ -107,7 +112,19 @@ impl PostgresStore {
         {
             return Err(StoreError::InvalidArgument("schema name must be 1..=63 bytes"));
         }
-        let pool = conn::Pool::new(config, options.schema.clone(), options.connections)?;
+        let tls = match &options.ca {
+            None => None,
+            Some(ca) => {
+                if config.get_hosts().iter().any(|h| !matches!(h, tokio_postgres::config::Host::Tcp(_))) {
+                    return Err(StoreError::InvalidArgument(
+                        "a CA for TLS is set but the URL names a Unix socket (PostgreSQL uses no TLS there)",
+                    ));
+                }
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Some(conn::tls_connector(ca)?)
+            }
+        };
+        let pool = conn::Pool::new(config, options.schema.clone(), options.connections, tls)?;
         migrate::migrate(&pool, options.schema.as_deref(), Self::schema_version())?;
         Ok(PostgresStore { pool })
     }

@@ -59,7 +59,7 @@ impl Backend {
     }
 
     fn open_pg(url: &str, schema: &str) -> PostgresStore {
-        let options = PostgresOptions { connections: 4, schema: Some(schema.to_owned()) };
+        let options = PostgresOptions { connections: 4, schema: Some(schema.to_owned()), ca: None };
         PostgresStore::open_with(url, &options).unwrap_or_else(|e| panic!("open PostgreSQL: {e}: {:?}", e))
     }
 
