@@ -187,7 +187,11 @@ impl Transparency for TransparencyService {
         &self,
         _: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::LogCheckpoint>, Status> {
-        let note = self.log(|l| Ok(l.checkpoint())).await?;
+        let shared = Arc::clone(&self.shared);
+        let note = tokio::task::spawn_blocking(move || shared.checkpoint())
+            .await
+            .map_err(|_| to_status(ServerError::Internal("log task failed")))?
+            .map_err(to_status)?;
         Ok(Response::new(v1::LogCheckpoint { note: note.into_bytes() }))
     }
 

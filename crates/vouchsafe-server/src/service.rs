@@ -20,7 +20,7 @@ use vouchsafe_protocol::table::ServerTable;
 use crate::auth::{Account, Authenticator};
 use crate::backlog::Backlog;
 use crate::config::{ServerConfig, unix_now};
-use crate::error::{Result, ServerError};
+use crate::error::{ErrorChain, Result, ServerError};
 use crate::governance::{Governance, load_log_key, load_manifest, parse_witnesses};
 use crate::handoff::Handoff;
 use crate::ratelimit::RateLimiter;
@@ -200,6 +200,23 @@ impl Shared {
     pub(crate) fn with_log<T>(&self, f: impl FnOnce(&mut TransLog) -> Result<T>) -> Result<T> {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut log)
+    }
+
+    /// The log's checkpoint note as `GetCheckpoint` serves it, with the other replicas' cosignatures of it from
+    /// the store (read at most once a [`crate::translog`] TTL, outside the log's lock, so that a slow or
+    /// unreachable database holds up neither the log's other calls nor a reload; a failed read is logged and the
+    /// note served as this replica has it). Blocking.
+    pub(crate) fn checkpoint(&self) -> Result<String> {
+        if let Some((store, origin, key)) = self.with_log(|l| Ok(l.take_shared_read(std::time::Instant::now())))? {
+            match store.log_cosignatures(&origin, &key) {
+                Ok(stored) => self.with_log(|l| l.attach_stored(&key, stored))?,
+                Err(e) => {
+                    self.metrics.store_error("log.cosignatures");
+                    tracing::warn!(error = %ErrorChain(&e), "shared log cosignatures not read; serving this replica's");
+                }
+            }
+        }
+        self.with_log(|l| Ok(l.checkpoint()))
     }
 
     /// Re-reads every file (order, revocations, releases, table, signed manifest, update history), verifies them

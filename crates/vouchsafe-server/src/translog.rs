@@ -17,18 +17,19 @@
 //! there, and every replica attaches the stored ones of its current checkpoint when it serves it, after verifying
 //! each again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use vouchsafe_log::{
     Checkpoint, ConsistencyProof, InclusionProof, Leaf, LogSigningKey, Note, NoteSignature, WitnessVerifier,
 };
-use vouchsafe_store::Store;
+use vouchsafe_store::{LogCosignatures, NewLogCosignature, Store};
 
 use crate::error::{Result, ServerError};
 
@@ -36,6 +37,11 @@ use crate::error::{Result, ServerError};
 pub(crate) const MAX_LEAVES_PER_RESPONSE: usize = 256;
 /// Most bytes of leaves in one `GetLeaves` answer.
 pub(crate) const MAX_LEAVES_BYTES: usize = 16 << 20;
+/// How long a replica serves the shared cosignatures it read (or failed to read) before it reads them again: at
+/// most one database read a second, however many devices ask for the checkpoint.
+const SHARED_READ_TTL: Duration = Duration::from_secs(1);
+/// Stored lines that did not verify, remembered so that each is logged once.
+const MAX_REJECTED: usize = 1024;
 /// Largest leaves file read at start.
 const MAX_LEAVES_FILE: u64 = 1 << 34;
 
@@ -55,6 +61,10 @@ pub(crate) struct TransLog {
     note: Note,
     /// Where the cosignatures are shared with the other replicas, if anywhere.
     shared: Option<Arc<dyn Store>>,
+    /// The checkpoint whose shared cosignatures were last read, and when the read started.
+    shared_read: Option<([u8; 32], Instant)>,
+    /// Stored lines that did not verify (each logged once).
+    rejected: HashSet<String>,
 }
 
 impl TransLog {
@@ -131,6 +141,8 @@ impl TransLog {
             index,
             note: Note::new("placeholder\n").map_err(|e| ServerError::Log(e.to_string()))?,
             shared: None,
+            shared_read: None,
+            rejected: HashSet::new(),
         };
         match note {
             Some(n) if Checkpoint::parse(n.text()).map(|c| c.tree_head().size).ok() == Some(t.log.size()) => {
@@ -209,24 +221,40 @@ impl TransLog {
         }
     }
 
-    /// The current checkpoint note, with every cosignature it carries: those handed to this process and, when
-    /// they are shared, those other replicas stored for the same checkpoint (each verified before it is attached).
-    /// A store that cannot be read leaves the note as this process has it (logged).
-    pub(crate) fn checkpoint(&mut self) -> String {
-        if let Err(e) = self.attach_shared() {
-            tracing::warn!(error = %crate::error::ErrorChain(&e), "shared log cosignatures not read; serving this replica's");
-        }
+    /// The current checkpoint note, with every cosignature it carries: those handed to this process and those of
+    /// other replicas attached by [`TransLog::attach_stored`].
+    pub(crate) fn checkpoint(&self) -> String {
         self.note.encode()
     }
 
-    /// Attaches the cosignatures stored for the current checkpoint that this note lacks.
-    fn attach_shared(&mut self) -> Result<()> {
-        let Some(store) = &self.shared else { return Ok(()) };
-        let stored = store.log_cosignatures(&checkpoint_key(&self.note))?;
+    /// If the shared cosignatures of the current checkpoint are due to be read (sharing is on and the last read of
+    /// this checkpoint began [`SHARED_READ_TTL`] ago or more): the store, the log's origin and the checkpoint's
+    /// key, and the read counts as begun. The caller reads outside the log's lock and hands the result to
+    /// [`TransLog::attach_stored`].
+    pub(crate) fn take_shared_read(&mut self, now: Instant) -> Option<(Arc<dyn Store>, String, [u8; 32])> {
+        let store = Arc::clone(self.shared.as_ref()?);
+        let key = checkpoint_key(&self.note);
+        if let Some((k, at)) = self.shared_read
+            && k == key
+            && now.saturating_duration_since(at) < SHARED_READ_TTL
+        {
+            return None;
+        }
+        self.shared_read = Some((key, now));
+        Some((store, self.key.name().to_owned(), key))
+    }
+
+    /// Attaches the stored cosignatures `stored` (read for the checkpoint `key`) that this note lacks, each
+    /// verified first; nothing if the log has moved on to another checkpoint meanwhile, or if its tree is smaller
+    /// than the largest one its witnesses cosigned.
+    pub(crate) fn attach_stored(&mut self, key: &[u8; 32], stored: LogCosignatures) -> Result<()> {
+        if *key != checkpoint_key(&self.note) {
+            return Ok(());
+        }
         if stored.largest_cosigned_size > self.log.size() {
             // The witnesses cosigned a larger tree than this one: a log thrown away and rebuilt shorter (its old,
             // smaller checkpoint's cosignatures must not make it look current), or a replica that has not yet
-            // reloaded an update (it catches up within a poll interval).
+            // reloaded an update (it catches up within a poll interval and keeps what it served meanwhile).
             tracing::warn!(
                 size = self.log.size(),
                 cosigned = stored.largest_cosigned_size,
@@ -237,7 +265,9 @@ impl TransLog {
         let mut note = self.note.clone();
         let mut added = 0usize;
         for line in stored.lines {
-            if note.signatures().iter().any(|s| s.to_line().strip_suffix('\n') == Some(line.as_str())) {
+            if note.signatures().iter().any(|s| s.to_line().strip_suffix('\n') == Some(line.as_str()))
+                || self.rejected.contains(&line)
+            {
                 continue;
             }
             // Verified as if handed in: a row in the shared database is not trusted by itself.
@@ -246,7 +276,12 @@ impl TransLog {
                     note.add_signature(sig).map_err(|e| ServerError::Log(e.to_string()))?;
                     added += 1;
                 }
-                Err(e) => tracing::warn!(error = %e, "a stored log cosignature does not verify; not served"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a stored log cosignature does not verify; not served");
+                    if self.rejected.len() < MAX_REJECTED {
+                        self.rejected.insert(line);
+                    }
+                }
             }
         }
         if added > 0 {
@@ -323,20 +358,25 @@ impl TransLog {
         let sig = self.verified(line)?;
         let mut note = self.note.clone();
         note.add_signature(sig.clone()).map_err(|e| ServerError::BadCosignature(e.to_string()))?;
-        // Shared first: a cosignature this replica serves is one every replica can serve.
+        // Shared, so that every replica can serve it. A database that cannot take it does not cost the
+        // cosignature: this replica keeps and serves it (logged; the witness's next round shares its next one).
         if let Some(store) = &self.shared {
             let witness = format!("{} {:08x}", sig.name(), sig.key_id());
-            let stored = sig.to_line();
-            let stored = stored.strip_suffix('\n').unwrap_or(&stored);
-            let key = checkpoint_key(&self.note);
-            store.put_log_cosignature(&key, self.log.size(), &witness, stored, crate::config::unix_now())?;
+            let line = sig.to_line();
+            let c = NewLogCosignature {
+                origin: self.key.name(),
+                checkpoint: &checkpoint_key(&self.note),
+                tree_size: self.log.size(),
+                witness: &witness,
+                line: line.strip_suffix('\n').unwrap_or(&line),
+                at: crate::config::unix_now(),
+            };
+            if let Err(e) = store.put_log_cosignature(&c) {
+                tracing::warn!(error = %crate::error::ErrorChain(&e), "a witness cosignature not shared with the other replicas");
+            }
         }
         self.persist_note(&note)?;
         self.note = note;
-        // Those other replicas stored meanwhile count too.
-        if let Err(e) = self.attach_shared() {
-            tracing::warn!(error = %crate::error::ErrorChain(&e), "shared log cosignatures not read");
-        }
         Ok(self.cosignatures())
     }
 
@@ -362,6 +402,22 @@ mod tests {
     use vouchsafe_store::SqliteStore;
 
     use super::*;
+
+    /// The checkpoint as `Shared::checkpoint` serves it: the shared read (due: each call is a TTL later), then the
+    /// note.
+    fn served(t: &mut TransLog) -> String {
+        if let Some((store, origin, key)) = t.take_shared_read(later()) {
+            let stored = store.log_cosignatures(&origin, &key).unwrap_or_else(|e| panic!("{e}"));
+            t.attach_stored(&key, stored).unwrap_or_else(|e| panic!("{e}"));
+        }
+        t.checkpoint()
+    }
+
+    /// A moment two seconds after the last one this returned: past the TTL of any read before.
+    fn later() -> Instant {
+        static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Instant::now() + Duration::from_secs(STEP.fetch_add(2, std::sync::atomic::Ordering::Relaxed))
+    }
 
     fn key() -> LogSigningKey {
         LogSigningKey::from_seed("log.example", &[1; 32]).unwrap_or_else(|e| panic!("{e}"))
@@ -389,37 +445,49 @@ mod tests {
         for t in [&mut a, &mut b] {
             t.ensure(std::slice::from_ref(&leaf)).unwrap_or_else(|e| panic!("{e}"));
         }
-        let note = a.checkpoint();
-        assert_eq!(note, b.checkpoint(), "the same tree, the same signed checkpoint");
+        let note = served(&mut a);
+        assert_eq!(note, served(&mut b), "the same tree, the same signed checkpoint");
         let text = a.note.text().to_owned();
 
         // A row naming the witness but signed by nobody: not served, and not counted.
         let forged = format!("\u{2014} witness.example {}", "A".repeat(100));
         store
-            .put_log_cosignature(&checkpoint_key(&a.note), 1, "witness.example 00000000", &forged, 1)
+            .put_log_cosignature(&NewLogCosignature {
+                origin: "log.example",
+                checkpoint: &checkpoint_key(&a.note),
+                tree_size: 1,
+                witness: "witness.example 00000000",
+                line: &forged,
+                at: 1,
+            })
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(b.checkpoint(), note, "a forged row is not served");
+        assert_eq!(served(&mut b), note, "a forged row is not served");
+        assert_eq!(b.rejected.len(), 1, "and remembered, so that it is logged once");
+        // Within the TTL of a read, no other read of the store.
+        let t0 = later();
+        assert!(b.take_shared_read(t0).is_some(), "due after the TTL");
+        assert!(b.take_shared_read(t0 + Duration::from_millis(500)).is_none(), "not again within it");
         assert_eq!(b.cosignatures(), 0);
 
         let proof = a.consistency_proof(0, 1).unwrap_or_else(|e| panic!("{e}"));
         let sig = witness.cosign(note.as_bytes(), &proof, 1_700_000_000).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.add_cosignature(text.as_bytes(), &sig.to_line()).unwrap_or_else(|e| panic!("{e}")), 1);
-        let served = b.checkpoint();
-        assert!(served.ends_with(&sig.to_line()), "replica b serves a's cosignature:\n{served}");
+        let served_b = served(&mut b);
+        assert!(served_b.ends_with(&sig.to_line()), "replica b serves a's cosignature:\n{served_b}");
         assert_eq!(b.cosignatures(), 1);
-        assert_eq!(served, a.checkpoint());
+        assert_eq!(served_b, served(&mut a));
         // Kept in b's own checkpoint file too: a restart of b without the database still has it.
         drop(b);
         let reopened =
             TransLog::open(&dir.path().join("b"), key(), vec![witness.verifier()]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(reopened.note.encode(), served);
+        assert_eq!(reopened.note.encode(), served_b);
 
         // The log grows and is cosigned at size 2; then a log rebuilt from the first leaf only (thrown away and
         // started afresh) signs the old size-1 checkpoint again. Its stored cosignatures are genuine, but they
         // must not make a log behind what the witnesses saw look current: not served.
         let second = Leaf::new(LeafKind::Revocation, b"a revocation".to_vec()).unwrap_or_else(|e| panic!("{e}"));
         a.ensure(std::slice::from_ref(&second)).unwrap_or_else(|e| panic!("{e}"));
-        let grown = a.checkpoint();
+        let grown = served(&mut a);
         let proof = a.consistency_proof(1, 2).unwrap_or_else(|e| panic!("{e}"));
         let sig = witness.cosign(grown.as_bytes(), &proof, 1_700_000_100).unwrap_or_else(|e| panic!("{e}"));
         let text = a.note.text().to_owned();
@@ -427,7 +495,7 @@ mod tests {
         let mut rebuilt = open("c");
         rebuilt.ensure(std::slice::from_ref(&leaf)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rebuilt.note.text(), reopened.note.text(), "the old checkpoint, signed again");
-        let _ = rebuilt.checkpoint();
+        let _ = served(&mut rebuilt);
         assert_eq!(rebuilt.cosignatures(), 0, "a log behind the cosigned size gets no shared cosignature");
     }
 }

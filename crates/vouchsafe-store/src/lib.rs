@@ -332,7 +332,8 @@ pub trait Store: Send + Sync {
     /// Leases due entries for delivery: the entries [`Store::due_outbox`] would return, each with its
     /// `next_attempt_at` moved to `until` in the same transaction (and returned so), so that no other caller (a
     /// second replica, a later pass) finds it due before then. Entries that another transaction is leasing at
-    /// that moment are passed over, not waited for. The sender records the outcome with
+    /// that moment are passed over on PostgreSQL, not waited for (SQLite has one writer at a time: a second
+    /// store on the file waits for the first one's transaction). The sender records the outcome with
     /// [`Store::outbox_delivered`] or [`Store::outbox_failed`] (which sets its own `next_attempt_at`); a sender
     /// that dies leaves the entry due again at `until`. `attempts` is unchanged. `until` must be after `now`
     /// ([`StoreError::InvalidArgument`]).
@@ -446,23 +447,15 @@ pub trait Store: Send + Sync {
 
     // ---- transparency log cosignatures ------------------------------------------
 
-    /// Stores a witness's cosignature line of a transparency-log checkpoint (`checkpoint`: the SHA-256 of the
-    /// checkpoint's text; `tree_size`: its tree's size), replacing that witness's earlier line for the same
-    /// checkpoint, so that every server process on this database serves it whichever one the witness handed it
-    /// to. One database holds one log. The caller has verified it (readers verify again before serving).
-    /// `witness` names the witness (1..=512 bytes), `line` is the signature line without its newline (1..=1024
-    /// bytes, one line).
-    fn put_log_cosignature(
-        &self,
-        checkpoint: &[u8; 32],
-        tree_size: u64,
-        witness: &str,
-        line: &str,
-        at: i64,
-    ) -> Result<()>;
+    /// Stores a witness's cosignature line of a transparency-log checkpoint, replacing that witness's earlier
+    /// line for the same checkpoint, so that every server process on this database serves it whichever one the
+    /// witness handed it to. The caller has verified it (readers verify again before serving). See
+    /// [`NewLogCosignature`] for the bounds ([`StoreError::InvalidArgument`] beyond them).
+    fn put_log_cosignature(&self, c: &NewLogCosignature<'_>) -> Result<()>;
 
-    /// The cosignature lines stored for `checkpoint`, and the largest cosigned tree size, in one read.
-    fn log_cosignatures(&self, checkpoint: &[u8; 32]) -> Result<LogCosignatures>;
+    /// The cosignature lines stored for `checkpoint` (the SHA-256 of its text), and the largest cosigned tree
+    /// size of the log `origin`, in one read.
+    fn log_cosignatures(&self, origin: &str, checkpoint: &[u8; 32]) -> Result<LogCosignatures>;
 
     // ---- statistics and retention ---------------------------------------------
 

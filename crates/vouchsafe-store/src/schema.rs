@@ -349,6 +349,7 @@ CREATE INDEX account_claim_worker ON account_claim (worker);
     // handed to one is served by all.
     r#"
 CREATE TABLE log_cosignature (
+    origin     TEXT    NOT NULL,
     checkpoint BLOB    NOT NULL CHECK (length(checkpoint) = 32),
     tree_size  INTEGER NOT NULL CHECK (tree_size >= 0),
     witness    TEXT    NOT NULL,
@@ -356,7 +357,7 @@ CREATE TABLE log_cosignature (
     added_at   INTEGER NOT NULL,
     PRIMARY KEY (checkpoint, witness)
 ) WITHOUT ROWID;
-CREATE INDEX log_cosignature_size ON log_cosignature (tree_size);
+CREATE INDEX log_cosignature_size ON log_cosignature (origin, tree_size);
 "#,
 ];
 

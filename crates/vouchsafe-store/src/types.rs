@@ -459,13 +459,31 @@ pub struct AuditRecord {
     pub hash: [u8; 32],
 }
 
+/// A witness's cosignature of a transparency-log checkpoint, for
+/// [`Store::put_log_cosignature`](crate::Store::put_log_cosignature).
+#[derive(Clone, Copy, Debug)]
+pub struct NewLogCosignature<'a> {
+    /// The log's origin (its key's name): 1..=512 bytes.
+    pub origin: &'a str,
+    /// The SHA-256 of the checkpoint's text.
+    pub checkpoint: &'a [u8; 32],
+    /// The size of the checkpoint's tree.
+    pub tree_size: u64,
+    /// The witness (its name and key id): 1..=512 bytes.
+    pub witness: &'a str,
+    /// The signature line, without its newline: one line of 1..=8192 bytes.
+    pub line: &'a str,
+    /// When it was stored, Unix seconds.
+    pub at: i64,
+}
+
 /// What [`Store::log_cosignatures`](crate::Store::log_cosignatures) returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogCosignatures {
     /// The cosignature lines stored for the checkpoint asked about, ordered by witness.
     pub lines: Vec<String>,
-    /// The largest tree size of any checkpoint with a stored cosignature (0 if none): a log that serves a smaller
-    /// tree is behind what its witnesses cosigned.
+    /// The largest tree size of any checkpoint of the same origin with a stored cosignature (0 if none): a log
+    /// that serves a smaller tree is behind what its witnesses cosigned.
     pub largest_cosigned_size: u64,
 }
 

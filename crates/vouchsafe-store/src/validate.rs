@@ -122,14 +122,15 @@ pub(crate) fn check_decide_case(d: &DecideCase<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Longest cosignature line stored (a note signature line is far shorter).
-const MAX_COSIGNATURE_LINE: usize = 1024;
+/// Longest cosignature line stored (a note signature line is ~100 bytes beside its key name).
+const MAX_COSIGNATURE_LINE: usize = 8192;
 
-/// A log cosignature's witness name and line.
-pub(crate) fn check_cosignature(witness: &str, line: &str) -> Result<()> {
-    check_id(witness, "witness must be 1..=512 bytes")?;
-    if line.is_empty() || line.len() > MAX_COSIGNATURE_LINE || line.contains(['\n', '\r']) {
-        return Err(StoreError::InvalidArgument("cosignature must be one line of 1..=1024 bytes"));
+/// A log cosignature's origin, witness and line.
+pub(crate) fn check_cosignature(c: &crate::types::NewLogCosignature<'_>) -> Result<()> {
+    check_id(c.origin, "log origin must be 1..=512 bytes")?;
+    check_id(c.witness, "witness must be 1..=512 bytes")?;
+    if c.line.is_empty() || c.line.len() > MAX_COSIGNATURE_LINE || c.line.contains(['\n', '\r']) {
+        return Err(StoreError::InvalidArgument("cosignature must be one line of 1..=8192 bytes"));
     }
     Ok(())
 }

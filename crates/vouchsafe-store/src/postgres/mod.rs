@@ -329,19 +329,12 @@ impl Store for PostgresStore {
         outbox::lease_outbox(self, now, until, limit)
     }
 
-    fn put_log_cosignature(
-        &self,
-        checkpoint: &[u8; 32],
-        tree_size: u64,
-        witness: &str,
-        line: &str,
-        at: i64,
-    ) -> Result<()> {
-        cosign::put_log_cosignature(self, checkpoint, tree_size, witness, line, at)
+    fn put_log_cosignature(&self, c: &NewLogCosignature<'_>) -> Result<()> {
+        cosign::put_log_cosignature(self, c)
     }
 
-    fn log_cosignatures(&self, checkpoint: &[u8; 32]) -> Result<LogCosignatures> {
-        cosign::log_cosignatures(self, checkpoint)
+    fn log_cosignatures(&self, origin: &str, checkpoint: &[u8; 32]) -> Result<LogCosignatures> {
+        cosign::log_cosignatures(self, origin, checkpoint)
     }
 
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {

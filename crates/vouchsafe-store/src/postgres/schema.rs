@@ -258,6 +258,7 @@ CREATE INDEX account_claim_worker ON account_claim (worker);
     // by all.
     r#"
 CREATE TABLE log_cosignature (
+    origin     TEXT   NOT NULL,
     checkpoint BYTEA  NOT NULL CHECK (octet_length(checkpoint) = 32),
     tree_size  BIGINT NOT NULL CHECK (tree_size >= 0),
     witness    TEXT   NOT NULL,
@@ -265,15 +266,16 @@ CREATE TABLE log_cosignature (
     added_at   BIGINT NOT NULL,
     PRIMARY KEY (checkpoint, witness)
 );
-CREATE INDEX log_cosignature_size ON log_cosignature (tree_size);
+CREATE INDEX log_cosignature_size ON log_cosignature (origin, tree_size);
 "#,
     // v4: no compression of the large values. PostgreSQL compresses a value of a row over ~2 KB with pglz
     // before moving it out of line. The cover rows' zeros shrank to 66 bytes while an opened row's encrypted
     // payload stays ~4.8 KB, so the cover writes no longer wrote what an opened row writes (docs/LEAKAGE.md §6);
     // and pglz ran over the whole of every 1.25 MB batch of raw vouchers (their framing compresses within the
     // first KB, so it does not give up early) to save almost nothing: the two were half of PostgreSQL's CPU in
-    // the e2e bench (`perf`). EXTERNAL: out of line, uncompressed. (Values written before keep their form until
-    // rewritten; the cover ring rewrites every slot.)
+    // the e2e bench (`perf`). EXTERNAL: never compressed (out of line when the row is too large); and
+    // `toast_tuple_target` 8160 keeps opened and cover rows (~4.8 KB) inline, the two alike. (Values written
+    // before keep their form until rewritten; the cover ring rewrites every slot.)
     r#"
 ALTER TABLE inbox_batch ALTER COLUMN vouchers SET STORAGE EXTERNAL;
 ALTER TABLE opened_voucher ALTER COLUMN payload SET STORAGE EXTERNAL;

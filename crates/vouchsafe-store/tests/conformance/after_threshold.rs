@@ -600,25 +600,32 @@ fn outbox_leases_hand_each_due_message_to_one_sender(b: &Backend) {
 /// database; malformed ones refused without a change.
 fn log_cosignatures_are_shared_one_per_witness_and_checkpoint(b: &Backend) {
     let (path, s) = (b, &*b.store);
-    let (cp1, cp2) = ([1u8; 32], [2u8; 32]);
-    assert_eq!(s.log_cosignatures(&cp1).unwrap(), LogCosignatures::default());
-    s.put_log_cosignature(&cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b AAAA", 10).unwrap();
-    s.put_log_cosignature(&cp1, 5, "witness-a 01020304", "\u{2014} witness-a BBBB", 11).unwrap();
-    s.put_log_cosignature(&cp2, 7, "witness-a 01020304", "\u{2014} witness-a CCCC", 12).unwrap();
+    let (cp1, cp2, cp3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let put = |origin: &str, checkpoint: &[u8; 32], tree_size: u64, witness: &str, line: &str, at: i64| {
+        s.put_log_cosignature(&NewLogCosignature { origin, checkpoint, tree_size, witness, line, at })
+    };
+    assert_eq!(s.log_cosignatures("log.example", &cp1).unwrap(), LogCosignatures::default());
+    put("log.example", &cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b AAAA", 10).unwrap();
+    put("log.example", &cp1, 5, "witness-a 01020304", "\u{2014} witness-a BBBB", 11).unwrap();
+    put("log.example", &cp2, 7, "witness-a 01020304", "\u{2014} witness-a CCCC", 12).unwrap();
+    // Another log (another origin) on the same database: its sizes are its own.
+    put("other.example", &cp3, 99, "witness-a 01020304", "\u{2014} witness-a EEEE", 12).unwrap();
     // A later cosignature of the same checkpoint by the same witness replaces its line.
-    s.put_log_cosignature(&cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b DDDD", 13).unwrap();
+    put("log.example", &cp1, 5, "witness-b 0a0b0c0d", "\u{2014} witness-b DDDD", 13).unwrap();
     let other = path.reopen();
-    let got = other.log_cosignatures(&cp1).unwrap();
+    let got = other.log_cosignatures("log.example", &cp1).unwrap();
     assert_eq!(got.lines, ["\u{2014} witness-a BBBB", "\u{2014} witness-b DDDD"]);
-    assert_eq!(got.largest_cosigned_size, 7, "the largest size over every checkpoint");
-    assert_eq!(other.log_cosignatures(&cp2).unwrap().lines, ["\u{2014} witness-a CCCC"]);
-    let none = other.log_cosignatures(&[3u8; 32]).unwrap();
+    assert_eq!(got.largest_cosigned_size, 7, "the largest size over the origin's checkpoints");
+    assert_eq!(other.log_cosignatures("log.example", &cp2).unwrap().lines, ["\u{2014} witness-a CCCC"]);
+    let none = other.log_cosignatures("log.example", &[4u8; 32]).unwrap();
     assert_eq!((none.lines.len(), none.largest_cosigned_size), (0, 7));
-    let line = "invalid argument: cosignature must be one line of 1..=1024 bytes";
-    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", "", 1));
-    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", "two\nlines", 1));
-    refused(path, line, || s.put_log_cosignature(&cp1, 5, "w", &"x".repeat(1025), 1));
-    refused(path, "invalid argument: witness must be 1..=512 bytes", || s.put_log_cosignature(&cp1, 5, "", "l", 1));
+    assert_eq!(other.log_cosignatures("other.example", &cp3).unwrap().largest_cosigned_size, 99);
+    let line = "invalid argument: cosignature must be one line of 1..=8192 bytes";
+    refused(path, line, || put("log.example", &cp1, 5, "w", "", 1));
+    refused(path, line, || put("log.example", &cp1, 5, "w", "two\nlines", 1));
+    refused(path, line, || put("log.example", &cp1, 5, "w", &"x".repeat(8193), 1));
+    refused(path, "invalid argument: witness must be 1..=512 bytes", || put("log.example", &cp1, 5, "", "l", 1));
+    refused(path, "invalid argument: log origin must be 1..=512 bytes", || put("", &cp1, 5, "w", "l", 1));
 }
 
 fn an_enqueued_message_survives_a_crash(b: &Backend) {
