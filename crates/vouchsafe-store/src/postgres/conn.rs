@@ -282,7 +282,9 @@ impl Pool {
 
     /// [`Self::write`] at `READ COMMITTED`: each statement sees what
     /// committed before it started. For the migrations, whose advisory lock
-    /// must be followed by a read of what the previous holder committed.
+    /// must be followed by a read of what the previous holder committed; the
+    /// intake, whose races the unique key settles; and the outbox lease
+    /// (`FOR UPDATE SKIP LOCKED`, which rechecks a row leased meanwhile).
     pub(crate) fn write_read_committed<T>(&self, f: impl FnMut(&Pg<'_>) -> Result<T>) -> Result<T> {
         self.write_at(IsolationLevel::ReadCommitted, f)
     }
