@@ -44,17 +44,20 @@ async fn two_replicas_on_postgres_survive_a_sigkill_of_one_without_losing_or_dou
         c.worker.claim_seconds = 2;
     });
     let batches = Arc::new(sc.batches);
-    // Two configurations that differ in the worker's identity and the log directory only (both listen on a free
-    // port): each replica keeps its own copy of the log (docs/OPERATIONS.md §4).
-    let config_of = |id: &str| {
+    // Two configurations that differ in the worker's identity, its poll interval and the log directory (both
+    // listen on a free port): each replica keeps its own copy of the log (docs/OPERATIONS.md §4).
+    let config_of = |id: &str, poll_ms: u64| {
         let mut c = sc.config.clone();
         c.worker.id = Some(id.to_owned());
+        c.worker.poll_interval_ms = poll_ms;
         c.log.dir = dir.path().join(format!("log-{id}"));
         let path = dir.path().join(format!("{id}.toml"));
         std::fs::write(&path, c.to_toml_string().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
         path
     };
-    let (config_a, config_b) = (config_of("replica-a"), config_of("replica-b"));
+    // Replica b's worker polls every 500 ms, a's every 20 ms: a claims alice's batches first and holds her claim
+    // while the load goes on, so that killing it leaves claimed work for b to take over.
+    let (config_a, config_b) = (config_of("replica-a", 20), config_of("replica-b", 500));
     let mut a = spawn_server(&config_a, &dir.path().join("a.log"));
     let b = spawn_server(&config_b, &dir.path().join("b.log"));
     let (client_a, client_b) = (connect(&a.addr).await, connect(&b.addr).await);

@@ -1893,18 +1893,31 @@ async fn metrics_count_rpcs_vouchers_and_the_inbox_and_carry_no_secret() {
         assert!(!text.contains(secret), "{secret} in the metrics");
     }
     // A store that cannot be read: the inbox and outbox gauges say NaN (unknown), not the last good value, and the
-    // failed reads are counted. (The inbox table renamed away under the server, then back.)
+    // failed reads are counted. (The inbox and outbox tables renamed away under the server, then back.)
     let db = rusqlite::Connection::open(&env.config.database).unwrap_or_else(|e| panic!("{e}"));
-    db.execute_batch("ALTER TABLE inbox_batch RENAME TO inbox_batch_away").unwrap_or_else(|e| panic!("{e}"));
+    let rename = |from: &str, to: &str| {
+        db.execute_batch(&format!("ALTER TABLE {from} RENAME TO {to}")).unwrap_or_else(|e| panic!("{e}"));
+    };
+    rename("inbox_batch", "inbox_batch_away");
+    rename("outbox", "outbox_away");
     let text = scrape(addr).await;
-    db.execute_batch("ALTER TABLE inbox_batch_away RENAME TO inbox_batch").unwrap_or_else(|e| panic!("{e}"));
-    for name in ["vouchsafe_inbox_batches_pending", "vouchsafe_inbox_vouchers_pending", "vouchsafe_inbox_bytes_pending"]
-    {
-        assert!(sample(&text, name).is_some_and(f64::is_nan), "{name} is NaN while the inbox cannot be read:\n{text}");
+    rename("inbox_batch_away", "inbox_batch");
+    rename("outbox_away", "outbox");
+    for name in [
+        "vouchsafe_inbox_batches_pending",
+        "vouchsafe_inbox_vouchers_pending",
+        "vouchsafe_inbox_bytes_pending",
+        "vouchsafe_outbox_pending",
+    ] {
+        assert!(sample(&text, name).is_some_and(f64::is_nan), "{name} is NaN while its table cannot be read:\n{text}");
     }
-    assert!(sample(&text, r#"vouchsafe_store_errors_total{op="metrics.backlog"}"#).is_some_and(|n| n >= 1.0), "{text}");
+    for op in ["metrics.backlog", "metrics.outbox"] {
+        let name = format!("vouchsafe_store_errors_total{{op=\"{op}\"}}");
+        assert!(sample(&text, &name).is_some_and(|n| n >= 1.0), "{name}: {text}");
+    }
     let text = scrape(addr).await;
     assert_eq!(sample(&text, "vouchsafe_inbox_batches_pending"), Some(0.0), "read again once the store answers");
+    assert_eq!(sample(&text, "vouchsafe_outbox_pending"), Some(0.0));
     env.stop().await;
 }
 
