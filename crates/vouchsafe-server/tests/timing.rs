@@ -11,7 +11,8 @@
 //! |z| < 2, so an honest server fails it by chance with probability about 0.7 %). The full harness, with 150 + 150
 //! pairs over 5 runs (at most one may reach |z| = 2), the same probe against the old behaviour (the eager schedule
 //! at normal priority without cover writes, which must show the leak in every run) and, for the record, against the
-//! defaults without cover writes, runs with `cargo test -p vouchsafe-server --test timing -- --ignored --nocapture`.
+//! defaults without cover writes, runs with `cargo test -p vouchsafe-server --test timing -- --ignored --nocapture`
+//! (`VOUCHSAFE_TIMING_DATABASE=postgres://…` runs the probes against a server on PostgreSQL instead of SQLite).
 //!
 //! `the_live_capture_is_the_servers_view_of_what_was_sent` uses the same probe to check `worker.capture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code: a failure is the test failing
@@ -32,7 +33,7 @@ use vouchsafe_protocol::params::EpochParams;
 use vouchsafe_protocol::table::{ClientTable, TableDownload, TableManifest};
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_server::{AccountConfig, RunningServer, ServerConfig, WorkerSchedule};
-use vouchsafe_store::{SqliteStore, Store};
+use vouchsafe_store::Store;
 
 const TOKEN: &str = "probe-token-0123456789";
 const PER_BATCH: usize = 6;
@@ -41,7 +42,7 @@ type Client = MatchingClient<tonic::transport::Channel>;
 
 struct Probe {
     _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     server: RunningServer,
     client: Client,
     table: ClientTable,
@@ -99,11 +100,18 @@ impl Probe {
         c.limits.max_client_states = 1024;
         c.accounts = vec![AccountConfig::new(TOKEN, "probe")];
         c.limits.max_message_bytes = PER_BATCH * c.voucher_len(2) + 4096;
+        // `VOUCHSAFE_TIMING_DATABASE=postgres://…`: the same probe against a server on that PostgreSQL database (a
+        // schema of its own per probe), for the full harness by hand.
+        if let Ok(url) = std::env::var("VOUCHSAFE_TIMING_DATABASE") {
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            c.database = url.into();
+            c.postgres.schema = Some(format!("timing_{}_{nanos}", std::process::id()));
+        }
         fixture.build_table(&mut rng).unwrap();
         let config = fixture.config.clone();
-        let store = Arc::new(SqliteStore::open(&config.database).unwrap());
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let server = vouchsafe_server::start(config, dyn_store).await.unwrap();
+        let store = vouchsafe_server::open_store(&config).unwrap();
+        let server = vouchsafe_server::start(config, Arc::clone(&store)).await.unwrap();
         let mut client = MatchingClient::connect(format!("http://{}", server.local_addr()))
             .await
             .unwrap()
@@ -264,8 +272,12 @@ async fn timing_harness() {
         "defaults: z = {fixed:?}\nold behaviour: z = {eager:?}\nold behaviour with cover writes: z = \
          {covered_eager:?}\ndefaults without cover writes: z = {uncovered:?}"
     );
-    // The probe has power: the old behaviour shows the leak in every run.
-    assert!(eager.iter().all(|z| *z > 2.0), "the harness no longer sees the old behaviour's leak: {eager:?}");
+    // The probe has power: the old behaviour shows the leak in every run. On SQLite, where the intake's commit waits
+    // for the worker's write transaction; on PostgreSQL it does not, and this probe saw no leak even there
+    // (docs/LEAKAGE.md §6), so only the defaults' check applies.
+    if std::env::var("VOUCHSAFE_TIMING_DATABASE").is_err() {
+        assert!(eager.iter().all(|z| *z > 2.0), "the harness no longer sees the old behaviour's leak: {eager:?}");
+    }
     // The default settings: at most one run in five at |z| >= 2 (an honest server fails that by chance with
     // probability about 2 %).
     let loud = fixed.iter().filter(|z| z.abs() >= 2.0).count();
