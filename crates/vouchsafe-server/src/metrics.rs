@@ -142,6 +142,17 @@ pub(crate) struct Metrics {
 /// good value as if it were current (an inbox "empty" while the database is down).
 type StoreGauge = Gauge<f64, AtomicU64>;
 
+/// A new metric of type `M`, registered in `registry` as `name` with `help`.
+fn registered<M: prometheus_client::registry::Metric + Clone + Default>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+) -> M {
+    let m = M::default();
+    registry.register(name, help, m.clone());
+    m
+}
+
 /// `value` as a [`StoreGauge`] sample.
 fn gauge_value(value: u64) -> f64 {
     value as f64
@@ -167,16 +178,9 @@ impl Metrics {
         registry.register("rpc_duration_seconds", "gRPC request latency by method", rpc_seconds.clone());
         let batches = Family::<IntakeLabel, Counter>::default();
         registry.register("batches_received", "Voucher batches acknowledged, by outcome", batches.clone());
-        let counter = |registry: &mut Registry, name: &str, help: &str| {
-            let c = Counter::default();
-            registry.register(name, help, c.clone());
-            c
-        };
-        let gauge = |registry: &mut Registry, name: &str, help: &str| {
-            let g = Gauge::default();
-            registry.register(name, help, g.clone());
-            g
-        };
+        let counter = registered::<Counter>;
+        let gauge = registered::<Gauge>;
+        let store_gauge = registered::<StoreGauge>;
         let vouchers_received = counter(&mut registry, "vouchers_received", "Vouchers stored by this process's intake");
         let vouchers_opened = counter(&mut registry, "vouchers_opened", "Vouchers that opened (matches and synthetic)");
         let vouchers_non_matching = counter(&mut registry, "vouchers_non_matching", "Vouchers that did not open");
@@ -203,11 +207,6 @@ impl Metrics {
             gauge(&mut registry, "worker_lag_seconds", "Age of the oldest batch in the worker's last round");
         let store_errors = Family::<StoreOp, Counter>::default();
         registry.register("store_errors", "Store errors, by the operation that met them", store_errors.clone());
-        let store_gauge = |registry: &mut Registry, name: &str, help: &str| {
-            let g = StoreGauge::default();
-            registry.register(name, help, g.clone());
-            g
-        };
         let inbox_batches = store_gauge(
             &mut registry,
             "inbox_batches_pending",

@@ -163,6 +163,18 @@ pub(crate) fn tls_connector(ca: &std::path::Path) -> Result<tokio_postgres_rustl
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// Drives `connection` on the I/O runtime until it ends. An I/O error ends it; the client then reports it closed
+/// and the session is opened again on next use.
+fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+}
+
 /// Quotes an SQL identifier (a schema name).
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -183,21 +195,15 @@ impl Pool {
         let config = self.config.clone();
         let tls = self.tls.clone();
         let task = self.io.handle.spawn(async move {
-            // An I/O error ends the connection; the client then reports it closed and the session is opened again
-            // on next use.
             let client = match tls {
                 Some(tls) => {
                     let (client, connection) = config.connect(tls).await?;
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
+                    drive(connection);
                     client
                 }
                 None => {
                     let (client, connection) = config.connect(NoTls).await?;
-                    tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
+                    drive(connection);
                     client
                 }
             };

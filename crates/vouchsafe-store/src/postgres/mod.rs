@@ -65,8 +65,9 @@ impl Default for PostgresOptions {
 /// number of processes.
 ///
 /// Connects over TLS when [`PostgresOptions::ca`] is set, else without: then
-/// run it over a Unix socket or loopback (docs/OPERATIONS.md). The raw vouchers of an unprocessed batch are
-/// a column of its row, set to `NULL` when the batch is processed; PostgreSQL
+/// run it over a Unix socket or loopback (docs/OPERATIONS.md). The raw
+/// vouchers of an unprocessed batch are a column of its row, set to `NULL`
+/// when the batch is processed; PostgreSQL
 /// keeps the old row version until `VACUUM` reclaims it (see
 /// docs/OPERATIONS.md for the settings that bound how long).
 pub struct PostgresStore {
