@@ -27,7 +27,7 @@ use vouchsafe_protocol::table::ClientTable;
 use vouchsafe_protocol::voucher::{OpenOutcome, Opener};
 use vouchsafe_server::governance::{Fixture, FixtureSpec};
 use vouchsafe_server::{AccountConfig, ServerConfig};
-use vouchsafe_store::{CaseFilter, SqliteStore, Store};
+use vouchsafe_store::{CaseFilter, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 const PER_BATCH: usize = 256;
 const INDICATORS: usize = 10_000;
@@ -265,6 +265,12 @@ fn main() {
     }
     for server in servers {
         rt.block_on(server.shutdown()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(store);
+    if let (Some(url), Some(schema)) = (c.database.to_str().filter(|_| c.database_is_postgres()), &c.postgres.schema) {
+        // The bench's schema holds every run's rows (hundreds of MB): dropped, not left in the database.
+        let options = PostgresOptions { connections: 1, schema: Some(schema.clone()), ca: None };
+        PostgresStore::open_with(url, &options).and_then(PostgresStore::drop_schema).unwrap_or_else(|e| panic!("{e}"));
     }
 
     // Attribution: the durable intake alone (SqliteStore::insert_batch of the same batches, no gRPC, no opening),

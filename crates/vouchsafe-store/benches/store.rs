@@ -6,11 +6,13 @@
 //!
 //! `cargo bench -p vouchsafe-store --bench store`. A round is 16 batches of 64 vouchers, completed in one
 //! transaction of a file database with its spool (inserting the batches is not measured); payloads of 4 411 bytes
-//! (about an opened voucher's size at V1's 4 187 bytes of associated data).
+//! (about an opened voucher's size at V1's 4 187 bytes of associated data). With
+//! `VOUCHSAFE_BENCH_POSTGRES=postgresql:///…` the same three cases run on that PostgreSQL database too (group
+//! `complete_round_postgres`, in a schema of its own, dropped at the end).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // bench code
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use vouchsafe_store::{BatchResults, InboxId, OpenedVoucher, SqliteStore, Store};
+use vouchsafe_store::{BatchResults, InboxId, OpenedVoucher, PostgresOptions, PostgresStore, SqliteStore, Store};
 
 const BATCHES: usize = 16;
 const PER_BATCH: usize = 64;
@@ -20,6 +22,17 @@ const VOUCHER: usize = 1_000;
 fn round(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("bench.db")).unwrap();
+    round_on(c, "complete_round", &store);
+    if let Ok(url) = std::env::var("VOUCHSAFE_BENCH_POSTGRES") {
+        let schema = format!("store_bench_{}", std::process::id());
+        let options = PostgresOptions { connections: 2, schema: Some(schema), ca: None };
+        let pg = PostgresStore::open_with(&url, &options).unwrap();
+        round_on(c, "complete_round_postgres", &pg);
+        pg.drop_schema().unwrap();
+    }
+}
+
+fn round_on(c: &mut Criterion, group_name: &str, store: &dyn Store) {
     let mut next = 0u64;
     let mut fresh_id = move || {
         next += 1;
@@ -27,7 +40,7 @@ fn round(c: &mut Criterion) {
         id[..8].copy_from_slice(&next.to_le_bytes());
         id
     };
-    let mut group = c.benchmark_group("complete_round");
+    let mut group = c.benchmark_group(group_name);
     group.sample_size(30);
     // (name, vouchers opened per batch, cover payload length)
     let cases = [

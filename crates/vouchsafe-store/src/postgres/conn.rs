@@ -86,6 +86,12 @@ fn retryable(e: &StoreError) -> bool {
     }
 }
 
+/// Whether `e` is PostgreSQL giving up waiting for a lock (`lock_timeout`).
+pub(crate) fn is_lock_timeout(e: &StoreError) -> bool {
+    let StoreError::Database(source) = e else { return false };
+    source.downcast_ref::<PgError>().is_some_and(|pg| pg.code.as_ref() == Some(&SqlState::LOCK_NOT_AVAILABLE))
+}
+
 /// The runtime that drives the connections' I/O, on a thread of its own. The
 /// thread ends (and drops the runtime there) when this is dropped.
 struct IoThread {
@@ -244,6 +250,11 @@ impl Pool {
             *guard = Some(self.connect()?);
         }
         Ok(guard)
+    }
+
+    /// The schema the sessions work in, if not the database's default.
+    pub(crate) fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// Runs `f` on a session outside any explicit transaction: every statement

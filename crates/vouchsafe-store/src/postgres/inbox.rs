@@ -14,12 +14,10 @@ use crate::types::*;
 use crate::validate::{check_accounted, check_claim, check_id};
 use crate::{CachedVouchers, Result, StoreError};
 
-/// Rows of the cover ring (`store_cover`): the table never holds more than this. A round of up to this many
-/// vouchers writes every cover row to a slot of its own; the server's default round is 32 batches of at most 256
-/// vouchers, 8192. (As in the SQLite store.)
-const COVER_SLOTS: i64 = 8192;
-/// Where a transaction's cover writes start: its first inbox id times this, modulo [`COVER_SLOTS`].
-const COVER_RUN: i64 = 256;
+/// The cover table (`store_cover`, schema v5) is emptied every this many inbox ids: before the first round that
+/// holds a batch of a new bucket of ids (see [`empty_cover_if_due`]). With the default 256 vouchers a batch it holds
+/// about 8192 rows (40 MB) at most per replica between two truncations.
+const COVER_BUCKET: i64 = 32;
 
 /// The client state a processed batch keeps: zeros (see [`complete_one`]).
 const FORGOTTEN_STATE: [u8; 16] = [0u8; 16];
@@ -334,6 +332,9 @@ fn complete_under(
     processed_at: i64,
 ) -> Result<Vec<CompleteOutcome>> {
     let ids: Vec<i64> = batches.iter().map(|(id, _)| id.0).collect();
+    if batches.iter().any(|(_, r)| r.cover_payload_len > 0) {
+        empty_cover_if_due(store, &ids);
+    }
     store.pool.write(|q| {
         if let Some(claim) = claim {
             // One query for the whole round: the unprocessed batches whose account the worker does not hold.
@@ -348,10 +349,8 @@ fn complete_under(
             }
         }
         let mut out = Vec::with_capacity(batches.len());
-        // The transaction's cover writes go to consecutive slots of the ring.
-        let mut cover_at = batches.first().map_or(0, |(id, _)| id.0.rem_euclid(COVER_SLOTS / COVER_RUN) * COVER_RUN);
         for (inbox_id, results) in batches {
-            out.push(complete_one(q, *inbox_id, results, processed_at, &mut cover_at)?);
+            out.push(complete_one(q, *inbox_id, results, processed_at)?);
         }
         if let Some(claim) = claim {
             q.execute(
@@ -364,15 +363,28 @@ fn complete_under(
     })
 }
 
+/// Empties the cover table (`TRUNCATE`, in a transaction of its own, before the round's) when the round holds a
+/// batch whose id is in a later bucket of [`COVER_BUCKET`] ids than this store last emptied it for. When it happens
+/// is decided by the batch ids (public: the count of batches received), never by what opened. A truncation waits
+/// at most 100 ms for the lock (other replicas' rounds inserting cover rows hold it); if it cannot have it, the
+/// table is emptied at a later round. Errors are logged, not returned: the cover rows are never read, and a round
+/// must not fail for them.
+fn empty_cover_if_due(store: &PostgresStore, ids: &[i64]) {
+    let Some(bucket) = ids.iter().map(|id| id.div_euclid(COVER_BUCKET)).max() else { return };
+    let last = store.cover_bucket.load(std::sync::atomic::Ordering::Relaxed);
+    if bucket <= last {
+        return;
+    }
+    match store.pool.write_read_committed(|q| q.batch("SET LOCAL lock_timeout = '100ms'; TRUNCATE store_cover")) {
+        Ok(()) => store.cover_bucket.store(bucket, std::sync::atomic::Ordering::Relaxed),
+        Err(e) if super::conn::is_lock_timeout(&e) => tracing::debug!("cover table busy, emptied at a later round"),
+        Err(e) => tracing::warn!(error = %e, "emptying the cover table failed"),
+    }
+}
+
 /// Applies one batch's results inside the write transaction `q` (see
-/// [`Store::complete_batch`](crate::Store::complete_batch)). `cover_at` is the transaction's next cover slot.
-fn complete_one(
-    q: &Pg<'_>,
-    inbox_id: InboxId,
-    results: &BatchResults,
-    processed_at: i64,
-    cover_at: &mut i64,
-) -> Result<CompleteOutcome> {
+/// [`Store::complete_batch`](crate::Store::complete_batch)).
+fn complete_one(q: &Pg<'_>, inbox_id: InboxId, results: &BatchResults, processed_at: i64) -> Result<CompleteOutcome> {
     let row = q.query_opt(
         "SELECT account, voucher_count, processed_at, client_state FROM inbox_batch WHERE id = $1 FOR UPDATE",
         &[&inbox_id.0],
@@ -410,30 +422,29 @@ fn complete_one(
         u64::try_from(results.opened.len()).map_err(|_| StoreError::InvalidArgument("count out of range"))?;
     let opened_duplicate = opened_len.checked_sub(opened_new).ok_or(StoreError::Corrupt("opened count"))?;
     if results.cover_payload_len > 0 {
-        // Cover writes (the SQLite store's schema v6): one row of an opened row's size for every voucher that
-        // wrote no opened row (non-matches, invalid ones, replays), over the ring's slots in turn (consecutive
-        // slots share pages, as consecutive opened rows do). Every indexed column changes, as every index gains an
-        // entry for an opened row; the account is replaced by zeros of its length. One statement: a row can be
-        // changed once per statement, so more vouchers than slots write every slot once (what the SQLite store's
-        // later writes to a slot leave), and the next slot still moves on by every voucher.
-        let covered = to_i64(count.saturating_sub(opened_new))?;
-        let len = i64::try_from(results.cover_payload_len).map_err(|_| StoreError::InvalidArgument("cover length"))?;
-        let account_len = i64::try_from(account.len()).map_err(|_| StoreError::InvalidArgument("account length"))?;
-        let rows = covered.min(COVER_SLOTS);
-        if rows > 0 {
+        // Cover writes (docs/LEAKAGE.md §6): one row of an opened row's size for every voucher that wrote no opened
+        // row (non-matches, invalid ones, replays), inserted by a statement of the opened rows' form into a table of
+        // their shape (schema v5: the same checks, indexes and foreign key). The payloads (zeros, stored
+        // uncompressed and inline as an opened row's: v4) go over the connection as an array parameter, as the
+        // opened payloads do; the account is as many '0's as it has bytes; the order and the client state are one
+        // random value for the batch's rows, as an opened row's are the batch's own (so the indexes grow the same
+        // way), and each voucher id is random.
+        let covered = usize::try_from(count.saturating_sub(opened_new)).map_err(|_| StoreError::Corrupt("count"))?;
+        if covered > 0 {
+            let zeros = vec![0u8; results.cover_payload_len];
+            let payloads: Vec<&[u8]> = vec![zeros.as_slice(); covered];
+            let account_len =
+                i64::try_from(account.len()).map_err(|_| StoreError::InvalidArgument("account length"))?;
             q.execute(
-                "INSERT INTO store_cover (slot, account, order_id, voucher_id, payload, batch, client_state)
-                 SELECT ($1::BIGINT + g) % $2::BIGINT, decode(repeat('00', $3::BIGINT::INT), 'hex'),
-                        uuid_send(gen_random_uuid()), uuid_send(gen_random_uuid()),
-                        decode(repeat('00', $4::BIGINT::INT), 'hex'), $5::BIGINT, uuid_send(gen_random_uuid())
-                 FROM generate_series(0::BIGINT, $6::BIGINT - 1) AS g
-                 ON CONFLICT (slot) DO UPDATE SET
-                     account = EXCLUDED.account, order_id = EXCLUDED.order_id, voucher_id = EXCLUDED.voucher_id,
-                     payload = EXCLUDED.payload, batch = EXCLUDED.batch, client_state = EXCLUDED.client_state",
-                &[&*cover_at, &COVER_SLOTS, &account_len, &len, &inbox_id.0, &rows],
+                "INSERT INTO store_cover (account, order_id, voucher_id, payload, batch, client_state)
+                 SELECT repeat('0', $1::BIGINT::INT), k.o, uuid_send(gen_random_uuid()), u.p, $3::BIGINT, k.s
+                 FROM UNNEST($2::BYTEA[]) WITH ORDINALITY AS u(p, n),
+                      (SELECT uuid_send(gen_random_uuid()) AS o, uuid_send(gen_random_uuid()) AS s) AS k
+                 ORDER BY u.n
+                 ON CONFLICT (account, order_id, voucher_id) DO NOTHING",
+                &[&account_len, &payloads, &inbox_id.0],
             )?;
         }
-        *cover_at = (*cover_at + covered % COVER_SLOTS) % COVER_SLOTS;
     }
     // A replayed voucher (same account, order and id) counts as invalid, so
     // the counters always add up to `received`.

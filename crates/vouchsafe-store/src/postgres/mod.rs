@@ -72,6 +72,8 @@ impl Default for PostgresOptions {
 /// docs/OPERATIONS.md for the settings that bound how long).
 pub struct PostgresStore {
     pool: conn::Pool,
+    /// The last bucket of inbox ids the cover table was emptied for (`inbox::empty_cover_if_due`).
+    cover_bucket: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -127,7 +129,18 @@ impl PostgresStore {
         };
         let pool = conn::Pool::new(config, options.schema.clone(), options.connections, tls)?;
         migrate::migrate(&pool, options.schema.as_deref(), Self::schema_version())?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, cover_bucket: std::sync::atomic::AtomicI64::new(i64::MIN) })
+    }
+
+    /// Drops the schema this store was opened on (`PostgresOptions::schema`) with everything in it, and closes the
+    /// store. For tests and benches that give each run a schema of its own; refused (InvalidArgument) for a store
+    /// opened without a schema, whose tables are in the database's default schema.
+    pub fn drop_schema(self) -> Result<()> {
+        let Some(schema) = self.pool.schema() else {
+            return Err(StoreError::InvalidArgument("the store was opened without a schema of its own"));
+        };
+        let sql = format!("DROP SCHEMA {} CASCADE", conn::quote_ident(schema));
+        self.pool.plain(|q| q.batch(&sql))
     }
 
     /// Schema version this build creates and understands (the PostgreSQL
