@@ -343,10 +343,14 @@ pub trait Store: Send + Sync {
     fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>>;
 
     /// Records a failed attempt: `attempts += 1`, `last_error`,
-    /// `next_attempt_at`. No-op on a delivered entry; [`StoreError::NotFound`]
-    /// for no such entry. `error` must not carry message contents (it is
-    /// truncated to 1000 bytes).
-    fn outbox_failed(&self, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()>;
+    /// `next_attempt_at`, and returns `true`. With `lease` (the
+    /// `next_attempt_at` [`Store::lease_outbox`] returned), only while the
+    /// entry still holds that lease: a sender slower than its lease, whose
+    /// entry another sender has leased since, records nothing and gets
+    /// `false` (the newer lease stands). `false` and no change on a delivered
+    /// entry; [`StoreError::NotFound`] for no such entry. `error` must not
+    /// carry message contents (it is truncated to 1000 bytes).
+    fn outbox_failed(&self, id: OutboxId, lease: Option<i64>, error: &str, next_attempt_at: i64) -> Result<bool>;
 
     /// Marks the entry delivered with the receipt, applies `case_status` to the
     /// entry's case (which must be Confirmed; `closed_at` stays unset for

@@ -69,6 +69,12 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// Whether a failed delivery is recorded on an outbox entry (see [`crate::Store::outbox_failed`]): not once it is
+/// delivered, and with `lease` only while the entry's `next_attempt_at` is still that lease.
+pub(crate) fn failure_applies(delivered_at: Option<i64>, next_attempt_at: i64, lease: Option<i64>) -> bool {
+    delivered_at.is_none() && lease.is_none_or(|l| l == next_attempt_at)
+}
+
 /// Checks a message to queue: a known kind and some bytes.
 pub(crate) fn check_outbox(m: &NewOutbox<'_>) -> Result<()> {
     if !matches!(m.kind, "report" | "withdrawal" | "feedback") {

@@ -236,7 +236,11 @@ pub(crate) async fn pass(
             } else {
                 tracing::warn!(kind = %entry.kind, reason = %reason, "delivery to the Centre failed; retrying later");
             }
-            s.store.outbox_failed(entry.id, &reason, next)?;
+            // Only while this pass's lease holds: a pass slower than its lease leaves the entry to the pass that
+            // leased it since.
+            if !s.store.outbox_failed(entry.id, Some(entry.next_attempt_at), &reason, next)? {
+                tracing::warn!(kind = %entry.kind, "the lease ran out before the attempt ended; another pass has it");
+            }
             Ok(false)
         })
         .await

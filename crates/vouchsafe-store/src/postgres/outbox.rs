@@ -10,7 +10,7 @@ use super::audit::append_audit_tx;
 use super::conn::{Pg, get};
 use crate::convert::{hash32, id16, limit_i64, to_i64, to_u64};
 use crate::types::*;
-use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, truncate};
+use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, failure_applies, truncate};
 use crate::{Result, StoreError};
 
 const OUTBOX_COLUMNS: &str =
@@ -114,21 +114,27 @@ pub(super) fn outbox_entry(store: &PostgresStore, id: OutboxId) -> Result<Option
     store.pool.plain(|q| q.query_opt(&sql, &[&id.0])?.as_ref().map(outbox_row).transpose())
 }
 
-pub(super) fn outbox_failed(store: &PostgresStore, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()> {
+pub(super) fn outbox_failed(
+    store: &PostgresStore,
+    id: OutboxId,
+    lease: Option<i64>,
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<bool> {
     let error = truncate(error, MAX_ERROR_LEN);
     store.pool.write(|q| {
-        let Some(row) = q.query_opt("SELECT delivered_at FROM outbox WHERE id = $1", &[&id.0])? else {
+        let Some(row) = q.query_opt("SELECT delivered_at, next_attempt_at FROM outbox WHERE id = $1", &[&id.0])? else {
             return Err(StoreError::NotFound("outbox entry"));
         };
-        if get::<Option<i64>>(&row, 0)?.is_some() {
-            return Ok(());
+        if !failure_applies(get(&row, 0)?, get(&row, 1)?, lease) {
+            return Ok(false);
         }
         q.execute(
             "UPDATE outbox SET attempts = LEAST(attempts + 1, 4294967295), last_error = $1, next_attempt_at = $2
              WHERE id = $3",
             &[&error, &next_attempt_at, &id.0],
         )?;
-        Ok(())
+        Ok(true)
     })
 }
 

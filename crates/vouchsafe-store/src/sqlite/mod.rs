@@ -409,8 +409,8 @@ impl Store for SqliteStore {
         outbox::outbox_entry(&self.lock(), id)
     }
 
-    fn outbox_failed(&self, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()> {
-        outbox::outbox_failed(self, id, error, next_attempt_at)
+    fn outbox_failed(&self, id: OutboxId, lease: Option<i64>, error: &str, next_attempt_at: i64) -> Result<bool> {
+        outbox::outbox_failed(self, id, lease, error, next_attempt_at)
     }
 
     fn outbox_delivered(&self, d: &Delivered<'_>) -> Result<bool> {

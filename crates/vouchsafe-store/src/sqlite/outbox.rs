@@ -9,7 +9,7 @@ use super::SqliteStore;
 use super::audit::append_audit_tx;
 use super::convert::{collect, hash32, id16, limit_i64, to_i64, to_u64};
 use crate::types::*;
-use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, truncate};
+use crate::validate::{MAX_ERROR_LEN, check_delivered, check_lease, check_outbox, failure_applies, truncate};
 use crate::{Result, StoreError};
 
 const OUTBOX_COLUMNS: &str =
@@ -118,24 +118,32 @@ pub(super) fn outbox_entry(conn: &Connection, id: OutboxId) -> Result<Option<Out
     conn.query_row(&sql, params![id.0], outbox_row).optional()?.transpose()
 }
 
-pub(super) fn outbox_failed(store: &SqliteStore, id: OutboxId, error: &str, next_attempt_at: i64) -> Result<()> {
+pub(super) fn outbox_failed(
+    store: &SqliteStore,
+    id: OutboxId,
+    lease: Option<i64>,
+    error: &str,
+    next_attempt_at: i64,
+) -> Result<bool> {
     let error = truncate(error, MAX_ERROR_LEN);
     store.write(|tx| {
-        let delivered: Option<Option<i64>> =
-            tx.query_row("SELECT delivered_at FROM outbox WHERE id = ?1", params![id.0], |r| r.get(0)).optional()?;
-        match delivered {
-            None => Err(StoreError::NotFound("outbox entry")),
-            Some(Some(_)) => Ok(()),
-            Some(None) => {
-                tx.execute(
-                    "UPDATE outbox SET attempts = MIN(attempts + 1, 4294967295), last_error = ?1,
-                         next_attempt_at = ?2
-                     WHERE id = ?3",
-                    params![error, next_attempt_at, id.0],
-                )?;
-                Ok(())
-            }
+        let row: Option<(Option<i64>, i64)> = tx
+            .query_row("SELECT delivered_at, next_attempt_at FROM outbox WHERE id = ?1", params![id.0], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((delivered, current)) = row else {
+            return Err(StoreError::NotFound("outbox entry"));
+        };
+        if !failure_applies(delivered, current, lease) {
+            return Ok(false);
         }
+        tx.execute(
+            "UPDATE outbox SET attempts = MIN(attempts + 1, 4294967295), last_error = ?1, next_attempt_at = ?2
+             WHERE id = ?3",
+            params![error, next_attempt_at, id.0],
+        )?;
+        Ok(true)
     })
 }
 

@@ -274,15 +274,15 @@ fn outbox_is_idempotent_on_the_message_id_and_retries_until_delivered(b: &Backen
     assert!(!format!("{e:?}").contains("report bytes") && format!("{e:?}").contains("bytes_len: 12"));
 
     let long = "é".repeat(800);
-    s.outbox_failed(id, &long, 160).unwrap();
-    s.outbox_failed(id, "connection refused", 200).unwrap();
+    assert!(s.outbox_failed(id, None, &long, 160).unwrap());
+    assert!(s.outbox_failed(id, None, "connection refused", 200).unwrap());
     let e = s.outbox_entry(id).unwrap().unwrap();
     assert_eq!((e.attempts, e.next_attempt_at, e.last_error.as_deref()), (2, 200, Some("connection refused")));
     assert!(s.due_outbox(199, 10).unwrap().is_empty());
     assert_eq!(s.due_outbox(200, 10).unwrap(), vec![e]);
-    s.outbox_failed(id, &long, 300).unwrap();
+    assert!(s.outbox_failed(id, None, &long, 300).unwrap());
     assert_eq!(s.outbox_entry(id).unwrap().unwrap().last_error.unwrap().len(), 1000, "truncated at a char boundary");
-    refused(path, "not found: outbox entry", || s.outbox_failed(OutboxId(99), "x", 1));
+    refused(path, "not found: outbox entry", || s.outbox_failed(OutboxId(99), None, "x", 1));
 
     // A feedback entry about no case cannot carry a verdict.
     let fb = s
@@ -589,11 +589,21 @@ fn outbox_leases_hand_each_due_message_to_one_sender(b: &Backend) {
     // the lease's end, for the next sender.
     let d = Delivered { id: ids[0], at: 200, receipt: b"r", case_status: None, notice: None, audit: &[] };
     assert!(s.outbox_delivered(&d).unwrap());
-    s.outbox_failed(ids[1], "connection refused", 300).unwrap();
+    assert!(s.outbox_failed(ids[1], Some(500), "connection refused", 300).unwrap());
+    assert!(!s.outbox_failed(ids[0], Some(500), "late", 300).unwrap(), "a delivered entry records no failure");
     assert_eq!(s.lease_outbox(300, 400, 100).unwrap().iter().map(|e| e.id).collect::<Vec<_>>(), [ids[1]]);
     let again = s.lease_outbox(500, 900, 100).unwrap();
     assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), ids[1..], "the delivered one never again");
     assert_eq!(s.outbox_entry(ids[1]).unwrap().unwrap().attempts, 1, "a lease is not an attempt");
+
+    // Fencing: ids[2] was leased until 500 by a sender that is still trying; at 500 another sender leased it until
+    // 900. The first one's failure, recorded late, leaves the newer lease alone; the second one's counts.
+    assert!(!s.outbox_failed(ids[2], Some(500), "slow pass", 600).unwrap(), "a lease that ran out records nothing");
+    let e = s.outbox_entry(ids[2]).unwrap().unwrap();
+    assert_eq!((e.next_attempt_at, e.attempts, e.last_error), (900, 0, None), "the newer lease stands");
+    assert!(s.outbox_failed(ids[2], Some(900), "connection refused", 1000).unwrap());
+    let e = s.outbox_entry(ids[2]).unwrap().unwrap();
+    assert_eq!((e.next_attempt_at, e.attempts), (1000, 1));
 }
 
 /// Log cosignatures: one line per witness and checkpoint, the latest kept, visible to every store on the
