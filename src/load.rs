@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -634,7 +634,18 @@ async fn generated_png(seed: u64) -> Result<Vec<u8>> {
 }
 
 /// Phase 1 for device `i`: open its client (its own data directory), sync, scan its vouchers.
-async fn prepare(p: Arc<Plan>, work: PathBuf, i: usize, rec: Arc<Recorder>, bar: ProgressBar) -> Result<Client> {
+async fn prepare(
+    p: Arc<Plan>,
+    work: PathBuf,
+    i: usize,
+    rec: Arc<Recorder>,
+    bar: ProgressBar,
+    stop: Arc<AtomicBool>,
+) -> Result<Client> {
+    let stopped = || {
+        stop.load(Ordering::SeqCst)
+            .then(|| runtime("interrupted (Ctrl-C) while the devices synced and scanned: nothing was submitted"))
+    };
     let account = p.accounts.get(i % p.accounts.len()).ok_or_else(|| runtime("no account"))?;
     let e = i % p.endpoints.len();
     let url = p.endpoints.get(e).ok_or_else(|| runtime("no endpoint"))?;
@@ -659,11 +670,17 @@ async fn prepare(p: Arc<Plan>, work: PathBuf, i: usize, rec: Arc<Recorder>, bar:
         others.push(GrpcTransport::with_channel(conn.clone(), &cfg).map_err(|e| device_err(&p, i, "client", e))?);
     }
     let transport = Metered { primary, others, current: std::sync::atomic::AtomicUsize::new(0), rec };
+    if let Some(e) = stopped() {
+        return Err(e);
+    }
     let client = Client::open_with_transport(cfg, transport).await.map_err(|e| device_err(&p, i, "open", e))?;
     client.sync().await.map_err(|e| device_err(&p, i, "sync", e))?;
     let files = p.matching.len().max(1) as u64;
     let device = i as u64;
     for j in 0..p.per_device {
+        if let Some(e) = stopped() {
+            return Err(e);
+        }
         let image = if j < p.matching_per_device {
             let k = usize::try_from((device.wrapping_mul(p.matching_per_device) + j) % files).unwrap_or(0);
             Image::File(p.matching.get(k).cloned().ok_or_else(|| runtime("no matching image"))?)
@@ -685,11 +702,31 @@ async fn prepare(p: Arc<Plan>, work: PathBuf, i: usize, rec: Arc<Recorder>, bar:
     Ok(client)
 }
 
+/// How phase 2 ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// Every device submitted all it had.
+    Done,
+    /// `--max-seconds` passed.
+    Deadline,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// Resolves once Ctrl-C was pressed (never, if the handler could not be installed).
+async fn interrupted(mut rx: tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|pressed| *pressed).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Phase 1: every device syncs and scans; device 0 first, alone, to check the tables' memory.
-async fn phase1(p: &Arc<Plan>, work: &Path, rec: &Arc<Recorder>) -> Result<Vec<Client>> {
+/// Every device checks `stop` before each step; on the first failure the others are stopped so and waited for
+/// (not aborted: a device in the middle of a scan finishes it), so nothing writes into `work` after this returns.
+async fn phase1(p: &Arc<Plan>, work: &Path, rec: &Arc<Recorder>, stop: &Arc<AtomicBool>) -> Result<Vec<Client>> {
     let total = (p.devices as u64).saturating_mul(p.per_device);
     let bar = crate::demo::bar(total, "phase 1: sync and scan");
-    let first = prepare(p.clone(), work.to_owned(), 0, rec.clone(), bar.clone()).await;
+    let first = prepare(p.clone(), work.to_owned(), 0, rec.clone(), bar.clone(), stop.clone()).await;
     let first = match first {
         Ok(c) => c,
         Err(e) => {
@@ -720,7 +757,7 @@ async fn phase1(p: &Arc<Plan>, work: &Path, rec: &Arc<Recorder>) -> Result<Vec<C
     loop {
         while set.len() < parallel && next < p.devices {
             let i = next;
-            let fut = prepare(p.clone(), work.to_owned(), i, rec.clone(), bar.clone());
+            let fut = prepare(p.clone(), work.to_owned(), i, rec.clone(), bar.clone(), stop.clone());
             set.spawn(async move { (i, fut.await) });
             next += 1;
         }
@@ -736,7 +773,8 @@ async fn phase1(p: &Arc<Plan>, work: &Path, rec: &Arc<Recorder>) -> Result<Vec<C
             Err(_) => Some(runtime("a device task failed")),
         };
         if let Some(e) = failed {
-            set.shutdown().await;
+            stop.store(true, Ordering::SeqCst);
+            while set.join_next().await.is_some() {}
             bar.finish_and_clear();
             return Err(e);
         }
@@ -921,10 +959,51 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         // Fail early if no metrics URL answers (the depth before the run is read just before phase 2).
         inbox_pending(&urls).await.map_err(|e| runtime(format!("--metrics-url {e}")))?;
     }
+    // Ctrl-C (SIGINT) ends the run as the deadline does, with its summary, and the devices' temporary directory
+    // removed; without a handler the signal would end the process where it stands and leave the directory behind.
+    // Installed (synchronously) before the directory exists.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| runtime(format!("installing the Ctrl-C handler: {}", e.kind())))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_on_signal = Arc::clone(&stop);
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if sigint.recv().await.is_some() {
+            stop_on_signal.store(true, Ordering::SeqCst);
+            let _ = interrupt_tx.send(true);
+        }
+    });
     let work = tempfile::Builder::new()
         .prefix("vouchsafe-load-")
         .tempdir()
         .map_err(|e| runtime(format!("temporary directory: {}", e.kind())))?;
+    let result = run_in(&args, &p, &urls, work.path(), &stop, interrupt, wall).await;
+    // Every device task has ended (phase 1 waits for its tasks, phase 2 shuts its set down), but an aborted one
+    // may leave a blocking file operation running for a moment: removal is retried (bounded) before giving up.
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(work.path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => break,
+        }
+    }
+    if work.path().exists() {
+        eprintln!("vouchsafe load: could not remove the devices' directory {}", work.path().display());
+    }
+    drop(work);
+    result
+}
+
+/// [`run`] from the point where the devices' directory `work` exists: the three phases and the summary. `stop` is
+/// set by Ctrl-C (and by phase 1 on its first failure), `interrupt` resolves on Ctrl-C.
+async fn run_in(
+    args: &LoadArgs,
+    p: &Arc<Plan>,
+    urls: &[MetricsUrl],
+    work: &Path,
+    stop: &Arc<AtomicBool>,
+    interrupt: tokio::sync::watch::Receiver<bool>,
+    wall: Instant,
+) -> Result<()> {
     let expected = (p.devices as u64).saturating_mul(p.per_device);
     let connections: usize = p.channels.iter().map(Vec::len).sum();
     println!(
@@ -942,28 +1021,31 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     // Phase 1 (untimed): sync and scan.
     let rec = Arc::new(Recorder::default());
     let scan_start = Instant::now();
-    let clients = phase1(&p, work.path(), &rec).await?;
+    let clients = phase1(p, work, &rec, stop).await?;
     let scan_seconds = scan_start.elapsed().as_secs_f64();
 
     // Phase 2 (timed): every device submits at once.
     let bar = crate::demo::bar(expected, "phase 2: submit");
     let _ = rec.bar.set(bar.clone());
-    let pending_before = if urls.is_empty() { None } else { inbox_pending(&urls).await.ok() };
+    let pending_before = if urls.is_empty() { None } else { inbox_pending(urls).await.ok() };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(p.max_seconds);
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for c in clients {
         set.spawn(submit_all(c, rec.clone()));
     }
-    let joined = tokio::time::timeout_at(deadline, async {
-        while let Some(r) = set.join_next().await {
-            if r.is_err() {
-                count(&rec.errors, "task".to_owned());
+    let stop = tokio::select! {
+        () = async {
+            while let Some(r) = set.join_next().await {
+                if r.is_err() {
+                    count(&rec.errors, "task".to_owned());
+                }
             }
-        }
-    })
-    .await;
-    let submits_done = joined.is_ok();
+        } => Stop::Done,
+        () = tokio::time::sleep_until(deadline) => Stop::Deadline,
+        () = interrupted(interrupt.clone()) => Stop::Interrupted,
+    };
+    let submits_done = stop == Stop::Done;
     set.shutdown().await;
     let submit_seconds = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -971,7 +1053,11 @@ pub async fn run(args: LoadArgs) -> Result<()> {
 
     // Phase 3 (optional): until the shared inbox is empty.
     let mut reason: Option<String> = None;
-    if !submits_done {
+    if stop == Stop::Interrupted {
+        reason = Some(format!(
+            "interrupted (Ctrl-C) during the submissions ({acknowledged} of {expected} vouchers acknowledged)"
+        ));
+    } else if !submits_done {
         reason = Some(format!(
             "--max-seconds {} passed during the submissions ({acknowledged} of {expected} vouchers acknowledged)",
             p.max_seconds
@@ -984,7 +1070,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         let spin = ProgressBar::new_spinner().with_message("phase 3: waiting for the inbox to be empty");
         let mut last = String::from("no poll");
         loop {
-            let Ok(poll) = tokio::time::timeout_at(deadline, inbox_pending(&urls)).await else { break };
+            let Ok(poll) = tokio::time::timeout_at(deadline, inbox_pending(urls)).await else { break };
             match poll {
                 Ok(v) if v <= 0.0 => {
                     processed_seconds = Some(t0.elapsed().as_secs_f64());
@@ -1000,7 +1086,13 @@ pub async fn run(args: LoadArgs) -> Result<()> {
             if tokio::time::Instant::now() + POLL_INTERVAL >= deadline {
                 break;
             }
-            tokio::time::sleep(POLL_INTERVAL).await;
+            tokio::select! {
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+                () = interrupted(interrupt.clone()) => {
+                    reason = Some(format!("interrupted (Ctrl-C) while waiting for the inbox to be empty ({last})"));
+                    break;
+                }
+            }
         }
         spin.finish_and_clear();
         if processed_seconds.is_none() && reason.is_none() {
@@ -1052,7 +1144,6 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         text.push('\n');
         std::fs::write(path, text).map_err(|e| runtime(format!("--json {}: {}", path.display(), e.kind())))?;
     }
-    drop(work);
     match summary.get("incomplete_reason").and_then(|r| r.as_str()) {
         Some(r) => Err(runtime(format!("incomplete: {r}"))),
         None => Ok(()),

@@ -440,3 +440,57 @@ fn load_refuses_remote_endpoints_and_runs_over_its_bounds() {
     let o = run(&["--devices", "1", "--matching-images", p(&dir.path().join("absent")), "--matching-per-device", "1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr_line(&o));
 }
+
+/// Ctrl-C ends a run cleanly: exit code 1 with the reason, and the devices' temporary directory removed (SIGINT
+/// while the devices sync and scan, the phase a long run spends longest in before anything is timed).
+#[test]
+fn load_interrupted_by_ctrl_c_removes_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fx, config) = fixture(dir.path(), |_| {});
+    let (server, _) = spawn_reporting(
+        &["serve", "--config", p(&config)],
+        &dir.path().join("serve.log"),
+        &["vouchsafe: listening on "],
+    );
+    cosign(&fx, &server.addr);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let endpoint = format!("http://{}", server.addr);
+    let args = ["load", "--config", p(&config), "--endpoint", &endpoint, "--devices", "2", "--batch", "8"];
+    let child = Command::new(env!("CARGO_BIN_EXE_vouchsafe"))
+        .args(args)
+        .args(["--vouchers-per-device", "100000", "--max-seconds", "600"])
+        .env("TMPDIR", &tmp)
+        .env_remove("VOUCHSAFE_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let work_dirs = || {
+        std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("vouchsafe-load-"))
+            .count()
+    };
+    let t = Instant::now();
+    while work_dirs() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(60), "no vouchsafe-load-* directory appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // well into the sync and scan
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(o) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("vouchsafe load did not stop within 60 s of Ctrl-C");
+    };
+    let o = o.unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stderr_line(&o).contains("interrupted (Ctrl-C)"), "{}", stderr_line(&o));
+    assert_eq!(work_dirs(), 0, "the devices' directory is removed");
+    terminate(server);
+}
