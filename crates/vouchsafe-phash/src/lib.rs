@@ -11,6 +11,7 @@
 //! - [`quality_gate`]: which images get a null voucher, and why.
 //! - [`AssociatedData`]: the fixed-length associated data of a voucher.
 //! - [`fixtures`]: deterministic benign synthetic images.
+//! - [`variants`]: the Centre-side variants of a known image (its renderings by the usual messenger pipelines).
 //!
 //! See `docs/HASHING.md` for the choices and measured figures.
 
@@ -28,6 +29,7 @@ pub mod fixtures;
 mod hash;
 mod pipeline;
 mod quality;
+pub mod variants;
 
 pub use ad::{AD_VERSION, ATTACHMENT_REF_LEN, AssociatedData, encoded_len};
 pub use config::{Algorithm, HashConfig, HashSpec, Preprocessing, ResizeFilter};
@@ -36,5 +38,5 @@ pub use error::PhashError;
 pub use hash::{
     CANONICAL_VERSION, HashKind, MAX_ENCODED_LEN, MAX_PIXELS, MAX_SIDE, PerceptualHash, decode_image, luminance,
 };
-pub use pipeline::{ImageHashes, hash_bytes, hash_file, hash_image};
+pub use pipeline::{ImageHashes, hash_bytes, hash_file, hash_image, read_image_file};
 pub use quality::{QualityReason, QualityVerdict, is_degenerate, quality_gate};

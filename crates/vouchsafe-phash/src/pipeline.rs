@@ -54,9 +54,14 @@ pub fn hash_bytes(cfg: &HashConfig, bytes: &[u8]) -> Result<ImageHashes, PhashEr
 /// Reads a PNG or JPEG file (at most [`MAX_ENCODED_LEN`] bytes) and hashes it like
 /// [`hash_bytes`].
 pub fn hash_file(cfg: &HashConfig, path: impl AsRef<Path>) -> Result<ImageHashes, PhashError> {
+    hash_image(cfg, &read_image_file(path)?)
+}
+
+/// Reads a PNG or JPEG file (at most [`MAX_ENCODED_LEN`] bytes) and decodes it like [`decode_image`].
+pub fn read_image_file(path: impl AsRef<Path>) -> Result<DynamicImage, PhashError> {
     let file = std::fs::File::open(path).map_err(|_| PhashError::Io)?;
     let mut buf = Vec::new();
     let limit = u64::try_from(MAX_ENCODED_LEN).unwrap_or(u64::MAX).saturating_add(1);
     file.take(limit).read_to_end(&mut buf).map_err(|_| PhashError::Io)?;
-    hash_bytes(cfg, &buf)
+    decode_image(&buf)
 }
