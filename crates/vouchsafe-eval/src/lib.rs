@@ -4,6 +4,8 @@
 //!   packages), de-duplicates, bounds and tiles them.
 //! - [`edits`]: the edits a messenger and a user make ([`edits::EDITS`]).
 //! - [`scheme`]: a hash configuration as the evaluation sees it (gate, primary hash, probes, variants).
+//! - [`pdq`]: Meta's PDQ, written from its reference, as a candidate.
+//! - [`variants`]: Centre-side variants, rendered with a second JPEG encoder and resampler.
 //! - [`measure`]: recall per edit, false matches among unrelated pairs and between every edit and every other
 //!   original, quality-gate rejections.
 //! - [`stats`]: the effective number of independent bits and the extrapolated false matches per day.
@@ -16,9 +18,11 @@
 pub mod corpus;
 pub mod edits;
 pub mod measure;
+pub mod pdq;
 pub mod report;
 pub mod scheme;
 pub mod stats;
+pub mod variants;
 
 use std::path::Path;
 

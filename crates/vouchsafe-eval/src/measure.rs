@@ -3,9 +3,11 @@
 //! For one configuration:
 //! - each original is hashed; those the quality gate rejects cannot be indicators and are left out of recall (the
 //!   report counts them by reason);
-//! - each edit of each remaining original is hashed; the edit is *detected* if the gate accepts it and its hash
-//!   equals the original's (at radius 0; radii up to [`MAX_RADIUS`] are kept for reference). A gate rejection of an
-//!   edit is a miss: the device sends a null voucher;
+//! - each accepted original becomes an indicator: the Centre releases its table entries ([`Scheme::indicator`]: the
+//!   primary hash, and with Centre-side variants the distinct hashes of its renderings);
+//! - each edit of each remaining original is hashed; the edit is *detected* if the gate accepts it and one of its
+//!   probes equals one of the original's table entries (at radius 0; radii up to [`MAX_RADIUS`] are kept for
+//!   reference). A gate rejection of an edit is a miss: the device sends a null voucher;
 //! - *unrelated pairs*: every pair of accepted originals, except a whole picture and its own tiles;
 //! - *edit vs other originals*: every accepted edit of original `i` against every accepted original `j ≠ i`
 //!   unrelated to `i` (same rule).
@@ -69,8 +71,8 @@ impl EditResult {
 pub struct FalseMatches {
     /// Pairs compared.
     pub pairs: u64,
-    /// Exact false matches: pairs where one of the device's probes equals the other image's primary hash (for one
-    /// probe: distance 0).
+    /// Exact false matches: pairs where one of the device's probes equals one of the other image's table entries
+    /// (for one probe and no variants: distance 0).
     pub exact: u64,
     /// What the count alone shows: a 95 % upper bound on the probability of an exact match per comparison
     /// (Poisson; 3 / pairs when none was seen). It needs no model, and it cannot get below 1 / pairs.
@@ -122,6 +124,9 @@ pub struct SchemeResult {
     pub originals: u64,
     /// Originals the gate accepted (the indicators).
     pub accepted: u64,
+    /// Mean table entries per indicator: distinct hashes the Centre releases (1 without variants). The extrapolation
+    /// multiplies by it and by the probes.
+    pub table_entries: f64,
     /// Originals the gate rejected, by reason.
     pub rejected: Vec<Rejection>,
     /// Recall per edit, in [`EDITS`] order.
@@ -204,7 +209,7 @@ impl Tally {
         self
     }
 
-    fn finish(self, bits: u32, multiplicity: u32) -> FalseMatches {
+    fn finish(self, bits: u32, multiplicity: f64) -> FalseMatches {
         let Self { hist, mut listed, exact } = self;
         listed.sort();
         listed.truncate(MAX_LISTED);
@@ -231,7 +236,7 @@ pub fn measure(
     let info = scheme.info();
     let bits = info.bits as usize;
     let origs = &corpus.originals;
-    let total = origs.len() * (edits.len() + 1);
+    let total = origs.len() * (edits.len() + 2);
     let done = AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
 
@@ -262,18 +267,37 @@ pub fn measure(
         tick();
     }
 
+    // The Centre's table entries of each accepted original (empty for the rejected ones).
+    let tables: Vec<Vec<Vec<u8>>> = (0..origs.len())
+        .into_par_iter()
+        .map(|i| match (origs.get(i), hashed.get(i)) {
+            (Some(o), Some(h)) if h.rejected.is_none() => {
+                let t = scheme.indicator(&o.image, h);
+                tick();
+                t
+            }
+            _ => {
+                tick();
+                Ok(Vec::new())
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let table_entries =
+        accepted.iter().map(|&i| tables.get(i).map_or(0, Vec::len)).sum::<usize>() as f64 / accepted.len() as f64;
+    let table = |i: usize| tables.get(i).map_or(&[][..], Vec::as_slice);
+
     // For each accepted original, each edit's hash and its distance to the original (None: the gate rejected it).
     type Edited = Vec<Option<(Hashed, u32)>>;
     let per: Vec<(usize, Edited)> = accepted
         .par_iter()
         .map(|&i| -> Result<(usize, Edited), EvalError> {
             let o = origs.get(i).ok_or(EvalError::Hash("original index".into()))?;
-            let own = hashed.get(i).ok_or(EvalError::Hash("original index".into()))?;
+            let own = table(i);
             let mut out = Vec::with_capacity(edits.len());
             for e in edits {
                 let h = scheme.hash(&e.edit.apply(&o.image)?)?;
                 out.push(h.rejected.is_none().then(|| {
-                    let d = h.probe_distance(&own.primary);
+                    let d = h.match_distance(own);
                     (h, d)
                 }));
                 tick();
@@ -337,7 +361,7 @@ pub fn measure(
                     continue;
                 }
                 // Either side can be the device's image: the nearer of the two probe sets counts.
-                let pd = hi.probe_distance(&hj.primary).min(hj.probe_distance(&hi.primary));
+                let pd = hi.match_distance(table(j)).min(hj.match_distance(table(i)));
                 t.add(distance(&hi.primary, &hj.primary), pd, "original", oi, oj);
             }
             t
@@ -356,18 +380,19 @@ pub fn measure(
                 }
                 for (outcome, e) in edited.iter().zip(edits) {
                     if let Some((eh, _)) = outcome {
-                        t.add(distance(&eh.primary, &hj.primary), eh.probe_distance(&hj.primary), e.name, oi, oj);
+                        t.add(distance(&eh.primary, &hj.primary), eh.match_distance(table(j)), e.name, oi, oj);
                     }
                 }
             }
             t
         })
         .reduce(|| Tally::new(bits), Tally::merge);
-    let multiplicity = info.probes.saturating_mul(info.variants);
+    let multiplicity = f64::from(info.probes) * table_entries;
     Ok(SchemeResult {
         scheme: info.clone(),
         originals: origs.len() as u64,
         accepted: accepted.len() as u64,
+        table_entries,
         rejected,
         edits: results,
         unrelated: unrelated.finish(info.bits, multiplicity),

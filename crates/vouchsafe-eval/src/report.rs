@@ -84,8 +84,8 @@ pub fn to_text(r: &Report) -> String {
         let i = &sr.scheme;
         let _ = writeln!(
             s,
-            "\n== {} — {} ({} probes, {} variants per indicator; {:.0} s)",
-            i.name, i.description, i.probes, i.variants, sr.seconds
+            "\n== {} — {} ({} probes; {:.2} table entries per indicator, of up to {}; {:.0} s)",
+            i.name, i.description, i.probes, sr.table_entries, i.variants, sr.seconds
         );
         let rej: Vec<String> = sr.rejected.iter().map(|x| format!("{} {}", x.reason, x.originals)).collect();
         let _ = writeln!(
@@ -128,10 +128,10 @@ pub fn to_text(r: &Report) -> String {
         if let Some(f) = &sr.unrelated.fit {
             let _ = writeln!(
                 s,
-                "extrapolated exact false matches per day at {:.0e} indicators × {:.0e} images × {} comparisons: {} (target < 1)",
+                "extrapolated exact false matches per day at {:.0e} indicators × {:.0e} images × {:.2} comparisons: {} (target < 1)",
                 INDICATORS,
                 IMAGES_PER_DAY,
-                i.probes * i.variants,
+                f64::from(i.probes) * sr.table_entries,
                 sci(f.false_matches_per_day)
             );
         }
@@ -345,11 +345,12 @@ pub fn to_html(r: &Report) -> String {
         let i = &sr.scheme;
         let _ = write!(
             s,
-            "<h2>{}</h2><p>{}. {} probe(s) per image, {} variant(s) per indicator. {} originals, {} accepted by the \
-             quality gate.</p>",
+            "<h2>{}</h2><p>{}. {} probe(s) per image, {:.2} table entries per indicator (of up to {}). {} originals, {} \
+             accepted by the quality gate.</p>",
             esc(&i.name),
             esc(&i.description),
             i.probes,
+            sr.table_entries,
             i.variants,
             sr.originals,
             sr.accepted
@@ -384,11 +385,11 @@ pub fn to_html(r: &Report) -> String {
         if let Some(f) = &sr.unrelated.fit {
             let _ = write!(
                 s,
-                "<p><b>Extrapolated exact false matches per day</b> at {:.0e} indicators × {:.0e} images × {} \
+                "<p><b>Extrapolated exact false matches per day</b> at {:.0e} indicators × {:.0e} images × {:.2} \
                  comparisons each: <b>{}</b> (target: under 1).</p>",
                 INDICATORS,
                 IMAGES_PER_DAY,
-                i.probes * i.variants,
+                f64::from(i.probes) * sr.table_entries,
                 esc(&sci(f.false_matches_per_day))
             );
         }

@@ -27,6 +27,12 @@ impl Hashed {
     pub fn probe_distance(&self, indicator: &[u8]) -> u32 {
         self.probes.iter().map(|p| distance(p, indicator)).min().unwrap_or(u32::MAX)
     }
+
+    /// The smallest distance from one of this image's probes to one of an indicator's table entries (its
+    /// [`Scheme::indicator`] hashes): 0 is a match.
+    pub fn match_distance(&self, table: &[Vec<u8>]) -> u32 {
+        table.iter().map(|t| self.probe_distance(t)).min().unwrap_or(u32::MAX)
+    }
 }
 
 /// What a configuration costs, for the report.
@@ -40,7 +46,8 @@ pub struct SchemeInfo {
     pub bits: u32,
     /// Hashes the device probes per image (each costs the server one opening attempt).
     pub probes: u32,
-    /// Hashes the Centre releases per indicator (each is one table entry).
+    /// Hashes the Centre releases per indicator at most (each distinct one is one table entry); the report gives the
+    /// mean it measured.
     pub variants: u32,
 }
 
@@ -50,6 +57,12 @@ pub trait Scheme: Sync {
     fn info(&self) -> SchemeInfo;
     /// Hashes one image (gate verdict and primary hash).
     fn hash(&self, img: &RgbImage) -> Result<Hashed, EvalError>;
+    /// The distinct hashes the Centre releases for an indicator made from `img` (whose own hash is `own`, which the
+    /// gate accepted): the primary first. Without Centre-side variants, the primary alone.
+    fn indicator(&self, img: &RgbImage, own: &Hashed) -> Result<Vec<Vec<u8>>, EvalError> {
+        let _ = img;
+        Ok(vec![own.primary.clone()])
+    }
 }
 
 /// A shipped [`HashConfig`], exactly as the device and the Centre compute it.
@@ -282,8 +295,17 @@ fn flips(primary: &[u8], flip: &[usize]) -> Vec<Vec<u8>> {
     (0u32..(1u32 << flip.len())).map(|mask| flipped(primary, subset(flip, mask))).collect()
 }
 
-/// The configurations `--config` accepts.
+/// The configurations `--config` accepts: a base configuration, optionally followed by one or more `+var-<set>` for
+/// Centre-side variants ([`crate::variants::VariantSet`]).
 pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
+    // `base+var-a+var-b` is (base+var-a)+var-b: the sets' entries add up.
+    if let Some((base, set)) = name.rsplit_once('+') {
+        let set = set
+            .strip_prefix("var-")
+            .and_then(crate::variants::VariantSet::by_name)
+            .ok_or_else(|| EvalError::UnknownScheme(name.to_owned(), crate::variants::VariantSet::NAMES.to_owned()))?;
+        return Ok(Box::new(crate::variants::Variants::new(by_name(base)?, set)));
+    }
     let known: Vec<String> = HashConfig::ALL.iter().map(|c| format!("v{}", c.id())).collect();
     for c in HashConfig::ALL {
         if name.eq_ignore_ascii_case(&format!("v{}", c.id())) {
@@ -291,6 +313,11 @@ pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
         }
     }
     let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "pdq" => return Ok(Box::new(crate::pdq::Pdq { side: 16 })),
+        "pdq8" => return Ok(Box::new(crate::pdq::Pdq { side: 8 })),
+        _ => {}
+    }
     for (prefix, block) in [("area-block", true), ("area", false)] {
         if let Some(rest) = lower.strip_prefix(prefix) {
             let k = match rest {
@@ -310,7 +337,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
     Err(EvalError::UnknownScheme(
         name.to_owned(),
         format!(
-            "{}, v1-probe1 … v1-probe12, area, area-probe1 … 12, area-block, area-block-probe1 … 12",
+            "{}, v1-probe1 … v1-probe12, area, area-probe1 … 12, area-block, area-block-probe1 … 12, pdq, pdq8; each optionally \
+             followed by +var-pipelines, +var-generic, +var-dihedral or +var-flips",
             known.join(", ")
         ),
     ))

@@ -42,7 +42,7 @@ pub struct Fit {
     pub tail_fit: Option<f64>,
     /// `p_exact_fit` times `max(1, observed / fit)` at the tail point.
     pub p_exact: f64,
-    /// Exact false matches per day at [`INDICATORS`] × [`IMAGES_PER_DAY`], times probes × variants.
+    /// Exact false matches per day at [`INDICATORS`] × [`IMAGES_PER_DAY`], times probes × table entries.
     pub false_matches_per_day: f64,
 }
 
@@ -67,8 +67,8 @@ pub fn binomial_cdf(n: f64, p: f64, k: f64) -> f64 {
 }
 
 /// Fits the histogram `hist[d]` = number of pairs at distance `d` of `bits`-bit hashes; `multiplicity` is
-/// probes × variants (comparisons per image per indicator).
-pub fn fit(hist: &[u64], bits: u32, multiplicity: u32) -> Option<Fit> {
+/// probes × mean table entries per indicator (comparisons per image per indicator).
+pub fn fit(hist: &[u64], bits: u32, multiplicity: f64) -> Option<Fit> {
     let pairs: u64 = hist.iter().sum();
     if pairs < 2 || bits == 0 {
         return None;
@@ -110,7 +110,7 @@ pub fn fit(hist: &[u64], bits: u32, multiplicity: u32) -> Option<Fit> {
         tail_observed,
         tail_fit,
         p_exact,
-        false_matches_per_day: p_exact * INDICATORS * IMAGES_PER_DAY * f64::from(multiplicity),
+        false_matches_per_day: p_exact * INDICATORS * IMAGES_PER_DAY * multiplicity,
     })
 }
 
@@ -141,7 +141,7 @@ mod tests {
         let total = 2f64.powi(40);
         let hist: Vec<u64> =
             (0..=64u32).map(|d| (total * ln_binomial_pmf(64.0, 0.5, f64::from(d)).exp()).round() as u64).collect();
-        let f = fit(&hist, 64, 1).unwrap();
+        let f = fit(&hist, 64, 1.0).unwrap();
         assert!((f.effective_bits - 64.0).abs() < 0.5, "{}", f.effective_bits);
         assert!((f.mean_fraction - 0.5).abs() < 1e-6);
         assert!((f.p_exact_fit.log2() + 64.0).abs() < 1.0);
@@ -155,19 +155,19 @@ mod tests {
         let mut hist: Vec<u64> =
             (0..=64u32).map(|d| (1e6 * ln_binomial_pmf(64.0, 0.5, f64::from(d)).exp()).round() as u64).collect();
         hist[2] += 50;
-        let f = fit(&hist, 64, 1).unwrap();
+        let f = fit(&hist, 64, 1.0).unwrap();
         assert_eq!(f.tail_k, Some(2));
         assert!(f.p_exact > 1e6 * f.p_exact_fit, "{f:?}");
-        let g = fit(&hist, 64, 8).unwrap();
+        let g = fit(&hist, 64, 8.0).unwrap();
         assert!((g.false_matches_per_day / f.false_matches_per_day - 8.0).abs() < 1e-9);
     }
 
     #[test]
     fn degenerate_histograms_give_no_fit() {
-        assert!(fit(&[], 64, 1).is_none());
-        assert!(fit(&[5], 64, 1).is_none());
+        assert!(fit(&[], 64, 1.0).is_none());
+        assert!(fit(&[5], 64, 1.0).is_none());
         let mut h = vec![0u64; 65];
         h[32] = 100;
-        assert!(fit(&h, 64, 1).is_none());
+        assert!(fit(&h, 64, 1.0).is_none());
     }
 }

@@ -100,7 +100,7 @@ fn the_measurement_counts_every_pair_and_every_edit() {
     })
     .unwrap();
     let n = c.originals.len();
-    assert_eq!(calls.into_inner(), n * (edits.len() + 1));
+    assert_eq!(calls.into_inner(), n * (edits.len() + 2));
     let a = r.accepted as usize;
     assert_eq!(r.originals as usize, n);
     assert_eq!(a + r.rejected.iter().map(|x| x.originals as usize).sum::<usize>(), n);
@@ -134,6 +134,22 @@ fn the_measurement_counts_every_pair_and_every_edit() {
         v
     };
     assert_eq!(strip(&r), strip(&again));
+    assert_eq!(r.table_entries, 1.0, "without variants an indicator is one table entry");
+
+    // Centre-side variants: the dihedral set finds every mirrored copy the gate accepts, the table grows, and the
+    // extrapolated false matches grow with it (same primary distances, more comparisons).
+    let dihedral = by_name("v1+var-dihedral").unwrap();
+    let rv = measure(dihedral.as_ref(), &c, &edits, &|_, _| {}).unwrap();
+    let mirror_v = rv.edits.iter().find(|e| e.name == "mirror").unwrap();
+    assert_eq!(mirror_v.within[0] + mirror_v.gate_rejected, mirror_v.trials);
+    assert!(mirror_v.within[0] > 0);
+    assert!(rv.table_entries > 1.0 && rv.table_entries <= 8.0, "{}", rv.table_entries);
+    assert_eq!(rv.unrelated.pairs, r.unrelated.pairs);
+    assert_eq!(rv.unrelated.hist, r.unrelated.hist);
+    assert!(rv.unrelated.exact >= r.unrelated.exact);
+    if let (Some(f), Some(g)) = (&r.unrelated.fit, &rv.unrelated.fit) {
+        assert!((g.false_matches_per_day / f.false_matches_per_day - rv.table_entries).abs() < 1e-9);
+    }
 
     let report = Report {
         version: REPORT_VERSION,
