@@ -105,8 +105,28 @@ fn read_list(path: &Path) -> Result<Vec<ImportEntry>> {
     Ok(out)
 }
 
+/// The reference of the variant `rendering` of an image referenced `reference`: `<reference>#<rendering>`, the
+/// image's part cut (on a character boundary) so that the whole fits the 128 bytes of a reference.
+pub fn variant_reference(reference: &str, rendering: &str) -> String {
+    let room = vouchsafe_release::labels::MAX_REFERENCE_LEN.saturating_sub(rendering.len() + 1);
+    let mut cut = reference.len().min(room);
+    while !reference.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}#{rendering}", reference.get(..cut).unwrap_or(""))
+}
+
 /// Hashes every regular file of `dir` (sorted by name) as an image under `cfg`; the reference is the file name.
-fn hash_dir(dir: &Path, cfg: &HashConfig) -> Result<Vec<ImportEntry>> {
+/// With `variants`, each image also gives the entries of its Centre-side variants ([`vouchsafe_phash::variants`]),
+/// referenced [`variant_reference`]; a variant whose primary hash is another image's of the list, an earlier
+/// variant's, or a record of `db` with another secondary hash is left out (the first attestation of a hash wins, and
+/// an image's own hash always beats a rendering). Returns the entries and the number of variants left out.
+fn hash_dir(
+    dir: &Path,
+    cfg: &HashConfig,
+    variants: vouchsafe_phash::variants::VariantSet,
+    db: &CentreDb,
+) -> Result<(Vec<ImportEntry>, usize)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| CliError::usage(format!("images {}: {}", dir.display(), e.kind())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -114,17 +134,39 @@ fn hash_dir(dir: &Path, cfg: &HashConfig) -> Result<Vec<ImportEntry>> {
         .collect();
     files.sort();
     let mut out = Vec::with_capacity(files.len());
+    let mut rendered: Vec<ImportEntry> = Vec::new();
+    let progress = crate::demo::bar(files.len() as u64, "hashing images");
     for f in files {
-        let h =
-            vouchsafe_phash::hash_file(cfg, &f).map_err(|e| CliError::usage(format!("image {}: {e}", f.display())))?;
+        let bad = |e: vouchsafe_phash::PhashError| CliError::usage(format!("image {}: {e}", f.display()));
+        let img = vouchsafe_phash::read_image_file(&f).map_err(bad)?;
+        let h = vouchsafe_phash::hash_image(cfg, &img).map_err(bad)?;
         let reference = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for (name, v) in vouchsafe_phash::variants::variant_hashes(cfg, &img, &h, variants).map_err(bad)? {
+            rendered.push(ImportEntry {
+                primary: v.primary.to_canonical_bytes(),
+                secondary: v.secondary.to_canonical_bytes(),
+                reference: variant_reference(&reference, name),
+            });
+        }
         out.push(ImportEntry {
             primary: h.primary.to_canonical_bytes(),
             secondary: h.secondary.to_canonical_bytes(),
             reference,
         });
+        progress.inc(1);
     }
-    Ok(out)
+    progress.finish_and_clear();
+    let mut taken: std::collections::BTreeSet<Vec<u8>> = out.iter().map(|e| e.primary.clone()).collect();
+    let mut left_out = 0;
+    for e in rendered {
+        let conflicts = db.get(&e.primary).is_some_and(|rec| rec.secondary != e.secondary);
+        if conflicts || !taken.insert(e.primary.clone()) {
+            left_out += 1;
+            continue;
+        }
+        out.push(e);
+    }
+    Ok((out, left_out))
 }
 
 /// `vouchsafe centre import --db DB --source NAME (--list FILE | --images DIR)`: adds one source's attestations.
@@ -134,7 +176,20 @@ pub fn import(
     list: Option<&Path>,
     images: Option<&Path>,
     hash_config: Option<u16>,
+    variants: Option<&str>,
 ) -> Result<()> {
+    if variants.is_some() && images.is_none() {
+        return Err(CliError::usage("centre import: --variants needs --images (a list has no images to render)"));
+    }
+    let variants = match variants {
+        None => vouchsafe_phash::variants::VariantSet::default(),
+        Some(v) => vouchsafe_phash::variants::VariantSet::by_name(v).ok_or_else(|| {
+            CliError::usage(format!(
+                "centre import: --variants {v:?}: expected one of {}",
+                vouchsafe_phash::variants::VariantSet::NAMES
+            ))
+        })?,
+    };
     let source = SourceId::new(source).map_err(|e| CliError::usage(format!("centre import: --source: {e}")))?;
     let fresh = hash_config.unwrap_or(HashConfig::RECOMMENDED.id());
     let mut db = load_db(db_path, crate::cmd::hash_config("centre import --hash-config", fresh)?.id())?;
@@ -148,11 +203,12 @@ pub fn import(
         )));
     }
     let cfg = crate::cmd::hash_config("centre import: the database's", db.hash_config())?;
-    let entries = match (list, images) {
-        (Some(l), None) => read_list(l)?,
-        (None, Some(d)) => hash_dir(d, &cfg)?,
+    let (entries, variants_left_out) = match (list, images) {
+        (Some(l), None) => (read_list(l)?, 0),
+        (None, Some(d)) => hash_dir(d, &cfg, variants, &db)?,
         _ => return Err(CliError::usage("centre import: give --list or --images")),
     };
+    let variant_entries = entries.iter().filter(|e| e.reference.contains('#')).count();
     let report = db.import(&source, cfg.id(), &entries).map_err(|e| CliError::usage(format!("centre import: {e}")))?;
     save_db(db_path, &db)?;
     println!(
@@ -164,6 +220,18 @@ pub fn import(
         report.unchanged,
         db.len()
     );
+    if images.is_some() {
+        println!(
+            "  variants ({}): {} of the entries are renderings (`<file>#<rendering>`){}",
+            variants.name(),
+            variant_entries,
+            if variants_left_out > 0 {
+                format!(", {variants_left_out} left out (their hash is another image's or an earlier rendering's)")
+            } else {
+                String::new()
+            }
+        );
+    }
     Ok(())
 }
 
@@ -224,6 +292,10 @@ pub fn release(
             let p = hex::decode(l.trim())
                 .map_err(|_| CliError::usage(format!("removal list {} line {}: expected hex", r.display(), i + 1)))?;
             db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre release: {e}")))?;
+            // Its Centre-side variants go with it (they are marked here and removed below if the line holds them).
+            for v in variants_of(&db, &p) {
+                db.mark_false_positive(&v).map_err(|e| CliError::usage(format!("centre release: {e}")))?;
+            }
             removals.push(p);
         }
     }
@@ -388,15 +460,60 @@ pub fn flag(db_path: &Path, primary: &str, reason: Option<&str>) -> Result<()> {
     }
     let mut db = load_db(db_path, HashConfig::RECOMMENDED.id())?;
     let new = db.mark_false_positive(&p).map_err(|e| CliError::usage(format!("centre flag: {e}")))?;
-    if new {
-        append_flag_log(db_path, &p, reason)?;
+    // The Centre-side variants of the flagged image go with it: they are renderings of the same picture.
+    let variants = variants_of(&db, &p);
+    let mut newly_variants = Vec::new();
+    for v in &variants {
+        if db.mark_false_positive(v).map_err(|e| CliError::usage(format!("centre flag: {e}")))? {
+            newly_variants.push(v.clone());
+        }
+    }
+    if new || !newly_variants.is_empty() {
+        if new {
+            append_flag_log(db_path, &p, reason)?;
+        }
+        for v in &newly_variants {
+            append_flag_log(db_path, v, reason)?;
+        }
         save_db(db_path, &db)?;
+    }
+    if new {
         println!("indicator {} marked a false positive", vouchsafe_centre::indicator_name(&p));
     } else {
         println!("indicator {} was already marked a false positive", vouchsafe_centre::indicator_name(&p));
     }
+    if !variants.is_empty() {
+        println!("  with its {} Centre-side variant(s) ({} newly marked)", variants.len(), newly_variants.len());
+    }
     println!("  reports naming it are manifest false positives; the next `centre release` of its line removes it");
     Ok(())
+}
+
+/// The primary hashes of the Centre-side variants of the indicator `primary`: records attested by one of its sources
+/// under the [`variant_reference`] of that source's reference for it (sorted, without `primary` itself).
+fn variants_of(db: &CentreDb, primary: &[u8]) -> Vec<Vec<u8>> {
+    use vouchsafe_phash::variants::{GENERIC, PIPELINES};
+    let Some(rec) = db.get(primary) else { return Vec::new() };
+    let wanted: std::collections::BTreeSet<(String, String)> = rec
+        .attestations
+        .iter()
+        .flat_map(|a| {
+            PIPELINES
+                .iter()
+                .chain(GENERIC)
+                .map(move |r| (a.source().as_str().to_owned(), variant_reference(a.reference(), r.name)))
+        })
+        .collect();
+    db.records()
+        .filter(|other| other.primary.as_slice() != primary)
+        .filter(|other| {
+            other
+                .attestations
+                .iter()
+                .any(|a| wanted.contains(&(a.source().as_str().to_owned(), a.reference().to_owned())))
+        })
+        .map(|other| other.primary.clone())
+        .collect()
 }
 
 /// Appends `unix-seconds primary-hex reason` to `<db>.flags` (created with mode 0600).

@@ -199,6 +199,11 @@ enum CentreCommand {
         /// its own; giving another is an error.
         #[arg(long, value_name = "ID")]
         hash_config: Option<u16>,
+        /// With --images: also attest the hashes of each image's renderings by the usual messenger pipelines
+        /// (`pipelines`, the default), by sizes and qualities chosen without knowing them (`generic`), or none;
+        /// each is referenced `<file>#<rendering>` (docs/HASHING.md §8).
+        #[arg(long, value_name = "SET", requires = "images")]
+        variants: Option<String>,
     },
     /// Sign the next release of a line: indicators attested by at least N distinct sources, minus false positives.
     Release {
@@ -510,7 +515,9 @@ struct EvalArgs {
     /// Also write eval.json and eval.html into this directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Hash configurations to measure, comma-separated.
+    /// Hash configurations to measure, comma-separated: the shipped v1 and v2, or evaluation candidates (v1-probeK,
+    /// area-block-probeK, pdq, pdq8; any of them followed by +var-pipelines, +var-generic, +var-dihedral or
+    /// +var-flips for Centre-side variants). docs/HASHING.md §8 lists them.
     #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "v1")]
     config: Vec<String>,
     /// Read at most this many pictures (in path order).
@@ -759,8 +766,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Centre(CentreCommand::Keygen { out }) => centre::keygen(&out),
-        Command::Centre(CentreCommand::Import { db, source, list, images, hash_config }) => {
-            centre::import(&db, &source, list.as_deref(), images.as_deref(), hash_config)
+        Command::Centre(CentreCommand::Import { db, source, list, images, hash_config, variants }) => {
+            centre::import(&db, &source, list.as_deref(), images.as_deref(), hash_config, variants.as_deref())
         }
         Command::Centre(CentreCommand::Release { db, key, line, dir, min_sources, remove }) => {
             centre::release(&db, &key, &line, &dir, min_sources, remove.as_deref())

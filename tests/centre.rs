@@ -138,3 +138,122 @@ fn two_sources_two_releases_and_refusals() {
     let o = vouchsafe(&["centre", "import", "--db", s(&db), "--source", "Source-A", "--list", s(&a)]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
 }
+
+/// `centre import --images` attests each image's Centre-side variants (docs/HASHING.md §8) under
+/// `<file>#<rendering>`, idempotently; `--variants none` attests the images alone; `centre flag` of an image takes its
+/// variants along, and the next release leaves them all out.
+#[test]
+fn image_imports_attest_the_centre_side_variants_and_flags_take_them_along() {
+    use vouchsafe_phash::variants::{VariantSet, variant_hashes};
+    use vouchsafe_phash::{HashConfig, read_image_file};
+    let d = tempfile::tempdir().unwrap();
+    let images = d.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let cfg = HashConfig::RECOMMENDED;
+    let mut expected: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    for i in 0..3u64 {
+        let path = images.join(format!("img-{i}.png"));
+        vouchsafe_phash::fixtures::benign_image(70 + i, 640, 480).save(&path).unwrap();
+        let img = read_image_file(&path).unwrap();
+        let own = vouchsafe_phash::hash_image(&cfg, &img).unwrap();
+        let v = variant_hashes(&cfg, &img, &own, VariantSet::Pipelines).unwrap();
+        expected
+            .push((own.primary.to_canonical_bytes(), v.iter().map(|(_, h)| h.primary.to_canonical_bytes()).collect()));
+    }
+    let renderings: usize = expected.iter().map(|(_, v)| v.len()).sum();
+    assert!(renderings > 0, "a recompressed rendering of some picture hashes differently");
+
+    let db = d.path().join("centre.db");
+    let out = ok(&vouchsafe(&["centre", "import", "--db", s(&db), "--source", "source-a", "--images", s(&images)]));
+    assert!(out.contains(&format!("variants (pipelines): {renderings} of the entries are renderings")), "{out}");
+    let decoded = vouchsafe_release::CentreDb::decode(&std::fs::read(&db).unwrap()).unwrap();
+    assert_eq!(decoded.len(), 3 + renderings);
+    for (i, (primary, variants)) in expected.iter().enumerate() {
+        let rec = decoded.get(primary).unwrap();
+        assert_eq!(rec.attestations[0].reference(), format!("img-{i}.png"));
+        for v in variants {
+            let r = decoded.get(v).unwrap().attestations[0].reference().to_owned();
+            assert!(r.starts_with(&format!("img-{i}.png#msg-")), "{r}");
+        }
+    }
+    let again = ok(&vouchsafe(&["centre", "import", "--db", s(&db), "--source", "source-a", "--images", s(&images)]));
+    assert!(again.contains(&format!("{} unchanged", 3 + renderings)), "importing twice changes nothing: {again}");
+
+    // Without variants: the three images alone.
+    let plain = d.path().join("plain.db");
+    let out = ok(&vouchsafe(&[
+        "centre",
+        "import",
+        "--db",
+        s(&plain),
+        "--source",
+        "source-a",
+        "--images",
+        s(&images),
+        "--variants",
+        "none",
+    ]));
+    assert!(out.contains("3 new indicators") && out.contains("variants (none): 0"), "{out}");
+    // A set that does not exist, and variants of a list (no images to render), are usage errors.
+    let o = vouchsafe(&[
+        "centre",
+        "import",
+        "--db",
+        s(&plain),
+        "--source",
+        "source-a",
+        "--images",
+        s(&images),
+        "--variants",
+        "all",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("--variants \"all\": expected one of none, pipelines, generic"), "{}", err(&o));
+    let list = d.path().join("a.txt");
+    std::fs::write(&list, entry(1, "a-1")).unwrap();
+    let o = vouchsafe(&[
+        "centre",
+        "import",
+        "--db",
+        s(&plain),
+        "--source",
+        "source-a",
+        "--list",
+        s(&list),
+        "--variants",
+        "generic",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("--variants needs --images"), "{}", err(&o));
+
+    // Flagging the image with the most variants flags them too; the release leaves every one of them out.
+    let (primary, variants) = expected.iter().max_by_key(|(_, v)| v.len()).unwrap();
+    let out =
+        ok(&vouchsafe(&["centre", "flag", "--db", s(&db), "--primary", &hex::encode(primary), "--reason", "test"]));
+    assert!(
+        out.contains(&format!("with its {n} Centre-side variant(s) ({n} newly marked)", n = variants.len())),
+        "{out}"
+    );
+    let decoded = vouchsafe_release::CentreDb::decode(&std::fs::read(&db).unwrap()).unwrap();
+    assert!(decoded.is_false_positive(primary));
+    assert!(variants.iter().all(|v| decoded.is_false_positive(v)));
+    assert_eq!(decoded.false_positives().count(), 1 + variants.len(), "the other images are untouched");
+    let key = d.path().join("centre.key");
+    ok(&vouchsafe(&["centre", "keygen", "--out", s(&key)]));
+    let r1 = ok(&vouchsafe(&[
+        "centre",
+        "release",
+        "--db",
+        s(&db),
+        "--key",
+        s(&key),
+        "--line",
+        "eu-main",
+        "--dir",
+        s(&d.path().join("rel")),
+        "--min-sources",
+        "1",
+    ]));
+    assert!(r1.contains(&format!("{} added", 3 + renderings - 1 - variants.len())), "{r1}");
+    assert!(r1.contains(&format!("left out: {} marked as false positives", 1 + variants.len())), "{r1}");
+}

@@ -89,6 +89,9 @@ async fn centre_serve_stats_flag_feedback_with_the_binary() {
             source,
             "--images",
             s(&p("images")),
+            // The indicators are the three images alone (the Centre-side variants are tested in tests/centre.rs).
+            "--variants",
+            "none",
         ]));
     }
     let releases = p("releases");
