@@ -118,15 +118,16 @@ pub fn variant_reference(reference: &str, rendering: &str) -> String {
 
 /// Hashes every regular file of `dir` (sorted by name) as an image under `cfg`; the reference is the file name.
 /// With `variants`, each image also gives the entries of its Centre-side variants ([`vouchsafe_phash::variants`]),
-/// referenced [`variant_reference`]; a variant whose primary hash is another image's of the list, an earlier
-/// variant's, or a record of `db` with another secondary hash is left out (the first attestation of a hash wins, and
-/// an image's own hash always beats a rendering). Returns the entries and the number of variants left out.
+/// referenced [`variant_reference`], with the image's secondary hash; a variant whose primary hash is another
+/// image's of the list, an earlier variant's, or a record of `db` with another secondary hash is left out (the first
+/// attestation of a hash wins, and an image's own hash always beats a rendering). Returns the entries, the number of them that are variants, and
+/// the number of variants left out.
 fn hash_dir(
     dir: &Path,
     cfg: &HashConfig,
     variants: vouchsafe_phash::variants::VariantSet,
     db: &CentreDb,
-) -> Result<(Vec<ImportEntry>, usize)> {
+) -> Result<(Vec<ImportEntry>, usize, usize)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| CliError::usage(format!("images {}: {}", dir.display(), e.kind())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -141,10 +142,13 @@ fn hash_dir(
         let img = vouchsafe_phash::read_image_file(&f).map_err(bad)?;
         let h = vouchsafe_phash::hash_image(cfg, &img).map_err(bad)?;
         let reference = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A variant carries the image's own secondary hash: the check after the threshold then compares a copy
+        // with the image, as it does for a match of the image's own primary hash.
+        let secondary = h.secondary.to_canonical_bytes();
         for (name, v) in vouchsafe_phash::variants::variant_hashes(cfg, &img, &h, variants).map_err(bad)? {
             rendered.push(ImportEntry {
                 primary: v.primary.to_canonical_bytes(),
-                secondary: v.secondary.to_canonical_bytes(),
+                secondary: secondary.clone(),
                 reference: variant_reference(&reference, name),
             });
         }
@@ -157,7 +161,7 @@ fn hash_dir(
     }
     progress.finish_and_clear();
     let mut taken: std::collections::BTreeSet<Vec<u8>> = out.iter().map(|e| e.primary.clone()).collect();
-    let mut left_out = 0;
+    let (mut added, mut left_out) = (0, 0);
     for e in rendered {
         let conflicts = db.get(&e.primary).is_some_and(|rec| rec.secondary != e.secondary);
         if conflicts || !taken.insert(e.primary.clone()) {
@@ -165,8 +169,9 @@ fn hash_dir(
             continue;
         }
         out.push(e);
+        added += 1;
     }
-    Ok((out, left_out))
+    Ok((out, added, left_out))
 }
 
 /// `vouchsafe centre import --db DB --source NAME (--list FILE | --images DIR)`: adds one source's attestations.
@@ -203,12 +208,11 @@ pub fn import(
         )));
     }
     let cfg = crate::cmd::hash_config("centre import: the database's", db.hash_config())?;
-    let (entries, variants_left_out) = match (list, images) {
-        (Some(l), None) => (read_list(l)?, 0),
+    let (entries, variant_entries, variants_left_out) = match (list, images) {
+        (Some(l), None) => (read_list(l)?, 0, 0),
         (None, Some(d)) => hash_dir(d, &cfg, variants, &db)?,
         _ => return Err(CliError::usage("centre import: give --list or --images")),
     };
-    let variant_entries = entries.iter().filter(|e| e.reference.contains('#')).count();
     let report = db.import(&source, cfg.id(), &entries).map_err(|e| CliError::usage(format!("centre import: {e}")))?;
     save_db(db_path, &db)?;
     println!(

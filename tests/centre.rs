@@ -172,8 +172,10 @@ fn image_imports_attest_the_centre_side_variants_and_flags_take_them_along() {
         let rec = decoded.get(primary).unwrap();
         assert_eq!(rec.attestations[0].reference(), format!("img-{i}.png"));
         for v in variants {
-            let r = decoded.get(v).unwrap().attestations[0].reference().to_owned();
+            let vrec = decoded.get(v).unwrap();
+            let r = vrec.attestations[0].reference().to_owned();
             assert!(r.starts_with(&format!("img-{i}.png#msg-")), "{r}");
+            assert_eq!(vrec.secondary, rec.secondary, "a variant carries its image's secondary hash");
         }
     }
     let again = ok(&vouchsafe(&["centre", "import", "--db", s(&db), "--source", "source-a", "--images", s(&images)]));

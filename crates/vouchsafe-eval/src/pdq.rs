@@ -33,6 +33,43 @@ pub const MIN_QUALITY: u32 = 50;
 pub struct Pdq {
     /// 16: PDQ (256 bits). 8: its 8 × 8 lowest frequencies (64 bits).
     pub side: usize,
+    /// Scale every picture so that its longer side is exactly 512 px (up or down) before the filter, instead of
+    /// only shrinking larger ones: the Jarosz window then no longer depends on the picture's size.
+    pub fixed: bool,
+    /// Judge images by the shipped quality gate (configuration 2's) instead of PDQ's quality metric, so that the
+    /// candidate is measured on the same indicators as V2.
+    pub shipped_gate: bool,
+}
+
+impl Pdq {
+    /// Plain PDQ (256 bits, its own quality gate).
+    pub const PDQ: Pdq = Pdq { side: 16, fixed: false, shipped_gate: false };
+
+    /// Parses `pdq`, `pdq8`, optionally followed by `-fixed` and `-g2`.
+    pub fn by_name(name: &str) -> Option<Pdq> {
+        let mut rest = name.strip_prefix("pdq")?;
+        let side = if let Some(r) = rest.strip_prefix('8') {
+            rest = r;
+            8
+        } else {
+            16
+        };
+        let fixed = match rest.strip_prefix("-fixed") {
+            Some(r) => {
+                rest = r;
+                true
+            }
+            None => false,
+        };
+        let shipped_gate = match rest.strip_prefix("-g2") {
+            Some(r) => {
+                rest = r;
+                true
+            }
+            None => false,
+        };
+        rest.is_empty().then_some(Pdq { side, fixed, shipped_gate })
+    }
 }
 
 /// The Jarosz window of the reference for `old` samples to 64.
@@ -94,6 +131,21 @@ pub fn thumbnail(img: &RgbImage) -> std::borrow::Cow<'_, RgbImage> {
         (((u64::from(w) * 512 + u64::from(h) / 2) / u64::from(h)).max(1) as u32, 512)
     };
     std::borrow::Cow::Owned(image::imageops::resize(img, tw, th, image::imageops::FilterType::CatmullRom))
+}
+
+/// `img` scaled (Catmull-Rom) so that its longer side is 512 px.
+fn to_512(img: &RgbImage) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let long = w.max(h).max(1);
+    let (tw, th) = (
+        ((u64::from(w) * 512 + u64::from(long) / 2) / u64::from(long)).max(1) as u32,
+        ((u64::from(h) * 512 + u64::from(long) / 2) / u64::from(long)).max(1) as u32,
+    );
+    if (tw, th) == (w, h) {
+        img.clone()
+    } else {
+        image::imageops::resize(img, tw, th, image::imageops::FilterType::CatmullRom)
+    }
 }
 
 /// The 64 × 64 Jarosz-filtered, decimated luminance and the quality metric.
@@ -186,8 +238,18 @@ pub fn median_bits(values: &[f32]) -> Vec<u8> {
 impl Scheme for Pdq {
     fn info(&self) -> SchemeInfo {
         let bits = (self.side * self.side) as u32;
+        let mut name = if self.side == 16 { "pdq".to_owned() } else { format!("pdq{}", self.side) };
+        let mut notes = String::new();
+        if self.fixed {
+            name.push_str("-fixed");
+            notes.push_str("; every picture scaled to 512 px on its longer side first");
+        }
+        if self.shipped_gate {
+            name.push_str("-g2");
+            notes.push_str("; gate: configuration 2's instead of PDQ's quality");
+        }
         SchemeInfo {
-            name: if self.side == 16 { "pdq".to_owned() } else { format!("pdq{}", self.side) },
+            name,
             description: if self.side == 16 {
                 format!(
                     "PDQ (Meta's reference algorithm): Jarosz-filtered 64 x 64 luminance, 16 x 16 DCT without DC, 256 \
@@ -199,7 +261,7 @@ impl Scheme for Pdq {
                      gate: PDQ quality >= {MIN_QUALITY}; evaluation candidate",
                     self.side, bits
                 )
-            },
+            } + &notes,
             bits,
             probes: 1,
             variants: 1,
@@ -210,12 +272,16 @@ impl Scheme for Pdq {
         if img.width() < 5 || img.height() < 5 {
             return Ok(Hashed { rejected: Some("TooSmall".into()), primary: Vec::new(), probes: Vec::new() });
         }
-        let (a, quality) = downsample(&thumbnail(img));
+        let (a, quality) = if self.fixed { downsample(&to_512(img)) } else { downsample(&thumbnail(img)) };
         let b = dct16(&a);
         let side = self.side.min(16);
         let values: Vec<f32> = b.iter().take(side).flat_map(|row| row.iter().take(side).copied()).collect();
         let primary = median_bits(&values);
-        let rejected = (quality < MIN_QUALITY).then(|| "PdqQuality".to_owned());
+        let rejected = if self.shipped_gate {
+            crate::scheme::Shipped(vouchsafe_phash::HashConfig::V2).hash(img)?.rejected
+        } else {
+            (quality < MIN_QUALITY).then(|| "PdqQuality".to_owned())
+        };
         Ok(Hashed { rejected, probes: vec![primary.clone()], primary })
     }
 }
@@ -245,7 +311,7 @@ mod tests {
         for (file, expected) in cases {
             let bytes = std::fs::read(std::path::Path::new(&dir).join(file)).unwrap();
             let img = vouchsafe_phash::decode_image(&bytes).unwrap().to_rgb8();
-            let ours = to_reference_hex(&Pdq { side: 16 }.hash(&img).unwrap().primary);
+            let ours = to_reference_hex(&Pdq::PDQ.hash(&img).unwrap().primary);
             let d: u32 = ours
                 .as_bytes()
                 .chunks(2)
@@ -289,7 +355,10 @@ mod tests {
     #[test]
     fn pdq_has_half_its_bits_set_and_reads_the_picture() {
         let img = vouchsafe_phash::fixtures::benign_image(5, 640, 480);
-        let p = Pdq { side: 16 };
+        let p = Pdq::PDQ;
+        assert_eq!(Pdq::by_name("pdq8-fixed-g2").map(|p| p.info().name), Some("pdq8-fixed-g2".to_owned()));
+        assert!(Pdq::by_name("pdq-g2").is_some_and(|p| p.shipped_gate && !p.fixed && p.side == 16));
+        assert!(Pdq::by_name("pdq9").is_none() && Pdq::by_name("pdq-g3").is_none());
         let h = p.hash(&img).unwrap();
         assert_eq!(h.primary.len(), 32);
         let ones: u32 = h.primary.iter().map(|b| b.count_ones()).sum();
@@ -303,6 +372,6 @@ mod tests {
         assert!(far > 64, "{far}");
         let flat = RgbImage::from_pixel(256, 256, image::Rgb([90, 90, 90]));
         assert_eq!(p.hash(&flat).unwrap().rejected.as_deref(), Some("PdqQuality"));
-        assert_eq!(Pdq { side: 8 }.hash(&img).unwrap().primary.len(), 8);
+        assert_eq!(Pdq { side: 8, ..Pdq::PDQ }.hash(&img).unwrap().primary.len(), 8);
     }
 }

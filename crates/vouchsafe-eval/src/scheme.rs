@@ -313,10 +313,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
         }
     }
     let lower = name.to_ascii_lowercase();
-    match lower.as_str() {
-        "pdq" => return Ok(Box::new(crate::pdq::Pdq { side: 16 })),
-        "pdq8" => return Ok(Box::new(crate::pdq::Pdq { side: 8 })),
-        _ => {}
+    if let Some(p) = crate::pdq::Pdq::by_name(&lower) {
+        return Ok(Box::new(p));
     }
     for (prefix, block) in [("area-block", true), ("area", false)] {
         if let Some(rest) = lower.strip_prefix(prefix) {
@@ -337,7 +335,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Scheme>, EvalError> {
     Err(EvalError::UnknownScheme(
         name.to_owned(),
         format!(
-            "{}, v1-probe1 … v1-probe12, area, area-probe1 … 12, area-block, area-block-probe1 … 12, pdq, pdq8; each optionally \
+            "{}, v1-probe1 … v1-probe12, area, area-probe1 … 12, area-block, area-block-probe1 … 12, pdq, pdq8 (each optionally -fixed, -g2); each optionally \
              followed by +var-pipelines, +var-generic, +var-dihedral or +var-flips",
             known.join(", ")
         ),
