@@ -163,8 +163,13 @@ fn image_imports_attest_the_centre_side_variants_and_flags_take_them_along() {
     let renderings: usize = expected.iter().map(|(_, v)| v.len()).sum();
     assert!(renderings > 0, "a recompressed rendering of some picture hashes differently");
 
+    let import = |db: &Path, extra: &[&str]| {
+        let mut args = vec!["centre", "import", "--db", s(db), "--source", "source-a"];
+        args.extend_from_slice(extra);
+        vouchsafe(&args)
+    };
     let db = d.path().join("centre.db");
-    let out = ok(&vouchsafe(&["centre", "import", "--db", s(&db), "--source", "source-a", "--images", s(&images)]));
+    let out = ok(&import(&db, &["--images", s(&images)]));
     assert!(out.contains(&format!("variants (pipelines): {renderings} of the entries are renderings")), "{out}");
     let decoded = vouchsafe_release::CentreDb::decode(&std::fs::read(&db).unwrap()).unwrap();
     assert_eq!(decoded.len(), 3 + renderings);
@@ -178,53 +183,20 @@ fn image_imports_attest_the_centre_side_variants_and_flags_take_them_along() {
             assert_eq!(vrec.secondary, rec.secondary, "a variant carries its image's secondary hash");
         }
     }
-    let again = ok(&vouchsafe(&["centre", "import", "--db", s(&db), "--source", "source-a", "--images", s(&images)]));
+    let again = ok(&import(&db, &["--images", s(&images)]));
     assert!(again.contains(&format!("{} unchanged", 3 + renderings)), "importing twice changes nothing: {again}");
 
     // Without variants: the three images alone.
     let plain = d.path().join("plain.db");
-    let out = ok(&vouchsafe(&[
-        "centre",
-        "import",
-        "--db",
-        s(&plain),
-        "--source",
-        "source-a",
-        "--images",
-        s(&images),
-        "--variants",
-        "none",
-    ]));
+    let out = ok(&import(&plain, &["--images", s(&images), "--variants", "none"]));
     assert!(out.contains("3 new indicators") && out.contains("variants (none): 0"), "{out}");
     // A set that does not exist, and variants of a list (no images to render), are usage errors.
-    let o = vouchsafe(&[
-        "centre",
-        "import",
-        "--db",
-        s(&plain),
-        "--source",
-        "source-a",
-        "--images",
-        s(&images),
-        "--variants",
-        "all",
-    ]);
+    let o = import(&plain, &["--images", s(&images), "--variants", "all"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("--variants \"all\": expected one of none, pipelines, generic"), "{}", err(&o));
     let list = d.path().join("a.txt");
     std::fs::write(&list, entry(1, "a-1")).unwrap();
-    let o = vouchsafe(&[
-        "centre",
-        "import",
-        "--db",
-        s(&plain),
-        "--source",
-        "source-a",
-        "--list",
-        s(&list),
-        "--variants",
-        "generic",
-    ]);
+    let o = import(&plain, &["--list", s(&list), "--variants", "generic"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
     assert!(err(&o).contains("--variants needs --images"), "{}", err(&o));
 
