@@ -43,6 +43,10 @@ pub struct EditResult {
     pub trials: u64,
     /// Edits the quality gate rejected (misses).
     pub gate_rejected: u64,
+    /// Exact matches the post-threshold secondary check confirms (the edit's secondary hash within the configuration's
+    /// limit of the original's, which every table entry of the indicator carries); the rest would be dropped by the
+    /// server. Equal to the exact matches for a configuration without a secondary hash.
+    pub confirmed: u64,
     /// `within[r]`: edits accepted by the gate whose hash is within distance `r` of the original's, for
     /// `r` in `0..=MAX_RADIUS`.
     pub within: Vec<u64>,
@@ -54,6 +58,10 @@ impl EditResult {
     /// Exact recall.
     pub fn recall(&self) -> f64 {
         self.recall_at(0)
+    }
+    /// Exact recall counting only the matches the secondary check confirms: what reaches a reviewer.
+    pub fn confirmed_recall(&self) -> f64 {
+        if self.trials == 0 { 0.0 } else { self.confirmed as f64 / self.trials as f64 }
     }
     /// Recall within radius `r` (capped at [`MAX_RADIUS`]).
     pub fn recall_at(&self, r: u32) -> f64 {
@@ -314,18 +322,27 @@ pub fn measure(
             target: target(e),
             trials: 0,
             gate_rejected: 0,
+            confirmed: 0,
             within: Vec::new(),
             distance_hist: vec![0; bits + 1],
         })
         .collect();
-    for (_, edited) in &per {
+    for (i, edited) in &per {
+        let own_secondary = hashed.get(*i).map_or(&[][..], |h| h.secondary.as_slice());
         for (r, outcome) in results.iter_mut().zip(edited) {
             r.trials += 1;
             match outcome {
                 None => r.gate_rejected += 1,
-                Some((_, d)) => {
+                Some((h, d)) => {
                     if let Some(slot) = r.distance_hist.get_mut(*d as usize) {
                         *slot += 1;
+                    }
+                    let confirmed = match info.secondary_max_distance {
+                        Some(limit) => distance(&h.secondary, own_secondary) <= limit,
+                        None => true,
+                    };
+                    if *d == 0 && confirmed {
+                        r.confirmed += 1;
                     }
                 }
             }

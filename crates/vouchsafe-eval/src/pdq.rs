@@ -264,13 +264,19 @@ impl Scheme for Pdq {
             } + &notes,
             bits,
             probes: 1,
+            secondary_max_distance: None,
             variants: 1,
         }
     }
 
     fn hash(&self, img: &RgbImage) -> Result<Hashed, EvalError> {
         if img.width() < 5 || img.height() < 5 {
-            return Ok(Hashed { rejected: Some("TooSmall".into()), primary: Vec::new(), probes: Vec::new() });
+            return Ok(Hashed {
+                rejected: Some("TooSmall".into()),
+                primary: Vec::new(),
+                probes: Vec::new(),
+                secondary: Vec::new(),
+            });
         }
         let (a, quality) = if self.fixed { downsample(&to_512(img)) } else { downsample(&thumbnail(img)) };
         let b = dct16(&a);
@@ -282,7 +288,7 @@ impl Scheme for Pdq {
         } else {
             (quality < MIN_QUALITY).then(|| "PdqQuality".to_owned())
         };
-        Ok(Hashed { rejected, probes: vec![primary.clone()], primary })
+        Ok(Hashed { rejected, probes: vec![primary.clone()], primary, secondary: Vec::new() })
     }
 }
 

@@ -97,8 +97,8 @@ pub fn to_text(r: &Report) -> String {
         );
         let _ = writeln!(
             s,
-            "{:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>6}  target",
-            "edit", "trials", "exact", "r≤2", "r≤4", "r≤8", "gate"
+            "{:<16} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>6}  target",
+            "edit", "trials", "exact", "confirmed", "r≤2", "r≤4", "r≤8", "gate"
         );
         for e in &sr.edits {
             let t = match (e.target, e.meets_target()) {
@@ -108,10 +108,11 @@ pub fn to_text(r: &Report) -> String {
             };
             let _ = writeln!(
                 s,
-                "{:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>6}  {t}",
+                "{:<16} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>6}  {t}",
                 e.name,
                 e.trials,
                 pct(e.recall()),
+                pct(e.confirmed_recall()),
                 pct(e.recall_at(2)),
                 pct(e.recall_at(4)),
                 pct(e.recall_at(MAX_RADIUS)),
@@ -355,7 +356,7 @@ pub fn to_html(r: &Report) -> String {
             sr.originals,
             sr.accepted
         );
-        s.push_str("<table><tr><th>edit</th><th>trials</th><th>exact</th><th>≤ 2</th><th>≤ 4</th><th>≤ 8</th><th>gate rejected</th><th>target</th></tr>");
+        s.push_str("<table><tr><th>edit</th><th>trials</th><th>exact</th><th>exact, confirmed by the secondary check</th><th>≤ 2</th><th>≤ 4</th><th>≤ 8</th><th>gate rejected</th><th>target</th></tr>");
         for e in &sr.edits {
             let t = match (e.target, e.meets_target()) {
                 (Some(t), Some(true)) => format!("<span class=\"met\">≥ {} met</span>", pct(t)),
@@ -364,10 +365,11 @@ pub fn to_html(r: &Report) -> String {
             };
             let _ = write!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{t}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{t}</td></tr>",
                 esc(&e.name),
                 e.trials,
                 pct(e.recall()),
+                pct(e.confirmed_recall()),
                 pct(e.recall_at(2)),
                 pct(e.recall_at(4)),
                 pct(e.recall_at(MAX_RADIUS)),

@@ -20,6 +20,10 @@ pub struct Hashed {
     /// The hashes the device probes for this image (the primary first). An edit is detected if one of them equals the
     /// original's primary.
     pub probes: Vec<Vec<u8>>,
+    /// The secondary hash bits (empty for a configuration without one): after the threshold the server compares the
+    /// secondary hash recomputed from the voucher's derivative with the indicator's, and drops the match if they are
+    /// more than [`SchemeInfo::secondary_max_distance`] apart.
+    pub secondary: Vec<u8>,
 }
 
 impl Hashed {
@@ -46,6 +50,8 @@ pub struct SchemeInfo {
     pub bits: u32,
     /// Hashes the device probes per image (each costs the server one opening attempt).
     pub probes: u32,
+    /// The post-threshold secondary check's largest accepted distance (`None`: no secondary hash).
+    pub secondary_max_distance: Option<u32>,
     /// Hashes the Centre releases per indicator at most (each distinct one is one table entry); the report gives the
     /// mean it measured.
     pub variants: u32,
@@ -85,6 +91,7 @@ impl Scheme for Shipped {
             ),
             bits: p.bits(),
             probes: 1,
+            secondary_max_distance: Some(self.0.secondary_max_distance()),
             variants: 1,
         }
     }
@@ -98,7 +105,7 @@ impl Scheme for Shipped {
             _ => Some("Reject".to_owned()),
         };
         let primary = h.primary.as_bytes().to_vec();
-        Ok(Hashed { rejected, probes: vec![primary.clone()], primary })
+        Ok(Hashed { rejected, probes: vec![primary.clone()], primary, secondary: h.secondary.as_bytes().to_vec() })
     }
 }
 
@@ -157,6 +164,7 @@ impl Scheme for Probed {
             ),
             bits: 64,
             probes: 1 << self.k.min(16),
+            secondary_max_distance: Some(HashConfig::V1.secondary_max_distance()),
             variants: 1,
         }
     }
@@ -230,6 +238,7 @@ impl Scheme for Area {
             ),
             bits: 64,
             probes: binomial(2 * self.k.min(8), self.k.min(8)),
+            secondary_max_distance: Some(HashConfig::V1.secondary_max_distance()),
             variants: 1,
         }
     }
@@ -260,7 +269,7 @@ impl Scheme for Area {
                 probes.push(flipped(&primary, subset(&above, ma).chain(subset(&below, mb))));
             }
         }
-        Ok(Hashed { rejected: v1.rejected, probes, primary })
+        Ok(Hashed { rejected: v1.rejected, probes, primary, secondary: v1.secondary })
     }
 }
 

@@ -143,6 +143,7 @@ impl Scheme for Variants {
                 ),
                 bits: i.bits,
                 probes: 1,
+                secondary_max_distance: i.secondary_max_distance,
                 variants: i.probes.saturating_mul(i.variants),
             };
         }
@@ -157,6 +158,7 @@ impl Scheme for Variants {
             ),
             bits: i.bits,
             probes: i.probes,
+            secondary_max_distance: i.secondary_max_distance,
             variants: i.variants.saturating_mul(1 + self.set.len() as u32),
         }
     }

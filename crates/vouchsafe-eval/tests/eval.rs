@@ -113,10 +113,12 @@ fn the_measurement_counts_every_pair_and_every_edit() {
         assert_eq!(e.trials as usize, a, "{}", e.name);
         assert_eq!(e.distance_hist.iter().sum::<u64>() + e.gate_rejected, e.trials);
         assert!(e.within.windows(2).all(|w| w[0] <= w[1]), "recall grows with the radius");
+        assert!(e.confirmed <= e.within[0], "the secondary check only drops matches: {}", e.name);
     }
     let png = &r.edits[0];
     assert_eq!(png.name, "png");
     assert_eq!(png.recall(), 1.0, "a lossless re-encode always matches");
+    assert_eq!(png.confirmed_recall(), 1.0, "and its secondary hash is the original's");
     assert_eq!(png.meets_target(), Some(true));
     let mirror = r.edits.iter().find(|e| e.family == Family::KnownMiss).unwrap();
     assert!(mirror.recall() < 0.5, "a mirror is a known miss: {}", mirror.recall());
@@ -227,4 +229,42 @@ fn area_block_is_v2_and_its_probes_keep_the_weight() {
             assert_eq!(weight(q), weight(&v2.primary));
         }
     }
+}
+
+/// V2's gate and secondary hash, but one primary hash for every image: every edit "matches" exactly, so only the
+/// secondary check tells a copy from a different picture.
+struct ConstantPrimary;
+
+impl vouchsafe_eval::scheme::Scheme for ConstantPrimary {
+    fn info(&self) -> vouchsafe_eval::scheme::SchemeInfo {
+        let mut i = by_name("v2").unwrap().info();
+        i.name = "constant-primary".into();
+        i
+    }
+    fn hash(&self, img: &RgbImage) -> Result<vouchsafe_eval::scheme::Hashed, vouchsafe_eval::EvalError> {
+        let mut h = by_name("v2").unwrap().hash(img)?;
+        h.primary = vec![0xa5; 8];
+        h.probes = vec![h.primary.clone()];
+        Ok(h)
+    }
+}
+
+#[test]
+fn the_secondary_check_drops_what_is_not_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let c = corpus::load(dir.path(), CorpusLimits::default(), &|_, _| {}).unwrap();
+    let edits: Vec<_> = EDITS.iter().filter(|e| matches!(e.name, "png" | "jpeg-q90" | "rotate-90")).copied().collect();
+    let r = measure(&ConstantPrimary, &c, &edits, &|_, _| {}).unwrap();
+    let by = |n: &str| r.edits.iter().find(|e| e.name == n).unwrap();
+    for e in &r.edits {
+        assert_eq!(e.within[0] + e.gate_rejected, e.trials, "{}: every accepted edit matches the constant", e.name);
+    }
+    // A re-encoded copy keeps its secondary hash near the original's; a quarter turn does not.
+    assert_eq!(by("png").confirmed, by("png").within[0]);
+    assert_eq!(by("jpeg-q90").confirmed, by("jpeg-q90").within[0]);
+    assert!(by("rotate-90").confirmed < by("rotate-90").within[0], "{:?}", by("rotate-90"));
+    // Every unrelated pair is an exact false match of the primary hash (the check after the threshold is what
+    // stops them, which the false-match counts here do not credit).
+    assert_eq!(r.unrelated.exact, r.unrelated.pairs);
 }
