@@ -122,15 +122,7 @@ fn box_1d(input: &[f32], out: &mut [f32], start: usize, len: usize, stride: usiz
 /// keeping its aspect (Python's `Image.thumbnail((512, 512))`, bicubic; here Catmull-Rom).
 pub fn thumbnail(img: &RgbImage) -> std::borrow::Cow<'_, RgbImage> {
     let (w, h) = img.dimensions();
-    if w <= 512 && h <= 512 {
-        return std::borrow::Cow::Borrowed(img);
-    }
-    let (tw, th) = if w >= h {
-        (512, ((u64::from(h) * 512 + u64::from(w) / 2) / u64::from(w)).max(1) as u32)
-    } else {
-        (((u64::from(w) * 512 + u64::from(h) / 2) / u64::from(h)).max(1) as u32, 512)
-    };
-    std::borrow::Cow::Owned(image::imageops::resize(img, tw, th, image::imageops::FilterType::CatmullRom))
+    if w <= 512 && h <= 512 { std::borrow::Cow::Borrowed(img) } else { std::borrow::Cow::Owned(to_512(img)) }
 }
 
 /// `img` scaled (Catmull-Rom) so that its longer side is 512 px.

@@ -10,10 +10,10 @@
 //! --images` releases).
 //!
 //! Three sets are measured:
-//! - [`VariantSet::Pipelines`]: the messenger pipelines the evaluation's edits model (full size q80, half size q75,
+//! - [`VariantSet::PIPELINES`]: the messenger pipelines the evaluation's edits model (full size q80, half size q75,
 //!   1600 / 1280 / 800 px at q75 / q80 / q70): what a Centre can do when it knows the messengers' settings but not
 //!   their code;
-//! - [`VariantSet::Generic`]: sizes and qualities that none of the edits uses (full size q85, q65 and q45; 1024 px
+//! - [`VariantSet::GENERIC`]: sizes and qualities that none of the edits uses (full size q85, q65 and q45; 1024 px
 //!   q75; 640 px q60; 40 % q70): what a Centre can do without knowing them;
 //! - [`VariantSet::Dihedral`]: the seven other rotations by multiples of 90° and mirrors (exact pixel operations, so
 //!   they match the `rotate-90` and `mirror` edits by construction; measured for their cost in false matches);
@@ -34,10 +34,10 @@ use crate::scheme::{Hashed, Scheme, SchemeInfo};
 /// A set of Centre-side variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VariantSet {
-    /// The messenger pipelines of the edits, rendered by the Centre's own encoder and resampler.
-    Pipelines,
-    /// Sizes and qualities none of the edits uses.
-    Generic,
+    /// A set `centre import --images` ships ([`vouchsafe_phash::variants::VariantSet`], not `None`): the messenger
+    /// pipelines of the edits, or sizes and qualities none of the edits uses, rendered by the Centre's own encoder
+    /// and resampler.
+    Rendered(vouchsafe_phash::variants::VariantSet),
     /// The seven other elements of the dihedral group (rotations by 90°, 180°, 270°, mirrors).
     Dihedral,
     /// The base configuration's probes, computed on the original by the Centre; the device sends one hash.
@@ -47,23 +47,26 @@ pub enum VariantSet {
 impl VariantSet {
     /// The names `+var-<name>` accepts.
     pub const NAMES: &'static str = "+var-pipelines, +var-generic, +var-dihedral, +var-flips";
+    /// The shipped default: the messenger pipelines.
+    pub const PIPELINES: Self = Self::Rendered(vouchsafe_phash::variants::VariantSet::Pipelines);
+    /// The shipped alternative: sizes and qualities chosen without knowing the messengers'.
+    pub const GENERIC: Self = Self::Rendered(vouchsafe_phash::variants::VariantSet::Generic);
 
-    /// Looks a set up by name.
+    /// Looks a set up by name (the shipped sets by their `--variants` names).
     pub fn by_name(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
-            "pipelines" => Some(Self::Pipelines),
-            "generic" => Some(Self::Generic),
             "dihedral" => Some(Self::Dihedral),
             "flips" => Some(Self::Flips),
-            _ => None,
+            other => vouchsafe_phash::variants::VariantSet::by_name(other)
+                .filter(|s| !s.renderings().is_empty())
+                .map(Self::Rendered),
         }
     }
 
     /// Its name.
     pub fn name(self) -> &'static str {
         match self {
-            Self::Pipelines => "pipelines",
-            Self::Generic => "generic",
+            Self::Rendered(s) => s.name(),
             Self::Dihedral => "dihedral",
             Self::Flips => "flips",
         }
@@ -73,8 +76,7 @@ impl VariantSet {
     /// from the base configuration's probes).
     pub fn len(self) -> usize {
         match self {
-            Self::Pipelines => vouchsafe_phash::variants::PIPELINES.len(),
-            Self::Generic => vouchsafe_phash::variants::GENERIC.len(),
+            Self::Rendered(s) => s.renderings().len(),
             Self::Dihedral => 7,
             Self::Flips => 0,
         }
@@ -88,8 +90,15 @@ impl VariantSet {
     /// The Centre's renderings of `img`.
     pub fn render(self, img: &RgbImage) -> Result<Vec<RgbImage>, EvalError> {
         match self {
-            Self::Pipelines => centre_renders(img, vouchsafe_phash::variants::PIPELINES),
-            Self::Generic => centre_renders(img, vouchsafe_phash::variants::GENERIC),
+            // The code `centre import --images` runs.
+            Self::Rendered(s) => s
+                .renderings()
+                .iter()
+                .map(|r| {
+                    vouchsafe_phash::variants::render(img, r)
+                        .map_err(|e| EvalError::Edit(format!("centre variant: {e}")))
+                })
+                .collect(),
             Self::Dihedral => {
                 let r90 = imageops::rotate90(img);
                 let r180 = imageops::rotate180(img);
@@ -107,13 +116,6 @@ impl VariantSet {
             Self::Flips => Ok(Vec::new()),
         }
     }
-}
-
-/// The Centre's renderings, by the code `centre import --images` runs ([`vouchsafe_phash::variants`]).
-fn centre_renders(img: &RgbImage, set: &[vouchsafe_phash::variants::Rendering]) -> Result<Vec<RgbImage>, EvalError> {
-    set.iter()
-        .map(|r| vouchsafe_phash::variants::render(img, r).map_err(|e| EvalError::Edit(format!("centre variant: {e}"))))
-        .collect()
 }
 
 /// A configuration with Centre-side variants: the device side (gate, primary hash, probes) is `inner`'s; the Centre
@@ -212,12 +214,12 @@ mod tests {
     #[test]
     fn renderings_have_the_sizes_of_their_pipelines() {
         let img = picture();
-        let p = VariantSet::Pipelines.render(&img).unwrap();
+        let p = VariantSet::PIPELINES.render(&img).unwrap();
         let sizes: Vec<_> = p.iter().map(|i| i.dimensions()).collect();
         // 640 px is under every bound: full, half, full, full, full (800 px bound).
         assert_eq!(sizes, vec![(640, 480), (320, 240), (640, 480), (640, 480), (640, 480)]);
-        let g = VariantSet::Generic.render(&img).unwrap();
-        assert_eq!(g.len(), VariantSet::Generic.len());
+        let g = VariantSet::GENERIC.render(&img).unwrap();
+        assert_eq!(g.len(), VariantSet::GENERIC.len());
         assert_eq!(g.get(5).map(|i| i.dimensions()), Some((256, 192)));
         let d = VariantSet::Dihedral.render(&img).unwrap();
         assert_eq!(d.iter().filter(|i| i.dimensions() == (480, 640)).count(), 4);
@@ -270,10 +272,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for set in [VariantSet::Pipelines, VariantSet::Generic, VariantSet::Dihedral, VariantSet::Flips] {
+        for set in [VariantSet::PIPELINES, VariantSet::GENERIC, VariantSet::Dihedral, VariantSet::Flips] {
             assert_eq!(VariantSet::by_name(set.name()), Some(set));
         }
         assert_eq!(VariantSet::by_name("nope"), None);
+        assert_eq!(VariantSet::by_name("none"), None, "no variants is the base configuration, not a set");
         let s = crate::scheme::by_name("v2+var-generic").unwrap();
         assert_eq!(s.info().name, "v2+var-generic");
         assert_eq!(s.info().variants, 7);
